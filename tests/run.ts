@@ -1,0 +1,66 @@
+// Runs every tests/**/*.test.ts file in its own process (each starts its own servers and may
+// open its own chDB directory, which libchdb allows once per process), then prints one
+// closing line: "tests: N passed, N failed, N skipped".
+import { spawn } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+
+const root = new URL(".", import.meta.url).pathname;
+const filter = process.argv[2];
+const concurrency = Number(process.env.SLUICE_TEST_CONCURRENCY ?? 2);
+
+function findTests(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return findTests(path);
+    return name.endsWith(".test.ts") ? [path] : [];
+  }).sort();
+}
+
+interface FileResult { file: string; passed: number; failed: number; skipped: number; code: number; seconds: number }
+
+function runFile(file: string): Promise<FileResult> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", file], {
+      env: { ...process.env, FORCE_COLOR: "0" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    const timeoutMs = Number(process.env.SLUICE_TEST_FILE_TIMEOUT_MS ?? 300_000);
+    const timer = setTimeout(() => {
+      out += `\n[runner] killed after ${timeoutMs} ms\n`;
+      child.kill("SIGKILL");
+    }, timeoutMs);
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      const num = (label: string) => Number(out.match(new RegExp(`${label}:\\s+(\\d+)`))?.[1] ?? 0);
+      const total = num("Total");
+      const passed = num("Passed");
+      const skipped = num("Skipped");
+      let failed = total - passed - skipped;
+      if (code !== 0 && failed === 0) failed = 1;
+      const name = relative(root, file);
+      const seconds = (Date.now() - started) / 1000;
+      const status = failed > 0 ? "FAIL" : "ok  ";
+      process.stdout.write(`${status} ${name} (${passed} passed, ${failed} failed, ${skipped} skipped, ${seconds.toFixed(1)}s)\n`);
+      if (failed > 0 || process.env.SLUICE_TEST_VERBOSE) process.stdout.write(out.replace(/^/gm, "    ") + "\n");
+      resolve({ file: name, passed, failed, skipped, code: code ?? 1, seconds });
+    });
+  });
+}
+
+const files = findTests(root).filter((f) => !filter || f.includes(filter));
+const queue = [...files];
+const results: FileResult[] = [];
+await Promise.all(Array.from({ length: Math.max(1, concurrency) }, async () => {
+  for (let file = queue.shift(); file; file = queue.shift()) results.push(await runFile(file));
+}));
+const sum = (k: "passed" | "failed" | "skipped") => results.reduce((n, r) => n + r[k], 0);
+const passed = sum("passed");
+const failed = sum("failed");
+const skipped = sum("skipped");
+console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
+process.exit(failed > 0 || passed === 0 ? 1 : 0);
