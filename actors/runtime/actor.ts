@@ -1,0 +1,95 @@
+import type { ConsumerDefinition } from "../../subjects/consumers.ts";
+import type { StreamName } from "../../subjects/catalog.ts";
+import type { PoisonError, RetryableError } from "./errors.ts";
+
+/** A message as a handler sees it: plain data, no broker handle, so handlers unit-test without NATS. */
+export interface Inbound {
+  readonly subject: string;
+  readonly stream: string;
+  /** Stream sequence: with the stream name, the message's identity. */
+  readonly seq: number;
+  /** 1 on first delivery. */
+  readonly deliveries: number;
+  /** When the stream stored the message, epoch ms. */
+  readonly timestampMs: number;
+  /** Original headers (first value of each). */
+  readonly headers: ReadonlyMap<string, string>;
+  readonly data: Uint8Array;
+  /** Trace id of this message's processing span ("" when untraced). */
+  readonly traceId: string;
+}
+
+/** A message to publish; `msgId` becomes `Nats-Msg-Id` so JetStream dedupes redeliveries. */
+export interface Outbound {
+  readonly subject: string;
+  readonly data: Uint8Array | string;
+  readonly msgId?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+/**
+ * What a handler may do with each message of its batch. A message the handler neither emits
+ * from, rejects, retries nor holds is acknowledged once the batch's outputs are stored.
+ */
+export interface ActorContext {
+  /** Publish `out` on behalf of `input`: the input is acked only after JetStream stores `out`. */
+  emit(input: Inbound, out: Outbound): void;
+  /** Publish output that belongs to no single input (a closed window); stored before any ack of this batch. */
+  emitUnbound(out: Outbound): void;
+  /** Dead-letter `input` with the error's reason; it is never retried. */
+  reject(input: Inbound, error: PoisonError): void;
+  /** Redeliver `input` after the error's delay, up to `max_deliver`; then it is dead-lettered. */
+  retry(input: Inbound, error: RetryableError | Error): void;
+  /** Keep `input` unacked until `release(w)` is called with `w >= untilWatermark`. */
+  hold(input: Inbound, untilWatermark: number): void;
+  /** Ack every held input whose watermark has passed, once this batch's outputs are stored. */
+  release(watermark: number): void;
+  readonly log: Logger;
+}
+
+export interface Batching {
+  /** Most messages handed to one `handle` call. */
+  readonly max_messages: number;
+  /** Longest wait after the first message before handling a partial batch. */
+  readonly max_wait_ms: number;
+}
+
+/**
+ * An actor: plain data plus one function. The runtime owns the consumer, acks, retries,
+ * dead letters, spans, metrics and shutdown.
+ *
+ * @example
+ * const upper = defineActor({
+ *   name: "upper",
+ *   consumes: CONSUMERS.validate,
+ *   emits: ["EVENTS"],
+ *   batch: { max_messages: 100, max_wait_ms: 5 },
+ *   handle(batch, ctx) {
+ *     for (const m of batch) ctx.emit(m, { subject: "events.iot.0", data: m.data });
+ *   },
+ * });
+ */
+export interface ActorDefinition {
+  readonly name: string;
+  readonly consumes: ConsumerDefinition;
+  readonly emits: readonly StreamName[];
+  readonly batch: Batching;
+  handle(batch: readonly Inbound[], ctx: ActorContext): void | Promise<void>;
+  /** Called every `every_ms` even when no message arrives (idle watermarks). */
+  readonly tick?: { readonly every_ms: number; handle(nowMs: number, ctx: ActorContext): void | Promise<void> };
+  /** Called once when the actor starts and after every restart, before the first message. */
+  start?(log: Logger): void | Promise<void>;
+  /** Called when the actor stops or crashes; release resources here. */
+  stop?(): void | Promise<void>;
+}
+
+export function defineActor(def: ActorDefinition): ActorDefinition {
+  return def;
+}

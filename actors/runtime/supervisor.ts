@@ -1,0 +1,35 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { ActorDefinition } from "./actor.ts";
+import { describeError } from "./errors.ts";
+import { metricsFor } from "./metrics.ts";
+import { runActor, type RuntimeDeps } from "./run.ts";
+
+const HEALTHY_AFTER_MS = 60_000;
+
+/**
+ * Keeps an actor running: a crash (lost connection, a publish that failed, a bug) restarts it
+ * with exponential backoff, reset once it has run for a minute. Returns when `signal` aborts.
+ */
+export async function supervise(actor: ActorDefinition, deps: RuntimeDeps): Promise<void> {
+  let failures = 0;
+  while (!deps.signal.aborted) {
+    const started = Date.now();
+    try {
+      await runActor(actor, deps);
+      if (deps.signal.aborted) return;
+      throw new Error("consumer ended unexpectedly");
+    } catch (err) {
+      if (deps.signal.aborted) return;
+      if (Date.now() - started > HEALTHY_AFTER_MS) failures = 0;
+      const delay = Math.min(30_000, 250 * 2 ** failures++);
+      metricsFor(actor.name).restarts++;
+      deps.log.error(`actor ${actor.name} crashed: ${describeError(err)}; restarting in ${delay} ms`);
+      await sleep(delay, undefined, { signal: deps.signal }).catch(() => undefined);
+    }
+  }
+}
+
+/** Runs several actors in one process under one signal; resolves when all have stopped. */
+export async function superviseAll(actors: readonly ActorDefinition[], deps: RuntimeDeps): Promise<void> {
+  await Promise.all(actors.map((a) => supervise(a, deps)));
+}

@@ -1,0 +1,88 @@
+import { resolve } from "node:path";
+
+/**
+ * Everything sluice reads from its environment, read once and frozen. No other module reads
+ * `process.env`; entrypoints call {@link loadConfig} and pass the result down.
+ *
+ * @example
+ * const config = loadConfig(process.env);
+ * config.stateDir // "/home/me/project/.sluice"
+ */
+export interface Config {
+  /** Existing NATS server(s); when absent `sluice up` starts a local nats-server. */
+  readonly natsUrl: string | undefined;
+  readonly natsUser: string | undefined;
+  readonly natsPassword: string | undefined;
+  /** ClickHouse over HTTP; when absent the embedded chDB engine is used. */
+  readonly clickhouseUrl: string | undefined;
+  readonly clickhouseUser: string | undefined;
+  readonly clickhousePassword: string | undefined;
+  readonly stateDir: string;
+  /** OTLP/HTTP base endpoint, e.g. http://localhost:4318 (Jaeger all-in-one). */
+  readonly otlpEndpoint: string | undefined;
+  readonly apiPort: number;
+  /** Number of keyed partitions in `events.<source>.<partition>`. */
+  readonly partitions: number;
+  /** How long RAW keeps messages (hours); EVENTS, DLQ and AGG keep theirs per the catalog. */
+  readonly rawMaxAgeHours: number;
+  readonly logLevel: "debug" | "info" | "warn" | "error";
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name}=${JSON.stringify(raw)} is not valid: expected an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = env[name];
+  if (!raw) return undefined;
+  for (const part of raw.split(",")) {
+    let parsed: URL;
+    try {
+      parsed = new URL(part.trim());
+    } catch {
+      throw new ConfigError(`${name}=${JSON.stringify(raw)} is not a URL: expected e.g. ${protocols[0]}//localhost`);
+    }
+    if (!protocols.includes(parsed.protocol)) {
+      throw new ConfigError(`${name}=${JSON.stringify(raw)} has protocol ${parsed.protocol}: expected one of ${protocols.join(" ")}`);
+    }
+  }
+  return raw;
+}
+
+const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+
+export function loadConfig(env: Env): Config {
+  const logLevel = (env.SLUICE_LOG_LEVEL ?? "info") as Config["logLevel"];
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError(`SLUICE_LOG_LEVEL=${JSON.stringify(env.SLUICE_LOG_LEVEL)}: expected one of ${LOG_LEVELS.join(", ")}`);
+  }
+  return Object.freeze({
+    natsUrl: url(env, "NATS_URL", ["nats:", "tls:", "ws:", "wss:"]),
+    natsUser: env.NATS_USER || undefined,
+    natsPassword: env.NATS_PASSWORD || undefined,
+    clickhouseUrl: url(env, "CLICKHOUSE_URL", ["http:", "https:"]),
+    clickhouseUser: env.CLICKHOUSE_USER || undefined,
+    clickhousePassword: env.CLICKHOUSE_PASSWORD || undefined,
+    stateDir: resolve(env.SLUICE_STATE_DIR || ".sluice"),
+    otlpEndpoint: url(env, "OTEL_EXPORTER_OTLP_ENDPOINT", ["http:", "https:"]),
+    apiPort: integer(env, "SLUICE_API_PORT", 8787, 0, 65535),
+    partitions: integer(env, "SLUICE_PARTITIONS", 4, 1, 256),
+    rawMaxAgeHours: integer(env, "SLUICE_RAW_MAX_AGE_HOURS", 72, 1, 24 * 365),
+    logLevel,
+  });
+}

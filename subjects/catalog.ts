@@ -1,0 +1,112 @@
+import type { Source } from "./sources.ts";
+
+/** Seconds → nanoseconds, the unit JetStream's wire config uses for durations. */
+export const seconds = (s: number): number => s * 1_000_000_000;
+
+/**
+ * The streams sluice owns. Wire config keeps the server's snake_case. Created or checked at
+ * start by `ensureStreams`; a field that differs on the server is reported, never changed silently.
+ *
+ * - `RAW`: what producers publish, one JSON event per message, on `raw.<source>.<key>`.
+ * - `EVENTS`: validated, normalised {@link Envelope}s on `events.<source>.<partition>`.
+ * - `DLQ`: every rejected message on `dlq.<actor>.<source>`, with `Sluice-*` headers.
+ * - `AGG`: window results on `agg.<source>.<kind>`.
+ * - `LATE`: events that arrived after their window closed, on `late.<source>`.
+ */
+export const STREAMS = {
+  RAW: {
+    name: "RAW",
+    subjects: ["raw.>"],
+    storage: "file",
+    retention: "limits",
+    discard: "old",
+    duplicate_window: seconds(120),
+  },
+  EVENTS: {
+    name: "EVENTS",
+    subjects: ["events.>"],
+    storage: "file",
+    retention: "limits",
+    discard: "old",
+    duplicate_window: seconds(600),
+    max_age: seconds(7 * 24 * 3600),
+  },
+  DLQ: {
+    name: "DLQ",
+    subjects: ["dlq.>"],
+    storage: "file",
+    retention: "limits",
+    discard: "old",
+    duplicate_window: seconds(600),
+    max_age: seconds(30 * 24 * 3600),
+  },
+  AGG: {
+    name: "AGG",
+    subjects: ["agg.>"],
+    storage: "file",
+    retention: "limits",
+    discard: "old",
+    duplicate_window: seconds(600),
+    max_age: seconds(7 * 24 * 3600),
+  },
+  LATE: {
+    name: "LATE",
+    subjects: ["late.>"],
+    storage: "file",
+    retention: "limits",
+    discard: "old",
+    duplicate_window: seconds(600),
+    max_age: seconds(30 * 24 * 3600),
+  },
+} as const;
+
+export type StreamName = keyof typeof STREAMS;
+export type StreamDefinition = (typeof STREAMS)[StreamName];
+
+/** Builds every subject sluice publishes or subscribes to; no subject literal lives elsewhere. */
+export const subject = {
+  raw: (source: Source | string, key: string) => `raw.${source}.${key}`,
+  rawAll: (source?: Source) => (source ? `raw.${source}.>` : "raw.>"),
+  events: (source: Source, partition: number) => `events.${source}.${partition}`,
+  eventsAll: (source?: Source) => (source ? `events.${source}.>` : "events.>"),
+  dlq: (actor: string, source: string) => `dlq.${actor}.${source}`,
+  dlqAll: () => "dlq.>",
+  agg: (source: Source, kind: string) => `agg.${source}.${kind}`,
+  aggAll: () => "agg.>",
+  late: (source: Source) => `late.${source}`,
+  lateAll: () => "late.>",
+  /** Request/reply: the process that owns the embedded ClickHouse answers SQL here. */
+  sqlService: () => "sluice.rpc.sql",
+} as const;
+
+/** Parses `raw.<source>.<key…>`; the key is every token after the source. */
+export function parseRawSubject(value: string): { source: string; key: string } | undefined {
+  const parts = value.split(".");
+  if (parts.length < 3 || parts[0] !== "raw") return undefined;
+  return { source: parts[1], key: parts.slice(2).join(".") };
+}
+
+/** Stable FNV-1a hash of the key, so one key always lands in one partition. */
+export function partitionOf(key: string, partitions: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    hash ^= key.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % partitions;
+}
+
+/** Headers sluice sets; JetStream's own (`Nats-Msg-Id`) are named by nats.js. */
+export const HEADERS = {
+  reason: "Sluice-Reason",
+  errorCode: "Sluice-Error-Code",
+  actor: "Sluice-Actor",
+  originalSubject: "Sluice-Original-Subject",
+  originalStream: "Sluice-Original-Stream",
+  streamSequence: "Sluice-Stream-Seq",
+  deliveries: "Sluice-Deliveries",
+  failedAt: "Sluice-Failed-At",
+  replayCount: "Sluice-Replay-Count",
+  schemaVersion: "Sluice-Schema-Version",
+  msgId: "Nats-Msg-Id",
+} as const;

@@ -1,0 +1,45 @@
+import { seconds, type StreamName } from "./catalog.ts";
+
+/**
+ * A durable pull consumer as the server sees it (snake_case wire config), plus the stream it
+ * reads. Every instance of an actor binds the same durable, so instances share the work.
+ */
+export interface ConsumerDefinition {
+  readonly stream: StreamName;
+  readonly durable_name: string;
+  readonly filter_subject: string;
+  readonly ack_policy: "explicit";
+  readonly deliver_policy: "all";
+  /** Nanoseconds the server waits for an ack before redelivering. */
+  readonly ack_wait: number;
+  /** Deliveries before the runtime dead-letters a message (-1: never, the sink waits out outages). */
+  readonly max_deliver: number;
+  /** Bounds in-flight, unacknowledged messages per consumer: the backpressure limit. */
+  readonly max_ack_pending: number;
+}
+
+function durable(stream: StreamName, name: string, filter: string, overrides: Partial<ConsumerDefinition> = {}): ConsumerDefinition {
+  return {
+    stream,
+    durable_name: name,
+    filter_subject: filter,
+    ack_policy: "explicit",
+    deliver_policy: "all",
+    ack_wait: seconds(30),
+    max_deliver: 5,
+    max_ack_pending: 5_000,
+    ...overrides,
+  };
+}
+
+export const CONSUMERS = {
+  validate: durable("RAW", "validate", "raw.>"),
+  window: durable("EVENTS", "window", "events.>", {
+    // Window input is held unacked until the watermark closes its window.
+    ack_wait: seconds(600),
+    max_ack_pending: 500_000,
+  }),
+  sinkEvents: durable("EVENTS", "clickhouse-sink-events", "events.>", { ack_wait: seconds(60), max_deliver: -1, max_ack_pending: 50_000 }),
+  sinkDeadLetters: durable("DLQ", "clickhouse-sink-dlq", "dlq.>", { ack_wait: seconds(60), max_deliver: -1, max_ack_pending: 50_000 }),
+  sinkWindows: durable("AGG", "clickhouse-sink-agg", "agg.>", { ack_wait: seconds(60), max_deliver: -1, max_ack_pending: 50_000 }),
+} as const satisfies Record<string, ConsumerDefinition>;
