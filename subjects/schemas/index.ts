@@ -1,0 +1,99 @@
+import type { SchemaObject } from "ajv";
+import { SOURCES, type Source } from "../sources.ts";
+import iot from "./iot.v1.json" with { type: "json" };
+import social from "./social.v1.json" with { type: "json" };
+import txn from "./txn.v1.json" with { type: "json" };
+
+/**
+ * Event time as producers write it: RFC 3339 (`nats pub` `{{TimeStamp}}`), unix seconds, millis or
+ * nanos as a number (`{{Unix}}`, `{{UnixNano}}`), or those digits as a string.
+ */
+export type RawTimestamp = string | number;
+
+interface RawPayloadBase {
+  ts: RawTimestamp;
+  event_id?: string;
+}
+
+/** What a sensor publishes on `raw.iot.<sensor_id>`; at least one metric is set. */
+export interface IotPayload extends RawPayloadBase {
+  sensor_id: string;
+  site?: string;
+  /** Degrees Celsius. */
+  temperature?: number;
+  /** Relative humidity, 0..100 %. */
+  humidity?: number;
+  /** Hectopascal. */
+  pressure?: number;
+  /** Volt. */
+  battery?: number;
+}
+
+/** What a social client publishes on `raw.social.<user_id>`. */
+export interface SocialPayload extends RawPayloadBase {
+  post_id?: string;
+  user_id: string;
+  topic: string;
+  text: string;
+  /** ISO 639-1, lower case. */
+  lang?: string;
+  likes?: number;
+  reposts?: number;
+}
+
+export type TxnChannel = "card_present" | "online" | "atm";
+
+/** What a payment system publishes on `raw.txn.<customer_id>`; `card_number` and `email` are PII. */
+export interface TxnPayload extends RawPayloadBase {
+  txn_id?: string;
+  customer_id: string;
+  merchant_id: string;
+  amount: number;
+  /** ISO 4217, e.g. "EUR". */
+  currency: string;
+  /** ISO 3166-1 alpha-2, e.g. "DE". */
+  country?: string;
+  lat?: number;
+  lon?: number;
+  channel?: TxnChannel;
+  card_number?: string;
+  email?: string;
+}
+
+/** The payload type of each source. Extra properties are allowed on the wire; these are the known ones. */
+export interface PayloadBySource {
+  iot: IotPayload;
+  social: SocialPayload;
+  txn: TxnPayload;
+}
+
+export const SCHEMA_VERSION = 1;
+
+/**
+ * The v1 JSON Schemas (draft-07, so a plain `new Ajv()` compiles them; `date-time` and `email`
+ * need ajv-formats).
+ *
+ * @example
+ * import Ajv from "ajv";
+ * import addFormats from "ajv-formats";
+ * const ajv = new Ajv({ allErrors: true });
+ * addFormats(ajv);
+ * const validateIot = ajv.compile<IotPayload>(SCHEMAS_V1.iot);
+ * validateIot({ sensor_id: "s1", ts: "2026-11-27T10:00:00Z", temperature: 21 }); // true
+ */
+export const SCHEMAS_V1: Readonly<Record<Source, SchemaObject>> = Object.freeze({ iot, social, txn });
+
+/**
+ * The properties that identify a person, per source, read from the schemas (`"$comment": "pii"`)
+ * so the list cannot drift from them.
+ *
+ * @example
+ * PII_FIELDS.txn // ["card_number", "email"]
+ */
+export const PII_FIELDS: Readonly<Record<Source, readonly string[]>> = Object.freeze(
+  Object.fromEntries(SOURCES.map((source) => {
+    const properties = SCHEMAS_V1[source].properties as Record<string, { $comment?: string }>;
+    const pii = Object.keys(properties).filter((name) => properties[name].$comment === "pii");
+    return [source, Object.freeze(pii)];
+  })) as Record<Source, readonly string[]>,
+);
