@@ -1,0 +1,132 @@
+import { mkdirSync } from "node:fs";
+import { resolve } from "node:path";
+import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseClientConfigOptions, type ErrorLogParams, type Logger, type LogParams, type WarnLogParams } from "@clickhouse/client";
+import { probeCapabilities, type Capabilities, type ClickHouseLogger } from "./capabilities.ts";
+import { registerTarget, toClickHouseError } from "./errors.ts";
+import { acquireDataDirLock } from "./lock.ts";
+
+export interface OpenClickHouseOptions {
+  /** HTTP(S) url of a ClickHouse server; without it, embedded chDB runs at `dataDir`. */
+  url?: string;
+  user?: string;
+  password?: string;
+  /** chDB's data directory (embedded only); one process at a time may use it. */
+  dataDir: string;
+  logger?: ClickHouseLogger;
+  /** Per-request timeout against a server. */
+  requestTimeoutMs?: number;
+}
+
+export interface OpenClickHouse {
+  client: ClickHouseClient;
+  kind: "embedded" | "server";
+  caps: Capabilities;
+  /** Where the data lives, for messages: the data dir or the url without credentials. */
+  target: string;
+  close(): Promise<void>;
+}
+
+const consoleLogger: ClickHouseLogger = {
+  info: (message) => console.info(message),
+  warn: (message) => console.warn(message),
+};
+
+/**
+ * Opens ClickHouse: embedded chDB at `dataDir` when no url is given, else the server at
+ * `url`. Probes the version, logs one line per missing feature, and returns the client
+ * with its capabilities. The embedded data directory is locked to this process until `close()`.
+ *
+ * @example
+ * const ch = await openClickHouse({ dataDir: ".sluice/chdb", logger });
+ * await migrate(ch.client, ch.caps);
+ * await ch.close();
+ */
+export async function openClickHouse(opts: OpenClickHouseOptions): Promise<OpenClickHouse> {
+  const logger = opts.logger ?? consoleLogger;
+  return opts.url ? openServer(opts.url, opts, logger) : openEmbedded(resolve(opts.dataDir), logger);
+}
+
+/**
+ * The client logs every failed request at ERROR on its own; those failures reach the caller
+ * as typed errors already, so only its warnings (such as unread response streams) pass on.
+ */
+function clientLog(logger: ClickHouseLogger): { LoggerClass: new () => Logger; level: ClickHouseLogLevel } {
+  class Forward implements Logger {
+    trace(_: LogParams): void {}
+    debug(_: LogParams): void {}
+    info(_: LogParams): void {}
+    warn(params: WarnLogParams): void {
+      logger.warn(`clickhouse client: ${params.message}${params.err ? `: ${params.err.message}` : ""}`);
+    }
+    error(_: ErrorLogParams): void {}
+  }
+  return { LoggerClass: Forward, level: ClickHouseLogLevel.WARN };
+}
+
+function redact(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch (err) {
+    throw new Error(`ClickHouse url ${JSON.stringify(url)} is not a url: expected e.g. http://127.0.0.1:8123`, { cause: err });
+  }
+  parsed.username = "";
+  parsed.password = "";
+  return parsed.toString().replace(/\/$/, "");
+}
+
+async function openServer(url: string, opts: OpenClickHouseOptions, logger: ClickHouseLogger): Promise<OpenClickHouse> {
+  const target = redact(url);
+  const client = createClient({
+    url,
+    username: opts.user,
+    password: opts.password,
+    request_timeout: opts.requestTimeoutMs,
+    log: clientLog(logger),
+  });
+  registerTarget(client, target);
+  let caps: Capabilities;
+  try {
+    caps = await probeCapabilities(client, logger);
+  } catch (err) {
+    await client.close();
+    throw toClickHouseError(err, "SELECT version()", target);
+  }
+  let closing: Promise<void> | undefined;
+  return { client, kind: "server", caps, target, close: () => (closing ??= client.close()) };
+}
+
+async function openEmbedded(dataDir: string, logger: ClickHouseLogger): Promise<OpenClickHouse> {
+  mkdirSync(dataDir, { recursive: true });
+  const lock = acquireDataDirLock(dataDir);
+  const releaseOnExit = () => lock.release();
+  process.once("exit", releaseOnExit);
+  let client: ClickHouseClient | undefined;
+  // Loaded here so a server-only process never maps libchdb.
+  const chdb = await import("chdb");
+  const shutdown = async () => {
+    try {
+      await client?.close();
+      // close() can return while the engine still finishes an operation; the directory is
+      // only free for another process once that is done.
+      await chdb.drainPending();
+    } finally {
+      process.removeListener("exit", releaseOnExit);
+      lock.release();
+    }
+  };
+  let caps: Capabilities;
+  try {
+    const { createChdbConnection } = await import("chdb/connection");
+    // chdb types its connection against its own copy of @clickhouse/client-common; the shapes match.
+    const connection = createChdbConnection({ path: dataDir }) as unknown as NonNullable<ClickHouseClientConfigOptions["connection"]>;
+    client = createClient({ connection, log: clientLog(logger) });
+    registerTarget(client, `chDB at ${dataDir}`);
+    caps = await probeCapabilities(client, logger);
+  } catch (err) {
+    await shutdown();
+    throw toClickHouseError(err, "SELECT version()", `chDB at ${dataDir}`);
+  }
+  let closing: Promise<void> | undefined;
+  return { client, kind: "embedded", caps, target: `chDB at ${dataDir}`, close: () => (closing ??= shutdown()) };
+}

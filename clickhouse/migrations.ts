@@ -1,0 +1,257 @@
+import type { ClickHouseClient } from "@clickhouse/client";
+import type { Capabilities, ClickHouseLogger } from "./capabilities.ts";
+import { targetOf, toClickHouseError } from "./errors.ts";
+
+export const DATABASE = "sluice";
+export const MIGRATIONS_TABLE = `${DATABASE}.schema_migrations`;
+
+/** The tables other code writes, by short name. */
+export const TABLES = {
+  events: `${DATABASE}.events`,
+  dead_letters: `${DATABASE}.dead_letters`,
+  window_aggregates: `${DATABASE}.window_aggregates`,
+} as const;
+export type TableName = keyof typeof TABLES;
+
+export interface MigrateOptions {
+  /** Rows older than this many days (by event_time, received_at, window_start) are dropped by TTL where the server has TTL. Default: kept forever. */
+  retentionDays?: number;
+  logger?: ClickHouseLogger;
+}
+
+/**
+ * One schema step. `statements` renders it for the connected server: the same migration
+ * gives DateTime64 and LowCardinality on a modern server and DateTime and String on 18.16.
+ * A released migration never changes; a schema change is a new one.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  statements(caps: Capabilities, opts: MigrateOptions): string[];
+}
+
+export interface MigrationResult {
+  /** Versions this call applied, in order; empty when the schema was current. */
+  applied: number[];
+  /** The highest version now applied. */
+  current: number;
+}
+
+export class MigrationError extends Error {
+  override name = "MigrationError";
+  readonly version: number;
+  readonly migration: string;
+  readonly statement: string;
+  constructor(migration: { version: number; name: string }, statement: string, cause: Error) {
+    super(`migration ${migration.version} (${migration.name}) failed: ${cause.message}`, { cause });
+    this.version = migration.version;
+    this.migration = migration.name;
+    this.statement = statement;
+  }
+}
+
+function types(caps: Capabilities) {
+  return {
+    time: caps.dateTime64 ? "DateTime64(3, 'UTC')" : "DateTime('UTC')",
+    lowString: caps.lowCardinality ? "LowCardinality(String)" : "String",
+    compressed: caps.codecs ? " CODEC(ZSTD(3))" : "",
+  };
+}
+
+/** The TTL expression for a table, or undefined where there is none to set. */
+export function retentionTtl(caps: Capabilities, timeColumn: string, days: number | undefined): string | undefined {
+  if (!caps.ttl || days === undefined) return undefined;
+  if (!Number.isInteger(days) || days <= 0) throw new RangeError(`retentionDays must be a whole number of days above 0, got ${days}`);
+  return `toDateTime(${timeColumn}) + toIntervalDay(${days})`;
+}
+
+function ttlClause(caps: Capabilities, timeColumn: string, days: number | undefined): string {
+  const ttl = retentionTtl(caps, timeColumn, days);
+  return ttl ? `\nTTL ${ttl}` : "";
+}
+
+/** The time column each table's retention and partitions follow. */
+const RETENTION_COLUMN: Record<TableName, string> = {
+  events: "event_time",
+  dead_letters: "received_at",
+  window_aggregates: "window_start",
+};
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "create events",
+    statements: (caps, opts) => {
+      const t = types(caps);
+      return [
+        `CREATE TABLE IF NOT EXISTS ${TABLES.events}
+(
+    event_id String,
+    source ${t.lowString},
+    key String,
+    schema_version UInt16,
+    event_time ${t.time},
+    ingest_time ${t.time},
+    payload String${t.compressed},
+    raw_subject String,
+    raw_seq UInt64,
+    trace_id String,
+    inserted_at DateTime DEFAULT now()
+)
+ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMMDD(event_time)
+ORDER BY (source, key, event_time, event_id)${ttlClause(caps, RETENTION_COLUMN.events, opts.retentionDays)}`,
+      ];
+    },
+  },
+  {
+    version: 2,
+    name: "create dead_letters",
+    statements: (caps, opts) => {
+      const t = types(caps);
+      return [
+        `CREATE TABLE IF NOT EXISTS ${TABLES.dead_letters}
+(
+    dlq_id String,
+    received_at ${t.time},
+    actor ${t.lowString},
+    source ${t.lowString},
+    subject String,
+    stream String,
+    stream_seq UInt64,
+    deliveries UInt32,
+    reason String,
+    error_code ${t.lowString},
+    payload String${t.compressed},
+    headers String,
+    trace_id String
+)
+ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMMDD(received_at)
+ORDER BY (actor, source, dlq_id)${ttlClause(caps, RETENTION_COLUMN.dead_letters, opts.retentionDays)}`,
+      ];
+    },
+  },
+  {
+    version: 3,
+    name: "create window_aggregates",
+    statements: (caps, opts) => {
+      const t = types(caps);
+      return [
+        `CREATE TABLE IF NOT EXISTS ${TABLES.window_aggregates}
+(
+    window_id String,
+    source ${t.lowString},
+    kind ${t.lowString},
+    key String,
+    metric ${t.lowString},
+    window_start ${t.time},
+    window_end ${t.time},
+    count UInt64,
+    sum Float64,
+    min Float64,
+    max Float64,
+    mean Float64,
+    stddev Float64,
+    p50 Float64,
+    p95 Float64,
+    p99 Float64,
+    distinct_count UInt64,
+    version UInt64,
+    emitted_at ${t.time},
+    trace_id String
+)
+ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMMDD(window_start)
+ORDER BY (source, kind, metric, key, window_start, window_end)${ttlClause(caps, RETENTION_COLUMN.window_aggregates, opts.retentionDays)}`,
+      ];
+    },
+  },
+];
+
+const BOOTSTRAP = [
+  `CREATE DATABASE IF NOT EXISTS ${DATABASE}`,
+  `CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE}
+(
+    version UInt32,
+    name String,
+    applied_at DateTime DEFAULT now(),
+    server_version String
+)
+ENGINE = ReplacingMergeTree()
+ORDER BY version`,
+];
+
+/** Every statement `migrate` would run on a fresh server with these capabilities, in order. */
+export function renderSchema(caps: Capabilities, opts: MigrateOptions = {}): string[] {
+  return [...BOOTSTRAP, ...MIGRATIONS.flatMap((m) => m.statements(caps, opts))];
+}
+
+async function appliedVersions(client: ClickHouseClient): Promise<Set<number>> {
+  const result = await client.query({ query: `SELECT DISTINCT version FROM ${MIGRATIONS_TABLE}`, format: "JSONEachRow" });
+  const rows = await result.json<{ version: number | string }>();
+  return new Set(rows.map((r) => Number(r.version)));
+}
+
+/**
+ * Brings database `sluice` to the latest schema: creates it and `sluice.schema_migrations`,
+ * runs each migration not yet recorded there, records it, then applies the configured
+ * retention to existing tables. A second run is a no-op. Every statement is IF NOT EXISTS,
+ * so two processes migrating at once both succeed (the record may then appear twice, which
+ * the version read ignores).
+ *
+ * @example
+ * const { applied } = await migrate(ch.client, ch.caps, { retentionDays: 30 });
+ */
+export async function migrate(client: ClickHouseClient, caps: Capabilities, opts: MigrateOptions = {}): Promise<MigrationResult> {
+  const run = async (migration: { version: number; name: string }, statement: string) => {
+    try {
+      await client.command({ query: statement });
+    } catch (err) {
+      throw new MigrationError(migration, statement, toClickHouseError(err, statement, targetOf(client)));
+    }
+  };
+  for (const statement of BOOTSTRAP) await run({ version: 0, name: "bootstrap" }, statement);
+
+  const done = await appliedVersions(client);
+  const applied: number[] = [];
+  for (const migration of MIGRATIONS) {
+    if (done.has(migration.version)) continue;
+    for (const statement of migration.statements(caps, opts)) await run(migration, statement);
+    await client.insert({
+      table: MIGRATIONS_TABLE,
+      values: [{ version: migration.version, name: migration.name, server_version: caps.version }],
+      columns: ["version", "name", "server_version"],
+      format: "JSONEachRow",
+    });
+    applied.push(migration.version);
+  }
+  await applyRetention(client, caps, opts, run);
+  return { applied, current: Math.max(0, ...done, ...applied) };
+}
+
+/**
+ * Retention is configuration, not schema: a table created with another number of days (or
+ * none) gets its TTL changed here. Removing a TTL is left to the operator, since REMOVE TTL
+ * is missing on servers between 19.6 and 21.x.
+ */
+async function applyRetention(
+  client: ClickHouseClient,
+  caps: Capabilities,
+  opts: MigrateOptions,
+  run: (migration: { version: number; name: string }, statement: string) => Promise<void>,
+): Promise<void> {
+  if (!caps.ttl || opts.retentionDays === undefined) return;
+  const result = await client.query({
+    query: `SELECT name, engine_full FROM system.tables WHERE database = '${DATABASE}'`,
+    format: "JSONEachRow",
+  });
+  const engines = new Map((await result.json<{ name: string; engine_full: string }>()).map((r) => [r.name, r.engine_full]));
+  for (const table of Object.keys(TABLES) as TableName[]) {
+    const ttl = retentionTtl(caps, RETENTION_COLUMN[table], opts.retentionDays)!;
+    const current = engines.get(table) ?? "";
+    if (current.replace(/\s+/g, "").includes(`TTL${ttl.replace(/\s+/g, "")}`)) continue;
+    await run({ version: 0, name: `retention of ${TABLES[table]}` }, `ALTER TABLE ${TABLES[table]} MODIFY TTL ${ttl}`);
+    opts.logger?.info(`clickhouse: ${TABLES[table]} now keeps ${opts.retentionDays} days (TTL ${ttl})`);
+  }
+}
