@@ -74,10 +74,10 @@ export const SCHEMA_VERSION = 1;
  * need ajv-formats).
  *
  * @example
- * import Ajv from "ajv";
- * import addFormats from "ajv-formats";
- * const ajv = new Ajv({ allErrors: true });
- * addFormats(ajv);
+ * import { Ajv } from "ajv";
+ * import addFormats from "ajv-formats"; // CommonJS: under Node's ESM loader call addFormats.default
+ * const ajv = new Ajv({ allErrors: true, strict: true });
+ * addFormats.default(ajv);
  * const validateIot = ajv.compile<IotPayload>(SCHEMAS_V1.iot);
  * validateIot({ sensor_id: "s1", ts: "2026-11-27T10:00:00Z", temperature: 21 }); // true
  */
