@@ -8,6 +8,7 @@ import { extractContext, injectContext } from "../../otel/propagation.ts";
 import type { ActorContext, ActorDefinition, Inbound, Logger, Outbound } from "./actor.ts";
 import { batches } from "./batches.ts";
 import { describeError, isPoison, isRetryable, PoisonError, type RetryableError } from "./errors.ts";
+import { MinHeap } from "./heap.ts";
 import { metricsFor } from "./metrics.ts";
 
 export interface RuntimeDeps {
@@ -68,7 +69,7 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
   await ensureConsumer(await jetstreamManager(nc), def);
   const consumer = await js.consumers.get(def.stream, def.durable_name);
   const ackWaitMs = def.ack_wait / 1_000_000;
-  const held: Array<{ tracked: Tracked; until: number }> = [];
+  const held = new MinHeap<Tracked>();
   let inFlight: Tracked[] = [];
 
   const track = (msg: JsMsg): Tracked => {
@@ -159,7 +160,8 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
       const rejected = plan.rejected.get(t.inbound);
       const retry = plan.retried.get(t.inbound);
       if (rejected || exhausted.has(t.inbound)) {
-        t.msg.term(rejected?.code ?? "max_deliver");
+        // No reason argument: `+TERM <reason>` needs nats-server 2.10.4; 2.9 ignores it and redelivers.
+        t.msg.term();
         t.span.setStatus({ code: SpanStatusCode.ERROR, message: rejected?.message ?? "max_deliver exhausted" });
         t.span.end();
       } else if (retry) {
@@ -169,7 +171,7 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
         t.span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(retry) });
         t.span.end();
       } else if (plan.held.has(t.inbound)) {
-        held.push({ tracked: t, until: plan.held.get(t.inbound)! });
+        held.push(plan.held.get(t.inbound)!, t);
       } else {
         t.msg.ack();
         metrics.acked++;
@@ -177,17 +179,13 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
       }
     }
     if (plan.release !== undefined) {
-      const watermark = plan.release;
-      for (let i = held.length - 1; i >= 0; i--) {
-        if (held[i].until <= watermark) {
-          const [{ tracked }] = held.splice(i, 1);
-          tracked.msg.ack();
-          metrics.acked++;
-          tracked.span.end();
-        }
+      for (const t of held.popUpTo(plan.release)) {
+        t.msg.ack();
+        metrics.acked++;
+        t.span.end();
       }
     }
-    metrics.held = held.length;
+    metrics.held = held.size;
   };
 
   const contextFor = (plan: Plan): ActorContext => ({
@@ -241,7 +239,7 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
   let lock: Promise<void> = Promise.resolve();
   const serial = (fn: () => Promise<void>) => (lock = lock.then(fn));
   const keepAlive = setInterval(() => {
-    for (const h of held) h.tracked.msg.working();
+    for (const t of held.values()) t.msg.working();
   }, Math.max(1_000, ackWaitMs / 3));
   let tickError: unknown;
   const ticker = actor.tick
@@ -271,11 +269,10 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
     clearInterval(keepAlive);
     if (ticker) clearInterval(ticker);
     // Whatever is unacked goes back to the stream at once, for this or another instance.
-    for (const t of [...inFlight, ...held.map((h) => h.tracked)]) {
+    for (const t of [...inFlight, ...held.clear()]) {
       t.msg.nak();
       t.span.end();
     }
-    held.length = 0;
     metrics.held = 0;
     await messages.close().catch(() => undefined);
     await actor.stop?.();

@@ -1,0 +1,205 @@
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { NatsServer } from "../harness/nats-server.ts";
+import { waitFor } from "../harness/wait.ts";
+import { defineActor, type ActorDefinition } from "../../actors/runtime/actor.ts";
+import { PoisonError, RetryableError } from "../../actors/runtime/errors.ts";
+import { runActor } from "../../actors/runtime/run.ts";
+import { createLogger } from "../../actors/runtime/log.ts";
+import { metricsFor } from "../../actors/runtime/metrics.ts";
+import { ConfigConflictError, ensureStreams } from "../../subjects/setup.ts";
+import { seconds } from "../../subjects/catalog.ts";
+import type { ConsumerDefinition } from "../../subjects/consumers.ts";
+
+const test = suite<{ nats: NatsServer; nc: NatsConnection; jsm: JetStreamManager }>("actor runtime");
+const log = createLogger("error");
+let counter = 0;
+
+test.before(async (ctx) => {
+  ctx.nats = await NatsServer.start();
+  ctx.nc = await connect({ servers: ctx.nats.url });
+  ctx.jsm = await jetstreamManager(ctx.nc);
+  await ensureStreams(ctx.jsm);
+});
+test.after(async (ctx) => {
+  await ctx.nc?.close();
+  await ctx.nats?.stop();
+});
+
+/** A fresh durable on RAW filtered to a subject of its own, so tests don't see each other's messages. */
+function consumer(overrides: Partial<ConsumerDefinition> = {}): { def: ConsumerDefinition; subject: string; name: string } {
+  const name = `t${++counter}`;
+  return {
+    name,
+    subject: `raw.test${counter}.k`,
+    def: { stream: "RAW", durable_name: name, filter_subject: `raw.test${counter}.>`, ack_policy: "explicit", deliver_policy: "all", ack_wait: seconds(2), max_deliver: 3, max_ack_pending: 1000, ...overrides },
+  };
+}
+
+async function run(nc: NatsConnection, actor: ActorDefinition, until: () => Promise<boolean>, timeoutMs = 15_000): Promise<boolean> {
+  const controller = new AbortController();
+  const running = runActor(actor, { nc, log, signal: controller.signal });
+  const ok = await waitFor(until, Boolean, timeoutMs, 100);
+  controller.abort();
+  await running;
+  return ok;
+}
+
+async function pending(jsm: JetStreamManager, durable: string): Promise<{ ackPending: number; unprocessed: number }> {
+  const info = await jsm.consumers.info("RAW", durable);
+  return { ackPending: info.num_ack_pending, unprocessed: info.num_pending };
+}
+
+async function lastOn(jsm: JetStreamManager, stream: string, subject: string) {
+  return jsm.streams.getMessage(stream, { last_by_subj: subject });
+}
+
+test("outputs are stored before the input is acked; every input is acked exactly when done", async ({ nc, jsm }) => {
+  const { def, subject, name } = consumer();
+  const js = jetstream(nc);
+  for (let i = 0; i < 50; i++) await js.publish(subject, `{"i":${i}}`);
+  const actor = defineActor({
+    name, consumes: def, emits: ["AGG"], batch: { max_messages: 20, max_wait_ms: 20 },
+    handle(batch, ctx) {
+      for (const m of batch) ctx.emit(m, { subject: `agg.${name}.copy`, data: m.data, msgId: `${name}-${m.seq}` });
+    },
+  });
+  const done = await run(nc, actor, async () => (await pending(jsm, name)).ackPending === 0 && (await pending(jsm, name)).unprocessed === 0 && metricsFor(name).acked === 50);
+  assert.ok(done, "all 50 acked");
+  const copies = await waitFor(async () => (await jsm.streams.info("AGG", { subjects_filter: `agg.${name}.>` })).state.subjects?.[`agg.${name}.copy`] ?? 0, (n) => n === 50);
+  assert.is(copies, 50);
+});
+
+test("a poison message goes to dlq.<actor>.<source> with its reason and original headers, and is not redelivered", async ({ nc, jsm }) => {
+  const { def, subject, name } = consumer();
+  const h = headers();
+  h.set("X-Producer", "sensor-gateway");
+  await jetstream(nc).publish(subject, "not json", { headers: h });
+  const actor = defineActor({
+    name, consumes: def, emits: [], batch: { max_messages: 10, max_wait_ms: 10 },
+    handle(batch, ctx) {
+      for (const m of batch) ctx.reject(m, new PoisonError("json", `${m.subject}: payload is not valid JSON`, { field: "/" }));
+    },
+  });
+  assert.ok(await run(nc, actor, async () => metricsFor(name).deadLettered === 1));
+  const dead = await lastOn(jsm, "DLQ", `dlq.${name}.${subject.split(".")[1]}`);
+  assert.ok(dead, "dead letter stored");
+  assert.is(new TextDecoder().decode(dead!.data), "not json");
+  assert.is(dead!.header.get("Sluice-Reason"), `${subject}: payload is not valid JSON`);
+  assert.is(dead!.header.get("Sluice-Error-Code"), "json");
+  assert.is(dead!.header.get("Sluice-Original-Subject"), subject);
+  assert.is(dead!.header.get("Sluice-Deliveries"), "1");
+  assert.is(dead!.header.get("X-Producer"), "sensor-gateway");
+  const state = await waitFor(() => pending(jsm, name), (s) => s.ackPending === 0, 5_000, 50);
+  assert.equal(state, { ackPending: 0, unprocessed: 0 });
+});
+
+test("an unknown error naks with backoff; after max_deliver the message is dead-lettered with the last error", async ({ nc, jsm }) => {
+  const { def, subject, name } = consumer({ max_deliver: 3 });
+  await jetstream(nc).publish(subject, "{}");
+  const seen: number[] = [];
+  const actor = defineActor({
+    name, consumes: def, emits: [], batch: { max_messages: 10, max_wait_ms: 10 },
+    handle(batch) {
+      for (const m of batch) seen.push(m.deliveries);
+      throw new Error("enrichment service said 500");
+    },
+  });
+  assert.ok(await run(nc, actor, async () => metricsFor(name).deadLettered === 1, 20_000));
+  assert.equal(seen, [1, 2, 3]);
+  const dead = await lastOn(jsm, "DLQ", `dlq.${name}.${subject.split(".")[1]}`);
+  assert.is(dead!.header.get("Sluice-Error-Code"), "max_deliver");
+  assert.match(dead!.header.get("Sluice-Reason"), /enrichment service said 500/);
+});
+
+test("a RetryableError holds the batch and retries it without losing or duplicating acks", async ({ nc, jsm }) => {
+  const { def, subject, name } = consumer({ ack_wait: seconds(3) });
+  const js = jetstream(nc);
+  for (let i = 0; i < 5; i++) await js.publish(subject, `${i}`);
+  let attempts = 0;
+  const actor = defineActor({
+    name, consumes: def, emits: [], batch: { max_messages: 5, max_wait_ms: 200 },
+    handle(batch) {
+      attempts++;
+      if (attempts < 4) throw new RetryableError("ClickHouse unavailable", { delayMs: 1_500 });
+      assert.is(batch.length, 5);
+    },
+  });
+  assert.ok(await run(nc, actor, async () => metricsFor(name).acked === 5, 20_000));
+  assert.ok(attempts >= 4, `retried ${attempts} times`);
+  assert.ok(metricsFor(name).batchRetries >= 3);
+  assert.is(metricsFor(name).deadLettered, 0);
+  assert.equal(await pending(jsm, name), { ackPending: 0, unprocessed: 0 });
+});
+
+test("held messages are acked only when the watermark releases them; a stop naks them for redelivery", async ({ nc, jsm }) => {
+  const { def, subject, name } = consumer({ ack_wait: seconds(30) });
+  const js = jetstream(nc);
+  for (let i = 1; i <= 4; i++) await js.publish(subject, `${i}`);
+  let releaseAt = 0;
+  const actor = defineActor({
+    name, consumes: def, emits: [], batch: { max_messages: 10, max_wait_ms: 50 },
+    handle(batch, ctx) {
+      for (const m of batch) ctx.hold(m, Number(new TextDecoder().decode(m.data)));
+      ctx.release(releaseAt);
+    },
+    tick: { every_ms: 100, handle: (_now, ctx) => ctx.release(releaseAt) },
+  });
+  const controller = new AbortController();
+  const running = runActor(actor, { nc, log, signal: controller.signal });
+  await waitFor(async () => metricsFor(name).held, (n) => n === 4, 10_000, 50);
+  assert.is(metricsFor(name).held, 4);
+  releaseAt = 2;
+  await waitFor(async () => metricsFor(name).acked, (n) => n === 2, 10_000, 50);
+  assert.is(metricsFor(name).acked, 2);
+  controller.abort();
+  await running;
+  // A second instance gets the two still held long before their 30 s ack wait would expire.
+  const redelivered: number[] = [];
+  const next = defineActor({ ...actor, handle: (batch) => void redelivered.push(...batch.map((m) => m.seq)) });
+  const started = Date.now();
+  assert.ok(await run(nc, next, async () => redelivered.length >= 2, 15_000));
+  assert.ok(Date.now() - started < 15_000, `redelivered after ${Date.now() - started} ms`);
+  assert.is(redelivered.length, 2);
+});
+
+test("two instances of one actor share its durable: each message handled once", async ({ nc, jsm }) => {
+  const { def, subject, name } = consumer({ ack_wait: seconds(30) });
+  const js = jetstream(nc);
+  for (let i = 0; i < 200; i++) await js.publish(subject, `${i}`);
+  const seen = new Map<number, number>();
+  const actor = defineActor({
+    name, consumes: def, emits: [], batch: { max_messages: 10, max_wait_ms: 10 },
+    handle(batch) {
+      for (const m of batch) seen.set(m.seq, (seen.get(m.seq) ?? 0) + 1);
+    },
+  });
+  const controller = new AbortController();
+  const a = runActor(actor, { nc, log, signal: controller.signal });
+  const other = await connect({ servers: nc.getServer() });
+  const b = runActor(actor, { nc: other, log, signal: controller.signal });
+  await waitFor(async () => seen.size, (n) => n === 200, 15_000, 50);
+  controller.abort();
+  await Promise.all([a, b]);
+  await other.close();
+  assert.is(seen.size, 200);
+  assert.ok([...seen.values()].every((n) => n === 1), "no message handled twice");
+  assert.equal(await pending(jsm, name), { ackPending: 0, unprocessed: 0 });
+});
+
+test("a stream that exists with other settings is reported by field, never changed", async ({ jsm }) => {
+  await jsm.streams.update("LATE", { ...(await jsm.streams.info("LATE")).config, duplicate_window: seconds(60) });
+  try {
+    await ensureStreams(jsm);
+    assert.unreachable("conflict expected");
+  } catch (err) {
+    assert.instance(err, ConfigConflictError);
+    assert.is((err as ConfigConflictError).field, "duplicate_window");
+    assert.match((err as Error).message, /stream LATE exists with duplicate_window=60000000000 but sluice expects 600000000000/);
+  }
+  assert.is((await jsm.streams.info("LATE")).config.duplicate_window, seconds(60), "left as it was");
+});
+
+test.run();
