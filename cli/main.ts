@@ -1,1 +1,48 @@
-console.log("sluice", process.argv.slice(2)); const x: number = 1; export {x};
+import { ConfigError, loadConfig } from "../config/index.ts";
+import { UsageError } from "./args.ts";
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv: string[], env: Record<string, string | undefined>): Promise<number> }> }> = {
+  up: { summary: "start nats-server (unless NATS_URL), ClickHouse, all actors and the generator", load: () => import("./up.ts") },
+  actor: { summary: "run the named actors in this process: sluice actor validate window …", load: () => import("./actor.ts") },
+  generate: { summary: "publish synthetic events to raw.* (--rate --duration --sources --seed)", load: () => import("./generate.ts") },
+  sql: { summary: 'run a query: sluice sql "SELECT …" [--format table|json]', load: () => import("./sql.ts") },
+};
+
+function help(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  return [
+    "sluice: events from NATS JetStream to ClickHouse, validated, windowed and traced.",
+    "",
+    "usage: sluice <command> [flags]",
+    "",
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    "",
+    "Environment: NATS_URL, CLICKHOUSE_URL, SLUICE_STATE_DIR, OTEL_EXPORTER_OTLP_ENDPOINT (see README).",
+  ].join("\n");
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "help" || name === "--help" || name === "-h") {
+    console.log(help());
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`sluice: unknown command "${name}"\n\n${help()}`);
+    return 2;
+  }
+  try {
+    loadConfig(process.env);
+    return await (await command.load()).run(rest, process.env);
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      console.error(`sluice ${name}: ${err.message}`);
+      return 2;
+    }
+    console.error(`sluice ${name}: ${(err as Error).message ?? String(err)}`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

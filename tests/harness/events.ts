@@ -33,3 +33,14 @@ export function invalidMessages(m: number): TestMessage[] {
   ];
   return Array.from({ length: m }, (_, i) => kinds[i % kinds.length]);
 }
+
+/**
+ * One humidity-only reading per sensor far ahead in event time: it moves every partition's
+ * watermark past the test's windows so they close, without adding to any temperature window.
+ */
+export function watermarkFlush(afterMs: number, sensors = 5): TestMessage[] {
+  return Array.from({ length: sensors }, (_, i) => ({
+    subject: `raw.iot.sensor-${i}`,
+    body: `{"sensor_id":"sensor-${i}","ts":${Math.floor(afterMs / 1000)},"humidity":50}`,
+  }));
+}

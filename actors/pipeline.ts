@@ -1,0 +1,106 @@
+import type { ClickHouseClient } from "@clickhouse/client";
+import type { Tracer } from "@opentelemetry/api";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { join } from "node:path";
+import type { Config } from "../config/index.ts";
+import { openClickHouse, migrate, type OpenClickHouse } from "../clickhouse/index.ts";
+import { ensureStreams } from "../subjects/setup.ts";
+import type { ActorDefinition, Logger } from "./runtime/actor.ts";
+import { superviseAll } from "./runtime/supervisor.ts";
+import { validateActor } from "./validate/index.ts";
+import { windowActor } from "./window/index.ts";
+import { sinkActors } from "./sink/index.ts";
+import { serveSql } from "../api/sql-rpc.ts";
+
+/** Every actor `sluice up` runs, by name; `sluice actor <name…>` runs a subset. */
+export const ACTOR_NAMES = ["validate", "window", "clickhouse-sink-events", "clickhouse-sink-dlq", "clickhouse-sink-agg"] as const;
+export type ActorName = (typeof ACTOR_NAMES)[number];
+
+export function isActorName(value: string): value is ActorName {
+  return (ACTOR_NAMES as readonly string[]).includes(value);
+}
+
+export interface PipelineOptions {
+  readonly config: Config;
+  readonly natsUrl: string;
+  readonly actors: readonly ActorName[];
+  readonly log: Logger;
+  readonly tracerFor?: (actor: string) => Tracer;
+  /** Window close check interval; tests shorten it. */
+  readonly windowTickMs?: number;
+  /** Processing-time idle timeout after which the window watermark follows the clock. */
+  readonly windowIdleMs?: number;
+}
+
+export interface Pipeline {
+  readonly nc: NatsConnection;
+  readonly clickhouse: OpenClickHouse | undefined;
+  /** Resolves when every actor has stopped. */
+  readonly done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function connectNats(url: string, config: Config, name: string): Promise<NatsConnection> {
+  return connect({
+    servers: url.split(","),
+    name,
+    user: config.natsUser,
+    pass: config.natsPassword,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+  });
+}
+
+/**
+ * Starts the selected actors in this process: streams checked, ClickHouse opened and migrated
+ * when a sink runs here (and, for the embedded engine, SQL answered for other processes).
+ */
+export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
+  const { config, log } = opts;
+  const nc = await connectNats(opts.natsUrl, config, `sluice:${opts.actors.join(",")}`);
+  await ensureStreams(await jetstreamManager(nc), { RAW: { max_age: config.rawMaxAgeHours * 3600 * 1_000_000_000 } });
+
+  const needsClickHouse = opts.actors.some((a) => a.startsWith("clickhouse-sink"));
+  let clickhouse: OpenClickHouse | undefined;
+  let sqlService: { stop(): Promise<void> } | undefined;
+  if (needsClickHouse) {
+    clickhouse = await openClickHouse({
+      url: config.clickhouseUrl,
+      user: config.clickhouseUser,
+      password: config.clickhousePassword,
+      dataDir: join(config.stateDir, "clickhouse"),
+      logger: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+    });
+    await migrate(clickhouse.client, clickhouse.caps);
+    if (clickhouse.kind === "embedded") sqlService = serveSql(nc, clickhouse.client, log);
+  }
+  const client = (): ClickHouseClient => {
+    if (!clickhouse) throw new Error("ClickHouse is not open in this process");
+    return clickhouse.client;
+  };
+
+  const all: Record<ActorName, () => ActorDefinition> = {
+    validate: () => validateActor({ partitions: config.partitions }),
+    window: () => windowActor({ tickMs: opts.windowTickMs, idleMs: opts.windowIdleMs, partitions: config.partitions }),
+    ...sinkActors({ client, caps: () => clickhouse!.caps }),
+  };
+  const controller = new AbortController();
+  const actors = opts.actors.map((name) => all[name]());
+  const done = superviseAll(actors, { nc, log, signal: controller.signal, tracerFor: opts.tracerFor });
+  log.info(`actors running: ${opts.actors.join(", ")}`);
+
+  return {
+    nc,
+    clickhouse,
+    done,
+    async stop() {
+      if (controller.signal.aborted) return done;
+      controller.abort();
+      await done;
+      await sqlService?.stop();
+      await nc.drain().catch(() => undefined);
+      await clickhouse?.close();
+    },
+  };
+}

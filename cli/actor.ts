@@ -1,0 +1,28 @@
+import { loadConfig } from "../config/index.ts";
+import { ACTOR_NAMES, isActorName, startPipeline } from "../actors/pipeline.ts";
+import { createLogger } from "../actors/runtime/log.ts";
+import { startTelemetry } from "../otel/index.ts";
+import { parse, UsageError } from "./args.ts";
+import { untilSignal } from "./signals.ts";
+import { readLocalNatsUrl } from "./state.ts";
+
+const USAGE = `sluice actor <name…>   (names: ${ACTOR_NAMES.join(", ")})`;
+
+/** Runs some actors in this process: one process per actor, or several, against a running NATS. */
+export async function run(argv: string[], env: Record<string, string | undefined>): Promise<number> {
+  const { positionals } = parse(argv, {}, USAGE);
+  if (positionals.length === 0) throw new UsageError(`name at least one actor\nusage: ${USAGE}`);
+  const unknown = positionals.filter((n) => !isActorName(n));
+  if (unknown.length) throw new UsageError(`unknown actor ${unknown.join(", ")}; expected one of ${ACTOR_NAMES.join(", ")}`);
+  const config = loadConfig(env);
+  const natsUrl = config.natsUrl ?? readLocalNatsUrl(config.stateDir);
+  if (!natsUrl) throw new UsageError("no NATS server: set NATS_URL (e.g. NATS_URL=nats://127.0.0.1:4222) or start one with `sluice up`");
+  const log = createLogger(config.logLevel);
+  const telemetry = startTelemetry({ endpoint: config.otlpEndpoint, log: (l) => log.warn(l) });
+  const pipeline = await startPipeline({ config, natsUrl, actors: positionals.filter(isActorName), log, tracerFor: telemetry.tracerFor });
+  const signal = await untilSignal();
+  log.info(`${signal}: draining`);
+  await pipeline.stop();
+  await telemetry.shutdown();
+  return 0;
+}

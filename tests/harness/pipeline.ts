@@ -1,0 +1,55 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { loadConfig, type Config } from "../../config/index.ts";
+import { ACTOR_NAMES, startPipeline, type ActorName, type Pipeline } from "../../actors/pipeline.ts";
+import { createLogger } from "../../actors/runtime/log.ts";
+import type { TestMessage } from "./events.ts";
+
+export interface TestPipeline extends Pipeline {
+  readonly config: Config;
+  readonly stateDir: string;
+  /** A single number from a query such as `SELECT count() FROM …`. */
+  scalar(sql: string): Promise<number>;
+  cleanup(): Promise<void>;
+}
+
+export async function startTestPipeline(natsUrl: string, opts: { clickhouseUrl?: string; actors?: readonly ActorName[]; env?: Record<string, string> } = {}): Promise<TestPipeline> {
+  const stateDir = mkdtempSync(join(tmpdir(), "sluice-state-"));
+  const config = loadConfig({ SLUICE_STATE_DIR: stateDir, CLICKHOUSE_URL: opts.clickhouseUrl, SLUICE_LOG_LEVEL: "warn", ...opts.env });
+  const pipeline = await startPipeline({
+    config,
+    natsUrl,
+    actors: opts.actors ?? ACTOR_NAMES,
+    log: createLogger("warn"),
+    windowTickMs: 200,
+    windowIdleMs: 1_000,
+  });
+  return {
+    ...pipeline,
+    config,
+    stateDir,
+    async scalar(sql) {
+      const rs = await pipeline.clickhouse!.client.query({ query: sql, format: "JSONEachRow" });
+      const rows = (await rs.json()) as Array<Record<string, unknown>>;
+      return Number(Object.values(rows[0] ?? { v: 0 })[0]);
+    },
+    async cleanup() {
+      await pipeline.stop();
+      rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Publishes like `nats pub`: plain core publishes, then a flush. */
+export async function publishAll(nc: NatsConnection, messages: TestMessage[]): Promise<void> {
+  for (const m of messages) nc.publish(m.subject, m.body);
+  await nc.flush();
+}
+
+export async function streamCount(nc: NatsConnection, stream: string): Promise<number> {
+  const info = await (await jetstreamManager(nc)).streams.info(stream);
+  return info.state.messages;
+}
