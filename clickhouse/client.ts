@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseClientConfigOptions, type ErrorLogParams, type Logger, type LogParams, type WarnLogParams } from "@clickhouse/client";
 import { probeCapabilities, type Capabilities, type ClickHouseLogger } from "./capabilities.ts";
-import { registerTarget, toClickHouseError } from "./errors.ts";
+import { EmbeddedEngineBusyError, registerTarget, toClickHouseError } from "./errors.ts";
 import { acquireDataDirLock } from "./lock.ts";
 
 export interface OpenClickHouseOptions {
@@ -97,13 +97,14 @@ async function openServer(url: string, opts: OpenClickHouseOptions, logger: Clic
 }
 
 async function openEmbedded(dataDir: string, logger: ClickHouseLogger): Promise<OpenClickHouse> {
+  // Loaded here so a server-only process never maps libchdb.
+  const chdb = await import("chdb");
+  const { createChdbConnection } = await import("chdb/connection");
   mkdirSync(dataDir, { recursive: true });
   const lock = acquireDataDirLock(dataDir);
   const releaseOnExit = () => lock.release();
   process.once("exit", releaseOnExit);
   let client: ClickHouseClient | undefined;
-  // Loaded here so a server-only process never maps libchdb.
-  const chdb = await import("chdb");
   const shutdown = async () => {
     try {
       await client?.close();
@@ -117,7 +118,6 @@ async function openEmbedded(dataDir: string, logger: ClickHouseLogger): Promise<
   };
   let caps: Capabilities;
   try {
-    const { createChdbConnection } = await import("chdb/connection");
     // chdb types its connection against its own copy of @clickhouse/client-common; the shapes match.
     const connection = createChdbConnection({ path: dataDir }) as unknown as NonNullable<ClickHouseClientConfigOptions["connection"]>;
     client = createClient({ connection, log: clientLog(logger) });
@@ -125,6 +125,8 @@ async function openEmbedded(dataDir: string, logger: ClickHouseLogger): Promise<
     caps = await probeCapabilities(client, logger);
   } catch (err) {
     await shutdown();
+    const message = err instanceof Error ? err.message : String(err);
+    if (/one active data directory per process|still running/i.test(message)) throw new EmbeddedEngineBusyError(dataDir, message, { cause: err });
     throw toClickHouseError(err, "SELECT version()", `chDB at ${dataDir}`);
   }
   let closing: Promise<void> | undefined;

@@ -33,6 +33,20 @@ export function targetOf(client: object): string {
   return targets.get(client) ?? "the configured server";
 }
 
+/** libchdb in this process already serves another data directory (one per process). */
+export class EmbeddedEngineBusyError extends Error {
+  override name = "EmbeddedEngineBusyError";
+  readonly dataDir: string;
+  constructor(dataDir: string, detail: string, options?: { cause?: unknown }) {
+    super(
+      `cannot open chDB at ${dataDir}: ${detail}. One process serves one chDB data directory: ` +
+        `close the other handle (await its close()) first, or open this directory from another process`,
+      options,
+    );
+    this.dataDir = dataDir;
+  }
+}
+
 /** The server could not be reached at all: nothing ClickHouse said, a transport failure. */
 export class ClickHouseUnavailableError extends Error {
   override name = "ClickHouseUnavailableError";

@@ -39,5 +39,5 @@ export {
 export { insertRows, type InsertRowTypes } from "./insert.ts";
 export { runQuery, classifyStatement, quoteString, QueryInputError, type QueryResult } from "./query.ts";
 export { formatTable, formatJson, formatResult, cellText, OUTPUT_FORMATS, type OutputFormat, type QueryColumn, type Tabular, type TableOptions } from "./format.ts";
-export { ClickHouseQueryError, ClickHouseUnavailableError, DataDirLockedError, parseServerError, toClickHouseError } from "./errors.ts";
+export { ClickHouseQueryError, ClickHouseUnavailableError, DataDirLockedError, EmbeddedEngineBusyError, parseServerError, toClickHouseError } from "./errors.ts";
 export { LOCK_FILE } from "./lock.ts";

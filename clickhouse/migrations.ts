@@ -214,6 +214,11 @@ export async function migrate(client: ClickHouseClient, caps: Capabilities, opts
   for (const statement of BOOTSTRAP) await run({ version: 0, name: "bootstrap" }, statement);
 
   const done = await appliedVersions(client);
+  const known = Math.max(...MIGRATIONS.map((m) => m.version));
+  const newest = Math.max(0, ...done);
+  if (newest > known) {
+    opts.logger?.warn(`clickhouse: ${DATABASE} is at schema version ${newest}, newer than this sluice knows (${known}); a newer sluice migrated it, so this one may write columns that have changed`);
+  }
   const applied: number[] = [];
   for (const migration of MIGRATIONS) {
     if (done.has(migration.version)) continue;

@@ -101,4 +101,13 @@ test("the schema and data survive closing and reopening the data directory", asy
   assert.equal((await runQuery(ch.client, "SELECT count() FROM sluice.events FINAL")).rows, [["250"]]);
 });
 
+test("a schema newer than this code knows is reported, not touched", async () => {
+  await runQuery(ch.client, "INSERT INTO sluice.schema_migrations (version, name, server_version) VALUES (99, 'from the future', '')");
+  const warned = log.warn.length;
+  const result = await migrate(ch.client, ch.caps, { logger: log.logger });
+  assert.equal(result, { applied: [], current: 99 });
+  assert.is(log.warn.length, warned + 1);
+  assert.match(log.warn.at(-1)!, /schema version 99, newer than this sluice knows \(3\)/);
+});
+
 test.run();

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DataDirLockedError, LOCK_FILE, openClickHouse, type OpenClickHouse } from "../../clickhouse/index.ts";
+import { DataDirLockedError, EmbeddedEngineBusyError, LOCK_FILE, openClickHouse, type OpenClickHouse } from "../../clickhouse/index.ts";
 import { captureLog } from "./scenarios.ts";
 
 const root = mkdtempSync(join(tmpdir(), "sluice-lock-"));
@@ -62,6 +62,19 @@ test("a second open in the same process is refused until the first closes", asyn
     await first.close();
   }
   assert.not.ok(existsSync(join(own, LOCK_FILE)), "close removes the lock");
+});
+
+test("a second data directory in one process is refused and leaves no lock behind", async () => {
+  const first = await openClickHouse({ dataDir: own, logger: log.logger });
+  const other = join(root, "other");
+  try {
+    const err = await openClickHouse({ dataDir: other, logger: log.logger }).catch((e: unknown) => e);
+    assert.instance(err, EmbeddedEngineBusyError);
+    assert.match((err as Error).message, /close the other handle/);
+    assert.not.ok(existsSync(join(other, LOCK_FILE)));
+  } finally {
+    await first.close();
+  }
 });
 
 test("the lock of a process that died is taken over", async () => {
