@@ -47,8 +47,9 @@ export async function openClickHouse(opts: OpenClickHouseOptions): Promise<OpenC
 }
 
 /**
- * The client logs every failed request at ERROR on its own; those failures reach the caller
- * as typed errors already, so only its warnings (such as unread response streams) pass on.
+ * The client logs every failed request at ERROR on its own; the caller gets each of those
+ * failures as a rejection anyway, so only the client's warnings (such as unread response
+ * streams) pass on.
  */
 function clientLog(logger: ClickHouseLogger): { LoggerClass: new () => Logger; level: ClickHouseLogLevel } {
   class Forward implements Logger {
