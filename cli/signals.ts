@@ -7,8 +7,7 @@ export function untilSignal(): Promise<NodeJS.Signals> {
       seen = true;
       resolve(signal);
     };
-    process.once("SIGINT", on);
-    process.once("SIGTERM", on);
-    process.on("SIGINT", () => seen && process.exit(130));
+    process.on("SIGINT", on);
+    process.on("SIGTERM", on);
   });
 }

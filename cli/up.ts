@@ -84,13 +84,16 @@ export async function run(argv: string[], env: Record<string, string | undefined
   const signal = await untilSignal();
   log.info(`${signal}: stopping (generator, actors, ClickHouse, nats-server)`);
   await publisher?.stop();
+  log.debug("generator stopped");
   await Promise.all(children.map((c) => new Promise((r) => {
     if (c.exitCode !== null) return r(undefined);
     c.once("exit", r);
     c.kill("SIGTERM");
   })));
   await pipeline?.stop();
+  log.debug("actors stopped");
   await telemetry.shutdown();
+  log.debug("telemetry flushed");
   if (localNats) {
     await localNats.stop();
     clearLocalNatsUrl(config.stateDir);
