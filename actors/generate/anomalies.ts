@@ -17,13 +17,15 @@ interface EpisodeLabel {
  * - `spike`: one reading of `metric` off by `delta`.
  * - `level_shift`: `metric` offset by `delta` for `steps` readings of one sensor.
  * - `stuck`: the sensor repeats `value` (and its other metrics) for `steps` readings.
- * - `amount_outlier`: an amount `factor` times the customer's typical amount for that merchant category.
+ * - `amount_outlier`: an amount `factor` times `typical_amount`, the larger of the customer's usual
+ *   spend and the usual spend at that kind of merchant.
  * - `geo_jump`: a card-present payment `distance_km` from the customer's home country.
  * - `velocity_burst`: `steps` payments by one customer in a row (small online "card testing" charges).
  * - `volume_burst`: `steps` near-identical posts in a row by one user on a quiet `topic`.
  */
 export type AnomalyLabel =
-  | (EpisodeLabel & { kind: "spike" | "level_shift"; metric: IotMetric; delta: number })
+  | (EpisodeLabel & { kind: "spike"; metric: IotMetric; delta: number })
+  | (EpisodeLabel & { kind: "level_shift"; metric: IotMetric; delta: number })
   | (EpisodeLabel & { kind: "stuck"; metric: IotMetric; value: number })
   | (EpisodeLabel & { kind: "amount_outlier"; typical_amount: number; factor: number })
   | (EpisodeLabel & { kind: "geo_jump"; home_country: string; country: string; distance_km: number })

@@ -34,7 +34,7 @@ export interface GeneratorOptions {
   sources: readonly Source[];
   /** Share of events that belong to an injected anomaly, 0..1. Default 0. */
   anomalyRate?: number;
-  /** Epoch ms the simulated world starts at (drifts and battery drain count from here, `next()` without a time starts here). Default 2026-01-01T00:00:00Z. */
+  /** Event time of the first event when `next()` is called without a time, epoch ms. Default 2026-01-01T00:00:00Z. */
   startTime?: number;
   /** Simulated time between events when `next()` is called without a time. Default 100 ms. */
   intervalMs?: number;
@@ -111,10 +111,11 @@ function check(option: string, ok: boolean, expected: string, got: unknown): voi
  *
  * @example
  * const gen = createGenerator({ seed: 7, sources: ["iot", "txn"], anomalyRate: 0.01 });
- * const e = gen.next(Date.now());
- * e.subject // "raw.iot.lake-shane-outdoor-1"
- * e.payload // { event_id: "gen-7-1", ts: "2026-…Z", sensor_id: "lake-shane-outdoor-1", site: "lake-shane", temperature: 18.31, … }
- * e.label   // undefined, or e.g. { kind: "spike", anomaly_id: "iot-a3", step: 0, steps: 1, metric: "temperature", delta: 14.2 }
+ * const e = gen.next(Date.UTC(2026, 10, 27, 10));
+ * e.subject // "raw.iot.pinellas-park-indoor-4"
+ * e.payload // { event_id: "gen-7-1", sensor_id: "pinellas-park-indoor-4", site: "pinellas-park",
+ *           //   ts: "2026-11-27T10:00:00.000Z", temperature: 19.46, humidity: 47.4, battery: 3.329 }
+ * e.label   // undefined, or e.g. { kind: "spike", anomaly_id: "iot-a2", step: 0, steps: 1, metric: "temperature", delta: 11.44 }
  *
  * @example
  * // Simulated clock: 1000 events 100 ms apart from startTime.
@@ -137,7 +138,7 @@ export function createGenerator(options: GeneratorOptions): EventGenerator {
   for (const source of sources) {
     const count = options.entities?.[source] ?? DEFAULT_ENTITIES[source];
     check(`entities.${source}`, Number.isSafeInteger(count) && count >= 1, "a positive integer", count);
-    models.set(source, MODELS[source]({ seed, count, startTime, anomalyRate, timestamps }));
+    models.set(source, MODELS[source]({ seed, count, anomalyRate, timestamps }));
   }
   const picker = new Rng(streamSeed(seed, "mix"));
   let counter = 0;

@@ -40,11 +40,17 @@ interface Sensor {
   kind: SensorKind;
   temperature: number;
   amplitude: number;
-  driftPerDay: number;
+  /** Calibration wanders over weeks: a slow sine of this size, period and phase. */
+  drift: number;
+  driftPeriodMs: number;
+  driftPhase: number;
   noise: number;
   humidity: number;
-  batteryStart: number;
+  /** A fresh cell's voltage; it falls linearly and is swapped when it reaches {@link BATTERY_SWAP}. */
+  batteryFull: number;
   batteryDecayPerDay: number;
+  /** Where in its cell's life the sensor is at epoch 0, in days. */
+  batteryAgeDays: number;
   ts: TimestampWriter;
   episode?: Episode;
 }
@@ -56,6 +62,8 @@ const IOT_KINDS: readonly KindSpec<Episode["kind"]>[] = [
 ];
 
 const DIGITS: Record<IotMetric, number> = { temperature: 2, humidity: 1, pressure: 1, battery: 3 };
+
+const BATTERY_SWAP = 2.6;
 
 /**
  * The daily cycle at a longitude: +1 at 15:00 local solar time, −1 at 03:00, so afternoons are
@@ -84,43 +92,50 @@ function createSensor(rng: Rng, site: Site, index: number, mode: ModelSetup["tim
     kind === "outdoor" ? site.climate + rng.normal(0, 0.8)
     : kind === "indoor" ? rng.normal(21.5, 1)
     : rng.pick([-18, 4]) + rng.normal(0, 0.5);
+  const batteryFull = rng.uniform(3.3, 3.6);
+  const batteryDecayPerDay = rng.uniform(0.003, 0.01);
   return {
     id: `${site.token}-${kind}-${index}`,
     site,
     kind,
     temperature,
     amplitude: kind === "outdoor" ? rng.uniform(3, 7) : rng.uniform(0.6, 1.5),
-    driftPerDay: rng.normal(0, 0.08),
+    drift: kind === "outdoor" ? rng.uniform(0.5, 2) : rng.uniform(0.1, 0.4),
+    driftPeriodMs: rng.uniform(15, 60) * DAY_MS,
+    driftPhase: rng.uniform(0, 2 * Math.PI),
     noise: kind === "outdoor" ? rng.uniform(0.15, 0.4) : rng.uniform(0.05, 0.15),
     humidity: kind === "outdoor" ? rng.uniform(50, 85) : rng.uniform(35, 60),
-    batteryStart: rng.uniform(3.3, 3.6),
-    batteryDecayPerDay: rng.uniform(0.003, 0.01),
+    batteryFull,
+    batteryDecayPerDay,
+    batteryAgeDays: rng.uniform(0, (batteryFull - BATTERY_SWAP) / batteryDecayPerDay),
     ts: new TimestampWriter(mode, rng, offsetForLongitude(site.lon)),
   };
 }
 
-function baseline(sensor: Sensor, ms: number, elapsedDays: number, rng: Rng): Reading {
+/** Behaviour is a function of absolute time, so a run started at any instant looks the same. */
+function baseline(sensor: Sensor, ms: number, rng: Rng): Reading {
   const cycle = dailyCycle(ms, sensor.site.lon);
   const reading: Reading = {};
   for (const metric of METRICS_OF[sensor.kind]) {
     switch (metric) {
       case "temperature":
-        reading.temperature = sensor.temperature + sensor.driftPerDay * elapsedDays + sensor.amplitude * cycle
-          + rng.normal(0, sensor.noise);
+        reading.temperature = sensor.temperature + sensor.drift * Math.sin((2 * Math.PI * ms) / sensor.driftPeriodMs + sensor.driftPhase)
+          + sensor.amplitude * cycle + rng.normal(0, sensor.noise);
         break;
       case "humidity":
         // Relative humidity falls as the air warms over the day.
-        reading.humidity = sensor.humidity - 2.5 * sensor.amplitude * cycle + rng.normal(0, 1.2);
+        reading.humidity = clamp(sensor.humidity - 2.5 * sensor.amplitude * cycle + rng.normal(0, 1.2), 0, 100);
         break;
       case "pressure": {
         const { site } = sensor;
-        const wave = Math.sin((2 * Math.PI * elapsedDays * DAY_MS) / site.synopticPeriodMs + site.synopticPhase);
+        const wave = Math.sin((2 * Math.PI * ms) / site.synopticPeriodMs + site.synopticPhase);
         reading.pressure = site.pressure + 6 * wave + rng.normal(0, 0.15);
         break;
       }
       case "battery":
-        // A drained cell settles near 2.4 V rather than falling forever.
-        reading.battery = Math.max(2.4, sensor.batteryStart - sensor.batteryDecayPerDay * elapsedDays) + rng.normal(0, 0.004);
+        const life = (sensor.batteryFull - BATTERY_SWAP) / sensor.batteryDecayPerDay;
+        const age = (((ms / DAY_MS + sensor.batteryAgeDays) % life) + life) % life;
+        reading.battery = sensor.batteryFull - sensor.batteryDecayPerDay * age + rng.normal(0, 0.004);
         break;
     }
   }
@@ -149,22 +164,22 @@ function startEpisode(sensor: Sensor, dice: AnomalyDice<Episode["kind"]>, readin
 
 /** Applies the sensor's running episode to `reading` and says what it did. */
 function applyEpisode(episode: Episode, reading: Reading): AnomalyLabel {
-  const { kind, anomaly_id, step, steps, metric } = episode;
-  if (kind === "stuck") {
+  const { anomaly_id, step, steps, metric } = episode;
+  if (episode.kind === "stuck") {
     Object.assign(reading, episode.frozen);
-    return { kind, anomaly_id, step, steps, metric, value: round(reading[metric] ?? 0, DIGITS[metric]) };
+    return { kind: "stuck", anomaly_id, step, steps, metric, value: round(reading[metric] ?? 0, DIGITS[metric]) };
   }
   const before = reading[metric] ?? 0;
   const after = metric === "humidity" ? clamp(before + episode.delta, 0, 100) : before + episode.delta;
   reading[metric] = after;
-  return { kind, anomaly_id, step, steps, metric, delta: round(after - before, DIGITS[metric]) };
+  return { kind: episode.kind, anomaly_id, step, steps, metric, delta: round(after - before, DIGITS[metric]) };
 }
 
 /**
  * Sensors at sites around the world, reporting in turn like firmware on a fixed period. Each has
- * its own level, a slow linear drift, a 24 h cycle at its site's local solar time and noise;
+ * its own level, a slow drift over weeks, a 24 h cycle at its site's local solar time and noise;
  * humidity moves against temperature, pressure follows the site's passing weather, batteries
- * drain. Anomalies: spikes, level shifts and stuck sensors.
+ * drain until swapped. Anomalies: spikes, level shifts and stuck sensors.
  */
 export function createIotModel(setup: ModelSetup): SourceModel<"iot"> {
   const { world, events, anomalies } = streamsFor(setup.seed, "iot");
@@ -180,7 +195,7 @@ export function createIotModel(setup: ModelSetup): SourceModel<"iot"> {
     next(nowMs) {
       const sensor = order[cursor];
       cursor = (cursor + 1) % order.length;
-      const reading = baseline(sensor, nowMs, (nowMs - setup.startTime) / DAY_MS, events);
+      const reading = baseline(sensor, nowMs, events);
       sensor.episode ??= startEpisode(sensor, dice, reading);
       let label: AnomalyLabel | undefined;
       if (sensor.episode) {
@@ -189,7 +204,6 @@ export function createIotModel(setup: ModelSetup): SourceModel<"iot"> {
         if (sensor.episode.step >= sensor.episode.steps) sensor.episode = undefined;
       }
       for (const metric of METRICS_OF[sensor.kind]) reading[metric] = round(reading[metric] ?? 0, DIGITS[metric]);
-      if (reading.humidity !== undefined) reading.humidity = clamp(reading.humidity, 0, 100);
       return {
         key: sensor.id,
         payload: { sensor_id: sensor.id, site: sensor.site.token, ts: sensor.ts.write(nowMs), ...reading },

@@ -12,7 +12,6 @@ type TimestampStyle = "iso" | "offset" | "unix" | "unix_ms" | "unix_ns";
 export interface ModelSetup {
   seed: number;
   count: number;
-  startTime: number;
   anomalyRate: number;
   timestamps: TimestampMode;
 }

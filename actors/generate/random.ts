@@ -100,10 +100,12 @@ export class Rng {
  *
  * @example
  * safeToken("New Braunfels") // "new-braunfels"
+ * safeToken("Citroën") // "citroen"
  */
 export function safeToken(text: string): string {
   const token = text
     .normalize("NFKD")
+    .replace(/\p{M}/gu, "")
     .toLowerCase()
     .replace(/[^a-z0-9_-]+/g, "-")
     .replace(/-+/g, "-")

@@ -19,7 +19,8 @@ interface Topic {
   popularity: number;
   followers: User[];
   burst?: { start: number; end: number; peak: number };
-  nextBurstAt: number;
+  /** Unset until the first post: the schedule starts whenever the caller's clock does. */
+  nextBurstAt?: number;
 }
 
 interface Flood {
@@ -31,7 +32,7 @@ interface Flood {
   text: string;
 }
 
-const SOCIAL_KINDS: readonly KindSpec<"volume_burst">[] = [{ kind: "volume_burst", weight: 1, minSteps: 15, maxSteps: 40 }];
+const SOCIAL_KINDS: readonly KindSpec<"volume_burst">[] = [{ kind: "volume_burst", weight: 1, minSteps: 10, maxSteps: 25 }];
 
 const LANGS = ["en", "es", "pt", "de", "fr", "ja", "it", "nl"];
 const LANG_WEIGHTS = [0.55, 0.12, 0.08, 0.07, 0.07, 0.04, 0.04, 0.03];
@@ -56,12 +57,13 @@ function topicWeight(topic: Topic, ms: number): number {
 
 /** Moves a topic's burst schedule up to `ms`: bursts of 3–20 min, about 45 min apart. */
 function advanceBursts(topic: Topic, ms: number, rng: Rng): void {
-  while (ms >= topic.nextBurstAt) {
-    const start = topic.nextBurstAt;
-    const end = start + rng.uniform(3, 20) * MINUTE_MS;
-    topic.burst = { start, end, peak: rng.uniform(4, 15) };
-    topic.nextBurstAt = end + rng.exponential(45 * MINUTE_MS);
+  let next = topic.nextBurstAt ?? ms + rng.exponential(45 * MINUTE_MS);
+  while (ms >= next) {
+    const end = next + rng.uniform(3, 20) * MINUTE_MS;
+    topic.burst = { start: next, end, peak: rng.uniform(4, 15) };
+    next = end + rng.exponential(45 * MINUTE_MS);
   }
+  topic.nextBurstAt = next;
 }
 
 function postText(rng: Rng, topic: Topic, mention: User | undefined): string {
@@ -91,7 +93,6 @@ export function createSocialModel(setup: ModelSetup): SourceModel<"social"> {
     name: uniqueToken(topicNames, () => topicName(world)),
     popularity: 1 / (rank + 1) ** 0.8,
     followers: [],
-    nextBurstAt: setup.startTime + world.exponential(45 * MINUTE_MS),
   }));
   const popularity = topics.map((t) => t.popularity);
   for (const user of users) {

@@ -69,8 +69,12 @@ const TXN_KINDS: readonly KindSpec<"amount_outlier" | "geo_jump" | "velocity_bur
   { kind: "velocity_burst", weight: 0.25, minSteps: 5, maxSteps: 10 },
 ];
 
-/** A "far-away" payment is at least this far from the customer's home. */
+/** A "far-away" payment is at least this far from anywhere in the customer's home country. */
 const FAR_KM = 3000;
+
+/** The least distance between two countries' extents, so a domestic trip never passes for a jump. */
+const apart = (a: Country, b: Country): number =>
+  a === b ? 0 : distanceKm([a.lat, a.lon], [b.lat, b.lon]) - a.radiusKm - b.radiusKm;
 
 const near = (rng: Rng, origin: LatLon, radiusKm: number): LatLon =>
   rng.faker.location.nearbyGPSCoordinate({ origin: [origin[0], origin[1]], radius: radiusKm, isMetric: true });
@@ -117,6 +121,18 @@ function createCustomer(rng: Rng, taken: Set<string>, merchants: Merchant[], mod
 
 /** The customer's typical spend at a category, in US dollars. */
 const typicalUsd = (customer: Customer, category: CategoryName): number => CATEGORIES[category].median * customer.scale;
+
+/** The customer's usual spend overall, in US dollars: the median over their usual merchants, weighted by visits. */
+function habitUsd(customer: Customer): number {
+  const spends = customer.usual.map((m, i) => ({ usd: typicalUsd(customer, m.category), weight: customer.usualWeights[i] }));
+  spends.sort((a, b) => a.usd - b.usd);
+  let half = spends.reduce((sum, s) => sum + s.weight, 0) / 2;
+  for (const s of spends) {
+    half -= s.weight;
+    if (half <= 0) return s.usd;
+  }
+  return spends[spends.length - 1].usd;
+}
 
 function channelAt(rng: Rng, merchant: Merchant): TxnChannel {
   const channel = CATEGORIES[merchant.category].channel;
@@ -190,14 +206,14 @@ export function createTxnModel(setup: ModelSetup): SourceModel<"txn"> {
 
   function amountOutlier(draft: Draft<"txn">, customer: Customer, merchant: Merchant, episode: Episode): Draft<"txn"> {
     const factor = anomalies.uniform(8, 30);
-    const typical = typicalUsd(customer, merchant.category) * merchant.country.perUsd;
+    const typical = Math.max(habitUsd(customer), typicalUsd(customer, merchant.category)) * merchant.country.perUsd;
     const { digits } = merchant.country;
     const label: AnomalyLabel = { kind: "amount_outlier", ...episode, typical_amount: round(typical, digits), factor: round(factor, 2) };
     return { ...draft, payload: { ...draft.payload, amount: round(typical * factor, digits) }, label };
   }
 
   function geoJump(draft: Draft<"txn">, customer: Customer, episode: Episode, ms: number): Draft<"txn"> {
-    const far = merchants.filter((m) => CATEGORIES[m.category].channel === "card_present" && distanceKm(customer.at, m.at) >= FAR_KM);
+    const far = merchants.filter((m) => CATEGORIES[m.category].channel === "card_present" && apart(customer.home, m.country) >= FAR_KM);
     const merchant = anomalies.pick(far);
     const usd = typicalUsd(customer, merchant.category) * Math.exp(anomalies.normal(0, CATEGORIES[merchant.category].sigma));
     const payload = { ...payment(anomalies, customer, merchant, "card_present", usd, ms), txn_id: draft.payload.txn_id };
