@@ -83,7 +83,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   const all: Record<ActorName, () => ActorDefinition> = {
     validate: () => validateActor({ partitions: config.partitions }),
     window: () => windowActor({ tickMs: opts.windowTickMs, idleMs: opts.windowIdleMs, partitions: config.partitions }),
-    ...sinkActors({ client, caps: () => clickhouse!.caps }),
+    ...sinkActors({ client, caps: () => clickhouse!.caps, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs }),
   };
   const controller = new AbortController();
   const actors = opts.actors.map((name) => all[name]());

@@ -26,6 +26,9 @@ export interface Config {
   /** How long RAW keeps messages (hours); EVENTS, DLQ and AGG keep theirs per the catalog. */
   readonly rawMaxAgeHours: number;
   readonly logLevel: "debug" | "info" | "warn" | "error";
+  /** Most rows per ClickHouse insert; a batch also goes out after `sinkBatchMs`. */
+  readonly sinkBatchRows: number;
+  readonly sinkBatchMs: number;
 }
 
 export class ConfigError extends Error {
@@ -84,5 +87,7 @@ export function loadConfig(env: Env): Config {
     partitions: integer(env, "SLUICE_PARTITIONS", 4, 1, 256),
     rawMaxAgeHours: integer(env, "SLUICE_RAW_MAX_AGE_HOURS", 72, 1, 24 * 365),
     logLevel,
+    sinkBatchRows: integer(env, "SLUICE_SINK_BATCH_ROWS", 5_000, 1, 1_000_000),
+    sinkBatchMs: integer(env, "SLUICE_SINK_BATCH_MS", 1_000, 10, 600_000),
   });
 }

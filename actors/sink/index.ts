@@ -28,6 +28,8 @@ function originalHeaders(input: Inbound): Record<string, string> {
 export interface SinkDeps {
   readonly client: () => ClickHouseClient;
   readonly caps: () => Capabilities;
+  readonly maxRows: number;
+  readonly maxWaitMs: number;
 }
 
 /** The three ClickHouse sinks: EVENTS → sluice.events, DLQ → sluice.dead_letters, AGG → sluice.window_aggregates. */
@@ -38,6 +40,8 @@ export function sinkActors(deps: SinkDeps): Record<"clickhouse-sink-events" | "c
       consumes: CONSUMERS.sinkEvents,
       table: "events",
       client: deps.client,
+      maxRows: deps.maxRows,
+      maxWaitMs: deps.maxWaitMs,
       toRow: (input) => eventRow(json<Envelope>(input), input.traceId, deps.caps()),
     }),
     "clickhouse-sink-dlq": () => sinkActor({
@@ -45,6 +49,8 @@ export function sinkActors(deps: SinkDeps): Record<"clickhouse-sink-events" | "c
       consumes: CONSUMERS.sinkDeadLetters,
       table: "dead_letters",
       client: deps.client,
+      maxRows: deps.maxRows,
+      maxWaitMs: deps.maxWaitMs,
       toRow: (input) => {
         const h = (name: string) => input.headers.get(name) ?? "";
         const actor = h(HEADERS.actor) || input.subject.split(".")[1] || "unknown";
@@ -71,6 +77,8 @@ export function sinkActors(deps: SinkDeps): Record<"clickhouse-sink-events" | "c
       consumes: CONSUMERS.sinkWindows,
       table: "window_aggregates",
       client: deps.client,
+      maxRows: deps.maxRows,
+      maxWaitMs: deps.maxWaitMs,
       toRow: (input) => windowRow(json<WindowRow>(input), input.traceId, deps.caps()),
     }),
   };

@@ -10,6 +10,6 @@ const TRANSIENT_CODES = new Set([159, 164, 202, 209, 210, 241, 242, 252, 60, 81,
 /** True when an insert failed because of the rows themselves, so retrying cannot help. */
 export function isDataError(err: unknown): boolean {
   if (!(err instanceof Error) || err.name !== "ClickHouseQueryError") return false;
-  const code = (err as Error & { code?: number }).code;
-  return code !== undefined && !TRANSIENT_CODES.has(code);
+  const code = Number((err as Error & { code?: string | number }).code);
+  return Number.isInteger(code) && !TRANSIENT_CODES.has(code);
 }
