@@ -39,7 +39,7 @@ export const CONSUMERS = {
     ack_wait: seconds(600),
     max_ack_pending: 500_000,
   }),
-  sinkEvents: durable("EVENTS", "clickhouse-sink-events", "events.>", { ack_wait: seconds(60), max_deliver: -1, max_ack_pending: 50_000 }),
-  sinkDeadLetters: durable("DLQ", "clickhouse-sink-dlq", "dlq.>", { ack_wait: seconds(60), max_deliver: -1, max_ack_pending: 50_000 }),
-  sinkWindows: durable("AGG", "clickhouse-sink-agg", "agg.>", { ack_wait: seconds(60), max_deliver: -1, max_ack_pending: 50_000 }),
+  sinkEvents: durable("EVENTS", "clickhouse-sink-events", "events.>", { ack_wait: seconds(20), max_deliver: -1, max_ack_pending: 50_000 }),
+  sinkDeadLetters: durable("DLQ", "clickhouse-sink-dlq", "dlq.>", { ack_wait: seconds(20), max_deliver: -1, max_ack_pending: 50_000 }),
+  sinkWindows: durable("AGG", "clickhouse-sink-agg", "agg.>", { ack_wait: seconds(20), max_deliver: -1, max_ack_pending: 50_000 }),
 } as const satisfies Record<string, ConsumerDefinition>;
