@@ -1,5 +1,6 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { createConnection } from "node:net";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { NatsServer } from "../harness/nats-server.ts";
 import { invalidMessages, validReadings, watermarkFlush } from "../harness/events.ts";
@@ -49,6 +50,17 @@ test("N valid events typed as nats pub prints them and M invalid ones: exactly N
 test("every row carries the trace id of the message that produced it", async ({ pipeline }) => {
   const untraced = await pipeline.scalar("SELECT countIf(length(trace_id) != 32) FROM sluice.events FINAL");
   assert.is(untraced, 0);
+});
+
+test("a message published with the raw NATS protocol over a plain socket lands as a row", async ({ nats, pipeline }) => {
+  const payload = `{"sensor_id":"wire-1","ts":"2026-11-27T10:00:00Z","temperature":19.5}`;
+  const socket = createConnection({ host: "127.0.0.1", port: nats.port });
+  await new Promise((resolve) => socket.once("connect", resolve));
+  socket.write(`CONNECT {"verbose":false,"pedantic":false}\r\nPUB raw.iot.wire-1 ${Buffer.byteLength(payload)}\r\n${payload}\r\nPING\r\n`);
+  await new Promise<void>((resolve) => socket.on("data", (d) => d.toString().includes("PONG") && resolve()));
+  socket.end();
+  const rows = await waitFor(() => pipeline.scalar("SELECT count() FROM sluice.events FINAL WHERE key = 'wire-1'"), (n) => n >= 1);
+  assert.is(rows, 1);
 });
 
 test("redelivered events replace, never double-count", async ({ nc, pipeline }) => {

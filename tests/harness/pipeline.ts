@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
+import type { Tracer } from "@opentelemetry/api";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { loadConfig, type Config } from "../../config/index.ts";
 import { ACTOR_NAMES, startPipeline, type ActorName, type Pipeline } from "../../actors/pipeline.ts";
@@ -16,7 +17,7 @@ export interface TestPipeline extends Pipeline {
   cleanup(): Promise<void>;
 }
 
-export async function startTestPipeline(natsUrl: string, opts: { clickhouseUrl?: string; actors?: readonly ActorName[]; env?: Record<string, string> } = {}): Promise<TestPipeline> {
+export async function startTestPipeline(natsUrl: string, opts: { clickhouseUrl?: string; actors?: readonly ActorName[]; env?: Record<string, string>; tracerFor?: (actor: string) => Tracer } = {}): Promise<TestPipeline> {
   const stateDir = mkdtempSync(join(tmpdir(), "sluice-state-"));
   const config = loadConfig({ SLUICE_STATE_DIR: stateDir, CLICKHOUSE_URL: opts.clickhouseUrl, SLUICE_LOG_LEVEL: "warn", ...opts.env });
   const pipeline = await startPipeline({
@@ -26,6 +27,7 @@ export async function startTestPipeline(natsUrl: string, opts: { clickhouseUrl?:
     log: createLogger("warn"),
     windowTickMs: 200,
     windowIdleMs: 1_000,
+    tracerFor: opts.tracerFor,
   });
   return {
     ...pipeline,
