@@ -1,0 +1,515 @@
+import type { Envelope } from "../subjects/envelope.ts";
+import type { CompiledSource, CompiledSpec } from "./config.ts";
+import { addDistinct, countDistinct, distinctFromJson, distinctToJson, mergeDistinct, newDistinct, type DistinctJson, type DistinctOptions, type DistinctState } from "./distinct.ts";
+import { MinHeap } from "./heap.ts";
+import { addValue, mergeStats, newStats, statsFromJson, statsToJson, summarize, type MetricStats, type MetricStatsJson } from "./stats.ts";
+import type { LateOutput, LateWindowRef, Output, RetractOutput, SourceStatus, WindowKind, WindowResult } from "./types.ts";
+import { WatermarkTracker, type WatermarkJson } from "./watermark.ts";
+import { windowId } from "./window-id.ts";
+
+/** What the engine keeps of an event: its time, id and the values its config looks at. */
+interface Fact {
+  t: number;
+  id: string;
+  /** Group value per source group (null: the event lacks it). */
+  groups: (string | null)[];
+  /** Metric value per source metric (null: absent or not a finite number). */
+  values: (number | null)[];
+  /** Value of each group's distinct field. */
+  distinct: (string | null)[];
+}
+
+interface Win {
+  key: string;
+  spec: number;
+  group: number;
+  value: string;
+  start: number;
+  end: number;
+  maxEventTime: number;
+  stats: (MetricStats | null)[];
+  distinct: DistinctState | null;
+  version: number;
+  // The bounds that name the window's rows. Fixed at the first emission, so a session that later
+  // grows keeps its row ids and only its window_start/window_end move.
+  idStart: number | null;
+  idEnd: number | null;
+  dirty: boolean;
+  // The one timer that is live for this window; heap entries at other times are stale.
+  timerAt: number | null;
+}
+
+interface WinJson extends Omit<Win, "stats" | "distinct"> {
+  stats: (MetricStatsJson | null)[];
+  distinct: DistinctJson | null;
+}
+
+export interface SourceSnapshot {
+  tracker: WatermarkJson;
+  buffer: Fact[];
+  timers: [number, string][];
+  windows: WinJson[];
+  sessions: [string, string[]][];
+  seen: [number, string][];
+  nextSession: number;
+  events: number;
+  duplicates: number;
+  late: number;
+}
+
+export interface EngineOptions {
+  relativeAccuracy: number;
+  distinct: DistinctOptions;
+  expectedPartitions: number;
+}
+
+const factBefore = (a: Fact, b: Fact) => a.t < b.t || (a.t === b.t && a.id < b.id);
+const pairBefore = (a: [number, string], b: [number, string]) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+
+/**
+ * The windows of one source. Events at or after the watermark wait in a buffer and are folded into
+ * their windows in (event_time, event_id) order once the watermark passes them, so floating-point
+ * results (Welford's mean and M2, sums) do not depend on arrival order. Events behind the watermark
+ * are late: folded at once into windows still within allowed lateness, reported for the rest.
+ */
+export class SourceEngine {
+  private readonly c: CompiledSource;
+  private readonly opts: EngineOptions;
+  private readonly lateness: number;
+  private tracker: WatermarkTracker;
+  private buffer = new MinHeap<Fact>(factBefore);
+  private timers = new MinHeap<[number, string]>(pairBefore);
+  private windows = new Map<string, Win>();
+  private sessions = new Map<string, string[]>();
+  private seen = new Map<string, number>();
+  private seenExpiry = new MinHeap<[number, string]>(pairBefore);
+  private nextSession = 0;
+  private events = 0;
+  private duplicates = 0;
+  private late = 0;
+  private due = new Set<string>();
+  private retracts: RetractOutput[] = [];
+
+  constructor(compiled: CompiledSource, opts: EngineOptions) {
+    this.c = compiled;
+    this.opts = opts;
+    this.lateness = compiled.config.allowedLatenessMs;
+    this.tracker = this.newTracker();
+  }
+
+  get watermark(): number {
+    return this.tracker.watermark;
+  }
+
+  onEvent(event: Envelope, partition: number, nowMs: number): Output[] {
+    this.events++;
+    this.tracker.observe(partition, event.event_time, nowMs);
+    let late: LateOutput | null = null;
+    if (this.seen.has(event.event_id)) {
+      this.duplicates++;
+    } else {
+      const fact = this.extract(event);
+      if (fact.t >= this.tracker.watermark) {
+        this.buffer.push(fact);
+        this.remember(fact);
+      } else {
+        const refs: LateWindowRef[] = [];
+        if (this.fold(fact, true, refs)) this.remember(fact);
+        if (refs.length > 0) {
+          this.late++;
+          late = {
+            type: "late",
+            reason: "beyond_allowed_lateness",
+            source: this.c.source,
+            event_id: event.event_id,
+            event_time: event.event_time,
+            partition,
+            watermark: this.tracker.watermark,
+            allowed_lateness_ms: this.lateness,
+            windows: refs,
+            event,
+          };
+        }
+      }
+    }
+    const out: Output[] = late ? [late] : [];
+    return this.advance(nowMs, out);
+  }
+
+  onTick(nowMs: number): Output[] {
+    return this.advance(nowMs, []);
+  }
+
+  status(nowMs: number): SourceStatus {
+    const wm = this.tracker.watermark;
+    return {
+      watermark: Number.isFinite(wm) ? wm : null,
+      lag_ms: Number.isFinite(wm) ? nowMs - wm : null,
+      partitions: this.tracker.status(nowMs),
+      buffered: this.buffer.size,
+      open_windows: this.windows.size,
+      dedupe_ids: this.seen.size,
+      events: this.events,
+      duplicates: this.duplicates,
+      late_events: this.late,
+    };
+  }
+
+  snapshot(): SourceSnapshot {
+    return {
+      tracker: this.tracker.toJson(),
+      buffer: this.buffer.items.map((f) => ({ ...f })),
+      timers: this.timers.items.map(([t, k]) => [t, k]),
+      windows: [...this.windows.values()].map((w) => ({
+        ...w,
+        stats: w.stats.map((s) => (s ? statsToJson(s) : null)),
+        distinct: w.distinct ? distinctToJson(w.distinct) : null,
+      })),
+      sessions: [...this.sessions.entries()].map(([k, list]) => [k, [...list]]),
+      seen: this.seenExpiry.items.map(([t, id]) => [t, id]),
+      nextSession: this.nextSession,
+      events: this.events,
+      duplicates: this.duplicates,
+      late: this.late,
+    };
+  }
+
+  restore(s: SourceSnapshot): void {
+    this.tracker = this.newTracker();
+    this.tracker.loadJson(s.tracker);
+    this.buffer = new MinHeap(factBefore, s.buffer.map((f) => ({ ...f })));
+    this.timers = new MinHeap(pairBefore, s.timers.map(([t, k]) => [t, k]));
+    this.windows = new Map(s.windows.map((w) => [w.key, {
+      ...w,
+      stats: w.stats.map((j) => (j ? statsFromJson(j, this.opts.relativeAccuracy) : null)),
+      distinct: w.distinct ? distinctFromJson(w.distinct) : null,
+    }]));
+    this.sessions = new Map(s.sessions.map(([k, list]) => [k, [...list]]));
+    this.seenExpiry = new MinHeap(pairBefore, s.seen.map(([t, id]) => [t, id]));
+    this.seen = new Map(s.seen.map(([t, id]) => [id, t]));
+    this.nextSession = s.nextSession;
+    this.events = s.events;
+    this.duplicates = s.duplicates;
+    this.late = s.late;
+  }
+
+  private newTracker(): WatermarkTracker {
+    return new WatermarkTracker({
+      outOfOrdernessMs: this.c.config.outOfOrdernessMs,
+      idleTimeoutMs: this.c.config.idleTimeoutMs,
+      expectedPartitions: this.opts.expectedPartitions,
+    });
+  }
+
+  private extract(event: Envelope): Fact {
+    const p = event.payload;
+    return {
+      t: event.event_time,
+      id: event.event_id,
+      groups: this.c.groups.map((g) => (g.field === undefined ? event.key : label(p[g.field]))),
+      values: this.c.metrics.map((m) => (m.field === undefined ? 1 : finiteNumber(p[m.field]))),
+      distinct: this.c.groups.map((g) => (g.distinct === undefined ? null : label(p[g.distinct]))),
+    };
+  }
+
+  // Dedupe ids live as long as the longest-lived window the event can be in; a redelivery after
+  // that finds every window closed and comes back as late instead of being counted twice.
+  private remember(fact: Fact): void {
+    let expiry = -Infinity;
+    for (const { spec } of this.c.specs) {
+      const end = spec.kind === "tumbling"
+        ? Math.floor(fact.t / spec.sizeMs) * spec.sizeMs + spec.sizeMs
+        : spec.kind === "hopping"
+          ? Math.floor(fact.t / spec.slideMs) * spec.slideMs + spec.sizeMs
+          : fact.t + spec.maxLengthMs;
+      expiry = Math.max(expiry, end + this.lateness);
+    }
+    this.seen.set(fact.id, expiry);
+    this.seenExpiry.push([expiry, fact.id]);
+  }
+
+  /** Folds a fact into all its windows; true when it landed in at least one. */
+  private fold(fact: Fact, late: boolean, refs: LateWindowRef[]): boolean {
+    let landed = false;
+    this.c.specs.forEach((cs, specIndex) => {
+      const metrics = cs.metrics.filter((m) => fact.values[m] !== null);
+      if (metrics.length === 0) return;
+      for (const g of cs.groups) {
+        const value = fact.groups[g];
+        if (value === null) continue;
+        const spec = cs.spec;
+        if (spec.kind === "session") {
+          landed = this.foldSession(specIndex, cs, metrics, g, value, fact, late, refs) || landed;
+          continue;
+        }
+        for (const [start, end] of assign(spec.kind === "tumbling" ? spec.sizeMs : spec.slideMs, spec.sizeMs, fact.t)) {
+          if (late && end + this.lateness <= this.tracker.watermark) {
+            this.refer(refs, metrics, g, value, spec.kind, start, end);
+            continue;
+          }
+          const key = JSON.stringify([specIndex, g, value, start]);
+          const w = this.windows.get(key) ?? this.open(key, specIndex, g, value, start, end);
+          this.add(w, cs, g, fact);
+          landed = true;
+        }
+      }
+    });
+    return landed;
+  }
+
+  private foldSession(
+    specIndex: number,
+    cs: CompiledSpec,
+    metrics: number[],
+    g: number,
+    value: string,
+    fact: Fact,
+    late: boolean,
+    refs: LateWindowRef[],
+  ): boolean {
+    if (cs.spec.kind !== "session") return false;
+    const { gapMs, maxLengthMs } = cs.spec;
+    const t = fact.t;
+    const indexKey = JSON.stringify([specIndex, g, value]);
+    const list = this.sessions.get(indexKey) ?? [];
+    let i = list.length - 1;
+    while (i >= 0 && this.win(list[i]).start > t) i--;
+    const prev = i >= 0 ? this.win(list[i]) : null;
+    const next = i + 1 < list.length ? this.win(list[i + 1]) : null;
+    const a = prev && t < prev.end ? prev : null;
+    const b = next && next.start < t + gapMs ? next : null;
+    let target: Win;
+    if (a && b && b.end - a.start <= maxLengthMs) {
+      this.absorb(a, b, cs, list, i + 1);
+      target = a;
+    } else if (a) {
+      target = a;
+    } else if (b && b.end - t <= maxLengthMs) {
+      b.start = t;
+      target = b;
+    } else {
+      if (late && t + gapMs + this.lateness <= this.tracker.watermark) {
+        this.refer(refs, metrics, g, value, "session", t, t + gapMs);
+        return false;
+      }
+      const key = JSON.stringify([specIndex, g, value, `s${this.nextSession++}`]);
+      target = this.open(key, specIndex, g, value, t, t + gapMs);
+      list.splice(i + 1, 0, key);
+      this.sessions.set(indexKey, list);
+    }
+    target.maxEventTime = Math.max(target.maxEventTime, t);
+    target.end = Math.min(target.maxEventTime + gapMs, target.start + maxLengthMs);
+    this.add(target, cs, g, fact);
+    return true;
+  }
+
+  // A late event bridged two sessions: `from` goes into `into`. When both were already emitted the
+  // later one is retracted; when only `from` was, `into` takes over its row ids and version.
+  private absorb(into: Win, from: Win, cs: CompiledSpec, list: string[], at: number): void {
+    if (from.idStart !== null) {
+      if (into.idStart === null) {
+        into.idStart = from.idStart;
+        into.idEnd = from.idEnd;
+        into.version = from.version;
+      } else {
+        for (const row of this.rows(from, cs, from.version + 1)) {
+          const survivor = windowId(this.c.source, "session", row.key, row.metric, into.idStart, into.idEnd ?? into.end);
+          this.retracts.push({ type: "retract", row, merged_into: survivor });
+        }
+      }
+    }
+    from.stats.forEach((s, m) => {
+      if (!s) return;
+      const mine = into.stats[m];
+      if (mine) mergeStats(mine, s);
+      else into.stats[m] = s;
+    });
+    if (from.distinct) into.distinct = into.distinct ? mergeDistinct(into.distinct, from.distinct, this.opts.distinct) : from.distinct;
+    into.maxEventTime = Math.max(into.maxEventTime, from.maxEventTime);
+    into.dirty = true;
+    this.windows.delete(from.key);
+    list.splice(at, 1);
+  }
+
+  private open(key: string, spec: number, group: number, value: string, start: number, end: number): Win {
+    const session = this.c.specs[spec].spec.kind === "session";
+    const w: Win = {
+      key,
+      spec,
+      group,
+      value,
+      start,
+      end,
+      maxEventTime: start,
+      stats: this.c.metrics.map(() => null),
+      distinct: null,
+      version: 0,
+      idStart: session ? null : start,
+      idEnd: session ? null : end,
+      dirty: false,
+      timerAt: null,
+    };
+    this.windows.set(key, w);
+    return w;
+  }
+
+  private add(w: Win, cs: CompiledSpec, g: number, fact: Fact): void {
+    for (const m of cs.metrics) {
+      const x = fact.values[m];
+      if (x === null) continue;
+      const s = w.stats[m] ?? (w.stats[m] = newStats(this.opts.relativeAccuracy));
+      addValue(s, x);
+    }
+    const d = fact.distinct[g];
+    if (this.c.groups[g].distinct !== undefined) {
+      w.distinct ??= newDistinct();
+      if (d !== null) w.distinct = addDistinct(w.distinct, d, this.opts.distinct);
+    }
+    w.dirty = true;
+    if (w.end <= this.tracker.watermark) this.due.add(w.key);
+    this.schedule(w);
+  }
+
+  // Fire at the end while the watermark is before it, otherwise wake at end + lateness to purge.
+  private schedule(w: Win): void {
+    const at = w.end > this.tracker.watermark ? w.end : w.end + this.lateness;
+    if (w.timerAt === null || at < w.timerAt) {
+      w.timerAt = at;
+      this.timers.push([at, w.key]);
+    }
+  }
+
+  private advance(nowMs: number, out: Output[]): Output[] {
+    const woken: Win[] = [];
+    if (this.tracker.advance(nowMs)) {
+      const wm = this.tracker.watermark;
+      for (let f = this.buffer.peek(); f && f.t < wm; f = this.buffer.peek()) {
+        this.buffer.pop();
+        this.fold(f, false, []);
+      }
+      for (let e = this.seenExpiry.peek(); e && e[0] <= wm; e = this.seenExpiry.peek()) {
+        this.seenExpiry.pop();
+        this.seen.delete(e[1]);
+      }
+      for (let timer = this.timers.peek(); timer && timer[0] <= wm; timer = this.timers.peek()) {
+        this.timers.pop();
+        const w = this.windows.get(timer[1]);
+        if (!w || w.timerAt !== timer[0]) continue;
+        w.timerAt = null;
+        woken.push(w);
+        this.due.add(w.key);
+      }
+    }
+    for (const r of this.retracts) out.push(r);
+    this.retracts = [];
+    this.emit(out);
+    const wm = this.tracker.watermark;
+    for (const w of woken) {
+      if (!this.windows.has(w.key)) continue;
+      if (w.end + this.lateness <= wm) this.purge(w);
+      else this.schedule(w);
+    }
+    return out;
+  }
+
+  private emit(out: Output[]): void {
+    const wm = this.tracker.watermark;
+    const ready: Win[] = [];
+    for (const key of this.due) {
+      const w = this.windows.get(key);
+      if (w && w.dirty && w.end <= wm) ready.push(w);
+    }
+    this.due.clear();
+    ready.sort(emitOrder);
+    for (const w of ready) {
+      w.version++;
+      w.dirty = false;
+      if (w.idStart === null) {
+        w.idStart = w.start;
+        w.idEnd = w.end;
+      }
+      for (const row of this.rows(w, this.c.specs[w.spec], w.version)) out.push({ type: "window", row });
+    }
+  }
+
+  private purge(w: Win): void {
+    this.windows.delete(w.key);
+    if (this.c.specs[w.spec].spec.kind !== "session") return;
+    const indexKey = JSON.stringify([w.spec, w.group, w.value]);
+    const list = this.sessions.get(indexKey);
+    if (!list) return;
+    const at = list.indexOf(w.key);
+    if (at >= 0) list.splice(at, 1);
+    if (list.length === 0) this.sessions.delete(indexKey);
+  }
+
+  private rows(w: Win, cs: CompiledSpec, version: number): WindowResult[] {
+    const kind = cs.spec.kind;
+    const key = this.keyLabel(w.group, w.value);
+    const distinct = this.c.groups[w.group].distinct === undefined ? null : w.distinct ? countDistinct(w.distinct) : 0;
+    const rows: WindowResult[] = [];
+    for (const m of cs.metrics) {
+      const s = w.stats[m];
+      if (!s) continue;
+      const metric = this.c.metrics[m].name;
+      rows.push({
+        window_id: windowId(this.c.source, kind, key, metric, w.idStart ?? w.start, w.idEnd ?? w.end),
+        source: this.c.source,
+        kind,
+        key,
+        metric,
+        window_start: w.start,
+        window_end: w.end,
+        ...summarize(s),
+        distinct_count: distinct,
+        version,
+      });
+    }
+    return rows;
+  }
+
+  private refer(refs: LateWindowRef[], metrics: number[], g: number, value: string, kind: WindowKind, start: number, end: number): void {
+    const key = this.keyLabel(g, value);
+    for (const m of metrics) {
+      const metric = this.c.metrics[m].name;
+      refs.push({ window_id: windowId(this.c.source, kind, key, metric, start, end), kind, key, metric, window_start: start, window_end: end });
+    }
+  }
+
+  private keyLabel(g: number, value: string): string {
+    const group = this.c.groups[g];
+    return group.field === undefined ? value : `${group.name}=${value}`;
+  }
+
+  private win(key: string): Win {
+    const w = this.windows.get(key);
+    if (!w) throw new Error(`session index names window ${key}, which is gone`);
+    return w;
+  }
+}
+
+/** The [start, end) windows of size `size` every `slide` that contain t, earliest first. */
+function assign(slide: number, size: number, t: number): [number, number][] {
+  const out: [number, number][] = [];
+  const last = Math.floor(t / slide) * slide;
+  for (let start = last; start > t - size; start -= slide) out.unshift([start, start + size]);
+  return out;
+}
+
+function emitOrder(a: Win, b: Win): number {
+  return a.end - b.end || a.start - b.start || a.spec - b.spec || a.group - b.group || compare(a.value, b.value) || compare(a.key, b.key);
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function label(v: unknown): string | null {
+  if (typeof v === "string" && v !== "") return v;
+  if (typeof v === "number" && Number.isFinite(v)) return String(v);
+  return null;
+}
+
+function finiteNumber(v: unknown): number | null {
+  return typeof v === "number" && Number.isFinite(v) ? v : null;
+}

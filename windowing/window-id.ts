@@ -1,0 +1,17 @@
+import { createHash } from "node:crypto";
+import type { Source } from "../subjects/sources.ts";
+import type { WindowKind } from "./types.ts";
+
+/**
+ * The row id of one (source, kind, key, metric, bounds): 32 hex digits of SHA-256, so a re-emitted
+ * version of a window lands on the same id in every process and after every restart.
+ *
+ * @example
+ * windowId("iot", "tumbling", "sensor-7", "temperature", 1764284400000, 1764284460000)
+ */
+export function windowId(source: Source, kind: WindowKind, key: string, metric: string, start: number, end: number): string {
+  return createHash("sha256")
+    .update(JSON.stringify([source, kind, key, metric, start, end]))
+    .digest("hex")
+    .slice(0, 32);
+}
