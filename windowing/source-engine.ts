@@ -206,7 +206,7 @@ export class SourceEngine {
     return {
       t: event.event_time,
       id: event.event_id,
-      groups: this.c.groups.map((g) => (g.field === undefined ? event.key : label(p[g.field]))),
+      groups: this.c.groups.map((g) => label(g.field === undefined ? event.key : p[g.field])),
       values: this.c.metrics.map((m) => (m.field === undefined ? 1 : finiteNumber(p[m.field]))),
       distinct: this.c.groups.map((g) => (g.distinct === undefined ? null : label(p[g.distinct]))),
     };

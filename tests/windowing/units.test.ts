@@ -186,4 +186,19 @@ test("watermark, lag and status; a declared partition holds the watermark until 
   assert.equal(out.map((r) => [r.window_start, r.count, r.sum]), [[10_000, 1, 1]]);
 });
 
+test("sessions never merge past maxLengthMs: a bridging event joins the earlier one", () => {
+  const engine = createWindowEngine({
+    ...small,
+    sources: { iot: { ...small.sources.iot!, allowedLatenessMs: 60_000, windows: [{ kind: "session", gapMs: 30_000, maxLengthMs: 60_000 }] } },
+  });
+  const at = (id: string, t: number, temperature: number) => windows(engine.onEvent(envelope("iot", id, t, "s1", { temperature }), 0, t));
+  at("x1", 0, 1);
+  at("x2", 25_000, 2);
+  assert.equal(at("y1", 70_000, 10).map((r) => [r.window_start, r.window_end, r.count, r.version]), [[0, 55_000, 2, 1]]);
+  const bridged = at("x3", 50_000, 3);
+  assert.equal(bridged.map((r) => [r.window_start, r.window_end, r.count, r.sum, r.version]), [[0, 60_000, 3, 6, 2]]);
+  const later = windows(engine.onEvent(envelope("iot", "z", 200_000, "s1", { temperature: 0 }), 0, 200_000));
+  assert.equal(later.map((r) => [r.window_start, r.window_end, r.count, r.version]), [[70_000, 100_000, 1, 1]]);
+});
+
 test.run();
