@@ -1,25 +1,38 @@
 import { newCalibrator, observe, tailProbability, type CalibratorConfig, type CalibratorState } from "./calibrate.ts";
+import { newNovelty, pushNovelty, type NoveltyConfig, type NoveltyState } from "./novelty.ts";
 
 /**
- * Why a point got its score: the signal with the strongest calibrated surprise, the range it
- * expected and what it saw.
+ * Why a point got its score.
+ *
+ * `signal` names the time scale whose pattern was most novel ("novel-pattern/1" = the last 12
+ * points, "/4" = the last 48 points averaged by 4, "/16" = the last 192 by 16). `context` names
+ * the simple predictor the value departs from most (level, daily or weekly profile, previous
+ * value), and `expected`/`observed` come from it, so an operator sees what "normal" would have
+ * been.
  *
  * @example
  * const { score, explanation } = detector.update(Date.parse("2024-01-01T00:05:00Z"), 42);
- * if (score > 0.8) console.log(`${explanation.signal}: saw ${explanation.observed}, expected ${explanation.expected.low}..${explanation.expected.high}`);
+ * if (score > 0.5) {
+ *   const { context, observed, expected } = explanation;
+ *   console.log(`${context}: saw ${observed}, expected ${expected.low}..${expected.high}`);
+ * }
  */
 export interface AnomalyExplanation {
-  /** Signal that fired, e.g. "spike", "level-shift", "seasonal-day", "variance-up", "variance-down", "rate", or "warmup". */
+  /** Signal that set the score: "novel-pattern/<step>", or "warmup" / "invalid". */
   signal: string;
-  /** What that signal measured for this point (the value itself, a window mean, or a volatility). */
+  /** Predictor the value departs from most: "level", "seasonal-day", "seasonal-week" or "rate". */
+  context: string;
+  /** The value seen. */
   observed: number;
-  /** Range that signal considered normal (roughly its 1-in-10^4 band). */
+  /** Range the context predictor considered normal (prediction ± 4 mean absolute residuals). */
   expected: { low: number; high: number };
-  /** Tail probability of the signal's statistic under its own recent history (Bonferroni-corrected). */
+  /** Nearest-neighbour distance of the newest pattern, in units of its long-run average (1 = typical). */
+  novelty: number;
+  /** Tail probability of that novelty under its own history, Bonferroni-corrected over time scales. */
   pValue: number;
   /** -ln(pValue): additive surprise, unbounded. */
   surprise: number;
-  /** True when the score was held down because a stronger alert fired recently. */
+  /** True when the score was held at 0 because a recent alert was at least as surprising. */
   suppressed: boolean;
 }
 
@@ -30,7 +43,7 @@ export interface AnomalyResult {
 }
 
 /**
- * Options; every field has a default that is used for all series alike.
+ * Options; every field has a default, and the defaults are what NAB was scored with.
  *
  * @example
  * const detector = createUnivariateDetector({ warmup: 300 });
@@ -38,11 +51,11 @@ export interface AnomalyResult {
 export interface UnivariateOptions {
   /** Points scored 0 while statistics settle. Default 150. */
   warmup?: number;
-  /** Memory of the calibration histograms, in points. Default 3000. */
+  /** Memory of the calibration histograms, in observations. Default 3000. */
   memory?: number;
-  /** Time constant of alert suppression, in points: a later alert must beat the decayed surprise of the last one. Default 300. */
+  /** Time constant, in points, of the decay of the last alert's surprise that a new alert must beat. Default 300. */
   suppression?: number;
-  /** Largest seasonal period kept, in points (bounds memory). Default 2016 (a week of 5-minute points). */
+  /** Largest seasonal profile kept for explanations, in points (bounds memory). Default 2016 (a week of 5-minute points). */
   maxSeason?: number;
 }
 
@@ -52,29 +65,19 @@ export interface UnivariateDetector {
   update(timestampMs: number, value: number): AnomalyResult;
   /** A deep copy of the state, safe to `JSON.stringify`. */
   snapshot(): UnivariateSnapshot;
-  /** Replaces the state with a snapshot taken by `snapshot()` (possibly of another instance with the same options). */
+  /** Replaces the state with one taken by `snapshot()` (of any instance with the same options). */
   restore(snapshot: UnivariateSnapshot): void;
 }
+
+/** The snapshot format: versioned plain JSON. */
+export type UnivariateSnapshot = { version: 2 } & Record<string, unknown>;
 
 export class SnapshotError extends Error {
   override name = "SnapshotError";
 }
 
-const SOURCES = ["rate", "level", "seasonal-day", "seasonal-week"] as const;
-type SourceName = (typeof SOURCES)[number];
-
-interface SourceState {
-  /** Long-run mean absolute residual: the unit residuals are measured in. */
-  scale: number;
-  /** Short exponentially weighted means of the normalised residual (signed), per window. */
-  mean8: number;
-  mean32: number;
-  /** Exponentially weighted mean of |normalised residual|. */
-  abs16: number;
-  /** Exponentially weighted mean |residual| over ~32 points, for variance drops. */
-  vol32: number;
-  ready: number;
-}
+const CONTEXTS = ["rate", "level", "seasonal-day", "seasonal-week"] as const;
+type ContextName = (typeof CONTEXTS)[number];
 
 interface SeasonState {
   period: number;
@@ -83,66 +86,66 @@ interface SeasonState {
 }
 
 interface State {
-  version: 1;
+  version: 2;
   n: number;
   lastTs: number | null;
   dtSamples: number[];
+  /** Sampling interval in ms, 0 until learnt from the first timestamps. */
   dt: number;
   prev: number | null;
   level: number;
-  sources: Record<SourceName, SourceState>;
+  /** Long-run mean absolute residual of each context predictor. */
+  residualScale: Record<ContextName, number>;
   day: SeasonState | null;
   week: SeasonState | null;
-  calibrators: Record<string, CalibratorState>;
+  novelty: NoveltyState[];
+  /** Long-run mean nearest-neighbour distance per time scale: the unit novelty is measured in. */
+  noveltyUnit: number[];
+  calibrators: CalibratorState[];
+  /** Decaying surprise of the last alert. */
   lastSurprise: number;
 }
 
-/** The snapshot format: versioned plain JSON. */
-export type UnivariateSnapshot = { version: 1 } & Record<string, unknown>;
-
 const DAY_MS = 86_400_000;
 const DT_SAMPLES = 16;
-const A_SCALE = 1 / 1000;
+const A_SLOW = 1 / 1000;
 const A_LEVEL = 1 / 64;
 const A_PROFILE = 0.25;
-
-interface SignalDef { name: string; source: SourceName; kind: "spike" | "shift8" | "shift32" | "vol-up" | "vol-down" }
-
-const SIGNALS: SignalDef[] = SOURCES.flatMap((source): SignalDef[] =>
-  source === "rate"
-    ? [{ name: "rate", source, kind: "spike" }, { name: "variance-up", source, kind: "vol-up" }, { name: "variance-down", source, kind: "vol-down" }]
-    : [
-        { name: `${source}:spike`, source, kind: "spike" },
-        { name: `${source}:shift8`, source, kind: "shift8" },
-        { name: `${source}:shift32`, source, kind: "shift32" },
-      ],
-);
-
-function newSource(): SourceState {
-  return { scale: 0, mean8: 0, mean32: 0, abs16: 0, vol32: 0, ready: 0 };
-}
-
-function newSeason(period: number): SeasonState {
-  return { period, profile: new Array<number>(period).fill(0), visits: new Array<number>(period).fill(0) };
-}
+/** Time scales: raw points, then means of 4 and of 16, each a 12-value pattern against ~1000 past ones. */
+const SCALES: NoveltyConfig[] = [1, 4, 16].map((step) => ({ step, m: 12, capacity: 1000 }));
+/** A new alert must beat the decayed last one by this many nats. */
+const ALERT_MARGIN = 1;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
 }
 
+function newSeason(period: number): SeasonState {
+  return { period, profile: new Array<number>(period).fill(0), visits: new Array<number>(period).fill(0) };
+}
+
+function ewma(current: number, x: number, alpha: number, first: boolean): number {
+  return first ? x : current + (x - current) * alpha;
+}
+
 /**
- * Creates a streaming univariate anomaly detector: an ensemble of residual signals (rate of
- * change, deviation from a smoothed level, deviation from daily and weekly profiles learnt from
- * timestamps), each watched at several window lengths, each calibrated against its own history
- * into a tail probability; the most surprising one sets the score, and a fresh alert must beat
- * the decaying surprise of the previous one.
+ * Creates a streaming univariate anomaly detector.
+ *
+ * At three time scales (raw, means of 4, means of 16) it measures how far the newest 12-value
+ * pattern is from its nearest neighbour among the ~1000 before it: recurring spikes, daily
+ * cycles and known levels have close neighbours, new levels, shapes, amplitudes and volatility
+ * do not. Each scale's distance is calibrated against its own history into a tail probability
+ * (decayed log-histogram, Hill-estimated Pareto tail), the most surprising scale sets the score,
+ * and an alert must beat the decaying surprise of the previous one, so one incident is one alert.
+ * Level, daily/weekly profiles (phase from timestamps) and rate of change are tracked to explain
+ * what a flagged value departs from.
  *
  * @example
  * const d = createUnivariateDetector();
  * for (const [t, v] of points) {
  *   const { score, explanation } = d.update(t, v);
- *   if (score > 0.7) alert(explanation);
+ *   if (score > 0.5) console.log(t, explanation.signal, explanation.context);
  * }
  * const saved = JSON.stringify(d.snapshot());
  * const again = createUnivariateDetector();
@@ -150,23 +153,31 @@ function median(xs: number[]): number {
  */
 export function createUnivariateDetector(options: UnivariateOptions = {}): UnivariateDetector {
   const warmup = options.warmup ?? 150;
-  const memory = options.memory ?? 3000;
   const suppressionDecay = Math.exp(-1 / (options.suppression ?? 300));
   const maxSeason = options.maxSeason ?? 2016;
-  const cal: CalibratorConfig = { bins: 400, width: 0.025, decay: 1 - 1 / memory, minCount: 100, tailMass: 0.02, maxTailIndex: 10 };
+  const cal: CalibratorConfig = {
+    bins: 400,
+    width: 0.025,
+    decay: 1 - 1 / (options.memory ?? 3000),
+    minCount: 100,
+    tailMass: 0.02,
+    maxTailIndex: 10,
+  };
 
   const fresh = (): State => ({
-    version: 1,
+    version: 2,
     n: 0,
     lastTs: null,
     dtSamples: [],
     dt: 0,
     prev: null,
     level: 0,
-    sources: { rate: newSource(), level: newSource(), "seasonal-day": newSource(), "seasonal-week": newSource() },
+    residualScale: { rate: 0, level: 0, "seasonal-day": 0, "seasonal-week": 0 },
     day: null,
     week: null,
-    calibrators: Object.fromEntries(SIGNALS.map((s) => [s.name, newCalibrator(cal)])),
+    novelty: SCALES.map((c) => newNovelty(c)),
+    noveltyUnit: SCALES.map(() => 0),
+    calibrators: SCALES.map(() => newCalibrator(cal)),
     lastSurprise: 0,
   });
   let st = fresh();
@@ -190,98 +201,89 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
     st.lastTs = ts;
   }
 
-  /** Residual of each source for this value (null when the source has no prediction yet), and the prediction. */
-  function residuals(ts: number, x: number): Record<SourceName, { e: number; pred: number } | null> {
-    const seasonal = (s: SeasonState | null) => {
+  /** The context predictor the value departs from most, in units of that predictor's usual error. */
+  function explainContext(ts: number, x: number): { context: ContextName; low: number; high: number } {
+    const seasonal = (s: SeasonState | null): number | null => {
       if (!s) return null;
       const k = phase(s, ts);
-      return s.visits[k] >= 2 ? { e: x - s.profile[k], pred: s.profile[k] } : null;
+      return s.visits[k] >= 2 ? s.profile[k] : null;
     };
-    return {
-      rate: st.prev === null ? null : { e: x - st.prev, pred: st.prev },
-      level: st.n === 0 ? null : { e: x - st.level, pred: st.level },
+    const predictions: Record<ContextName, number | null> = {
+      rate: st.prev,
+      level: st.n === 0 ? null : st.level,
       "seasonal-day": seasonal(st.day),
       "seasonal-week": seasonal(st.week),
     };
+    const floor = 1e-9 + 1e-6 * Math.abs(st.level);
+    let best: { context: ContextName; low: number; high: number; z: number } = { context: "level", low: x, high: x, z: -1 };
+    for (const context of CONTEXTS) {
+      const pred = predictions[context];
+      if (pred === null) continue;
+      const e = x - pred;
+      const scale = Math.max(st.residualScale[context], floor);
+      const z = Math.abs(e) / scale;
+      if (z > best.z) best = { context, low: pred - 4 * scale, high: pred + 4 * scale, z };
+      st.residualScale[context] = ewma(st.residualScale[context], Math.abs(e), A_SLOW, st.residualScale[context] === 0);
+    }
+    return best;
   }
 
   function learnSeason(s: SeasonState | null, ts: number, x: number): void {
     if (!s) return;
     const k = phase(s, ts);
-    s.profile[k] = s.visits[k] === 0 ? x : s.profile[k] + A_PROFILE * (x - s.profile[k]);
+    s.profile[k] = ewma(s.profile[k], x, A_PROFILE, s.visits[k] === 0);
     s.visits[k]++;
   }
 
   function update(timestampMs: number, value: number): AnomalyResult {
-    const quiet = (signal: string): AnomalyResult => ({
-      score: 0,
-      explanation: { signal, observed: value, expected: { low: value, high: value }, pValue: 1, surprise: 0, suppressed: false },
-    });
-    if (!Number.isFinite(value) || !Number.isFinite(timestampMs)) return quiet("invalid");
+    if (!Number.isFinite(value) || !Number.isFinite(timestampMs)) {
+      return {
+        score: 0,
+        explanation: { signal: "invalid", context: "level", observed: value, expected: { low: st.level, high: st.level }, novelty: 0, pValue: 1, surprise: 0, suppressed: false },
+      };
+    }
     learnSampling(timestampMs);
-    const res = residuals(timestampMs, value);
+    const context = explainContext(timestampMs, value);
     const floor = 1e-9 + 1e-6 * Math.abs(st.level);
 
-    let best: { s: number; p: number; def: SignalDef; observed: number; low: number; high: number } | null = null;
+    let best: { s: number; p: number; scale: number; novelty: number } | null = null;
     let active = 0;
-    const stats: { def: SignalDef; stat: number }[] = [];
-    for (const src of SOURCES) {
-      const r = res[src];
-      if (!r) continue;
-      const ss = st.sources[src];
-      const scale = Math.max(ss.scale, floor);
-      const z = r.e / scale;
-      const first = ss.ready === 0;
-      ss.mean8 = first ? z : ss.mean8 + (z - ss.mean8) / 8;
-      ss.mean32 = first ? z : ss.mean32 + (z - ss.mean32) / 32;
-      ss.abs16 = first ? Math.abs(z) : ss.abs16 + (Math.abs(z) - ss.abs16) / 16;
-      ss.vol32 = first ? Math.abs(r.e) : ss.vol32 + (Math.abs(r.e) - ss.vol32) / 32;
-      ss.ready++;
-      if (ss.ready < 32) continue;
-      for (const def of SIGNALS) {
-        if (def.source !== src) continue;
-        let stat: number;
-        let observed = value;
-        let low = r.pred - 4 * scale;
-        let high = r.pred + 4 * scale;
-        switch (def.kind) {
-          case "spike": stat = Math.abs(z); break;
-          case "shift8": stat = Math.abs(ss.mean8); break;
-          case "shift32": stat = Math.abs(ss.mean32); break;
-          case "vol-up": stat = ss.abs16; observed = ss.abs16 * scale; low = 0; high = 4 * scale; break;
-          case "vol-down":
-            stat = Math.max(0, Math.log((scale + floor) / (ss.vol32 + floor)));
-            observed = ss.vol32; low = scale / 20; high = Infinity; break;
-        }
-        stats.push({ def, stat });
-        const p = tailProbability(cal, st.calibrators[def.name], stat);
-        active++;
-        const s = -Math.log(p);
-        if (!best || s > best.s) best = { s, p, def, observed, low, high };
-      }
-      ss.scale = ss.scale === 0 ? Math.abs(r.e) : ss.scale + (Math.abs(r.e) - ss.scale) * A_SCALE;
-    }
-    for (const { def, stat } of stats) observe(cal, st.calibrators[def.name], stat);
+    SCALES.forEach((cfg, i) => {
+      const dist = pushNovelty(cfg, st.novelty[i], value);
+      if (dist === null) return;
+      const unit = st.noveltyUnit[i];
+      st.noveltyUnit[i] = ewma(unit, dist, A_SLOW, unit === 0);
+      if (unit <= floor) return;
+      const novelty = dist / unit;
+      const p = tailProbability(cal, st.calibrators[i], novelty);
+      observe(cal, st.calibrators[i], novelty);
+      active++;
+      const s = -Math.log(p);
+      if (!best || s > best.s) best = { s, p, scale: cfg.step, novelty };
+    });
 
     learnSeason(st.day, timestampMs, value);
     learnSeason(st.week, timestampMs, value);
-    st.level = st.n === 0 ? value : st.level + (value - st.level) * A_LEVEL;
+    st.level = ewma(st.level, value, A_LEVEL, st.n === 0);
     st.prev = value;
     st.n++;
 
-    if (!best || st.n <= warmup) return quiet("warmup");
-    const surprise = Math.max(0, best.s - Math.log(active));
-    const pValue = Math.min(1, best.p * active);
-    const suppressed = surprise <= st.lastSurprise;
+    const base = { context: context.context, observed: value, expected: { low: context.low, high: context.high } };
+    const top = best as { s: number; p: number; scale: number; novelty: number } | null;
+    if (!top || st.n <= warmup) {
+      return { score: 0, explanation: { signal: "warmup", ...base, novelty: 0, pValue: 1, surprise: 0, suppressed: false } };
+    }
+    const surprise = Math.max(0, top.s - Math.log(active));
+    const suppressed = surprise <= st.lastSurprise + ALERT_MARGIN;
     st.lastSurprise = Math.max(surprise, st.lastSurprise * suppressionDecay);
     const out = suppressed ? 0 : surprise;
     return {
       score: 1 - Math.exp(-out / 10),
       explanation: {
-        signal: best.def.name,
-        observed: best.observed,
-        expected: { low: best.low, high: best.high },
-        pValue,
+        signal: `novel-pattern/${top.scale}`,
+        ...base,
+        novelty: top.novelty,
+        pValue: Math.min(1, top.p * active),
         surprise,
         suppressed,
       },
@@ -292,8 +294,8 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
     update,
     snapshot: () => structuredClone(st) as unknown as UnivariateSnapshot,
     restore(snapshot) {
-      if (snapshot?.version !== 1) {
-        throw new SnapshotError(`unsupported univariate detector snapshot: expected version 1, got ${String(snapshot?.version)}`);
+      if (snapshot?.version !== 2) {
+        throw new SnapshotError(`unsupported univariate detector snapshot: expected version 2, got ${String(snapshot?.version)}`);
       }
       st = structuredClone(snapshot) as unknown as State;
     },
