@@ -1,0 +1,6 @@
+export { createUnivariateDetector, SnapshotError } from "./univariate.ts";
+export type { AnomalyExplanation, AnomalyResult, UnivariateDetector, UnivariateOptions, UnivariateSnapshot } from "./univariate.ts";
+export { createMultivariateDetector, FeatureVectorError } from "./multivariate.ts";
+export type { MultivariateDetector, MultivariateExplanation, MultivariateOptions, MultivariateResult, MultivariateSnapshot } from "./multivariate.ts";
+export { evalNab, readNabCsv, NabDataError } from "./nab.ts";
+export type { NabRun } from "./nab.ts";

@@ -1,0 +1,126 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { createUnivariateDetector, SnapshotError, type AnomalyResult } from "../../models/anomaly/index.ts";
+import { FIVE_MIN, gaussian, PER_DAY, seasonalSeries, T0 } from "./synthetic.ts";
+
+// The operating point the tests hold the detector to: on NAB the swept threshold lands near 0.45.
+const ALERT = 0.5;
+const AT = 10 * PER_DAY;
+const SEEDS = [1, 2, 3];
+
+function run(values: number[]): AnomalyResult[] {
+  const d = createUnivariateDetector();
+  return values.map((v, i) => d.update(T0 + i * FIVE_MIN, v));
+}
+
+function firstAlertAfter(results: AnomalyResult[], from: number): number {
+  const i = results.findIndex((r, k) => k >= from && r.score >= ALERT);
+  return i < 0 ? -1 : i - from;
+}
+
+test("stays quiet on a clean daily-seasonal series", () => {
+  for (const seed of SEEDS) {
+    const results = run(seasonalSeries(seed, 12));
+    const worst = results.slice(PER_DAY).reduce((m, r) => Math.max(m, r.score), 0);
+    assert.ok(worst < ALERT, `seed ${seed}: max score ${worst} on a clean series`);
+  }
+});
+
+function countLeaves(x: unknown): number {
+  if (Array.isArray(x)) return x.reduce((n: number, y) => n + countLeaves(y), 0);
+  if (x && typeof x === "object") return Object.values(x).reduce((n: number, y) => n + countLeaves(y), 0);
+  return 1;
+}
+
+test("finds an injected spike on the point", () => {
+  for (const seed of SEEDS) {
+    const results = run(seasonalSeries(seed, 12, (i, v) => (i === AT ? v + 20 : v)));
+    assert.is(firstAlertAfter(results, AT), 0, `seed ${seed}`);
+    assert.ok(results.slice(PER_DAY, AT).every((r) => r.score < ALERT), `seed ${seed}: alert before the spike`);
+    const { explanation } = results[AT];
+    assert.match(explanation.signal, /^novel-pattern\//);
+    assert.ok(explanation.observed > explanation.expected.high, `observed ${explanation.observed} above expected ${JSON.stringify(explanation.expected)}`);
+  }
+});
+
+test("finds an injected level shift within a few points", () => {
+  for (const seed of SEEDS) {
+    const results = run(seasonalSeries(seed, 12, (i, v) => (i >= AT ? v + 8 : v)));
+    const lag = firstAlertAfter(results, AT);
+    assert.ok(lag >= 0 && lag <= 5, `seed ${seed}: lag ${lag}`);
+  }
+});
+
+test("finds an injected variance increase", () => {
+  for (const seed of SEEDS) {
+    const results = run(seasonalSeries(seed, 12, (i, v, random) => (i >= AT ? v + 4 * gaussian(random) : v)));
+    const lag = firstAlertAfter(results, AT);
+    assert.ok(lag >= 0 && lag <= 50, `seed ${seed}: lag ${lag}`);
+  }
+});
+
+test("scores are in [0, 1] and every one is explained", () => {
+  const results = run(seasonalSeries(4, 4, (i, v) => (i % 500 === 499 ? v * 3 : v)));
+  for (const r of results) {
+    assert.ok(r.score >= 0 && r.score <= 1, `score ${r.score}`);
+    assert.type(r.explanation.signal, "string");
+    assert.ok(r.explanation.expected.low <= r.explanation.expected.high);
+  }
+});
+
+test("snapshot -> JSON -> restore mid-stream gives identical later scores", () => {
+  const values = seasonalSeries(5, 8, (i, v) => (i === 6 * PER_DAY ? v + 30 : v));
+  const cut = 5 * PER_DAY + 17;
+  const a = createUnivariateDetector();
+  const b = createUnivariateDetector();
+  values.slice(0, cut).forEach((v, i) => a.update(T0 + i * FIVE_MIN, v));
+  b.restore(JSON.parse(JSON.stringify(a.snapshot())));
+  for (let i = cut; i < values.length; i++) {
+    const ra = a.update(T0 + i * FIVE_MIN, values[i]);
+    const rb = b.update(T0 + i * FIVE_MIN, values[i]);
+    assert.equal(rb, ra, `point ${i}`);
+  }
+});
+
+test("a snapshot is a copy: later updates do not change it", () => {
+  const d = createUnivariateDetector();
+  seasonalSeries(6, 2).forEach((v, i) => d.update(T0 + i * FIVE_MIN, v));
+  const snap = d.snapshot();
+  const before = JSON.stringify(snap);
+  d.update(T0 + 2 * PER_DAY * FIVE_MIN, 1e6);
+  assert.is(JSON.stringify(snap), before);
+});
+
+test("restore rejects a foreign snapshot", () => {
+  const d = createUnivariateDetector();
+  assert.throws(() => d.restore({ version: 1 } as never), (e: Error) => e instanceof SnapshotError && /version 2/.test(e.message));
+});
+
+test("state size does not grow with the number of points", () => {
+  const d = createUnivariateDetector();
+  const values = seasonalSeries(7, 40);
+  const leaves: number[] = [];
+  let bytes = 0;
+  values.forEach((v, i) => {
+    d.update(T0 + i * FIVE_MIN, v);
+    if (i === 2 * PER_DAY || i === values.length - 1) {
+      leaves.push(countLeaves(d.snapshot()));
+      bytes = JSON.stringify(d.snapshot()).length;
+    }
+  });
+  // Every buffer is allocated up front: the same number of values after 2 days as after 40.
+  assert.is(leaves[1], leaves[0]);
+  assert.ok(bytes < 30 * leaves[1], `snapshot of ${bytes} bytes for ${leaves[1]} values`);
+});
+
+test("non-finite values score 0 and leave the state untouched", () => {
+  const d = createUnivariateDetector();
+  seasonalSeries(8, 2).forEach((v, i) => d.update(T0 + i * FIVE_MIN, v));
+  const before = JSON.stringify(d.snapshot());
+  const r = d.update(T0 + 2 * PER_DAY * FIVE_MIN, Number.NaN);
+  assert.is(r.score, 0);
+  assert.is(r.explanation.signal, "invalid");
+  assert.is(JSON.stringify(d.snapshot()), before);
+});
+
+test.run();
