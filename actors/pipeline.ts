@@ -5,7 +5,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { join } from "node:path";
 import type { Config } from "../config/index.ts";
 import { openClickHouse, migrate, type OpenClickHouse } from "../clickhouse/index.ts";
-import { ensureStreams } from "../subjects/setup.ts";
+import { ensureStreams, type StreamOverrides } from "../subjects/setup.ts";
 import type { ActorDefinition, Logger } from "./runtime/actor.ts";
 import { superviseAll } from "./runtime/supervisor.ts";
 import { validateActor } from "./validate/index.ts";
@@ -41,6 +41,11 @@ export interface Pipeline {
   stop(): Promise<void>;
 }
 
+/** The stream limits an operator sets through configuration. */
+export function streamOverrides(config: Config): StreamOverrides {
+  return { RAW: { max_age: config.rawMaxAgeHours * 3600 * 1_000_000_000 } };
+}
+
 export async function connectNats(url: string, config: Config, name: string): Promise<NatsConnection> {
   return connect({
     servers: url.split(","),
@@ -59,7 +64,7 @@ export async function connectNats(url: string, config: Config, name: string): Pr
 export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   const { config, log } = opts;
   const nc = await connectNats(opts.natsUrl, config, `sluice:${opts.actors.join(",")}`);
-  await ensureStreams(await jetstreamManager(nc), { RAW: { max_age: config.rawMaxAgeHours * 3600 * 1_000_000_000 } });
+  await ensureStreams(await jetstreamManager(nc), streamOverrides(config));
 
   const needsClickHouse = opts.actors.some((a) => a.startsWith("clickhouse-sink"));
   let clickhouse: OpenClickHouse | undefined;

@@ -45,4 +45,6 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// Exit explicitly: an embedded engine's native threads may keep the event loop alive after close.
+const code = await main(process.argv.slice(2));
+process.stdout.write("", () => process.exit(code));

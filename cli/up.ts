@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { loadConfig, type Config } from "../config/index.ts";
-import { ACTOR_NAMES, startPipeline } from "../actors/pipeline.ts";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { ACTOR_NAMES, connectNats, startPipeline, streamOverrides } from "../actors/pipeline.ts";
+import { ensureStreams } from "../subjects/setup.ts";
 import { createLogger } from "../actors/runtime/log.ts";
 import { startPublisher, type Publisher } from "../actors/generate/publisher.ts";
 import { SOURCES } from "../subjects/sources.ts";
@@ -62,6 +64,10 @@ export async function run(argv: string[], env: Record<string, string | undefined
     natsUrl = localNats.url;
     writeLocalNatsUrl(config.stateDir, natsUrl);
   }
+
+  const setup = await connectNats(natsUrl, config, "sluice:up");
+  await ensureStreams(await jetstreamManager(setup), streamOverrides(config));
+  await setup.close();
 
   const children: ChildProcess[] = [];
   let pipeline: Awaited<ReturnType<typeof startPipeline>> | undefined;
