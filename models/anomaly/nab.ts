@@ -6,7 +6,7 @@ import { createUnivariateDetector, type UnivariateOptions } from "./univariate.t
  * What `evalNab` wrote: one entry per series, `<category>/<name>.csv` relative to `outDir`.
  *
  * @example
- * const { files } = evalNab({ dataDir: "../shared/nab/data", outDir: "/tmp/nab-results" });
+ * const { files } = evalNab({ dataDir: "../shared/nab/data", outDir: "out/nab-results" });
  */
 export interface NabRun {
   files: { path: string; rows: number; maxScore: number }[];
