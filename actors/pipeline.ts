@@ -7,14 +7,15 @@ import type { Config } from "../config/index.ts";
 import { openClickHouse, migrate, type OpenClickHouse } from "../clickhouse/index.ts";
 import { ensureStreams, type StreamOverrides } from "../subjects/setup.ts";
 import type { ActorDefinition, Logger } from "./runtime/actor.ts";
-import { superviseAll } from "./runtime/supervisor.ts";
+import { superviseAll, type LoopActor } from "./runtime/supervisor.ts";
 import { validateActor } from "./validate/index.ts";
 import { windowActor } from "./window/index.ts";
+import { lateSinkActor } from "./window/late-sink.ts";
 import { sinkActors } from "./sink/index.ts";
 import { serveSql } from "../api/sql-rpc.ts";
 
 /** Every actor `sluice up` runs, by name; `sluice actor <name…>` runs a subset. */
-export const ACTOR_NAMES = ["validate", "window", "clickhouse-sink-events", "clickhouse-sink-dlq", "clickhouse-sink-agg"] as const;
+export const ACTOR_NAMES = ["validate", "window", "clickhouse-sink-events", "clickhouse-sink-dlq", "clickhouse-sink-agg", "clickhouse-sink-late"] as const;
 export type ActorName = (typeof ACTOR_NAMES)[number];
 
 export function isActorName(value: string): value is ActorName {
@@ -27,9 +28,7 @@ export interface PipelineOptions {
   readonly actors: readonly ActorName[];
   readonly log: Logger;
   readonly tracerFor?: (actor: string) => Tracer;
-  /** Window close check interval; tests shorten it. */
-  readonly windowTickMs?: number;
-  /** Processing-time idle timeout after which the window watermark follows the clock. */
+  /** Idle timeout (stream time) of the window engine's cross-partition groups task; tests shorten it. */
   readonly windowIdleMs?: number;
 }
 
@@ -85,10 +84,11 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
     return clickhouse.client;
   };
 
-  const all: Record<ActorName, () => ActorDefinition> = {
+  const all: Record<ActorName, () => ActorDefinition | LoopActor> = {
     validate: () => validateActor({ partitions: config.partitions }),
-    window: () => windowActor({ tickMs: opts.windowTickMs, idleMs: opts.windowIdleMs, partitions: config.partitions }),
+    window: () => windowActor({ idleMs: opts.windowIdleMs, partitions: config.partitions }),
     ...sinkActors({ client, caps: () => clickhouse!.caps, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs }),
+    "clickhouse-sink-late": () => lateSinkActor({ client, caps: () => clickhouse!.caps, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs }),
   };
   const controller = new AbortController();
   const actors = opts.actors.map((name) => all[name]());

@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { Capabilities, ClickHouseLogger } from "./capabilities.ts";
 import { targetOf, toClickHouseError } from "./errors.ts";
+import { WINDOW_MIGRATIONS } from "./migrations-windows.ts";
 
 export const DATABASE = "sluice";
 export const MIGRATIONS_TABLE = `${DATABASE}.schema_migrations`;
@@ -167,6 +168,7 @@ ORDER BY (source, kind, metric, key, window_start, window_end)${ttlClause(caps, 
       ];
     },
   },
+  ...WINDOW_MIGRATIONS,
 ];
 
 const BOOTSTRAP = [

@@ -7,15 +7,24 @@ import { runActor, type RuntimeDeps } from "./run.ts";
 const HEALTHY_AFTER_MS = 60_000;
 
 /**
+ * An actor that owns its consumption loop (the window actor reads ordered consumers from
+ * checkpointed positions) and only borrows supervision: `run` until `deps.signal` aborts.
+ */
+export interface LoopActor {
+  readonly name: string;
+  run(deps: RuntimeDeps): Promise<void>;
+}
+
+/**
  * Keeps an actor running: a crash (lost connection, a publish that failed, a bug) restarts it
  * with exponential backoff, reset once it has run for a minute. Returns when `signal` aborts.
  */
-export async function supervise(actor: ActorDefinition, deps: RuntimeDeps): Promise<void> {
+export async function supervise(actor: ActorDefinition | LoopActor, deps: RuntimeDeps): Promise<void> {
   let failures = 0;
   while (!deps.signal.aborted) {
     const started = Date.now();
     try {
-      await runActor(actor, deps);
+      await ("run" in actor ? actor.run(deps) : runActor(actor, deps));
       if (deps.signal.aborted) return;
       throw new Error("consumer ended unexpectedly");
     } catch (err) {
@@ -30,6 +39,6 @@ export async function supervise(actor: ActorDefinition, deps: RuntimeDeps): Prom
 }
 
 /** Runs several actors in one process under one signal; resolves when all have stopped. */
-export async function superviseAll(actors: readonly ActorDefinition[], deps: RuntimeDeps): Promise<void> {
+export async function superviseAll(actors: readonly (ActorDefinition | LoopActor)[], deps: RuntimeDeps): Promise<void> {
   await Promise.all(actors.map((a) => supervise(a, deps)));
 }

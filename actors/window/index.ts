@@ -1,114 +1,82 @@
-import { createWindowEngine, defaultWindowConfig, type Output, type WindowConfig, type WindowEngine } from "../../windowing/index.ts";
-import { CONSUMERS } from "../../subjects/consumers.ts";
-import { subject } from "../../subjects/catalog.ts";
-import type { Envelope } from "../../subjects/envelope.ts";
-import { SOURCES } from "../../subjects/sources.ts";
-import { defineActor, type ActorContext, type ActorDefinition, type Inbound } from "../runtime/actor.ts";
-import { PoisonError } from "../runtime/errors.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import { trace } from "@opentelemetry/api";
+import { defaultWindowConfig, type WindowConfig } from "../../windowing/index.ts";
+import type { LoopActor } from "../runtime/supervisor.ts";
+import { CheckpointStore } from "./checkpoint.ts";
+import { Ownership } from "./ownership.ts";
+import { TaskRunner } from "./task.ts";
+import { windowTasks } from "./tasks.ts";
 
 export interface WindowActorOptions {
-  /** How often the watermark is re-checked without new events (idle partitions). */
-  readonly tickMs?: number;
-  /** Processing time after which a silent partition stops holding the watermark back. */
-  readonly idleMs?: number;
+  /** Partitions of `events.<source>.<partition>` (SLUICE_PARTITIONS). */
   readonly partitions?: number;
+  /** Overrides every source's idle timeout (stream time) in the cross-partition `groups` task. */
+  readonly idleMs?: number;
   readonly config?: WindowConfig;
+  readonly checkpointEveryMs?: number;
+  /** How often membership is read and tasks are moved. */
+  readonly rebalanceMs?: number;
+  readonly memberTtlMs?: number;
+  readonly batchMessages?: number;
 }
 
 /**
- * The foundation's windows: 1-minute tumbling windows in event time per (source, key) and metric.
- * Inputs stay unacked until the watermark has passed their window's end plus the allowed
- * lateness, so a crash loses no window state: the unacked events come back and rebuild it.
+ * The window actor: the engine's full config (tumbling, hopping, session windows; groups;
+ * quantiles; distinct counts) over EVENTS, split into tasks (one per partition for the entity
+ * key's windows, one for the payload-field groups; see tasks.ts), each owned by one instance
+ * through leases (ownership.ts), checkpointed with its stream position (checkpoint.ts, task.ts).
+ *
+ * It reads EVENTS with ordered consumers from checkpointed positions instead of the runtime's
+ * durable consumer with acks: holding acks until windows close fails after a crash (the
+ * redeliveries come ack_wait later, after newer events moved the watermark on). The runtime's
+ * supervisor still restarts it, and it reuses the runtime's batching, PublishError and metrics.
  */
-export function tumblingConfig(base: WindowConfig, idleMs: number | undefined, partitions: number | undefined): WindowConfig {
-  const sources: Record<string, unknown> = {};
-  for (const source of SOURCES) {
-    const sc = base.sources[source];
-    if (!sc) continue;
-    sources[source] = {
-      ...sc,
-      idleTimeoutMs: idleMs ?? sc.idleTimeoutMs,
-      groups: sc.groups.filter((g) => !g.field),
-      windows: sc.windows.filter((w) => w.kind === "tumbling"),
-    };
-  }
-  return { ...base, partitions, sources: sources as WindowConfig["sources"] };
-}
-
-function holdSpanMs(config: WindowConfig): number {
-  let span = 0;
-  for (const sc of Object.values(config.sources)) {
-    if (!sc) continue;
-    for (const w of sc.windows) {
-      const size = w.kind === "session" ? w.maxLengthMs : w.sizeMs;
-      span = Math.max(span, size + sc.allowedLatenessMs + sc.outOfOrdernessMs);
-    }
-  }
-  return span;
-}
-
-function publish(outputs: Output[], ctx: ActorContext, input: Inbound | undefined, log: ActorContext["log"]): void {
-  const emittedAt = Date.now();
-  for (const out of outputs) {
-    if (out.type === "window") {
-      const row = { ...out.row, emitted_at: emittedAt, version: emittedAt * 1000 + (out.row.version % 1000) };
-      ctx.emitUnbound({
-        subject: subject.agg(out.row.source, out.row.kind),
-        data: JSON.stringify(row),
-        msgId: `${out.row.window_id}:v${out.row.version}:n${out.row.count}`,
-      });
-    } else if (out.type === "late") {
-      const late = { subject: subject.late(out.source), data: JSON.stringify(out), msgId: `late:${out.event_id}` };
-      if (input) ctx.emit(input, late);
-      else ctx.emitUnbound(late);
-    } else {
-      log.warn(`window: session ${out.row.window_id} merged into ${out.merged_into}; retraction not yet stored`);
-    }
-  }
-}
-
-export function windowActor(opts: WindowActorOptions = {}): ActorDefinition {
-  const config = opts.config ?? tumblingConfig(defaultWindowConfig, opts.idleMs, opts.partitions);
-  const span = holdSpanMs(config);
-  let engine: WindowEngine = createWindowEngine(config);
-
-  const release = (ctx: ActorContext) => {
-    const watermark = engine.watermark();
-    if (watermark !== null) ctx.release(watermark);
-  };
-
-  return defineActor({
+export function windowActor(opts: WindowActorOptions = {}): LoopActor {
+  const tasks = windowTasks(opts.config ?? defaultWindowConfig, opts.partitions ?? 4, opts.idleMs);
+  const ids = tasks.map((t) => t.id);
+  return {
     name: "window",
-    consumes: CONSUMERS.window,
-    emits: ["AGG", "LATE"],
-    batch: { max_messages: 1_000, max_wait_ms: 20 },
-    start() {
-      // After a restart every unacked input is redelivered, so state starts empty.
-      engine = createWindowEngine(config);
-    },
-    handle(batch, ctx) {
-      const now = Date.now();
-      for (const input of batch) {
-        let envelope: Envelope;
-        try {
-          envelope = JSON.parse(new TextDecoder().decode(input.data)) as Envelope;
-        } catch (err) {
-          ctx.reject(input, new PoisonError("json", `${input.subject} (seq ${input.seq}): not an event envelope`, { cause: err }));
-          continue;
+    async run(deps) {
+      const { nc, log, signal } = deps;
+      const tracer = deps.tracerFor?.("window") ?? trace.getTracer("sluice-window");
+      const store = await CheckpointStore.open(nc);
+      const own = await Ownership.open(nc, { memberTtlMs: opts.memberTtlMs });
+      const running = new Map<string, TaskRunner>();
+      const taskDeps = { nc, log, tracer, store, checkpointEveryMs: opts.checkpointEveryMs ?? 5_000, batchMessages: opts.batchMessages ?? 1_000 };
+      const stopTask = async (id: string) => {
+        const runner = running.get(id)!;
+        await runner.stop();
+        running.delete(id);
+        await own.release(id);
+        if (runner.error) throw runner.error;
+      };
+      await own.join();
+      log.info(`window: instance ${own.id} joined; ${tasks.length} tasks (${ids.join(", ")})`);
+      try {
+        while (!signal.aborted) {
+          for (const [id, runner] of running) if (runner.error) throw new Error(`window task ${id} failed`, { cause: runner.error });
+          const live = await own.liveMembers();
+          const mine = new Set(Ownership.assign(ids, live, own.id));
+          for (const id of [...running.keys()]) {
+            if (mine.has(id)) continue;
+            await stopTask(id);
+            log.info(`window: handed task ${id} over (${live.length} instances)`);
+          }
+          for (const task of tasks) {
+            if (!mine.has(task.id) || running.has(task.id) || signal.aborted) continue;
+            if (await own.acquire(task.id, live)) {
+              running.set(task.id, new TaskRunner(task, taskDeps));
+              log.info(`window: instance ${own.id} runs task ${task.id}`);
+            }
+          }
+          await sleep(opts.rebalanceMs ?? 500, undefined, { signal }).catch(() => undefined);
         }
-        const partition = Number(input.subject.split(".")[2] ?? 0);
-        const outputs = engine.onEvent(envelope, Number.isInteger(partition) ? partition : 0, now);
-        publish(outputs, ctx, input, ctx.log);
-        if (!outputs.some((o) => o.type === "late")) ctx.hold(input, envelope.event_time + span);
+      } finally {
+        const stopping = await Promise.allSettled([...running.keys()].map(stopTask));
+        await own.leave();
+        const failed = stopping.find((s): s is PromiseRejectedResult => s.status === "rejected");
+        if (failed && !signal.aborted) log.error(`window: a task failed while stopping: ${String(failed.reason)}`);
       }
-      release(ctx);
     },
-    tick: {
-      every_ms: opts.tickMs ?? 1_000,
-      handle(now, ctx) {
-        publish(engine.onTick(now), ctx, undefined, ctx.log);
-        release(ctx);
-      },
-    },
-  });
+  };
 }

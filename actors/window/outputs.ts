@@ -1,0 +1,100 @@
+import type { Output, WindowResult } from "../../windowing/index.ts";
+import { subject } from "../../subjects/catalog.ts";
+import type { WindowRow } from "../../clickhouse/rows.ts";
+import type { Outbound } from "../runtime/actor.ts";
+import type { SessionBounds } from "./checkpoint.ts";
+
+/** What a `late.<source>` message carries: the engine's late output plus where it came from. */
+export interface LateMessage {
+  type: "late";
+  late_id: string;
+  task: string;
+  reason: string;
+  source: string;
+  event_id: string;
+  event_time: number;
+  partition: number;
+  watermark: number;
+  allowed_lateness_ms: number;
+  windows: Array<{ window_id: string; kind: string; key: string; metric: string; window_start: number; window_end: number }>;
+  event: { key: string; payload: Record<string, unknown> };
+}
+
+export interface OutputContext {
+  readonly task: string;
+  /** The EVENTS partition of the message being folded (the engine may know it as 0). */
+  readonly partition: number;
+  /** Stream timestamp of that message: deterministic, unlike the wall clock. */
+  readonly emittedAt: number;
+  readonly sessions: Map<string, SessionBounds>;
+}
+
+function aggMessage(row: WindowResult, emittedAt: number, deleted: boolean, msgId: string, bounds?: SessionBounds): Outbound {
+  const out: WindowRow = { ...row, emitted_at: emittedAt, is_deleted: deleted ? 1 : 0 };
+  if (bounds) {
+    out.window_start = bounds.start;
+    out.window_end = bounds.end;
+  }
+  return { subject: subject.agg(row.source, row.kind), data: JSON.stringify(out), msgId };
+}
+
+/**
+ * Engine outputs as messages. Ids and versions come from the engine (window_id, 1, 2, …), never
+ * from a clock, so the same input gives byte-identical messages and a replay after a crash is
+ * deduplicated by `Nats-Msg-Id` in AGG and replaced in ClickHouse.
+ *
+ * `window_aggregates` is sorted by the window's bounds, and a session's bounds move between
+ * versions: each new version with other bounds also sends the previous bounds back with
+ * `is_deleted = 1` and the new version, which replaces the stale row. A retraction does the
+ * same for the session that was merged away.
+ */
+export function toMessages(outputs: readonly Output[], ctx: OutputContext): Outbound[] {
+  const messages: Outbound[] = [];
+  for (const out of outputs) {
+    if (out.type === "window") {
+      const row = out.row;
+      if (row.kind === "session") {
+        const previous = ctx.sessions.get(row.window_id);
+        if (previous && (previous.start !== row.window_start || previous.end !== row.window_end)) {
+          messages.push(aggMessage(row, ctx.emittedAt, true, `${row.window_id}:v${row.version}:was:${previous.start}-${previous.end}`, previous));
+        }
+        ctx.sessions.set(row.window_id, { source: row.source, start: row.window_start, end: row.window_end });
+      }
+      messages.push(aggMessage(row, ctx.emittedAt, false, `${row.window_id}:v${row.version}`));
+    } else if (out.type === "retract") {
+      const row = out.row;
+      const previous = ctx.sessions.get(row.window_id);
+      if (previous && (previous.start !== row.window_start || previous.end !== row.window_end)) {
+        messages.push(aggMessage(row, ctx.emittedAt, true, `${row.window_id}:v${row.version}:was:${previous.start}-${previous.end}`, previous));
+      }
+      ctx.sessions.delete(row.window_id);
+      messages.push(aggMessage(row, ctx.emittedAt, true, `${row.window_id}:v${row.version}:retract`));
+    } else {
+      const lateId = `${ctx.task}:${out.event_id}`;
+      const late: LateMessage = {
+        type: "late",
+        late_id: lateId,
+        task: ctx.task,
+        reason: out.reason,
+        source: out.source,
+        event_id: out.event_id,
+        event_time: out.event_time,
+        partition: ctx.partition,
+        watermark: out.watermark,
+        allowed_lateness_ms: out.allowed_lateness_ms,
+        windows: out.windows,
+        event: { key: out.event.key, payload: out.event.payload },
+      };
+      messages.push({ subject: subject.late(out.source), data: JSON.stringify(late), msgId: `late:${lateId}` });
+    }
+  }
+  return messages;
+}
+
+/** Forgets sessions the engine has purged: past their end plus the lateness, nothing can follow. */
+export function purgeSessions(sessions: Map<string, SessionBounds>, horizonOf: (source: string) => number | null): void {
+  for (const [id, b] of sessions) {
+    const horizon = horizonOf(b.source);
+    if (horizon !== null && b.end < horizon) sessions.delete(id);
+  }
+}

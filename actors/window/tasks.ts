@@ -1,0 +1,73 @@
+import type { SourceWindowConfig, WindowConfig, WindowSpec } from "../../windowing/index.ts";
+import type { Source } from "../../subjects/sources.ts";
+
+/**
+ * The window actor's unit of work, owned by one instance at a time and checkpointed on its own.
+ *
+ * - `p<n>`: partition n of EVENTS (`events.*.<n>`), windows of the bare group (the envelope key:
+ *   sensor, user, customer). validate partitions by that key, so every such window lives in
+ *   exactly one partition, and one engine per partition makes its output a function of that
+ *   partition's message order alone, whatever else runs and whenever it runs.
+ * - `groups`: every partition (`events.>`), windows of the payload-field groups (site, merchant,
+ *   topic), which span partitions. Its engine reads the stream in stored order.
+ */
+export interface WindowTask {
+  readonly id: string;
+  readonly filter: string;
+  /** The engine's partition for a message of EVENTS partition p. */
+  enginePartition(p: number): number;
+  /** The real EVENTS partition behind the engine's partition (for late outputs). */
+  readonly partition: number | undefined;
+  readonly config: WindowConfig;
+}
+
+type Sources = Partial<Record<Source, SourceWindowConfig>>;
+
+function restrict(base: WindowConfig, idleMs: number | undefined, keep: (g: { field?: string }) => boolean): Sources {
+  const out: Sources = {};
+  for (const [source, sc] of Object.entries(base.sources) as Array<[Source, SourceWindowConfig | undefined]>) {
+    if (!sc) continue;
+    const groups = sc.groups.filter(keep);
+    if (groups.length === 0) continue;
+    const names = new Set(groups.map((g) => g.name));
+    const windows: WindowSpec[] = [];
+    for (const w of sc.windows) {
+      if (!w.groups) {
+        windows.push(w);
+        continue;
+      }
+      const kept = w.groups.filter((g) => names.has(g));
+      if (kept.length) windows.push({ ...w, groups: kept });
+    }
+    if (windows.length === 0) continue;
+    out[source] = { ...sc, idleTimeoutMs: idleMs ?? sc.idleTimeoutMs, groups, windows };
+  }
+  return out;
+}
+
+export function windowTasks(base: WindowConfig, partitions: number, idleMs?: number): WindowTask[] {
+  const keyed = restrict(base, idleMs, (g) => g.field === undefined);
+  const fielded = restrict(base, idleMs, (g) => g.field !== undefined);
+  const tasks: WindowTask[] = [];
+  if (Object.keys(keyed).length) {
+    for (let p = 0; p < partitions; p++) {
+      tasks.push({
+        id: `p${p}`,
+        filter: `events.*.${p}`,
+        enginePartition: () => 0,
+        partition: p,
+        config: { ...base, partitions: 1, sources: keyed },
+      });
+    }
+  }
+  if (Object.keys(fielded).length) {
+    tasks.push({
+      id: "groups",
+      filter: "events.>",
+      enginePartition: (p) => p,
+      partition: undefined,
+      config: { ...base, partitions, sources: fielded },
+    });
+  }
+  return tasks;
+}

@@ -1,0 +1,75 @@
+import type { Capabilities } from "./capabilities.ts";
+
+/**
+ * Window storage beyond the foundation's `window_aggregates`, versions 300–399; `MIGRATIONS` in
+ * migrations.ts spreads these in. Every statement runs on clickhouse-server 18.16 as well as on
+ * chDB: a plain `ADD COLUMN` (18.16 has no `IF NOT EXISTS` there), a view over `FINAL`, and a
+ * ReplacingMergeTree with `Array(String)`.
+ */
+export const WINDOW_TABLES = {
+  /** The final state of every window: latest version, retracted and superseded rows left out. */
+  windows: "sluice.windows",
+  late_events: "sluice.late_events",
+} as const;
+
+export const LATE_EVENT_COLUMNS = [
+  "late_id", "source", "key", "event_id", "event_time", "watermark", "partition", "reason", "allowed_lateness_ms",
+  "window_ids", "windows", "payload", "received_at", "trace_id",
+] as const;
+
+function types(caps: Capabilities) {
+  return {
+    time: caps.dateTime64 ? "DateTime64(3, 'UTC')" : "DateTime('UTC')",
+    lowString: caps.lowCardinality ? "LowCardinality(String)" : "String",
+  };
+}
+
+export const WINDOW_MIGRATIONS = [
+  {
+    version: 300,
+    name: "window_aggregates.is_deleted",
+    // A retracted session, or an earlier version of a session whose bounds moved, is replaced
+    // by a row with the same sorting key, a higher version and is_deleted = 1.
+    statements: (): string[] => [`ALTER TABLE sluice.window_aggregates ADD COLUMN is_deleted UInt8 DEFAULT 0`],
+  },
+  {
+    version: 301,
+    name: "create view windows",
+    statements: (): string[] => [
+      `CREATE VIEW IF NOT EXISTS ${WINDOW_TABLES.windows} AS
+SELECT window_id, source, kind, key, metric, window_start, window_end, count, sum, min, max, mean, stddev,
+       p50, p95, p99, distinct_count, version, emitted_at, trace_id
+FROM sluice.window_aggregates FINAL
+WHERE is_deleted = 0`,
+    ],
+  },
+  {
+    version: 302,
+    name: "create late_events",
+    statements: (caps: Capabilities): string[] => {
+      const t = types(caps);
+      return [
+        `CREATE TABLE IF NOT EXISTS ${WINDOW_TABLES.late_events}
+(
+    late_id String,
+    source ${t.lowString},
+    key String,
+    event_id String,
+    event_time ${t.time},
+    watermark ${t.time},
+    partition UInt32,
+    reason ${t.lowString},
+    allowed_lateness_ms UInt64,
+    window_ids Array(String),
+    windows String,
+    payload String,
+    received_at ${t.time},
+    trace_id String
+)
+ENGINE = ReplacingMergeTree()
+PARTITION BY toYYYYMMDD(event_time)
+ORDER BY (source, late_id)`,
+      ];
+    },
+  },
+];
