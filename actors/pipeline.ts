@@ -12,10 +12,11 @@ import { validateActor } from "./validate/index.ts";
 import { windowActor } from "./window/index.ts";
 import { lateSinkActor } from "./window/late-sink.ts";
 import { sinkActors } from "./sink/index.ts";
+import { dqSinkActor } from "../quality/sink.ts";
 import { serveSql } from "../api/sql-rpc.ts";
 
 /** Every actor `sluice up` runs, by name; `sluice actor <name…>` runs a subset. */
-export const ACTOR_NAMES = ["validate", "window", "clickhouse-sink-events", "clickhouse-sink-dlq", "clickhouse-sink-agg", "clickhouse-sink-late"] as const;
+export const ACTOR_NAMES = ["validate", "window", "clickhouse-sink-events", "clickhouse-sink-dlq", "clickhouse-sink-agg", "clickhouse-sink-dq", "clickhouse-sink-late"] as const;
 export type ActorName = (typeof ACTOR_NAMES)[number];
 
 export function isActorName(value: string): value is ActorName {
@@ -88,6 +89,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
     validate: () => validateActor({ partitions: config.partitions }),
     window: () => windowActor({ idleMs: opts.windowIdleMs, partitions: config.partitions }),
     ...sinkActors({ client, caps: () => clickhouse!.caps, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs }),
+    "clickhouse-sink-dq": () => dqSinkActor({ client, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs }),
     "clickhouse-sink-late": () => lateSinkActor({ client, caps: () => clickhouse!.caps, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs }),
   };
   const controller = new AbortController();

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
-import { loadConfig } from "../config/index.ts";
+import { loadConfig, type Config } from "../config/index.ts";
 import { formatResult, openClickHouse, runQuery, type Tabular } from "../clickhouse/index.ts";
 import { subject } from "../subjects/catalog.ts";
 import type { SqlReply } from "../api/sql-rpc.ts";
@@ -34,8 +34,12 @@ export async function run(argv: string[], env: Record<string, string | undefined
   const query = positionals.join(" ").trim();
   if (!query) throw new UsageError(`no query given\nusage: ${USAGE}`);
   if (values.format !== "table" && values.format !== "json") throw new UsageError(`--format ${values.format}: expected table or json`);
-  const config = loadConfig(env);
+  console.log(formatResult(await querySluice(loadConfig(env), query), values.format));
+  return 0;
+}
 
+/** Runs SQL where it can: the owner of the embedded engine over NATS, else the engine or server itself. */
+export async function querySluice(config: Config, query: string): Promise<Result> {
   let result: Result | undefined;
   if (!config.clickhouseUrl) {
     const natsUrl = config.natsUrl ?? readLocalNatsUrl(config.stateDir);
@@ -56,6 +60,5 @@ export async function run(argv: string[], env: Record<string, string | undefined
       await ch.close();
     }
   }
-  console.log(formatResult(result!, values.format));
-  return 0;
+  return result;
 }

@@ -9,17 +9,20 @@ import {
   type EventsInsertRow,
   type WindowAggregatesInsertRow,
 } from "./rows.ts";
+import { DQ_RESULT_COLUMNS, type DqResultsInsertRow } from "./rows-quality.ts";
 
 export interface InsertRowTypes {
   events: EventsInsertRow;
   dead_letters: DeadLettersInsertRow;
   window_aggregates: WindowAggregatesInsertRow;
+  dq_results: DqResultsInsertRow;
 }
 
 const COLUMNS: Record<TableName, readonly string[]> = {
   events: EVENT_COLUMNS,
   dead_letters: DEAD_LETTER_COLUMNS,
   window_aggregates: WINDOW_COLUMNS,
+  dq_results: DQ_RESULT_COLUMNS,
 };
 
 /**

@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { Capabilities, ClickHouseLogger } from "./capabilities.ts";
 import { targetOf, toClickHouseError } from "./errors.ts";
+import { QUALITY_MIGRATIONS, QUALITY_RETENTION_COLUMN, QUALITY_TABLES } from "./migrations-quality.ts";
 import { WINDOW_MIGRATIONS } from "./migrations-windows.ts";
 
 export const DATABASE = "sluice";
@@ -11,6 +12,7 @@ export const TABLES = {
   events: `${DATABASE}.events`,
   dead_letters: `${DATABASE}.dead_letters`,
   window_aggregates: `${DATABASE}.window_aggregates`,
+  ...QUALITY_TABLES,
 } as const;
 export type TableName = keyof typeof TABLES;
 
@@ -76,6 +78,7 @@ const RETENTION_COLUMN: Record<TableName, string> = {
   events: "event_time",
   dead_letters: "received_at",
   window_aggregates: "window_start",
+  ...QUALITY_RETENTION_COLUMN,
 };
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -168,6 +171,7 @@ ORDER BY (source, kind, metric, key, window_start, window_end)${ttlClause(caps, 
       ];
     },
   },
+  ...QUALITY_MIGRATIONS,
   ...WINDOW_MIGRATIONS,
 ];
 

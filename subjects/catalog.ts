@@ -10,6 +10,7 @@ export const seconds = (s: number): number => s * 1_000_000_000;
  * - `RAW`: what producers publish, one JSON event per message, on `raw.<source>.<key>`.
  * - `EVENTS`: validated, normalised {@link Envelope}s on `events.<source>.<partition>`.
  * - `DLQ`: every rejected message on `dlq.<actor>.<source>`, with `Sluice-*` headers.
+ * - `DQ`: data-quality counts per expectation and minute, on `dq.<source>`.
  * - `AGG`: window results on `agg.<source>.<kind>`.
  * - `LATE`: events that arrived after their window closed, on `late.<source>`.
  */
@@ -39,6 +40,15 @@ export const STREAMS = {
     discard: "old",
     duplicate_window: seconds(600),
     max_age: seconds(30 * 24 * 3600),
+  },
+  DQ: {
+    name: "DQ",
+    subjects: ["dq.>"],
+    storage: "file",
+    retention: "limits",
+    discard: "old",
+    duplicate_window: seconds(600),
+    max_age: seconds(7 * 24 * 3600),
   },
   AGG: {
     name: "AGG",
@@ -71,6 +81,8 @@ export const subject = {
   eventsAll: (source?: Source) => (source ? `events.${source}.>` : "events.>"),
   dlq: (actor: string, source: string) => `dlq.${actor}.${source}`,
   dlqAll: () => "dlq.>",
+  dq: (source: string) => `dq.${source}`,
+  dqAll: () => "dq.>",
   agg: (source: Source, kind: string) => `agg.${source}.${kind}`,
   aggAll: () => "agg.>",
   late: (source: Source) => `late.${source}`,
@@ -108,5 +120,9 @@ export const HEADERS = {
   failedAt: "Sluice-Failed-At",
   replayCount: "Sluice-Replay-Count",
   schemaVersion: "Sluice-Schema-Version",
+  /** On a dead letter: the rejected message's own `Nats-Msg-Id`, which a replay must carry again. */
+  originalMsgId: "Sluice-Original-Msg-Id",
+  /** On an event: the names of the `warn` expectations it failed, comma-separated. */
+  dqWarnings: "Sluice-Dq-Warnings",
   msgId: "Nats-Msg-Id",
 } as const;

@@ -114,6 +114,8 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
     const original = t.msg.headers;
     const out: Record<string, string> = {};
     if (original) for (const key of original.keys()) out[key] = original.get(key);
+    // Kept apart: the dead letter has its own Nats-Msg-Id, and a replay must carry the original again.
+    if (out[HEADERS.msgId]) out[HEADERS.originalMsgId] = out[HEADERS.msgId];
     delete out[HEADERS.msgId];
     Object.assign(out, {
       [HEADERS.reason]: reason.replace(/[\r\n]+/g, " "),

@@ -1,0 +1,6 @@
+/** Data quality: expectations per source, the gate the validate actor runs them through, the sink of their counts. */
+export { parseSuite, durationMs, ExpectationConfigError, BATCH_KINDS, type Expectation, type ExpectationKind, type Severity, type Suite, type Duration } from "./expectations.ts";
+export { createQualityGate, type QualityGate, type QualityGateOptions, type Admission } from "./gate.ts";
+export { loadSuites } from "./suites.ts";
+export { dqSinkActor } from "./sink.ts";
+export { dqReportQuery, type DqReportOptions } from "./report.ts";

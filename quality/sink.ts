@@ -1,0 +1,29 @@
+import type { ClickHouseClient } from "@clickhouse/client";
+import { dqResultRow, type DqResultRecord } from "../clickhouse/rows-quality.ts";
+import { CONSUMERS } from "../subjects/consumers.ts";
+import type { ActorDefinition } from "../actors/runtime/actor.ts";
+import { PoisonError } from "../actors/runtime/errors.ts";
+import { sinkActor } from "../actors/sink/sink.ts";
+
+const decoder = new TextDecoder();
+
+/** `clickhouse-sink-dq`: DQ → sluice.dq_results, one row per report. */
+export function dqSinkActor(deps: { client: () => ClickHouseClient; maxRows: number; maxWaitMs: number }): ActorDefinition {
+  return sinkActor({
+    name: "clickhouse-sink-dq",
+    consumes: CONSUMERS.sinkDq,
+    table: "dq_results",
+    client: deps.client,
+    maxRows: deps.maxRows,
+    maxWaitMs: deps.maxWaitMs,
+    toRow: (input) => {
+      let record: DqResultRecord;
+      try {
+        record = JSON.parse(decoder.decode(input.data)) as DqResultRecord;
+      } catch (err) {
+        throw new PoisonError("json", `${input.subject} (seq ${input.seq}): not a data-quality report`, { cause: err });
+      }
+      return dqResultRow(record);
+    },
+  });
+}

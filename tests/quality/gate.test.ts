@@ -1,0 +1,137 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { createValidator } from "../../actors/validate/index.ts";
+import type { Inbound } from "../../actors/runtime/actor.ts";
+import { createQualityGate, ExpectationConfigError, loadSuites, parseSuite, type Admission } from "../../quality/index.ts";
+import { dqResultRow, type DqResultRecord } from "../../clickhouse/rows-quality.ts";
+import { HEADERS } from "../../subjects/catalog.ts";
+
+const INGEST = Date.parse("2026-11-27T10:00:30Z");
+const validate = createValidator({ partitions: 4 });
+let seq = 0;
+function raw(subject: string, body: unknown, opts: { seq?: number; ingest?: number } = {}): Inbound {
+  return {
+    subject, stream: "RAW", seq: opts.seq ?? ++seq, deliveries: 1, timestampMs: opts.ingest ?? INGEST,
+    headers: new Map(), data: new TextEncoder().encode(JSON.stringify(body)), traceId: "",
+  };
+}
+const reading = (fields: Record<string, unknown>) => ({ sensor_id: "s1", ts: "2026-11-27T10:00:00Z", temperature: 21, ...fields });
+
+function gateOf(expectations: unknown[]) {
+  return createQualityGate({ iot: parseSuite("iot", { expectations }) }, { reporter: "t" });
+}
+function admit(gate: ReturnType<typeof gateOf>, input: Inbound): Admission {
+  return gate.admit(input, validate(input));
+}
+function reports(gate: ReturnType<typeof gateOf>): DqResultRecord[] {
+  return gate.report(INGEST + 5_000).map((o) => JSON.parse(String(o.data)) as DqResultRecord);
+}
+
+test("every shipped suite parses, and batch checks can only warn", () => {
+  const suites = loadSuites();
+  for (const source of ["iot", "social", "txn"] as const) assert.ok(suites[source].expectations.length > 0, source);
+  assert.throws(() => parseSuite("iot", { expectations: [{ name: "m", kind: "mean", field: "temperature", severity: "reject" }] }), (e: Error) => e instanceof ExpectationConfigError && /only "warn"/.test(e.message));
+  assert.throws(() => parseSuite("iot", { expectations: [{ name: "Bad-Name", kind: "not_null", field: "x", severity: "warn" }] }), /lower-case/);
+  assert.throws(() => parseSuite("iot", { expectations: [{ name: "r", kind: "regex", field: "x", pattern: "(", severity: "warn" }] }), /not a regular expression/);
+  assert.throws(() => parseSuite("iot", { expectations: [{ name: "f", kind: "freshness", severity: "warn" }] }), /max_age/);
+});
+
+test("reject: dead letter with code dq_<name> and a reason saying expected vs got", () => {
+  const gate = gateOf([{ name: "temp_range", kind: "range", field: "temperature", min: -60, max: 90, severity: "reject" }]);
+  const v = admit(gate, raw("raw.iot.s1", reading({ temperature: 120 })));
+  assert.ok(!v.ok);
+  if (v.ok) return;
+  assert.is(v.error.code, "dq_temp_range");
+  assert.match(v.error.message, /expected a number from -60 to 90, got 120/);
+  assert.is(v.error.field, "/temperature");
+  assert.ok(admit(gate, raw("raw.iot.s1", reading({ temperature: 20 }))).ok);
+  const [r] = reports(gate);
+  assert.equal([r.expectation, r.evaluated, r.failed, r.severity], ["temp_range", 2, 1, "reject"]);
+  assert.match(r.sample_reason, /got 120/);
+});
+
+test("warn: kept, and named in the Sluice-Dq-Warnings header", () => {
+  const gate = gateOf([
+    { name: "site_set", kind: "in_set", field: "site", values: ["a", "b"], severity: "warn" },
+    { name: "site_len", kind: "length", field: "site", max: 3, severity: "warn" },
+    { name: "site_re", kind: "regex", field: "site", pattern: "^[a-z]+$", severity: "warn" },
+    { name: "site_present", kind: "not_null", field: "site", severity: "warn" },
+  ]);
+  const v = admit(gate, raw("raw.iot.s1", reading({ site: "ZZZZ" })));
+  assert.ok(v.ok);
+  if (!v.ok) return;
+  assert.is(v.out.headers?.[HEADERS.dqWarnings], "site_set,site_len,site_re");
+  const clean = admit(gate, raw("raw.iot.s1", reading({ site: "a" })));
+  assert.ok(clean.ok && clean.out.headers?.[HEADERS.dqWarnings] === undefined);
+  const missing = admit(gate, raw("raw.iot.s1", reading({})));
+  assert.ok(missing.ok && missing.out.headers?.[HEADERS.dqWarnings] === "site_present");
+  const counts = Object.fromEntries(reports(gate).map((r) => [r.expectation, [r.evaluated, r.failed]]));
+  // A check on a field that is absent is not counted, except not_null.
+  assert.equal(counts, { site_set: [2, 1], site_len: [2, 1], site_re: [2, 1], site_present: [3, 1] });
+});
+
+test("freshness: configurable bounds into the past and the future", () => {
+  const gate = gateOf([{ name: "fresh", kind: "freshness", max_age: "1h", max_future: "5m", severity: "reject" }]);
+  const old = admit(gate, raw("raw.iot.s1", reading({ ts: "2026-11-27T08:00:00Z" })));
+  const ahead = admit(gate, raw("raw.iot.s1", reading({ ts: "2026-11-27T10:10:00Z" })));
+  assert.ok(!old.ok && /at most 1h before ingest/.test(old.error.message));
+  assert.ok(!ahead.ok && /at most 5m after ingest/.test(ahead.error.message));
+  assert.ok(admit(gate, raw("raw.iot.s1", reading({ ts: "2026-11-27T10:04:00Z" }))).ok);
+});
+
+test("unique within a window; a redelivery of the same message is no repeat", () => {
+  const gate = gateOf([{ name: "id_unique", kind: "unique", field: "event_id", window: "10m", severity: "reject" }]);
+  const first = raw("raw.iot.s1", reading({ event_id: "e-1" }));
+  assert.ok(admit(gate, first).ok);
+  assert.ok(admit(gate, { ...first, deliveries: 2 }).ok, "redelivery");
+  const again = admit(gate, raw("raw.iot.s1", reading({ event_id: "e-1" })));
+  assert.ok(!again.ok && again.error.code === "dq_id_unique" && /seen in the last 10m/.test(again.error.message));
+  assert.ok(admit(gate, raw("raw.iot.s1", reading({ event_id: "e-1" }), { ingest: INGEST + 11 * 60_000 })).ok, "outside the window");
+});
+
+test("monotonic per key in stream order; earlier sequences are not judged again", () => {
+  const gate = gateOf([{ name: "time_order", kind: "monotonic", field: "$event_time", severity: "warn" }]);
+  const a = raw("raw.iot.s1", reading({ ts: "2026-11-27T10:00:10Z" }));
+  assert.ok(admit(gate, a).ok);
+  const back = admit(gate, raw("raw.iot.s1", reading({ ts: "2026-11-27T10:00:05Z" })));
+  assert.ok(back.ok && back.out.headers?.[HEADERS.dqWarnings] === "time_order");
+  const other = admit(gate, raw("raw.iot.s2", { sensor_id: "s2", ts: "2026-11-27T09:00:00Z", temperature: 1 }));
+  assert.ok(other.ok && other.out.headers?.[HEADERS.dqWarnings] === undefined, "another key has its own order");
+  const redelivered = admit(gate, { ...a, deliveries: 2 });
+  assert.ok(redelivered.ok && redelivered.out.headers?.[HEADERS.dqWarnings] === undefined);
+});
+
+test("batch checks: null ratio and mean over runs of N events", () => {
+  const gate = gateOf([
+    { name: "site_nulls", kind: "null_ratio", field: "site", max: 0.5, rows: 4, severity: "warn" },
+    { name: "temp_mean", kind: "mean", field: "temperature", min: 0, max: 30, rows: 4, severity: "warn" },
+  ]);
+  const outs: Admission[] = [];
+  for (const t of [10, 20, 100, 200]) outs.push(admit(gate, raw("raw.iot.s1", reading({ temperature: t }))));
+  const last = outs[3];
+  assert.ok(last.ok && last.out.headers?.[HEADERS.dqWarnings] === "site_nulls,temp_mean");
+  assert.ok(outs.slice(0, 3).every((o) => o.ok && !o.out.headers));
+  const byName = Object.fromEntries(reports(gate).map((r) => [r.expectation, r]));
+  assert.is(byName.site_nulls.evaluated, 1);
+  assert.match(byName.temp_mean.sample_reason, /mean from 0 to 30 over 4 events, got 82.500/);
+});
+
+test("counts are per minute of ingest time, and a report empties them", () => {
+  const gate = gateOf([{ name: "present", kind: "not_null", field: "temperature", severity: "warn" }]);
+  admit(gate, raw("raw.iot.s1", reading({})));
+  admit(gate, raw("raw.iot.s1", reading({}), { ingest: INGEST + 60_000 }));
+  const rs = reports(gate);
+  assert.equal(rs.map((r) => r.minute).sort(), [Date.parse("2026-11-27T10:00:00Z"), Date.parse("2026-11-27T10:01:00Z")]);
+  assert.is(new Set(rs.map((r) => r.report_id)).size, 2);
+  assert.equal(reports(gate), []);
+  const row = dqResultRow(rs[0]);
+  assert.is(row.minute % 60, 0);
+});
+
+test("a schema rejection passes through untouched", () => {
+  const gate = gateOf([{ name: "present", kind: "not_null", field: "temperature", severity: "reject" }]);
+  const v = admit(gate, raw("raw.iot.s1", { sensor_id: "s1", ts: "x", temperature: 1 }));
+  assert.ok(!v.ok && v.error.code === "schema");
+});
+
+test.run();
