@@ -29,8 +29,6 @@ export interface PipelineOptions {
   readonly actors: readonly ActorName[];
   readonly log: Logger;
   readonly tracerFor?: (actor: string) => Tracer;
-  /** Idle timeout (stream time) of the window engine's cross-partition groups task; tests shorten it. */
-  readonly windowIdleMs?: number;
 }
 
 export interface Pipeline {
@@ -87,7 +85,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
 
   const all: Record<ActorName, () => ActorDefinition | LoopActor> = {
     validate: () => validateActor({ partitions: config.partitions }),
-    window: () => windowActor({ idleMs: opts.windowIdleMs, partitions: config.partitions }),
+    window: () => windowActor({ partitions: config.partitions }),
     ...sinkActors({ client, caps: () => clickhouse!.caps, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs }),
     "clickhouse-sink-dq": () => dqSinkActor({ client, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs }),
     "clickhouse-sink-late": () => lateSinkActor({ client, caps: () => clickhouse!.caps, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs }),

@@ -25,7 +25,6 @@ export async function startTestPipeline(natsUrl: string, opts: { clickhouseUrl?:
     natsUrl,
     actors: opts.actors ?? ACTOR_NAMES,
     log: createLogger("warn"),
-    windowIdleMs: 1_000,
     tracerFor: opts.tracerFor,
   });
   return {
