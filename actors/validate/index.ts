@@ -27,3 +27,4 @@ export function validateActor(opts: ValidatorOptions): ActorDefinition {
 
 export { createValidator, type Verdict, type ValidatorOptions } from "./validate.ts";
 export { parseEventTime } from "./event-time.ts";
+export { BUILT_IN_SCHEMAS, statedVersion, type SchemaSource } from "./versions.ts";

@@ -1,22 +1,22 @@
 import { createHash } from "node:crypto";
-import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
-import addFormatsModule from "ajv-formats";
+import type { ErrorObject, ValidateFunction } from "ajv";
 import { HEADERS, parseRawSubject, partitionOf, subject } from "../../subjects/catalog.ts";
 import type { Envelope } from "../../subjects/envelope.ts";
-import { SCHEMA_VERSION, SCHEMAS_V1 } from "../../subjects/schemas/index.ts";
-import { isSource, KEY_FIELD, SOURCES, type Source } from "../../subjects/sources.ts";
+import { UpcastError } from "../../subjects/schemas/migrations.ts";
+import { isSource, KEY_FIELD, SOURCES } from "../../subjects/sources.ts";
 import { PoisonError } from "../runtime/errors.ts";
 import type { Inbound, Outbound } from "../runtime/actor.ts";
 import { parseEventTime } from "./event-time.ts";
-
-// ajv-formats is CommonJS; under Node's ESM loader its default export is the module object.
-const addFormats = ((addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule) as unknown as (ajv: Ajv) => Ajv;
+import { shapeProblem } from "./limits.ts";
+import { BUILT_IN_SCHEMAS, compiledVersions, statedVersion, upcast, type SchemaSource } from "./versions.ts";
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const MAX_REPORTED_ERRORS = 3;
 
 export interface ValidatorOptions {
   readonly partitions: number;
+  /** Registered schema versions (a `SchemaRegistry`); default: the v1 schemas in subjects/schemas. */
+  readonly schemas?: SchemaSource;
 }
 
 export type Verdict =
@@ -35,6 +35,20 @@ function describe(err: ErrorObject, data: unknown): string {
   return `${path}: ${err.message ?? err.keyword} (got ${shown})`;
 }
 
+function schemaErrors(validate: ValidateFunction, data: unknown): { shown: string; field: string } {
+  const errors = validate.errors ?? [];
+  const shown = errors.slice(0, MAX_REPORTED_ERRORS).map((e) => describe(e, data)).join("; ");
+  const more = errors.length > MAX_REPORTED_ERRORS ? ` (+${errors.length - MAX_REPORTED_ERRORS} more)` : "";
+  return { shown: `${shown}${more}`, field: errors[0]?.instancePath || "/" };
+}
+
+/** The stated version travels in the envelope, not in the payload, so every version's payloads have one shape. */
+function withoutStatedVersion(data: Record<string, unknown>): Record<string, unknown> {
+  if (!("schema_version" in data)) return data;
+  const { schema_version: _stated, ...body } = data;
+  return body;
+}
+
 function fail(code: string, message: string, field?: string): Verdict {
   return { ok: false, error: new PoisonError(code, message, { field }) };
 }
@@ -43,11 +57,15 @@ function fail(code: string, message: string, field?: string): Verdict {
  * The validate stage as a pure function from a raw message to an envelope (or the reason it is
  * rejected). Event ids: the producer's `Nats-Msg-Id`, else its `event_id` field, else a hash of
  * the message's stream and sequence, so a replay of the same message dedupes.
+ *
+ * Versions: the producer's stated version (see {@link statedVersion}) or else the source's current
+ * one. The payload is checked against the version it was written with, upcast through each later
+ * version's declared steps, and checked against the current version, so EVENTS carries one shape
+ * per source; the envelope's `schema_version` is the version the producer wrote.
  */
 export function createValidator(opts: ValidatorOptions): (input: Inbound) => Verdict {
-  const ajv = new Ajv({ allErrors: true, strict: false });
-  addFormats(ajv);
-  const validators = Object.fromEntries(SOURCES.map((s) => [s, ajv.compile(SCHEMAS_V1[s])])) as Record<Source, ValidateFunction>;
+  const schemas = opts.schemas ?? BUILT_IN_SCHEMAS;
+  const compiled = compiledVersions(schemas);
 
   return (input) => {
     const where = `${input.subject} (stream ${input.stream} seq ${input.seq})`;
@@ -73,14 +91,34 @@ export function createValidator(opts: ValidatorOptions): (input: Inbound) => Ver
       return fail("not_object", `${where}: payload must be a JSON object, got ${Array.isArray(data) ? "an array" : data === null ? "null" : typeof data}`);
     }
 
-    const validate = validators[source];
-    if (!validate(data)) {
-      const errors = validate.errors ?? [];
-      const shown = errors.slice(0, MAX_REPORTED_ERRORS).map((e) => describe(e, data)).join("; ");
-      const more = errors.length > MAX_REPORTED_ERRORS ? ` (+${errors.length - MAX_REPORTED_ERRORS} more)` : "";
-      return fail("schema", `${where}: does not match schema ${source} v${SCHEMA_VERSION}: ${shown}${more}`, errors[0]?.instancePath || "/");
+    const shape = shapeProblem(data as Record<string, unknown>);
+    if (shape) return fail(shape.code, `${where}: ${shape.message}`, shape.field);
+    const stated = statedVersion(input.headers, data as Record<string, unknown>);
+    if ("error" in stated) return fail(stated.code, `${where}: ${stated.error}`, stated.code === "unknown_schema_version" ? "/schema_version" : undefined);
+    const current = schemas.current(source);
+    const written = stated.version ?? current;
+    const writtenSchema = compiled(source, written);
+    if (!writtenSchema || written > current) {
+      return fail("unknown_schema_version", `${where}: schema ${source} v${written} (from the ${stated.from === "header" ? `${HEADERS.schemaVersion} header` : "payload's schema_version"}) is not registered; registered: ${schemas.versions(source).map((v) => `v${v}`).join(", ")} (sluice schema list)`, "/schema_version");
     }
-    const payload = data as Record<string, unknown>;
+    const body = withoutStatedVersion(data as Record<string, unknown>);
+    if (!writtenSchema.validate(body)) {
+      const { shown, field } = schemaErrors(writtenSchema.validate, body);
+      return fail("schema", `${where}: does not match schema ${source} v${written}: ${shown}`, field);
+    }
+    let payload = body;
+    if (written !== current) {
+      try {
+        payload = upcast((v) => compiled(source, v), body, written, current);
+      } catch (err) {
+        return fail("upcast", `${where}: cannot upcast ${source} v${written} to v${current}: ${(err as Error).message}`, err instanceof UpcastError ? `/${err.field}` : undefined);
+      }
+      const target = compiled(source, current)!;
+      if (!target.validate(payload)) {
+        const { shown, field } = schemaErrors(target.validate, payload);
+        return fail("upcast", `${where}: upcast from ${source} v${written} does not match v${current}: ${shown}; the upcast steps of v${written + 1}..v${current} must produce a v${current} payload`, field);
+      }
+    }
     const keyField = KEY_FIELD[source];
     if (payload[keyField] !== key) {
       return fail("key_mismatch", `${where}: /${keyField} is ${JSON.stringify(payload[keyField])} but the subject's key is "${key}"; publish on ${subject.raw(source, String(payload[keyField]))}`, `/${keyField}`);
@@ -96,7 +134,7 @@ export function createValidator(opts: ValidatorOptions): (input: Inbound) => Ver
       event_id: eventId,
       source,
       key,
-      schema_version: SCHEMA_VERSION,
+      schema_version: written,
       event_time: eventTime,
       ingest_time: input.timestampMs,
       payload,

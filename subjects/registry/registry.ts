@@ -215,7 +215,9 @@ export class SchemaRegistry {
   /** Starts following the bucket; safe to call twice. */
   watch(): void {
     if (this.watching) return;
-    this.watching = Promise.all([this.watchLoop(), this.followReconnects()]).then(() => undefined);
+    this.watching = this.watchLoop();
+    // Ends with the connection; close() need not wait for it.
+    void this.followReconnects();
   }
 
   async close(): Promise<void> {
