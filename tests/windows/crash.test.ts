@@ -1,0 +1,61 @@
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Objm } from "@nats-io/obj";
+import { SluiceProcess } from "../harness/sluice-process.ts";
+import { publishAll } from "../harness/pipeline.ts";
+import { STATE_BUCKET } from "../../actors/window/checkpoint.ts";
+import { finalRows, flush, publishInChunks, readings, sameRows, settle, startEnv, startWindow, type Env } from "./helpers.ts";
+
+const SENSORS = 24;
+const input = readings(SENSORS, 20);
+const test = suite("windows: SIGKILL and resume");
+
+async function publishInput(env: Env): Promise<void> {
+  // About ten seconds of traffic, so the kill lands after checkpoints and before the end.
+  await publishInChunks(env.nc, input, 100, 350);
+  await publishAll(env.nc, flush(SENSORS));
+}
+
+test("a window process killed with SIGKILL mid-stream and restarted gives the uninterrupted rows", async () => {
+  let expected: string[];
+  {
+    const env = await startEnv();
+    const window = await startWindow(env);
+    try {
+      await publishInput(env);
+      await settle(env, input.length + SENSORS);
+      expected = await finalRows(env);
+    } finally {
+      await window.cleanup();
+      await env.close();
+    }
+  }
+
+  const env = await startEnv();
+  const processEnv = { NATS_URL: env.nats.url, SLUICE_STATE_DIR: env.pipeline.stateDir, SLUICE_LOG_LEVEL: "info" };
+  const first = SluiceProcess.start(["actor", "window"], processEnv);
+  let second: SluiceProcess | undefined;
+  try {
+    const publishing = publishInput(env);
+    await sleep(7_000);
+    const checkpoints = await (await new Objm(env.nc).open(STATE_BUCKET)).list();
+    await first.kill("SIGKILL");
+    assert.ok(checkpoints.length > 0, `checkpoints were written before the kill: ${first.output}`);
+    const aggBefore = (await env.pipeline.scalar("SELECT count() FROM sluice.window_aggregates"));
+    await publishing;
+    second = SluiceProcess.start(["actor", "window"], processEnv);
+    await settle(env, input.length + SENSORS, 60_000);
+    const resumed = await finalRows(env);
+    assert.ok(aggBefore < resumed.length, `killed mid-stream (${aggBefore} rows stored before the kill, ${resumed.length} at the end)`);
+    assert.match(second.output, /resuming after EVENTS sequence \d+/, "the new process resumed from a checkpoint");
+    const diff = sameRows(expected, resumed);
+    assert.is(diff, undefined, diff);
+  } finally {
+    await first.kill("SIGKILL");
+    await second?.kill("SIGTERM");
+    await env.close();
+  }
+});
+
+test.run();
