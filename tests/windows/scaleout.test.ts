@@ -1,0 +1,58 @@
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Kvm } from "@nats-io/kv";
+import { SluiceProcess } from "../harness/sluice-process.ts";
+import { publishAll } from "../harness/pipeline.ts";
+import { LEASES_BUCKET } from "../../actors/window/ownership.ts";
+import { finalRows, flush, publishInChunks, readings, sameRows, settle, startEnv, startWindow } from "./helpers.ts";
+
+const SENSORS = 24;
+const input = readings(SENSORS, 16);
+const test = suite("windows: one instance equals two");
+
+test("two window instances, joining and leaving mid-stream, give the rows of one", async () => {
+  let single: string[];
+  {
+    const env = await startEnv();
+    const window = await startWindow(env);
+    try {
+      await publishAll(env.nc, [...input, ...flush(SENSORS)]);
+      await settle(env, input.length + SENSORS);
+      single = await finalRows(env);
+    } finally {
+      await window.cleanup();
+      await env.close();
+    }
+  }
+
+  const env = await startEnv();
+  const processEnv = { NATS_URL: env.nats.url, SLUICE_STATE_DIR: env.pipeline.stateDir, SLUICE_LOG_LEVEL: "info" };
+  const a = SluiceProcess.start(["actor", "window"], processEnv);
+  let b: SluiceProcess | undefined;
+  try {
+    const half = Math.floor(input.length / 2);
+    await publishInChunks(env.nc, input.slice(0, half), 200, 200);
+    b = SluiceProcess.start(["actor", "window"], processEnv);
+    await sleep(3_000);
+    const leases = await new Kvm(env.nc).open(LEASES_BUCKET);
+    const owners = new Set<string>();
+    for await (const key of await leases.keys()) owners.add((await leases.get(key))!.string());
+    assert.is(owners.size, 2, `both instances own tasks after the join:\n${a.output}\n${b.output}`);
+    await publishInChunks(env.nc, input.slice(half), 200, 200);
+    // The first instance leaves cleanly; its tasks move to the second.
+    await a.kill("SIGTERM");
+    await publishAll(env.nc, flush(SENSORS));
+    await settle(env, input.length + SENSORS);
+    const two = await finalRows(env);
+    assert.match(b.output, /runs task/);
+    const diff = sameRows(single, two);
+    assert.is(diff, undefined, diff);
+  } finally {
+    await a.kill("SIGKILL");
+    await b?.kill("SIGTERM");
+    await env.close();
+  }
+});
+
+test.run();
