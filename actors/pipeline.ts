@@ -14,9 +14,10 @@ import { lateSinkActor } from "./window/late-sink.ts";
 import { sinkActors } from "./sink/index.ts";
 import { dqSinkActor } from "../quality/sink.ts";
 import { serveSql } from "../api/sql-rpc.ts";
+import { anomaliesSinkActor, detectActor } from "./detect/index.ts";
 
 /** Every actor `sluice up` runs, by name; `sluice actor <name…>` runs a subset. */
-export const ACTOR_NAMES = ["validate", "window", "clickhouse-sink-events", "clickhouse-sink-dlq", "clickhouse-sink-agg", "clickhouse-sink-dq", "clickhouse-sink-late"] as const;
+export const ACTOR_NAMES = ["validate", "window", "clickhouse-sink-events", "clickhouse-sink-dlq", "clickhouse-sink-agg", "clickhouse-sink-dq", "clickhouse-sink-late", "detect", "clickhouse-sink-anomalies"] as const;
 export type ActorName = (typeof ACTOR_NAMES)[number];
 
 export function isActorName(value: string): value is ActorName {
@@ -89,6 +90,8 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
     ...sinkActors({ client, caps: () => clickhouse!.caps, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs }),
     "clickhouse-sink-dq": () => dqSinkActor({ client, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs }),
     "clickhouse-sink-late": () => lateSinkActor({ client, caps: () => clickhouse!.caps, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs }),
+    detect: () => detectActor(),
+    "clickhouse-sink-anomalies": () => anomaliesSinkActor({ client, caps: () => clickhouse!.caps, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs }),
   };
   const controller = new AbortController();
   const actors = opts.actors.map((name) => all[name]());

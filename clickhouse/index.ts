@@ -37,6 +37,7 @@ export {
   type FloatValue,
 } from "./rows.ts";
 export { insertRows, type InsertRowTypes } from "./insert.ts";
+export { anomalyRow, forecastRow, ANOMALY_COLUMNS, FORECAST_COLUMNS, type AnomalyRecord, type ForecastRecord, type AnomaliesInsertRow, type ForecastsInsertRow } from "./rows-detect.ts";
 export { runQuery, classifyStatement, quoteString, QueryInputError, type QueryResult } from "./query.ts";
 export { formatTable, formatJson, formatResult, cellText, OUTPUT_FORMATS, type OutputFormat, type QueryColumn, type Tabular, type TableOptions } from "./format.ts";
 export { ClickHouseQueryError, ClickHouseUnavailableError, DataDirLockedError, EmbeddedEngineBusyError, parseServerError, toClickHouseError } from "./errors.ts";

@@ -9,12 +9,15 @@ import {
   type EventsInsertRow,
   type WindowAggregatesInsertRow,
 } from "./rows.ts";
+import { ANOMALY_COLUMNS, FORECAST_COLUMNS, type AnomaliesInsertRow, type ForecastsInsertRow } from "./rows-detect.ts";
 import { DQ_RESULT_COLUMNS, type DqResultsInsertRow } from "./rows-quality.ts";
 
 export interface InsertRowTypes {
   events: EventsInsertRow;
   dead_letters: DeadLettersInsertRow;
   window_aggregates: WindowAggregatesInsertRow;
+  anomalies: AnomaliesInsertRow;
+  forecasts: ForecastsInsertRow;
   dq_results: DqResultsInsertRow;
 }
 
@@ -22,6 +25,8 @@ const COLUMNS: Record<TableName, readonly string[]> = {
   events: EVENT_COLUMNS,
   dead_letters: DEAD_LETTER_COLUMNS,
   window_aggregates: WINDOW_COLUMNS,
+  anomalies: ANOMALY_COLUMNS,
+  forecasts: FORECAST_COLUMNS,
   dq_results: DQ_RESULT_COLUMNS,
 };
 

@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { Capabilities, ClickHouseLogger } from "./capabilities.ts";
 import { targetOf, toClickHouseError } from "./errors.ts";
+import { DETECT_MIGRATIONS, DETECT_RETENTION_COLUMN, DETECT_TABLES } from "./migrations-detect.ts";
 import { QUALITY_MIGRATIONS, QUALITY_RETENTION_COLUMN, QUALITY_TABLES } from "./migrations-quality.ts";
 import { WINDOW_MIGRATIONS } from "./migrations-windows.ts";
 
@@ -12,6 +13,7 @@ export const TABLES = {
   events: `${DATABASE}.events`,
   dead_letters: `${DATABASE}.dead_letters`,
   window_aggregates: `${DATABASE}.window_aggregates`,
+  ...DETECT_TABLES,
   ...QUALITY_TABLES,
 } as const;
 export type TableName = keyof typeof TABLES;
@@ -78,6 +80,7 @@ const RETENTION_COLUMN: Record<TableName, string> = {
   events: "event_time",
   dead_letters: "received_at",
   window_aggregates: "window_start",
+  ...DETECT_RETENTION_COLUMN,
   ...QUALITY_RETENTION_COLUMN,
 };
 
@@ -173,6 +176,7 @@ ORDER BY (source, kind, metric, key, window_start, window_end)${ttlClause(caps, 
   },
   ...QUALITY_MIGRATIONS,
   ...WINDOW_MIGRATIONS,
+  ...DETECT_MIGRATIONS,
 ];
 
 const BOOTSTRAP = [

@@ -13,6 +13,7 @@ export const seconds = (s: number): number => s * 1_000_000_000;
  * - `DQ`: data-quality counts per expectation and minute, on `dq.<source>`.
  * - `AGG`: window results on `agg.<source>.<kind>`.
  * - `LATE`: events that arrived after their window closed, on `late.<source>`.
+ * - `ALERTS`: anomalies the detect actor found, on `alerts.<source>.<severity>`.
  */
 export const STREAMS = {
   RAW: {
@@ -68,6 +69,15 @@ export const STREAMS = {
     duplicate_window: seconds(600),
     max_age: seconds(30 * 24 * 3600),
   },
+  ALERTS: {
+    name: "ALERTS",
+    subjects: ["alerts.>"],
+    storage: "file",
+    retention: "limits",
+    discard: "old",
+    duplicate_window: seconds(600),
+    max_age: seconds(30 * 24 * 3600),
+  },
 } as const;
 
 export type StreamName = keyof typeof STREAMS;
@@ -87,6 +97,8 @@ export const subject = {
   aggAll: () => "agg.>",
   late: (source: Source) => `late.${source}`,
   lateAll: () => "late.>",
+  alerts: (source: Source, severity: string) => `alerts.${source}.${severity}`,
+  alertsAll: () => "alerts.>",
   /** Request/reply: the process that owns the embedded ClickHouse answers SQL here. */
   sqlService: () => "sluice.rpc.sql",
 } as const;

@@ -1,0 +1,58 @@
+/**
+ * A map that keeps at most `capacity` keys, evicting the least recently used: per-key detector
+ * state stays bounded however many sensors, customers or topics appear.
+ *
+ * @example
+ * const m = new Lru<number>(2);
+ * m.set("a", 1); m.set("b", 2); m.get("a"); m.set("c", 3); // "b" is evicted
+ */
+export class Lru<V> {
+  readonly capacity: number;
+  readonly #map = new Map<string, V>();
+  /** Keys dropped so far; exported as a metric so a cap that is too small shows. */
+  evicted = 0;
+
+  constructor(capacity: number) {
+    if (!Number.isSafeInteger(capacity) || capacity < 1) throw new RangeError(`Lru capacity must be a whole number ≥ 1, got ${capacity}`);
+    this.capacity = capacity;
+  }
+
+  get size(): number {
+    return this.#map.size;
+  }
+
+  get(key: string): V | undefined {
+    const value = this.#map.get(key);
+    if (value === undefined) return undefined;
+    this.#map.delete(key);
+    this.#map.set(key, value);
+    return value;
+  }
+
+  /** The value for `key`, created by `make` (and possibly evicting the oldest key) when missing. */
+  upsert(key: string, make: () => V): V {
+    const found = this.get(key);
+    if (found !== undefined) return found;
+    const value = make();
+    this.set(key, value);
+    return value;
+  }
+
+  set(key: string, value: V): void {
+    this.#map.delete(key);
+    this.#map.set(key, value);
+    while (this.#map.size > this.capacity) {
+      this.#map.delete(this.#map.keys().next().value as string);
+      this.evicted++;
+    }
+  }
+
+  /** Oldest first, so restoring entries in this order keeps the recency order. */
+  entries(): IterableIterator<[string, V]> {
+    return this.#map.entries();
+  }
+
+  clear(): void {
+    this.#map.clear();
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Small robust statistics shared by the per-source scorers. Every scorer turns its evidence into
+ * a surprise in nats (-ln of a tail probability) and the surprise into a score the way the
+ * univariate detector does, so one threshold means the same across signals.
+ */
+
+/** Surprise (nats) → score in [0, 1), on the univariate detector's scale (10 nats ≈ 0.63). */
+export function scoreOf(surprise: number): number {
+  return surprise > 0 ? 1 - Math.exp(-surprise / 10) : 0;
+}
+
+/** The inverse of {@link scoreOf}: the surprise a score stands for. */
+export function surpriseOf(score: number): number {
+  return score <= 0 ? 0 : score >= 1 ? Infinity : -10 * Math.log(1 - score);
+}
+
+/** Exponentially weighted mean and mean absolute deviation; plain JSON. */
+export interface Robust {
+  n: number;
+  mean: number;
+  dev: number;
+}
+
+export const newRobust = (): Robust => ({ n: 0, mean: 0, dev: 0 });
+
+/** Learns `x`; the first `1/minAlpha` points weigh equally, then older ones fade. */
+export function learn(r: Robust, x: number, minAlpha = 1 / 50): void {
+  if (!Number.isFinite(x)) return;
+  const a = Math.max(minAlpha, 1 / (r.n + 1));
+  if (r.n === 0) {
+    r.mean = x;
+    r.dev = 0;
+  } else {
+    r.dev += (Math.abs(x - r.mean) - r.dev) * a;
+    r.mean += (x - r.mean) * a;
+  }
+  r.n++;
+}
+
+/** Standard deviation estimated from the mean absolute deviation (normal: σ ≈ 1.25 MAD), at least `floor`. */
+export const spread = (r: Robust, floor: number): number => Math.max(1.25 * r.dev, floor);
+
+/** P(X ≤ x) for a sum of `k` unit exponential gaps (Erlang k), exact. */
+export function erlangCdf(k: number, x: number): number {
+  if (x <= 0) return 0;
+  let term = 1;
+  let sum = 1;
+  for (let i = 1; i < k; i++) {
+    term *= x / i;
+    sum += term;
+  }
+  return Math.max(0, 1 - Math.exp(-x) * sum);
+}
+
+const EARTH_KM = 6371;
+
+/** Great-circle distance between two points, km. */
+export function haversineKm(a: readonly [number, number], b: readonly [number, number]): number {
+  const rad = Math.PI / 180;
+  const dLat = (b[0] - a[0]) * rad;
+  const dLon = (b[1] - a[1]) * rad;
+  const h = Math.sin(dLat / 2) ** 2 + Math.cos(a[0] * rad) * Math.cos(b[0] * rad) * Math.sin(dLon / 2) ** 2;
+  return 2 * EARTH_KM * Math.asin(Math.min(1, Math.sqrt(h)));
+}

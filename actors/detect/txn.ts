@@ -1,0 +1,211 @@
+import { DetectSnapshotError, type Finding, type Scorer } from "./finding.ts";
+import { Lru } from "./lru.ts";
+import { erlangCdf, haversineKm, learn, newRobust, scoreOf, spread, type Robust } from "./stats.ts";
+
+/** Gaps summed by the velocity signal: five payments close together. */
+const VELOCITY_GAPS = 4;
+/** E[ln gap] of exponential gaps is ln(mean) − γ; this turns the learnt log mean back into a mean. */
+const EULER_GAMMA = 0.5772;
+/** Payments before a customer's gap statistics are trusted. */
+const GAP_WARMUP = 15;
+/** Card-present locations kept per customer. */
+const PLACES = 16;
+/** Card-present payments seen before a location change is judged. */
+const PLACE_WARMUP = 3;
+/** Surprise per km of distance from every recent card-present place (2000 km ≈ 6.7 nats). */
+const KM_PER_NAT = 300;
+/** Amounts seen before a reference (pair, merchant, customer) is used. */
+const MIN_PAIR = 8;
+const MIN_OFFSET = 4;
+const MIN_MERCHANT = 8;
+const MIN_CUSTOMER = 8;
+/** ln-amount spread never taken as below this (a few identical amounts would make any change infinite). */
+const LOG_SPREAD_FLOOR = 0.2;
+/** Prior ln-amount deviation and its weight in payments: few payments say little about spread. */
+const PRIOR_SPREAD = 0.6;
+const PRIOR_WEIGHT = 4;
+/** Merchants remembered per customer for the pair reference. */
+const PAIRS_PER_CUSTOMER = 12;
+/** Currencies remembered per customer. */
+const CURRENCIES_PER_CUSTOMER = 4;
+
+/** Spread of the next ln(amount): the learnt one shrunk toward the prior, widened for the mean's own error. */
+function predictiveSpread(r: Robust): number {
+  const learnt = spread(r, LOG_SPREAD_FLOOR);
+  const pooled = Math.sqrt((r.n * learnt ** 2 + PRIOR_WEIGHT * PRIOR_SPREAD ** 2) / (r.n + PRIOR_WEIGHT));
+  return pooled * Math.sqrt(1 + 1 / r.n);
+}
+
+interface Customer {
+  /** ln(amount) per currency. */
+  amounts: Record<string, Robust>;
+  /** ln(amount) minus the merchant's mean ln(amount): how big a spender the customer is. */
+  offset: Robust;
+  /** ln(amount) per merchant this customer pays. */
+  pairs: Record<string, Robust>;
+  /** Merchant ids, least recently used first, bounding `pairs`. */
+  pairOrder: string[];
+  /** Event times (ms) of the last payments. */
+  times: number[];
+  /** ln(gap ms + 1) between payments. */
+  gaps: Robust;
+  places: Array<[number, number, number]>;
+  bursting: boolean;
+}
+
+const freshCustomer = (): Customer => ({ amounts: {}, offset: newRobust(), pairs: {}, pairOrder: [], times: [], gaps: newRobust(), places: [], bursting: false });
+
+/**
+ * Transactions, per customer and merchant, three explainable signals:
+ * - `amount-vs-habit`: ln(amount) above what this customer pays this merchant (else what this
+ *   merchant is paid, else what the customer pays in that currency), in robust deviations;
+ * - `velocity`: five payments whose four gaps sum to far less than the customer's usual gap
+ *   (an Erlang tail under the customer's own rate);
+ * - `location-jump`: a card-present payment far from every recent card-present place of the customer.
+ * Each is a surprise in nats on the univariate detector's score scale.
+ */
+export function createTxnScorer(opts: { maxKeys: number; threshold: number }): Scorer {
+  const customers = new Lru<Customer>(opts.maxKeys);
+  const merchants = new Lru<Robust>(opts.maxKeys);
+
+  function amount(key: string, c: Customer, payload: Record<string, unknown>): Finding | undefined {
+    const value = payload.amount;
+    const currency = typeof payload.currency === "string" ? payload.currency : "";
+    const merchantId = typeof payload.merchant_id === "string" ? payload.merchant_id : "";
+    if (typeof value !== "number" || !(value > 0)) return undefined;
+    const x = Math.log(value);
+    const pair = c.pairs[merchantId];
+    const merchant = merchants.get(merchantId);
+    const own = c.amounts[currency];
+    // The local reference (this customer here, else this merchant) and the customer's own
+    // spending in the currency must both call the amount high: either alone, estimated from a
+    // handful of payments, calls too many ordinary big purchases outliers.
+    // A merchant's level times this customer's usual offset from the merchants they pay: amounts
+    // are a price level times how big a spender the customer is.
+    const adjusted = merchant && merchant.n >= MIN_MERCHANT && c.offset.n >= MIN_OFFSET
+      ? { n: Math.min(merchant.n, c.offset.n), mean: merchant.mean + c.offset.mean, dev: c.offset.dev }
+      : undefined;
+    const local = pair && pair.n >= MIN_PAIR ? { name: "customer-at-merchant", r: pair }
+      : adjusted ? { name: "merchant-for-customer", r: adjusted }
+      : merchant && merchant.n >= MIN_MERCHANT ? { name: "merchant", r: merchant }
+      : undefined;
+    const refs = [local ?? (own && own.n >= MIN_CUSTOMER ? { name: "customer", r: own } : undefined)].filter((r) => r !== undefined);
+    let finding: Finding | undefined;
+    if (refs.length > 0) {
+      const judged = refs.map((ref) => ({ ...ref, sd: predictiveSpread(ref.r), z: (x - ref.r.mean) / predictiveSpread(ref.r) }));
+      const ref = judged.reduce((a, b) => (b.z < a.z ? b : a));
+      if (ref.z > 0) {
+        const surprise = (ref.z * ref.z) / 2;
+        finding = {
+          key,
+          metric: "amount",
+          score: scoreOf(surprise),
+          signal: "amount-vs-habit",
+          expected: { low: Math.exp(ref.r.mean - 3 * ref.sd), high: Math.exp(ref.r.mean + 3 * ref.sd) },
+          observed: value,
+          explanation: { reference: ref.name, typical: Math.exp(ref.r.mean), ratio: Math.exp(x - ref.r.mean), z: ref.z, currency, merchant_id: merchantId, surprise },
+        };
+      }
+    }
+    // An outlier does not teach what is usual.
+    if (!finding || finding.score < 0.3) {
+      learn((c.amounts[currency] ??= newRobust()), x);
+      if (merchant && merchant.n >= MIN_MERCHANT) learn(c.offset, x - merchant.mean);
+      if (merchantId) {
+        learn((c.pairs[merchantId] ??= newRobust()), x);
+        c.pairOrder = [...c.pairOrder.filter((m) => m !== merchantId), merchantId];
+        while (c.pairOrder.length > PAIRS_PER_CUSTOMER) delete c.pairs[c.pairOrder.shift()!];
+        learn(merchants.upsert(merchantId, newRobust), x);
+      }
+      const currencies = Object.keys(c.amounts);
+      if (currencies.length > CURRENCIES_PER_CUSTOMER) {
+        const rarest = currencies.reduce((a, b) => (c.amounts[a].n <= c.amounts[b].n ? a : b));
+        delete c.amounts[rarest];
+      }
+    }
+    return finding;
+  }
+
+  function velocity(key: string, c: Customer, t: number): Finding | undefined {
+    const previous = c.times[c.times.length - 1];
+    c.times = [...c.times, t].slice(-(VELOCITY_GAPS + 1));
+    if (previous === undefined) return undefined;
+    const gap = Math.max(0, t - previous);
+    let finding: Finding | undefined;
+    let surprise = 0;
+    if (c.times.length === VELOCITY_GAPS + 1 && c.gaps.n >= GAP_WARMUP) {
+      const usualGap = Math.exp(c.gaps.mean + EULER_GAMMA);
+      const span = c.times[VELOCITY_GAPS] - c.times[0];
+      surprise = -Math.log(Math.max(erlangCdf(VELOCITY_GAPS, span / usualGap), 1e-300));
+      if (!c.bursting && surprise > 0) {
+        finding = {
+          key,
+          metric: "velocity",
+          score: scoreOf(surprise),
+          signal: "velocity",
+          expected: { low: (VELOCITY_GAPS * usualGap) / 10, high: Infinity },
+          observed: span,
+          explanation: { payments: VELOCITY_GAPS + 1, span_ms: span, usual_gap_ms: usualGap, surprise },
+        };
+      }
+    }
+    // One alert per burst: quiet until the gaps look usual again.
+    c.bursting = scoreOf(surprise) >= opts.threshold || (c.bursting && surprise > 3);
+    if (surprise < 3) learn(c.gaps, Math.log1p(gap), 1 / 30);
+    return finding;
+  }
+
+  function location(key: string, c: Customer, t: number, payload: Record<string, unknown>): Finding | undefined {
+    const { lat, lon, channel } = payload;
+    if (typeof lat !== "number" || typeof lon !== "number" || (channel !== undefined && channel !== "card_present" && channel !== "atm")) return undefined;
+    const here: [number, number] = [lat, lon];
+    let finding: Finding | undefined;
+    if (c.places.length >= PLACE_WARMUP) {
+      let nearest = c.places[0];
+      let km = Infinity;
+      for (const p of c.places) {
+        const d = haversineKm(here, [p[0], p[1]]);
+        if (d < km) {
+          km = d;
+          nearest = p;
+        }
+      }
+      const last = c.places[c.places.length - 1];
+      const hours = Math.max((t - last[2]) / 3_600_000, 1 / 3600);
+      finding = {
+        key,
+        metric: "location",
+        score: scoreOf(km / KM_PER_NAT),
+        signal: "location-jump",
+        expected: { low: 0, high: 2000 },
+        observed: km,
+        explanation: {
+          distance_km: Math.round(km),
+          nearest_recent: [nearest[0], nearest[1]],
+          implied_speed_kmh: Math.round(haversineKm(here, [last[0], last[1]]) / hours),
+          country: payload.country,
+        },
+      };
+    }
+    c.places = [...c.places, [lat, lon, t] as [number, number, number]].slice(-PLACES);
+    return finding;
+  }
+
+  return {
+    observe(key, eventTime, payload) {
+      const c = customers.upsert(key, freshCustomer);
+      const findings = [amount(key, c, payload), velocity(key, c, eventTime), location(key, c, eventTime, payload)];
+      return findings.filter((f): f is Finding => f !== undefined && f.score > 0);
+    },
+    keys: () => ({ held: customers.size, evicted: customers.evicted }),
+    snapshot: () => ({ customers: [...customers.entries()], merchants: [...merchants.entries()] }),
+    restore(snapshot) {
+      const s = snapshot as { customers?: Array<[string, Customer]>; merchants?: Array<[string, Robust]> };
+      if (!s || !Array.isArray(s.customers) || !Array.isArray(s.merchants)) throw new DetectSnapshotError("txn: expected { customers, merchants } arrays");
+      customers.clear();
+      merchants.clear();
+      for (const [k, v] of s.customers) customers.set(k, structuredClone(v));
+      for (const [k, v] of s.merchants) merchants.set(k, { ...v });
+    },
+  };
+}
