@@ -136,5 +136,7 @@ export const HEADERS = {
   originalMsgId: "Sluice-Original-Msg-Id",
   /** On an event: the names of the `warn` expectations it failed, comma-separated. */
   dqWarnings: "Sluice-Dq-Warnings",
+  /** On a dead letter whose body was cut to fit the server's max_payload: the original size in bytes. */
+  truncated: "Sluice-Payload-Truncated",
   msgId: "Nats-Msg-Id",
 } as const;

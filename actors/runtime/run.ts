@@ -10,6 +10,7 @@ import { batches } from "./batches.ts";
 import { describeError, isPoison, isRetryable, PoisonError, type RetryableError } from "./errors.ts";
 import { MinHeap } from "./heap.ts";
 import { metricsFor } from "./metrics.ts";
+import { fitBody, wireSize } from "./size.ts";
 
 export interface RuntimeDeps {
   readonly nc: NatsConnection;
@@ -127,9 +128,11 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
       [HEADERS.deliveries]: String(t.msg.info.deliveryCount),
       [HEADERS.failedAt]: new Date().toISOString(),
     });
+    const data = fitBody(t.msg.data, out, nc.info?.max_payload ?? Infinity);
+    if (data !== t.msg.data) out[HEADERS.truncated] = String(t.msg.data.length);
     return publish({
       subject: subjects.dlq(actor.name, sourceOf(t.msg.subject)),
-      data: t.msg.data,
+      data,
       msgId: `dlq:${actor.name}:${def.stream}:${t.msg.seq}`,
       headers: out,
     }, t.span);
@@ -137,6 +140,15 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
 
   const finish = async (items: Tracked[], plan: Plan) => {
     const byInbound = new Map(items.map((t) => [t.inbound, t] as const));
+    // An output over the server's max_payload can never be stored: dead-letter its input instead
+    // of failing (and endlessly retrying) the whole batch.
+    const maxPayload = nc.info?.max_payload ?? Infinity;
+    for (const [inbound, outs] of plan.bound) {
+      const big = outs.find((o) => wireSize(o) > maxPayload);
+      if (!big) continue;
+      plan.bound.delete(inbound);
+      plan.rejected.set(inbound, new PoisonError("too_large", `${inbound.subject} (stream ${inbound.stream} seq ${inbound.seq}): its output on ${big.subject} would be about ${wireSize(big)} bytes, over the server's max_payload of ${maxPayload}`));
+    }
     const outputs: Array<Promise<unknown>> = [];
     for (const [inbound, outs] of plan.bound) for (const out of outs) outputs.push(publish(out, byInbound.get(inbound)?.span));
     for (const out of plan.unbound) outputs.push(publish(out, undefined));
