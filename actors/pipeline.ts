@@ -15,6 +15,9 @@ import { sinkActors } from "./sink/index.ts";
 import { dqSinkActor } from "../quality/sink.ts";
 import { serveSql } from "../api/sql-rpc.ts";
 import { anomaliesSinkActor, detectActor } from "./detect/index.ts";
+import { SchemaRegistry } from "../subjects/registry/index.ts";
+import { EventColumns } from "../clickhouse/columns.ts";
+import { TypedColumnSync } from "./sink/typed-columns.ts";
 
 /** Every actor `sluice up` runs, by name; `sluice actor <name…>` runs a subset. */
 export const ACTOR_NAMES = ["validate", "window", "clickhouse-sink-events", "clickhouse-sink-dlq", "clickhouse-sink-agg", "clickhouse-sink-dq", "clickhouse-sink-late", "detect", "clickhouse-sink-anomalies"] as const;
@@ -79,15 +82,24 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
     await migrate(clickhouse.client, clickhouse.caps);
     if (clickhouse.kind === "embedded") sqlService = serveSql(nc, clickhouse.client, log);
   }
+  // The registry's watch makes a version registered while sluice runs take effect within a second.
+  const registry = opts.actors.some((a) => a === "validate" || a === "clickhouse-sink-events") ? await SchemaRegistry.open(nc, { log }) : undefined;
+  registry?.watch();
+  let typedColumns: { sync: TypedColumnSync; columns: EventColumns } | undefined;
+  if (registry && clickhouse && opts.actors.includes("clickhouse-sink-events")) {
+    const columns = new EventColumns(clickhouse.client, clickhouse.caps, log);
+    typedColumns = { sync: new TypedColumnSync(columns, registry, log), columns };
+    await typedColumns.sync.start();
+  }
   const client = (): ClickHouseClient => {
     if (!clickhouse) throw new Error("ClickHouse is not open in this process");
     return clickhouse.client;
   };
 
   const all: Record<ActorName, () => ActorDefinition | LoopActor> = {
-    validate: () => validateActor({ partitions: config.partitions }),
+    validate: () => validateActor({ partitions: config.partitions, schemas: registry }),
     window: () => windowActor({ partitions: config.partitions }),
-    ...sinkActors({ client, caps: () => clickhouse!.caps, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs }),
+    ...sinkActors({ client, caps: () => clickhouse!.caps, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs, typedColumns: () => typedColumns }),
     "clickhouse-sink-dq": () => dqSinkActor({ client, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs }),
     "clickhouse-sink-late": () => lateSinkActor({ client, caps: () => clickhouse!.caps, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs }),
     detect: () => detectActor(),
@@ -107,6 +119,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
       controller.abort();
       await done;
       await sqlService?.stop();
+      await registry?.close();
       await nc.drain().catch(() => undefined);
       await clickhouse?.close();
     },

@@ -38,9 +38,10 @@ const COLUMNS: Record<TableName, readonly string[]> = {
  * @example
  * await insertRows(ch.client, "events", envelopes.map((e) => eventRow(e, traceId, ch.caps)));
  */
-export async function insertRows<T extends TableName>(client: ClickHouseClient, table: T, rows: readonly InsertRowTypes[T][]): Promise<void> {
+export async function insertRows<T extends TableName>(client: ClickHouseClient, table: T, rows: readonly InsertRowTypes[T][], extraColumns: readonly string[] = []): Promise<void> {
   if (rows.length === 0) return;
-  const columns = COLUMNS[table];
+  // Extra columns: the typed payload columns of sluice.events (clickhouse/columns.ts).
+  const columns = extraColumns.length ? [...COLUMNS[table], ...extraColumns] : COLUMNS[table];
   try {
     await client.insert({ table: TABLES[table], values: rows as InsertRowTypes[T][], columns: columns as [string, ...string[]], format: "JSONEachRow" });
   } catch (err) {

@@ -2,8 +2,9 @@ import type { ClickHouseClient } from "@clickhouse/client";
 import type { Capabilities, ClickHouseLogger } from "./capabilities.ts";
 import { targetOf, toClickHouseError } from "./errors.ts";
 import { DETECT_MIGRATIONS, DETECT_RETENTION_COLUMN, DETECT_TABLES } from "./migrations-detect.ts";
-import { QUALITY_MIGRATIONS, QUALITY_RETENTION_COLUMN, QUALITY_TABLES } from "./migrations-quality.ts";
 import { WINDOW_MIGRATIONS } from "./migrations-windows.ts";
+import { QUALITY_MIGRATIONS, QUALITY_RETENTION_COLUMN, QUALITY_TABLES } from "./migrations-quality.ts";
+import { SCHEMA_MIGRATIONS } from "./migrations-schema.ts";
 
 export const DATABASE = "sluice";
 export const MIGRATIONS_TABLE = `${DATABASE}.schema_migrations`;
@@ -174,9 +175,10 @@ ORDER BY (source, kind, metric, key, window_start, window_end)${ttlClause(caps, 
       ];
     },
   },
-  ...QUALITY_MIGRATIONS,
   ...WINDOW_MIGRATIONS,
   ...DETECT_MIGRATIONS,
+  ...QUALITY_MIGRATIONS,
+  ...SCHEMA_MIGRATIONS,
 ];
 
 const BOOTSTRAP = [

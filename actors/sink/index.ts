@@ -7,6 +7,8 @@ import type { Envelope } from "../../subjects/envelope.ts";
 import type { ActorDefinition, Inbound } from "../runtime/actor.ts";
 import { PoisonError } from "../runtime/errors.ts";
 import { sinkActor } from "./sink.ts";
+import type { EventColumns } from "../../clickhouse/columns.ts";
+import type { TypedColumnSync } from "./typed-columns.ts";
 
 const lenient = new TextDecoder();
 
@@ -30,6 +32,8 @@ export interface SinkDeps {
   readonly caps: () => Capabilities;
   readonly maxRows: number;
   readonly maxWaitMs: number;
+  /** Typed payload columns of sluice.events, kept in step with the schema registry; without it only `payload` is written. */
+  readonly typedColumns?: () => { sync: TypedColumnSync; columns: EventColumns } | undefined;
 }
 
 /** The three ClickHouse sinks: EVENTS → sluice.events, DLQ → sluice.dead_letters, AGG → sluice.window_aggregates. */
@@ -42,7 +46,19 @@ export function sinkActors(deps: SinkDeps): Record<"clickhouse-sink-events" | "c
       client: deps.client,
       maxRows: deps.maxRows,
       maxWaitMs: deps.maxWaitMs,
-      toRow: (input) => eventRow(json<Envelope>(input), input.traceId, deps.caps()),
+      extraColumns: () => deps.typedColumns?.()?.columns.names() ?? [],
+      prepare: async (batch) => deps.typedColumns?.()?.sync.prepare(batch),
+      toRow: (input) => {
+        const typed = deps.typedColumns?.();
+        if (!typed) return eventRow(json<Envelope>(input), input.traceId, deps.caps());
+        let envelope: Envelope;
+        try {
+          envelope = typed.sync.envelope(input);
+        } catch {
+          envelope = json<Envelope>(input);
+        }
+        return { ...eventRow(envelope, input.traceId, deps.caps()), ...typed.columns.values(envelope) };
+      },
     }),
     "clickhouse-sink-dlq": () => sinkActor({
       name: "clickhouse-sink-dlq",

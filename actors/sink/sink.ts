@@ -14,6 +14,10 @@ export interface SinkOptions<T extends TableName> {
   readonly toRow: (input: Inbound) => InsertRowTypes[T];
   readonly maxRows?: number;
   readonly maxWaitMs?: number;
+  /** Columns beyond the table's fixed list, named in every insert (typed payload columns of sluice.events). */
+  readonly extraColumns?: () => readonly string[];
+  /** Runs before a batch becomes rows (the events sink adds the columns a new schema declares); a failure retries the batch. */
+  readonly prepare?: (batch: readonly Inbound[]) => Promise<void>;
 }
 
 /**
@@ -24,7 +28,7 @@ export interface SinkOptions<T extends TableName> {
  */
 export function sinkActor<T extends TableName>(opts: SinkOptions<T>): ActorDefinition {
   const table = TABLES[opts.table];
-  const insert = (rows: Array<InsertRowTypes[T]>) => insertRows(opts.client(), opts.table, rows);
+  const insert = (rows: Array<InsertRowTypes[T]>) => insertRows(opts.client(), opts.table, rows, opts.extraColumns?.());
 
   const insertOneByOne = async (items: Array<{ input: Inbound; row: InsertRowTypes[T] }>, ctx: ActorContext) => {
     for (const { input, row } of items) {
@@ -43,6 +47,11 @@ export function sinkActor<T extends TableName>(opts: SinkOptions<T>): ActorDefin
     emits: [],
     batch: { max_messages: opts.maxRows ?? 5_000, max_wait_ms: opts.maxWaitMs ?? 1_000 },
     async handle(batch, ctx) {
+      if (opts.prepare) {
+        await opts.prepare(batch).catch((err) => {
+          throw new RetryableError(`${table}: preparing the batch failed: ${describeError(err)}`, { cause: err, delayMs: 500 });
+        });
+      }
       const items: Array<{ input: Inbound; row: InsertRowTypes[T] }> = [];
       for (const input of batch) {
         try {
