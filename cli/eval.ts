@@ -1,0 +1,71 @@
+import { evalSynthetic, type SyntheticEvalReport } from "../actors/detect/eval.ts";
+import { evalNab } from "../models/anomaly/index.ts";
+import { SOURCES } from "../subjects/sources.ts";
+import { parse, positiveNumber, UsageError } from "./args.ts";
+import { parseSources } from "./generate.ts";
+
+const USAGE = [
+  "sluice eval synthetic [--events N] [--seed N] [--anomaly-rate F] [--interval-ms N] [--sources iot,social,txn] [--format table|json]",
+  "sluice eval nab --data DIR --out DIR [--only SUBSTRING]",
+].join("\n       ");
+
+function table(report: SyntheticEvalReport): string {
+  const rows = [["source", "events", "episodes", "found", "alerts", "false", "precision", "recall", "F1"]];
+  for (const [source, s] of Object.entries(report.sources)) {
+    rows.push([source, String(s.events), String(s.episodes), String(s.found), String(s.alerts), String(s.falseAlerts), s.precision.toFixed(3), s.recall.toFixed(3), s.f1.toFixed(3)]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const lines = rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  "));
+  const kinds = Object.entries(report.sources).flatMap(([source, s]) =>
+    Object.entries(s.kinds).map(([kind, k]) => `  ${source}/${kind}: ${k.found} of ${k.episodes} found`));
+  const o = report.options;
+  return [
+    `seed ${o.seed}, ${o.events} events (${o.burnIn} burn-in), anomaly rate ${o.anomalyRate}, ${o.intervalMs} ms apart; ${(report.elapsedMs / 1000).toFixed(1)} s`,
+    ...lines,
+    "recall per kind:",
+    ...kinds,
+  ].join("\n");
+}
+
+async function synthetic(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    events: { type: "string" },
+    seed: { type: "string" },
+    "anomaly-rate": { type: "string" },
+    "interval-ms": { type: "string" },
+    sources: { type: "string" },
+    format: { type: "string" },
+  }, USAGE);
+  const anomalyRate = positiveNumber(values["anomaly-rate"], "--anomaly-rate", 0.02);
+  if (anomalyRate <= 0 || anomalyRate > 1) throw new UsageError(`--anomaly-rate ${anomalyRate}: expected a fraction above 0, at most 1`);
+  const format = values.format ?? "table";
+  if (format !== "table" && format !== "json") throw new UsageError(`--format ${JSON.stringify(format)}: expected table or json`);
+  const report = evalSynthetic({
+    seed: positiveNumber(values.seed, "--seed", 1),
+    events: Math.floor(positiveNumber(values.events, "--events", 100_000)),
+    anomalyRate,
+    intervalMs: positiveNumber(values["interval-ms"], "--interval-ms", 500),
+    sources: parseSources(values.sources ?? SOURCES.join(",")),
+  });
+  console.log(format === "json" ? JSON.stringify(report, null, 2) : table(report));
+  return 0;
+}
+
+function nab(argv: string[]): number {
+  const { values } = parse(argv, { data: { type: "string" }, out: { type: "string" }, only: { type: "string", multiple: true } }, USAGE);
+  if (!values.data || !values.out) throw new UsageError(`eval nab needs --data DIR (NAB's data/) and --out DIR\nusage: ${USAGE}`);
+  const started = Date.now();
+  const run = evalNab({ dataDir: values.data, outDir: values.out, only: values.only });
+  const points = run.files.reduce((n, f) => n + f.rows, 0);
+  console.log(`${run.files.length} series, ${points} points, ${((Date.now() - started) / 1000).toFixed(1)} s -> ${values.out}`);
+  console.log(`score it: python3 <nab>/score.py --results ${values.out}`);
+  return 0;
+}
+
+/** `sluice eval synthetic|live` (injected anomalies, precision/recall/F1 per source) and `sluice eval nab`. */
+export async function run(argv: string[]): Promise<number> {
+  const [mode, ...rest] = argv;
+  if (mode === "synthetic" || mode === "live") return synthetic(rest);
+  if (mode === "nab") return nab(rest);
+  throw new UsageError(`expected synthetic, live or nab${mode ? `, got ${JSON.stringify(mode)}` : ""}\nusage: ${USAGE}`);
+}
