@@ -118,10 +118,12 @@ export class EventColumns {
   async ensure(source: string, schema: unknown): Promise<string[]> {
     const missing = typedColumnsOf(source, schema).filter((c) => !this.columns.has(c.name));
     if (missing.length === 0) return [];
+    const added: string[] = [];
     for (const column of missing) {
       const statement = addColumnStatement(column, this.caps);
       try {
         await this.client.command({ query: statement });
+        added.push(column.name);
       } catch (err) {
         // Another process added it between our read and this ALTER.
         if (/already exists/i.test((err as Error).message)) continue;
@@ -129,7 +131,6 @@ export class EventColumns {
       }
     }
     await this.load();
-    const added = missing.map((c) => c.name).filter((name) => this.columns.has(name));
     if (added.length) this.log?.info(`clickhouse: ${TABLES.events} has new typed columns ${added.map((n) => `${n} ${this.columns.get(n)}`).join(", ")}`);
     return added;
   }
