@@ -12,11 +12,12 @@ import { parse, positiveNumber } from "./args.ts";
 import { parseSources } from "./generate.ts";
 import { startLocalNats, type LocalNats } from "./local-nats.ts";
 import { untilSignal } from "./signals.ts";
+import { startApi } from "../api/start.ts";
 import { clearLocalNatsUrl, writeLocalNatsUrl } from "./state.ts";
 
 const USAGE = "sluice up [--no-generate] [--rate N] [--sources iot,social,txn] [--seed N] [--anomaly-rate F] [--split]";
 
-function banner(config: Config, natsUrl: string, generating: boolean): string {
+function banner(config: Config, natsUrl: string, generating: boolean, apiUrl: string): string {
   const natsFlag = natsUrl === "nats://127.0.0.1:4222" ? "" : ` -s ${natsUrl}`;
   return [
     "",
@@ -25,6 +26,7 @@ function banner(config: Config, natsUrl: string, generating: boolean): string {
     `  ClickHouse  ${config.clickhouseUrl ?? `embedded chDB in ${config.stateDir}/clickhouse`}`,
     `  traces      ${config.otlpEndpoint ? `${config.otlpEndpoint} (Jaeger UI: http://localhost:16686)` : "not exported (set OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318)"}`,
     `  generator   ${generating ? "on" : "off"}`,
+    `  API         ${apiUrl}  (${apiUrl}/openapi.json, ${apiUrl}/v1/anomalies?since=15m)`,
     "",
     "Publish your own events:",
     `  nats pub${natsFlag} raw.iot.sensor-1 '{"sensor_id":"sensor-1","ts":"{{TimeStamp}}","temperature":21.5}'`,
@@ -85,7 +87,8 @@ export async function run(argv: string[], env: Record<string, string | undefined
   if (!values["no-generate"]) {
     publisher = await startPublisher({ natsUrl, config, rate, sources, seed, anomalyRate, log, tracer: telemetry.tracerFor("generate") });
   }
-  console.log(banner(config, natsUrl, !!publisher));
+  const api = await startApi({ config, natsUrl, pipeline, log });
+  console.log(banner(config, natsUrl, !!publisher, api.url));
 
   const signal = await untilSignal();
   log.info(`${signal}: stopping (generator, actors, ClickHouse, nats-server)`);
@@ -96,6 +99,7 @@ export async function run(argv: string[], env: Record<string, string | undefined
     c.once("exit", r);
     c.kill("SIGTERM");
   })));
+  await api.close();
   await pipeline?.stop();
   log.debug("actors stopped");
   await telemetry.shutdown();

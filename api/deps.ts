@@ -1,0 +1,61 @@
+import type { ClickHouseClient } from "@clickhouse/client";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { runQuery } from "../clickhouse/query.ts";
+import { subject } from "../subjects/catalog.ts";
+import { CONSUMERS } from "../subjects/consumers.ts";
+import type { SqlReply } from "./sql-rpc.ts";
+
+/** Rows of one SELECT as objects, column name → value. */
+export type QueryRows = (sql: string) => Promise<Array<Record<string, unknown>>>;
+
+/** Pending work of one durable consumer: not yet delivered, and delivered but unacked. */
+export interface ConsumerLag {
+  consumer: string;
+  stream: string;
+  pending: number;
+  ackPending: number;
+}
+
+function objects(columns: Array<{ name: string }>, rows: unknown[][]): Array<Record<string, unknown>> {
+  return rows.map((r) => Object.fromEntries(columns.map((c, i) => [c.name, r[i]])));
+}
+
+/** SELECTs straight on a ClickHouse client: the process that owns the engine, or any process with a server. */
+export function clickhouseRows(client: () => ClickHouseClient): QueryRows {
+  return async (sql) => {
+    const result = await runQuery(client(), sql, "json");
+    return objects(result.columns, result.rows as unknown[][]);
+  };
+}
+
+/** SELECTs over NATS, answered by the process that owns the embedded engine (`sluice.rpc.sql`). */
+export function natsSqlRows(nc: NatsConnection, timeoutMs = 10_000): QueryRows {
+  return async (sql) => {
+    const msg = await nc.request(subject.sqlService(), JSON.stringify({ query: sql }), { timeout: timeoutMs });
+    const reply = JSON.parse(new TextDecoder().decode(msg.data)) as SqlReply;
+    if (!reply.ok) throw new Error(reply.error);
+    return objects(reply.columns, reply.rows);
+  };
+}
+
+/** Lag of every durable consumer in the catalog that exists on the server. */
+export function consumerLag(nc: NatsConnection): () => Promise<ConsumerLag[]> {
+  return async () => {
+    const jsm = await jetstreamManager(nc);
+    const out: ConsumerLag[] = [];
+    for (const def of Object.values(CONSUMERS)) {
+      const info = await jsm.consumers.info(def.stream, def.durable_name).catch(() => undefined);
+      if (info) out.push({ consumer: def.durable_name, stream: def.stream, pending: info.num_pending, ackPending: info.num_ack_pending });
+    }
+    return out;
+  };
+}
+
+/** NATS is reachable when a round trip to the server completes. */
+export function natsPing(nc: NatsConnection): () => Promise<void> {
+  return async () => {
+    if (nc.isClosed()) throw new Error("connection closed");
+    await nc.flush();
+  };
+}
