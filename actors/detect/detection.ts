@@ -36,7 +36,7 @@ export interface DetectionOptions {
 }
 
 /**
- * Thresholds chosen on `sluice eval synthetic --seed 1` (see actors/detect/README.md); the
+ * Thresholds chosen on `sluice eval synthetic --seed 1` (README: "Anomalies and the HTTP API"); the
  * score scale is the univariate detector's, 0.5 ≈ 7 nats of surprise (p ≈ 0.001).
  */
 export const DEFAULT_THRESHOLDS: Record<Source, number> = { iot: 0.5, txn: 0.55, social: 0.6 };
