@@ -17,11 +17,11 @@ export function dqReportQuery(opts: DqReportOptions): string {
   const where = [`minute >= toDateTime(${since})`];
   if (opts.source) where.push(`source = ${quoteString(opts.source)}`);
   return `SELECT source, expectation, any(kind) AS kind, any(severity) AS severity,
-  sum(evaluated) AS evaluated, sum(failed) AS failed,
+  sum(evaluated) AS judged, sum(failed) AS failures,
   round(100 * sum(failed) / greatest(sum(evaluated), 1), 2) AS failed_pct,
   argMaxIf(sample_reason, minute, failed > 0) AS last_failure
 FROM ${QUALITY_TABLES.dq_results} FINAL
 WHERE ${where.join(" AND ")}
 GROUP BY source, expectation
-ORDER BY source, failed DESC, expectation`;
+ORDER BY source, failures DESC, expectation`;
 }

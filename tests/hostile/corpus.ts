@@ -82,7 +82,7 @@ export async function runCases({ nc, pipeline }: Ctx, cases: readonly Case[]): P
     const h = natsHeaders();
     for (const [k, v] of Object.entries(c.headers ?? {})) h.set(k, v);
     try {
-      const ack = await js.publish(c.subject, c.body, { headers: h });
+      const ack = await js.publish(c.subject, c.body, c.headers ? { headers: h } : {});
       published.push({ c, seq: ack.seq, duplicate: ack.duplicate });
     } catch (err) {
       published.push({ c, error: (err as Error).message });
