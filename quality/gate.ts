@@ -79,6 +79,12 @@ function human(ms: number): string {
   return `${ms / 1000}s`;
 }
 
+/** An ISO time, or the raw number when it lies outside what Date can show. */
+function iso(ms: number): string {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? `${ms} ms` : d.toISOString();
+}
+
 /** One expectation compiled: a judge of one event, or an accumulator over a run of events. */
 interface Compiled {
   readonly spec: Expectation;
@@ -135,7 +141,7 @@ function compile(spec: Expectation): Compiled {
       const maxFuture = durationMs(spec.max_future);
       return { spec, stateful: false, judge: (e) => {
         const age = e.ingest_time - e.event_time;
-        const when = `event time ${new Date(e.event_time).toISOString()} at ingest ${new Date(e.ingest_time).toISOString()}`;
+        const when = `event time ${iso(e.event_time)} at ingest ${iso(e.ingest_time)}`;
         if (maxAge !== undefined && age > maxAge) return `/ts expected at most ${human(maxAge)} before ingest, got ${human(Math.round(age / 1000) * 1000)} before (${when})`;
         if (maxFuture !== undefined && -age > maxFuture) return `/ts expected at most ${human(maxFuture)} after ingest, got ${human(Math.round(-age / 1000) * 1000)} after (${when})`;
         return undefined;

@@ -79,6 +79,12 @@ test("freshness: configurable bounds into the past and the future", () => {
   assert.ok(admit(gate, raw("raw.iot.s1", reading({ ts: "2026-11-27T10:04:00Z" }))).ok);
 });
 
+test("an event time beyond what Date can show is rejected with a reason, not a throw (found by the fuzz test)", () => {
+  const gate = gateOf([{ name: "fresh", kind: "freshness", max_future: "1d", severity: "reject" }]);
+  const v = admit(gate, raw("raw.iot.s1", reading({ ts: 8.640000000000001e21 })));
+  assert.ok(!v.ok && /8640000000000001 ms/.test(v.error.message));
+});
+
 test("unique within a window; a redelivery of the same message is no repeat", () => {
   const gate = gateOf([{ name: "id_unique", kind: "unique", field: "event_id", window: "10m", severity: "reject" }]);
   const first = raw("raw.iot.s1", reading({ event_id: "e-1" }));
