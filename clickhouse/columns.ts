@@ -63,7 +63,7 @@ export function typedColumnsOf(source: string, schema: unknown): TypedColumn[] {
   return out;
 }
 
-/** `IF NOT EXISTS` on ALTER ADD COLUMN is missing on 18.16; servers with DateTime64 (20.1+) have it. */
+/** `IF NOT EXISTS` on ALTER ADD COLUMN is missing on 18.16; servers with DateTime64 (20.1+) have it, so that flag decides. */
 export function addColumnStatement(column: TypedColumn, caps: Pick<Capabilities, "dateTime64">): string {
   return `ALTER TABLE ${TABLES.events} ADD COLUMN ${caps.dateTime64 ? "IF NOT EXISTS " : ""}${column.name} Nullable(${column.type})`;
 }

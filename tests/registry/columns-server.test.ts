@@ -43,9 +43,14 @@ test("column types follow the schema; pii, ts and event_id get none", () => {
   assert.is(addColumnStatement({ name: "iot__x", source: "iot", field: "x", type: "Int64" }, { dateTime64: true }), "ALTER TABLE sluice.events ADD COLUMN IF NOT EXISTS iot__x Nullable(Int64)");
 });
 
-test("on 18.16, migration 100 adds the v1 columns and a second migrate is a no-op", async () => {
+test("on 18.16, migration 100 is recorded without an ALTER that could not run twice; the sink's start adds the v1 columns, twice without error", async () => {
   const first = await migrate(ch.client, ch.caps);
   assert.ok(first.applied.includes(100));
+  assert.is((await columns()).iot__temperature, undefined);
+  const sink = new EventColumns(ch.client, ch.caps);
+  await sink.load();
+  for (const [source, schema] of Object.entries(SCHEMAS_V1)) await sink.ensure(source, schema);
+  for (const [source, schema] of Object.entries(SCHEMAS_V1)) assert.equal(await sink.ensure(source, schema), [], `${source} again`);
   const cols = await columns();
   assert.is(cols.iot__temperature, "Nullable(Float64)");
   assert.is(cols.social__likes, "Nullable(Int64)");
