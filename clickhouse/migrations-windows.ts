@@ -3,8 +3,12 @@ import type { Capabilities } from "./capabilities.ts";
 /**
  * Window storage beyond the foundation's `window_aggregates`, versions 300–399; `MIGRATIONS` in
  * migrations.ts spreads these in. Every statement runs on clickhouse-server 18.16 as well as on
- * chDB: a plain `ADD COLUMN` (18.16 has no `IF NOT EXISTS` there), a view over `FINAL`, and a
- * ReplacingMergeTree with `Array(String)`.
+ * chDB and is IF NOT EXISTS, so two processes may migrate at once (18.16 has no
+ * `ADD COLUMN IF NOT EXISTS`, which is why deletion is not a new column; see below).
+ *
+ * Deleting a window row: a real window row always has count ≥ 1. A retracted session, or an
+ * earlier version of a session whose bounds moved, is overwritten by a row with the same sorting
+ * key, a higher version and count = 0; `sluice.windows` reads the final state without those.
  */
 export const WINDOW_TABLES = {
   /** The final state of every window: latest version, retracted and superseded rows left out. */
@@ -27,24 +31,17 @@ function types(caps: Capabilities) {
 export const WINDOW_MIGRATIONS = [
   {
     version: 300,
-    name: "window_aggregates.is_deleted",
-    // A retracted session, or an earlier version of a session whose bounds moved, is replaced
-    // by a row with the same sorting key, a higher version and is_deleted = 1.
-    statements: (): string[] => [`ALTER TABLE sluice.window_aggregates ADD COLUMN is_deleted UInt8 DEFAULT 0`],
-  },
-  {
-    version: 301,
     name: "create view windows",
     statements: (): string[] => [
       `CREATE VIEW IF NOT EXISTS ${WINDOW_TABLES.windows} AS
 SELECT window_id, source, kind, key, metric, window_start, window_end, count, sum, min, max, mean, stddev,
        p50, p95, p99, distinct_count, version, emitted_at, trace_id
 FROM sluice.window_aggregates FINAL
-WHERE is_deleted = 0`,
+WHERE count > 0`,
     ],
   },
   {
-    version: 302,
+    version: 301,
     name: "create late_events",
     statements: (caps: Capabilities): string[] => {
       const t = types(caps);

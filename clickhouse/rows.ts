@@ -66,8 +66,6 @@ interface WindowColumns<Time, Float> {
  */
 export interface WindowRow extends WindowColumns<number, number> {
   distinct_count: number | null;
-  /** 1 for a retracted session or a session version whose bounds moved; 0 when absent. */
-  is_deleted?: 0 | 1;
 }
 
 export interface EventsInsertRow {
@@ -94,7 +92,6 @@ export interface DeadLettersInsertRow extends Omit<DeadLetterRow, "received_at" 
 export interface WindowAggregatesInsertRow extends WindowColumns<TimeValue, FloatValue> {
   distinct_count: number;
   trace_id: string;
-  is_deleted: 0 | 1;
 }
 
 /** Columns to name in each insert; `inserted_at` is left to its DEFAULT. */
@@ -108,7 +105,7 @@ export const DEAD_LETTER_COLUMNS = [
 
 export const WINDOW_COLUMNS = [
   "window_id", "source", "kind", "key", "metric", "window_start", "window_end", "count", "sum", "min", "max", "mean", "stddev",
-  "p50", "p95", "p99", "distinct_count", "version", "emitted_at", "trace_id", "is_deleted",
+  "p50", "p95", "p99", "distinct_count", "version", "emitted_at", "trace_id",
 ] as const satisfies readonly (keyof WindowAggregatesInsertRow)[];
 
 /** A value that cannot become a column value; names the table, the field, what was expected and what came. */
@@ -224,6 +221,5 @@ export function windowRow(window: WindowRow, traceId: string, caps: Capabilities
     version: unsigned(window.version, UINT64_SAFE, table, "version"),
     emitted_at: timeValue(window.emitted_at, caps, table, "emitted_at"),
     trace_id: traceId,
-    is_deleted: window.is_deleted === 1 ? 1 : 0,
   };
 }

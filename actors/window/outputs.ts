@@ -29,8 +29,11 @@ export interface OutputContext {
   readonly sessions: Map<string, SessionBounds>;
 }
 
+/** A deletion is the row with count 0 (no real window has one): see clickhouse/migrations-windows.ts. */
 function aggMessage(row: WindowResult, emittedAt: number, deleted: boolean, msgId: string, bounds?: SessionBounds): Outbound {
-  const out: WindowRow = { ...row, emitted_at: emittedAt, is_deleted: deleted ? 1 : 0 };
+  const out: WindowRow = deleted
+    ? { ...row, count: 0, sum: 0, min: 0, max: 0, mean: 0, stddev: 0, p50: 0, p95: 0, p99: 0, distinct_count: null, emitted_at: emittedAt }
+    : { ...row, emitted_at: emittedAt };
   if (bounds) {
     out.window_start = bounds.start;
     out.window_end = bounds.end;
@@ -44,9 +47,9 @@ function aggMessage(row: WindowResult, emittedAt: number, deleted: boolean, msgI
  * deduplicated by `Nats-Msg-Id` in AGG and replaced in ClickHouse.
  *
  * `window_aggregates` is sorted by the window's bounds, and a session's bounds move between
- * versions: each new version with other bounds also sends the previous bounds back with
- * `is_deleted = 1` and the new version, which replaces the stale row. A retraction does the
- * same for the session that was merged away.
+ * versions: each new version with other bounds also sends the previous bounds back as a deletion
+ * (count 0) under the new version, which replaces the stale row. A retraction deletes the
+ * session that was merged away the same way.
  */
 export function toMessages(outputs: readonly Output[], ctx: OutputContext): Outbound[] {
   const messages: Outbound[] = [];
