@@ -59,6 +59,25 @@ test("finds an injected variance increase", () => {
   }
 });
 
+test("a value past every value seen before alerts even when its pattern is familiar", () => {
+  for (const seed of SEEDS) {
+    // Recurring spikes to 150 make a spike pattern familiar; one 8% past the range is new.
+    const values = seasonalSeries(seed, 6, (i, v) => (i % 97 === 0 ? 150 : v));
+    const d = createUnivariateDetector();
+    values.forEach((v, i) => d.update(T0 + i * FIVE_MIN, v));
+    const low = Math.min(...values);
+    const within = createUnivariateDetector();
+    within.restore(d.snapshot());
+    const r = d.update(T0 + values.length * FIVE_MIN, 150 + 0.08 * (150 - low));
+    assert.ok(r.score >= ALERT, `seed ${seed}: score ${r.score}`);
+    assert.is(r.explanation.signal, "out-of-range");
+    assert.equal(r.explanation.expected, { low, high: 150 });
+    // Within the 5% tolerance it is only as novel as its pattern.
+    const near = within.update(T0 + values.length * FIVE_MIN, 150 + 0.03 * (150 - low));
+    assert.is.not(near.explanation.signal, "out-of-range");
+  }
+});
+
 test("scores are in [0, 1] and every one is explained", () => {
   const results = run(seasonalSeries(4, 4, (i, v) => (i % 500 === 499 ? v * 3 : v)));
   for (const r of results) {
@@ -82,6 +101,18 @@ test("snapshot -> JSON -> restore mid-stream gives identical later scores", () =
   }
 });
 
+test("a version 2 snapshot (no range yet) restores and keeps scoring", () => {
+  const values = seasonalSeries(9, 4);
+  const a = createUnivariateDetector();
+  values.forEach((v, i) => a.update(T0 + i * FIVE_MIN, v));
+  const { range: _range, ...old } = a.snapshot() as Record<string, unknown>;
+  const b = createUnivariateDetector();
+  b.restore({ ...old, version: 2 } as never);
+  assert.is(b.snapshot().version, 3);
+  const r = b.update(T0 + values.length * FIVE_MIN, values[0]);
+  assert.ok(r.score >= 0 && r.score < ALERT, `score ${r.score}`);
+});
+
 test("a snapshot is a copy: later updates do not change it", () => {
   const d = createUnivariateDetector();
   seasonalSeries(6, 2).forEach((v, i) => d.update(T0 + i * FIVE_MIN, v));
@@ -93,7 +124,7 @@ test("a snapshot is a copy: later updates do not change it", () => {
 
 test("restore rejects a foreign snapshot", () => {
   const d = createUnivariateDetector();
-  assert.throws(() => d.restore({ version: 1 } as never), (e: Error) => e instanceof SnapshotError && /version 2/.test(e.message));
+  assert.throws(() => d.restore({ version: 1 } as never), (e: Error) => e instanceof SnapshotError && /version 3/.test(e.message));
 });
 
 test("state size does not grow with the number of points", () => {
