@@ -6,7 +6,8 @@ import { newNovelty, pushNovelty, type NoveltyConfig, type NoveltyState } from "
  *
  * `signal` names the time scale whose pattern was most novel ("novel-pattern/1" = the last 12
  * points, "/4" = the last 48 points averaged by 4, "/16" = the last 192 by 16), or
- * "out-of-range" when the value left the range of every value seen before. `context` names the
+ * "out-of-range" when the value left the range of every value seen before, or "flatline" when the
+ * same value has repeated for longer than ever before (and longer than any pattern). `context` names the
  * simple predictor the value departs from most (level, daily or weekly profile, previous value),
  * and `expected`/`observed` come from it (from the range seen so far for "out-of-range"), so an
  * operator sees what "normal" would have been.
@@ -19,17 +20,17 @@ import { newNovelty, pushNovelty, type NoveltyConfig, type NoveltyState } from "
  * }
  */
 export interface AnomalyExplanation {
-  /** Signal that set the score: "novel-pattern/<step>", "out-of-range", or "warmup" / "invalid". */
+  /** Signal that set the score: "novel-pattern/<step>", "out-of-range", "flatline", or "warmup" / "invalid". */
   signal: string;
   /** Predictor the value departs from most: "level", "seasonal-day", "seasonal-week" or "rate". */
   context: string;
   /** The value seen. */
   observed: number;
-  /** Range the context predictor considered normal (prediction ± 4 mean absolute residuals); for "out-of-range", the lowest and highest values seen before. */
+  /** Range the context predictor considered normal (prediction ± 4 mean absolute residuals); for "out-of-range" and "flatline", the lowest and highest values seen before. */
   expected: { low: number; high: number };
   /** Nearest-neighbour distance of the newest pattern, in units of its long-run average (1 = typical). */
   novelty: number;
-  /** Tail probability of that novelty under its own history, Bonferroni-corrected over time scales; for "out-of-range", how often this series left its range before. */
+  /** Tail probability of that novelty under its own history, Bonferroni-corrected over time scales; for "out-of-range" ("flatline"), how often this series left its range (set a record run) before. */
   pValue: number;
   /** -ln(pValue): additive surprise, unbounded. */
   surprise: number;
@@ -71,7 +72,7 @@ export interface UnivariateDetector {
 }
 
 /** The snapshot format: versioned plain JSON. */
-export type UnivariateSnapshot = { version: 3 } & Record<string, unknown>;
+export type UnivariateSnapshot = { version: 4 } & Record<string, unknown>;
 
 export class SnapshotError extends Error {
   override name = "SnapshotError";
@@ -87,7 +88,7 @@ interface SeasonState {
 }
 
 interface State {
-  version: 3;
+  version: 4;
   n: number;
   lastTs: number | null;
   dtSamples: number[];
@@ -110,6 +111,8 @@ interface State {
    * warm-up that left the range: how often leaving it is normal for this series. Null before the first value.
    */
   range: { low: number; high: number; breaks: number; points: number } | null;
+  /** Current run of identical values, the longest completed run, and decayed count of flatline alerts' records. Null before version 4. */
+  flat: { run: number; record: number; breaks: number } | null;
 }
 
 const DAY_MS = 86_400_000;
@@ -127,11 +130,31 @@ const ALERT_MARGIN = 1;
  * NAB series: 2% helped the half it was tried on and hurt the other, 10% and 20% hurt both.
  */
 const RANGE_TOLERANCE = 0.05;
+/**
+ * Shortest run of identical values the flatline signal judges: the longest stretch a novelty
+ * pattern spans (12 means of 16 points). A shorter run is a pattern the novelty test already
+ * compares with its past; a longer one looks the same to it at every scale, however long it lasts.
+ */
+const FLAT_MIN_RUN = Math.max(...SCALES.map((c) => c.step * c.m));
 
 
 function isOutOfRange(seen: { low: number; high: number }, x: number): boolean {
   const slack = RANGE_TOLERANCE * (seen.high - seen.low);
   return slack > 0 && (x > seen.high + slack || x < seen.low - slack);
+}
+
+/**
+ * Advances the run of identical values and says whether it has just become longer than every
+ * earlier completed run (and at least FLAT_MIN_RUN): a stuck sensor, a feed that stopped. A run
+ * that began during warm-up is how the series started, not a change, and is never flagged.
+ */
+function stuckRecord(f: { run: number; record: number }, repeat: boolean, n: number, warmup: number): boolean {
+  if (repeat) f.run++;
+  else {
+    f.record = Math.max(f.record, f.run);
+    f.run = 1;
+  }
+  return f.run === Math.max(FLAT_MIN_RUN, f.record + 1) && n + 1 - f.run >= warmup;
 }
 
 function median(xs: number[]): number {
@@ -158,7 +181,9 @@ function ewma(current: number, x: number, alpha: number, first: boolean): number
  * score. A value beyond every value seen before (by 5% of that range, as in HTM's detector) has
  * no neighbour to be measured against; its surprise is how rarely this series has left its
  * range (-ln of the Laplace estimate, decayed like the calibrators), so a drifting series that
- * keeps setting records does not alert on each one. An alert must beat the decaying surprise of the previous one, so one incident is one alert.
+ * keeps setting records does not alert on each one. A run of one repeated value longer than every
+ * earlier run and than the longest pattern (192 points) is a flatline, priced the same way; the
+ * novelty test cannot see it, as a flat pattern has flat neighbours. An alert must beat the decaying surprise of the previous one, so one incident is one alert.
  * Level, daily/weekly profiles (phase from timestamps) and rate of change are tracked to explain
  * what a flagged value departs from.
  *
@@ -186,7 +211,7 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
   };
 
   const fresh = (): State => ({
-    version: 3,
+    version: 4,
     n: 0,
     lastTs: null,
     dtSamples: [],
@@ -201,6 +226,7 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
     calibrators: SCALES.map(() => newCalibrator(cal)),
     lastSurprise: 0,
     range: null,
+    flat: null,
   });
   let st = fresh();
 
@@ -300,6 +326,12 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
         points: seen.points * cal.decay + 1,
       };
     }
+    const f = st.flat ?? { run: 0, record: 0, breaks: 0 };
+    const flatNow = stuckRecord(f, value === st.prev, st.n, warmup);
+    const points = st.range?.points ?? 0;
+    // Priced like a range break: by how often this series has set such records before.
+    const flatSurprise = flatNow ? -Math.log((f.breaks + 1) / (points + 2)) : 0;
+    st.flat = { run: f.run, record: f.record, breaks: f.breaks * cal.decay + (flatNow ? 1 : 0) };
     learnSeason(st.day, timestampMs, value);
     learnSeason(st.week, timestampMs, value);
     st.level = ewma(st.level, value, A_LEVEL, st.n === 0);
@@ -313,18 +345,19 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
     }
     const novel = Math.max(0, top.s - Math.log(active));
     const jump = outOfRange && rangeSurprise > novel;
-    const surprise = jump ? rangeSurprise : novel;
+    const stuck = flatNow && flatSurprise > Math.max(novel, jump ? rangeSurprise : 0);
+    const surprise = stuck ? flatSurprise : jump ? rangeSurprise : novel;
     const suppressed = surprise <= st.lastSurprise + ALERT_MARGIN;
     st.lastSurprise = Math.max(surprise, st.lastSurprise * suppressionDecay);
     const out = suppressed ? 0 : surprise;
     return {
       score: 1 - Math.exp(-out / 10),
       explanation: {
-        signal: jump ? "out-of-range" : `novel-pattern/${top.scale}`,
+        signal: stuck ? "flatline" : jump ? "out-of-range" : `novel-pattern/${top.scale}`,
         ...base,
-        ...(jump && seen ? { expected: { low: seen.low, high: seen.high } } : {}),
+        ...((jump || stuck) && seen ? { expected: { low: seen.low, high: seen.high } } : {}),
         novelty: top.novelty,
-        pValue: jump ? Math.exp(-rangeSurprise) : Math.min(1, top.p * active),
+        pValue: stuck || jump ? Math.exp(-surprise) : Math.min(1, top.p * active),
         surprise,
         suppressed,
       },
@@ -336,12 +369,12 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
     snapshot: () => structuredClone(st) as unknown as UnivariateSnapshot,
     restore(snapshot) {
       const version: unknown = snapshot?.version;
-      if (version !== 3 && version !== 2) {
-        throw new SnapshotError(`unsupported univariate detector snapshot: expected version 3 (or 2), got ${String(version)}`);
+      if (version !== 4 && version !== 3 && version !== 2) {
+        throw new SnapshotError(`unsupported univariate detector snapshot: expected version 4 (or 3, 2), got ${String(version)}`);
       }
-      // Version 2 had no range: the out-of-range signal starts learning it from the next value.
+      // Version 2 had no range, version 3 no run length: those signals start learning from the next value.
       const restored = structuredClone(snapshot) as unknown as State;
-      st = { ...restored, range: restored.range ?? null, version: 3 };
+      st = { ...restored, range: restored.range ?? null, flat: restored.flat ?? null, version: 4 };
     },
   };
 }

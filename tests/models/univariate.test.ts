@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createUnivariateDetector, SnapshotError, type AnomalyResult } from "../../models/anomaly/index.ts";
-import { FIVE_MIN, gaussian, PER_DAY, seasonalSeries, T0 } from "./synthetic.ts";
+import { FIVE_MIN, gaussian, PER_DAY, seasonalSeries, seededRandom, T0 } from "./synthetic.ts";
 
 // The operating point the tests hold the detector to: on NAB the swept threshold lands near 0.45.
 const ALERT = 0.5;
@@ -105,12 +105,49 @@ test("a version 2 snapshot (no range yet) restores and keeps scoring", () => {
   const values = seasonalSeries(9, 4);
   const a = createUnivariateDetector();
   values.forEach((v, i) => a.update(T0 + i * FIVE_MIN, v));
-  const { range: _range, ...old } = a.snapshot() as Record<string, unknown>;
+  const { range: _range, flat: _flat, ...old } = a.snapshot() as Record<string, unknown>;
   const b = createUnivariateDetector();
   b.restore({ ...old, version: 2 } as never);
-  assert.is(b.snapshot().version, 3);
+  assert.is(b.snapshot().version, 4);
   const r = b.update(T0 + values.length * FIVE_MIN, values[0]);
   assert.ok(r.score >= 0 && r.score < ALERT, `score ${r.score}`);
+});
+
+test("a version 3 snapshot (no run length yet) restores and still finds a later flatline", () => {
+  const values = seasonalSeries(9, 12, (i, v) => (i >= AT && i < AT + 400 ? 3 : v));
+  const a = createUnivariateDetector();
+  values.slice(0, PER_DAY * 4).forEach((v, i) => a.update(T0 + i * FIVE_MIN, v));
+  const { flat: _flat, ...old } = a.snapshot() as Record<string, unknown>;
+  const b = createUnivariateDetector();
+  b.restore({ ...old, version: 3 } as never);
+  assert.is(b.snapshot().version, 4);
+  const results = values.map((v, i) => (i < PER_DAY * 4 ? null : b.update(T0 + i * FIVE_MIN, v)));
+  assert.ok(results.some((r) => r?.explanation.signal === "flatline"), "no flatline after restoring a version 3 snapshot");
+});
+
+/** Idle at 0 for 20..180 points, then a burst of 2..21 random values, like a disk's write bytes. */
+function idleBursts(seed: number, points: number): number[] {
+  const random = seededRandom(seed);
+  const values: number[] = [];
+  while (values.length < points) {
+    const idle = 20 + Math.floor(160 * random());
+    for (let k = 0; k < idle; k++) values.push(0);
+    const burst = 2 + Math.floor(20 * random());
+    for (let k = 0; k < burst; k++) values.push(1000 * random());
+  }
+  return values.slice(0, points);
+}
+
+test("flags an idle run longer than every earlier one and than any pattern, as a flatline", () => {
+  for (const seed of SEEDS) {
+    const results = run([...idleBursts(seed, AT), ...new Array<number>(600).fill(0)]);
+    const flat = results.findIndex((r) => r.explanation.signal === "flatline");
+    assert.ok(flat >= AT && flat < AT + 192, `seed ${seed}: first flatline at ${flat - AT} after the idle run began`);
+    assert.ok(results[flat].score >= ALERT, `seed ${seed}: flatline score ${results[flat].score}`);
+    assert.equal(results[flat].explanation.observed, 0);
+  }
+  const constant = run(new Array<number>(3 * PER_DAY).fill(7));
+  assert.ok(constant.every((r) => r.score === 0), "a constant series alerted");
 });
 
 test("a snapshot is a copy: later updates do not change it", () => {
@@ -124,7 +161,7 @@ test("a snapshot is a copy: later updates do not change it", () => {
 
 test("restore rejects a foreign snapshot", () => {
   const d = createUnivariateDetector();
-  assert.throws(() => d.restore({ version: 1 } as never), (e: Error) => e instanceof SnapshotError && /version 3/.test(e.message));
+  assert.throws(() => d.restore({ version: 1 } as never), (e: Error) => e instanceof SnapshotError && /version 4/.test(e.message));
 });
 
 test("state size does not grow with the number of points", () => {
