@@ -1,0 +1,124 @@
+// Window throughput, next to a baseline measured in the same run (the bare nats.js loop of
+// bench/pipeline.ts: publish into a stream, consume with an explicit ack per message, no work):
+// - window actor alone: envelopes already in EVENTS, the window actor (full default config, every
+//   task in this process) reads and folds them all and stores its results in AGG;
+// - whole pipeline: raw publish → validate → EVENTS → window → AGG → ClickHouse, all actors on.
+//   npm run bench:windows [-- --events 50000]
+import { parseArgs } from "node:util";
+import { connect } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { NatsServer } from "../tests/harness/nats-server.ts";
+import { publishAll, startTestPipeline } from "../tests/harness/pipeline.ts";
+import { waitFor } from "../tests/harness/wait.ts";
+import { flush, readings } from "../tests/windows/helpers.ts";
+import { ensureStreams } from "../subjects/setup.ts";
+import { partitionOf } from "../subjects/catalog.ts";
+import { metricsFor } from "../actors/runtime/metrics.ts";
+import type { Envelope } from "../subjects/envelope.ts";
+
+const { values } = parseArgs({ options: { events: { type: "string", default: "50000" } } });
+const count = Number(values.events);
+const SENSORS = 200;
+const PARTITIONS = 4;
+// 200 sensors every 10 s: `count` readings span count / 20 seconds of event time.
+const minutes = Math.ceil(count / SENSORS / 6) + 1;
+const input = readings(SENSORS, minutes).slice(0, count);
+
+async function baseline(): Promise<number> {
+  const nats = await NatsServer.start();
+  try {
+    const nc = await connect({ servers: nats.url });
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: "BASE", subjects: ["base.>"], storage: "file" });
+    await jsm.consumers.add("BASE", { durable_name: "base", ack_policy: "explicit", max_ack_pending: 10_000 });
+    const body = JSON.stringify({ sensor_id: "sensor-1", ts: "2026-11-27T10:00:00Z", temperature: 21.5, pad: "x".repeat(120) });
+    const started = performance.now();
+    for (let i = 0; i < count; i++) nc.publish(`base.iot.sensor-${i % 50}`, body);
+    await nc.flush();
+    const messages = await (await jetstream(nc).consumers.get("BASE", "base")).consume({ max_messages: 1_000 });
+    let seen = 0;
+    for await (const m of messages) {
+      JSON.parse(new TextDecoder().decode(m.data));
+      m.ack();
+      if (++seen === count) break;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    await nc.close();
+    return count / seconds;
+  } finally {
+    await nats.stop();
+  }
+}
+
+/** Every event is read twice: by its partition's task and by the cross-partition groups task. */
+const folded = (before: number) => () => Promise.resolve(metricsFor("window").received - before);
+
+async function windowAlone(): Promise<number> {
+  const nats = await NatsServer.start();
+  try {
+    const nc = await connect({ servers: nats.url });
+    await ensureStreams(await jetstreamManager(nc), { RAW: { max_age: 72 * 3600 * 1_000_000_000 } });
+    const js = jetstream(nc);
+    let seq = 0;
+    const all = [...input, ...flush(SENSORS)];
+    for (let i = 0; i < all.length; i += 2_000) {
+      await Promise.all(all.slice(i, i + 2_000).map((m) => {
+        const payload = JSON.parse(m.body) as Record<string, unknown>;
+        const key = String(payload.sensor_id);
+        const envelope: Envelope = {
+          event_id: `e${++seq}`, source: "iot", key, schema_version: 1, event_time: Date.parse(String(payload.ts)), ingest_time: Date.now(),
+          payload, raw_subject: m.subject, raw_seq: seq,
+        };
+        return js.publish(`events.iot.${partitionOf(key, PARTITIONS)}`, JSON.stringify(envelope));
+      }));
+    }
+    const before = metricsFor("window").received;
+    const started = performance.now();
+    const window = await startTestPipeline(nats.url, { actors: ["window"], env: { SLUICE_PARTITIONS: String(PARTITIONS) } });
+    const done = await waitFor(folded(before), (n) => n >= 2 * all.length, 600_000, 50);
+    const seconds = (performance.now() - started) / 1000;
+    const agg = (await (await jetstreamManager(nc)).streams.info("AGG")).state.messages;
+    await window.cleanup();
+    await nc.close();
+    if (done < 2 * all.length) throw new Error(`the window actor read ${done} of ${2 * all.length}`);
+    console.log(`          (window alone: ${agg} results in AGG)`);
+    return all.length / seconds;
+  } finally {
+    await nats.stop();
+  }
+}
+
+async function wholePipeline(): Promise<number> {
+  const nats = await NatsServer.start();
+  const p = await startTestPipeline(nats.url, { env: { SLUICE_PARTITIONS: String(PARTITIONS) } });
+  try {
+    const nc = await connect({ servers: nats.url });
+    const all = [...input, ...flush(SENSORS)];
+    const before = metricsFor("window").received;
+    const started = performance.now();
+    await publishAll(nc, all);
+    await waitFor(folded(before), (n) => n >= 2 * all.length, 600_000, 50);
+    const jsm = await jetstreamManager(nc);
+    await waitFor(async () => {
+      const sink = await jsm.consumers.info("AGG", "clickhouse-sink-agg");
+      return sink.num_pending + sink.num_ack_pending;
+    }, (n) => n === 0, 600_000, 50);
+    const rows = await waitFor(() => p.scalar("SELECT count() FROM sluice.events"), (n) => n >= all.length, 600_000, 100);
+    const seconds = (performance.now() - started) / 1000;
+    if (rows < all.length) throw new Error(`only ${rows} of ${all.length} rows arrived`);
+    await nc.close();
+    return all.length / seconds;
+  } finally {
+    await p.cleanup();
+    await nats.stop();
+  }
+}
+
+const base = await baseline();
+const alone = await windowAlone();
+const full = await wholePipeline();
+console.log(`events: ${input.length} iot readings (${SENSORS} sensors, 3 sites, ${minutes} minutes of event time), ${PARTITIONS} partitions, default window config`);
+console.log(`baseline  nats.js publish → stream → consume + JSON.parse + ack: ${base.toFixed(0)} msgs/s`);
+console.log(`window    EVENTS → window actor (5 tasks, all kinds) → AGG: ${alone.toFixed(0)} events/s   ratio ${(alone / base).toFixed(3)}`);
+console.log(`pipeline  raw → validate → EVENTS → window → AGG → ClickHouse (+ events sink): ${full.toFixed(0)} events/s   ratio ${(full / base).toFixed(3)}`);
+process.exit(0);
