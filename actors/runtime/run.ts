@@ -250,25 +250,35 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
     }
   };
 
+  // Batches and ticks take turns; a failed turn must not poison the turns after it.
   let lock: Promise<void> = Promise.resolve();
-  const serial = (fn: () => Promise<void>) => (lock = lock.then(fn));
+  const serial = (fn: () => Promise<void>): Promise<void> => {
+    const turn = lock.then(fn);
+    lock = turn.catch(() => undefined);
+    return turn;
+  };
   const keepAlive = setInterval(() => {
     for (const t of held.values()) t.msg.working();
   }, Math.max(1_000, ackWaitMs / 3));
-  let tickError: unknown;
-  const ticker = actor.tick
-    ? setInterval(() => {
-        void serial(() => step([], (ctx) => actor.tick!.handle(Date.now(), ctx))).catch((err) => (tickError ??= err));
-      }, actor.tick.every_ms)
-    : undefined;
 
   const messages = await consumer.consume({ max_messages: Math.min(def.max_ack_pending, Math.max(actor.batch.max_messages * 2, 256)) });
+  let tickError: unknown;
+  // A failed tick (its output could not be stored) ends the consume loop, so the supervisor
+  // restarts the actor now rather than at the next message.
+  const ticker = actor.tick
+    ? setInterval(() => {
+        serial(() => step([], (ctx) => actor.tick!.handle(Date.now(), ctx))).catch((err) => {
+          tickError ??= err;
+          void messages.close();
+        });
+      }, actor.tick.every_ms)
+    : undefined;
   const onAbort = () => void messages.close();
   signal.addEventListener("abort", onAbort, { once: true });
   try {
     await actor.start?.(log);
     for await (const batch of batches(messages, actor.batch.max_messages, actor.batch.max_wait_ms)) {
-      if (tickError) throw tickError;
+      if (tickError) break;
       inFlight = batch.map(track);
       metrics.received += batch.length;
       metrics.lastBatchAt = Date.now();
@@ -278,6 +288,7 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
       if (signal.aborted) break;
     }
     await lock;
+    if (tickError) throw tickError;
   } finally {
     signal.removeEventListener("abort", onAbort);
     clearInterval(keepAlive);
@@ -288,7 +299,8 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
       t.span.end();
     }
     metrics.held = 0;
-    await messages.close().catch(() => undefined);
+    // close() can wait on a pull that a restarted server never answers; do not hang the restart on it.
+    await Promise.race([messages.close().catch(() => undefined), sleep(2_000)]);
     await actor.stop?.();
   }
 }
