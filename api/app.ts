@@ -124,14 +124,6 @@ function points(body: unknown): { series: string; points: PostedPoint[] } {
 export function createApp(deps: ApiDeps): Hono {
   const now = deps.now ?? Date.now;
   const detectors = new Lru<UnivariateDetector>(deps.maxSeries ?? 1_000);
-  // Retracted windows are marked by is_deleted where the window migrations added it; ask once.
-  let deletedColumn: Promise<boolean> | undefined;
-  const hasDeletedColumn = () => (deletedColumn ??= deps.rows(
-    "SELECT count() AS n FROM system.columns WHERE database = 'sluice' AND table = 'window_aggregates' AND name = 'is_deleted'",
-  ).then((r) => Number(r[0]?.n) > 0).catch((err) => {
-    deletedColumn = undefined;
-    throw err;
-  }));
   const app = new Hono();
 
   app.onError((err, c) => {
@@ -200,8 +192,8 @@ LIMIT ${limit}`);
     const metric = check.name(q.metric, "metric", false);
     const from = check.since(q.since, now(), 3_600_000);
     const limit = check.number(q.limit, "limit", 500, 1, 10_000, true);
-    const where = [`source = ${quoteString(source)}`, `window_start >= ${sqlTime(from)}`];
-    if (await hasDeletedColumn()) where.push("is_deleted = 0");
+    // A retracted or moved window is stored as a newer version with count 0.
+    const where = [`source = ${quoteString(source)}`, `window_start >= ${sqlTime(from)}`, "count > 0"];
     if (key) where.push(`key = ${quoteString(key)}`);
     if (metric) where.push(`metric = ${quoteString(metric)}`);
     const rows = await deps.rows(`SELECT window_id, source, kind, key, metric, window_start, window_end, count, sum, min, max, mean, stddev, p50, p95, p99, version

@@ -30,7 +30,7 @@ export function windowForecasts(rows: QueryRows, now: () => number = Date.now): 
     const history = await rows(`SELECT toUnixTimestamp(window_start) AS t, mean
 FROM sluice.window_aggregates FINAL
 WHERE source = ${quoteString(series.source)} AND key = ${quoteString(series.key)} AND metric = ${quoteString(series.metric)}
-  AND kind = 'tumbling' 
+  AND kind = 'tumbling' AND count > 0
 ORDER BY window_start DESC
 LIMIT ${HISTORY}`);
     const forecaster = createForecaster({ horizon, maxHistory: HISTORY });
