@@ -1,5 +1,6 @@
 import { evalSynthetic, type SyntheticEvalReport } from "../actors/detect/eval.ts";
 import { evalNab } from "../models/anomaly/index.ts";
+import { evalForecast, formatReport, nabSeries, syntheticSeries } from "../models/forecast/eval.ts";
 import { SOURCES } from "../subjects/sources.ts";
 import { parse, positiveNumber, UsageError } from "./args.ts";
 import { parseSources } from "./generate.ts";
@@ -7,6 +8,7 @@ import { parseSources } from "./generate.ts";
 const USAGE = [
   "sluice eval synthetic [--events N] [--seed N] [--anomaly-rate F] [--interval-ms N] [--sources iot,social,txn] [--format table|json]",
   "sluice eval nab --data DIR --out DIR [--only SUBSTRING]",
+  "sluice eval forecast --data DIR | --synthetic [--seed N] [--horizon 12] [--origins 10] [--format table|json]",
 ].join("\n       ");
 
 function table(report: SyntheticEvalReport): string {
@@ -62,10 +64,32 @@ function nab(argv: string[]): number {
   return 0;
 }
 
-/** `sluice eval synthetic|live` (injected anomalies, precision/recall/F1 per source) and `sluice eval nab`. */
+function forecast(argv: string[]): number {
+  const { values } = parse(argv, {
+    data: { type: "string" },
+    synthetic: { type: "boolean" },
+    seed: { type: "string" },
+    horizon: { type: "string" },
+    origins: { type: "string" },
+    format: { type: "string" },
+  }, USAGE);
+  if (!values.data === !values.synthetic) throw new UsageError(`eval forecast needs --data DIR (NAB's data/) or --synthetic\nusage: ${USAGE}`);
+  const format = values.format ?? "table";
+  if (format !== "table" && format !== "json") throw new UsageError(`--format ${JSON.stringify(format)}: expected table or json`);
+  const series = values.data ? nabSeries(values.data) : syntheticSeries({ seed: positiveNumber(values.seed, "--seed", 1) });
+  const horizon = Math.floor(positiveNumber(values.horizon, "--horizon", 12));
+  const origins = Math.floor(positiveNumber(values.origins, "--origins", 10));
+  if (horizon < 1 || origins < 1) throw new UsageError(`--horizon ${horizon} --origins ${origins}: both must be at least 1`);
+  const report = evalForecast(series, { horizon, origins });
+  console.log(format === "json" ? JSON.stringify(report, null, 2) : formatReport(report));
+  return 0;
+}
+
+/** `sluice eval synthetic|live` (injected anomalies, precision/recall/F1 per source) and `sluice eval nab`; `sluice eval forecast` (MASE against seasonal naive, interval coverage). */
 export async function run(argv: string[]): Promise<number> {
   const [mode, ...rest] = argv;
   if (mode === "synthetic" || mode === "live") return synthetic(rest);
   if (mode === "nab") return nab(rest);
-  throw new UsageError(`expected synthetic, live or nab${mode ? `, got ${JSON.stringify(mode)}` : ""}\nusage: ${USAGE}`);
+  if (mode === "forecast") return forecast(rest);
+  throw new UsageError(`expected synthetic, live, nab or forecast${mode ? `, got ${JSON.stringify(mode)}` : ""}\nusage: ${USAGE}`);
 }

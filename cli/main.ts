@@ -7,7 +7,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv
   generate: { summary: "publish synthetic events to raw.* (--rate --duration --sources --seed)", load: () => import("./generate.ts") },
   sql: { summary: 'run a query: sluice sql "SELECT …" [--format table|json]', load: () => import("./sql.ts") },
   schema: { summary: "schema registry: list, show <source>[@v], check <source> <file>, add <source> <file> [--mode], mode <source> <mode>", load: () => import("./schema.ts") },
-  eval: { summary: "score the detectors: sluice eval synthetic [--seed N --anomaly-rate F] | sluice eval nab --data DIR --out DIR", load: () => import("./eval.ts") },
+  eval: { summary: "score the detectors: sluice eval synthetic [--seed N --anomaly-rate F] | sluice eval nab --data DIR --out DIR | sluice eval forecast --data DIR | --synthetic", load: () => import("./eval.ts") },
   dlq: { summary: "dead letters: ls [--actor --source --reason --since --limit], show <id>, replay <filter>, purge <filter> [--yes]", load: () => import("./dlq.ts") },
   dq: { summary: "data quality: report [--since 1h] [--source S], counts per expectation from sluice.dq_results", load: () => import("./dq.ts") },
 };
