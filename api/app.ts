@@ -221,12 +221,14 @@ LIMIT ${limit}`);
     const horizon = check.number(c.req.query("horizon"), "horizon", 12, 1, 1_000, true);
     if (!deps.forecast) return problem(c, 503, undefined, "forecasting is not available in this process", "run sluice up with a ClickHouse the API can read");
     const result = await deps.forecast({ source, key, metric }, horizon);
-    if (!result) return problem(c, 404, "series", `no history for ${source}:${key}:${metric} in sluice.window_aggregates`, "check the key and metric with GET /v1/windows; at least 2 one-minute windows are needed");
+    if (!result) return problem(c, 404, "series", `no history for ${source}:${key}:${metric} in sluice.window_aggregates`, "check the key and metric with GET /v1/windows (<metric>.count is the volume); at least 2 one-minute windows are needed");
     const f = result.forecast;
     return c.json({
       series: `${source}:${key}:${metric}`,
       horizon,
       history_points: result.points,
+      made_at: new Date(result.madeAt).toISOString(),
+      fitted: result.fitted,
       model: f.model,
       level: f.level,
       points: f.mean.map((mean, i) => ({ timestamp: new Date(f.timestamps[i]).toISOString(), mean, lower: f.lower[i], upper: f.upper[i] })),

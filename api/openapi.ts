@@ -65,7 +65,7 @@ export function openApiDocument(): Record<string, unknown> {
         get: {
           summary: "Forecast of a series with prediction intervals",
           parameters: [
-            param("series", "<source>:<key>:<metric>, e.g. iot:sensor-1:temperature", { type: "string" }, true, "path"),
+            param("series", "<source>:<key>:<metric>, e.g. iot:sensor-1:temperature, txn:merchant=m-1:amount; <metric>.count is the volume (window count)", { type: "string" }, true, "path"),
             param("horizon", "steps (1-minute windows) ahead, 1–1000", { type: "integer", minimum: 1, maximum: 1000, default: 12 }),
           ],
           responses: {
@@ -129,6 +129,8 @@ export function openApiDocument(): Record<string, unknown> {
           type: "object",
           properties: {
             series: { type: "string" }, horizon: { type: "integer" }, history_points: { type: "integer" }, model: { type: "object" }, level: { type: "number" },
+            made_at: { type: "string", format: "date-time", description: "when the model was fitted" },
+            fitted: { type: "string", enum: ["scheduled", "request"], description: "scheduled: from the hot set refitted every SLUICE_FORECAST_REFIT_MS; request: fitted for this request" },
             points: {
               type: "array",
               items: { type: "object", properties: { timestamp: { type: "string", format: "date-time" }, mean: { type: "number" }, lower: { type: "number" }, upper: { type: "number" } } },

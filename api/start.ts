@@ -7,6 +7,7 @@ import { openClickHouse, type OpenClickHouse } from "../clickhouse/client.ts";
 import { createApp } from "./app.ts";
 import { clickhouseRows, consumerLag, natsPing, natsSqlRows, type QueryRows } from "./deps.ts";
 import { windowForecasts } from "./forecast.ts";
+import { createForecastService, type ForecastService } from "./forecast-service.ts";
 import { serveApi, type ServedApi } from "./serve.ts";
 
 /**
@@ -26,13 +27,20 @@ export async function startApi(opts: { config: Config; natsUrl: string; pipeline
     ownNats = true;
   }
   let rows: QueryRows;
+  let direct: OpenClickHouse | undefined;
   if (pipeline?.clickhouse) {
-    const ch = pipeline.clickhouse;
-    rows = clickhouseRows(() => ch.client);
+    direct = pipeline.clickhouse;
   } else if (config.clickhouseUrl) {
     ownClickHouse = await openClickHouse({ url: config.clickhouseUrl, user: config.clickhouseUser, password: config.clickhousePassword, dataDir: config.stateDir, logger: { info: (m) => opts.log.debug(m), warn: (m) => opts.log.warn(m) } });
-    const ch = ownClickHouse;
+    direct = ownClickHouse;
+  }
+  // With its own client on ClickHouse the API process also refits the hot forecasts and writes
+  // sluice.forecasts; asking over NATS it only fits on request.
+  let forecasts: ForecastService | undefined;
+  if (direct) {
+    const ch = direct;
     rows = clickhouseRows(() => ch.client);
+    forecasts = createForecastService({ rows, client: () => ch.client, caps: ch.caps, refitMs: config.forecastRefitMs, log: opts.log });
   } else {
     rows = natsSqlRows(nc);
   }
@@ -44,14 +52,16 @@ export async function startApi(opts: { config: Config; natsUrl: string; pipeline
     },
     metrics: allMetrics,
     lag: consumerLag(nc),
-    forecast: windowForecasts(rows),
+    forecast: forecasts ? forecasts.provider(windowForecasts(rows)) : windowForecasts(rows),
   });
   const served = await serveApi(app, config.apiPort);
   opts.log.info(`api: listening on ${served.url}`);
+  forecasts?.start();
   return {
     ...served,
     async close() {
       await served.close();
+      await forecasts?.stop();
       await ownClickHouse?.close();
       if (ownNats) await nc.drain().catch(() => undefined);
     },

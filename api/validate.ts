@@ -14,8 +14,8 @@ export class RequestError extends Error {
   }
 }
 
-/** Keys, metrics and series names: subject-token characters only, so they are safe in SQL even before quoting. */
-const NAME = /^[A-Za-z0-9_.:@\-]{1,200}$/;
+/** Keys, metrics and series names: subject-token characters only (`=` for group keys such as `merchant=m-1`), so they are safe in SQL even before quoting. */
+const NAME = /^[A-Za-z0-9_.:@=\-]{1,200}$/;
 const RELATIVE = /^(\d{1,6})(s|m|h|d)$/;
 const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 

@@ -29,6 +29,8 @@ export interface Config {
   /** Most rows per ClickHouse insert; a batch also goes out after `sinkBatchMs`. */
   readonly sinkBatchRows: number;
   readonly sinkBatchMs: number;
+  /** Time between two scheduled refits of the hot forecasts (written to `sluice.forecasts`). */
+  readonly forecastRefitMs: number;
 }
 
 export class ConfigError extends Error {
@@ -89,5 +91,6 @@ export function loadConfig(env: Env): Config {
     logLevel,
     sinkBatchRows: integer(env, "SLUICE_SINK_BATCH_ROWS", 5_000, 1, 1_000_000),
     sinkBatchMs: integer(env, "SLUICE_SINK_BATCH_MS", 1_000, 10, 600_000),
+    forecastRefitMs: integer(env, "SLUICE_FORECAST_REFIT_MS", 300_000, 1_000, 86_400_000),
   });
 }
