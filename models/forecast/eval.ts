@@ -77,7 +77,7 @@ export function nabSeries(dataDir: string): EvalSeries[] {
   return out;
 }
 
-/** Buckets of `bucketMs` from `start` to `end`: each entity's values folded by `fold`; `empty` for a bucket without events (null: leave it out). */
+/** Buckets of `bucketMs` from `start` to `end`: each entity's values folded by `fold` (mean or sum). */
 function bucketed(events: Iterable<{ entity: string; time: number; value: number }>, start: number, end: number, bucketMs: number, fold: "mean" | "sum"): Map<string, { times: number[]; values: number[] }> {
   const buckets = Math.floor((end - start) / bucketMs);
   const acc = new Map<string, { sum: Float64Array; count: Uint32Array }>();
