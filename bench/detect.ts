@@ -6,13 +6,13 @@
 //   npm run bench:detect [-- --points 200000 --events 50000]
 import { parseArgs } from "node:util";
 import { connect } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { createUnivariateDetector } from "../models/anomaly/index.ts";
 import { createDetection, toEnvelope } from "../actors/detect/index.ts";
 import { createGenerator } from "../actors/generate/index.ts";
 import { metricsFor } from "../actors/runtime/metrics.ts";
 import { partitionOf, subject } from "../subjects/catalog.ts";
 import { NatsServer } from "../tests/harness/nats-server.ts";
+import { natsBaseline } from "./baseline.ts";
 import { startTestPipeline } from "../tests/harness/pipeline.ts";
 import { waitFor } from "../tests/harness/wait.ts";
 
@@ -45,30 +45,6 @@ const inProcessRate = rate(events, () => {
   for (const e of envelopes) detection.observe(e, "");
 });
 
-async function natsBaseline(): Promise<number> {
-  const nats = await NatsServer.start();
-  try {
-    const nc = await connect({ servers: nats.url });
-    const jsm = await jetstreamManager(nc);
-    await jsm.streams.add({ name: "BASE", subjects: ["base.>"], storage: "file" });
-    await jsm.consumers.add("BASE", { durable_name: "base", ack_policy: "explicit", max_ack_pending: 10_000 });
-    const started = performance.now();
-    for (let i = 0; i < events; i++) nc.publish(`base.${i % 4}`, bodies[i]);
-    await nc.flush();
-    const messages = await (await jetstream(nc).consumers.get("BASE", "base")).consume({ max_messages: 1_000 });
-    let seen = 0;
-    for await (const m of messages) {
-      JSON.parse(new TextDecoder().decode(m.data));
-      m.ack();
-      if (++seen === events) break;
-    }
-    const seconds = (performance.now() - started) / 1000;
-    await nc.close();
-    return events / seconds;
-  } finally {
-    await nats.stop();
-  }
-}
 
 async function inPipeline(): Promise<number> {
   const nats = await NatsServer.start();
@@ -90,7 +66,7 @@ async function inPipeline(): Promise<number> {
   }
 }
 
-const base = await natsBaseline();
+const base = await natsBaseline(events, (i) => bodies[i]);
 const piped = await inPipeline();
 const f = (n: number) => n.toFixed(0).padStart(9);
 console.log(`points ${points}, events ${events} (iot, social, txn; seed 1), one Node thread`);

@@ -4,8 +4,8 @@
 //   npm run bench [-- --events 50000]
 import { parseArgs } from "node:util";
 import { connect } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { NatsServer } from "../tests/harness/nats-server.ts";
+import { natsBaseline } from "./baseline.ts";
 import { validReadings } from "../tests/harness/events.ts";
 import { publishAll, startTestPipeline } from "../tests/harness/pipeline.ts";
 import { waitFor } from "../tests/harness/wait.ts";
@@ -13,32 +13,6 @@ import { waitFor } from "../tests/harness/wait.ts";
 const { values } = parseArgs({ options: { events: { type: "string", default: "50000" } } });
 const count = Number(values.events);
 
-async function baseline(): Promise<number> {
-  const nats = await NatsServer.start();
-  try {
-    const nc = await connect({ servers: nats.url });
-    const jsm = await jetstreamManager(nc);
-    await jsm.streams.add({ name: "BASE", subjects: ["base.>"], storage: "file" });
-    await jsm.consumers.add("BASE", { durable_name: "base", ack_policy: "explicit", max_ack_pending: 10_000 });
-    const body = JSON.stringify({ sensor_id: "sensor-1", ts: "2026-11-27T10:00:00Z", temperature: 21.5, pad: "x".repeat(120) });
-    const started = performance.now();
-    for (let i = 0; i < count; i++) nc.publish(`base.iot.sensor-${i % 50}`, body);
-    await nc.flush();
-    const consumer = await jetstream(nc).consumers.get("BASE", "base");
-    const messages = await consumer.consume({ max_messages: 1_000 });
-    let seen = 0;
-    for await (const m of messages) {
-      JSON.parse(new TextDecoder().decode(m.data));
-      m.ack();
-      if (++seen === count) break;
-    }
-    const seconds = (performance.now() - started) / 1000;
-    await nc.close();
-    return count / seconds;
-  } finally {
-    await nats.stop();
-  }
-}
 
 async function pipeline(): Promise<number> {
   const nats = await NatsServer.start();
@@ -59,7 +33,7 @@ async function pipeline(): Promise<number> {
   }
 }
 
-const base = await baseline();
+const base = await natsBaseline(count);
 const full = await pipeline();
 console.log(`events: ${count}`);
 console.log(`baseline  nats.js publish → stream → consume + JSON.parse + ack: ${base.toFixed(0)} msgs/s`);

@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { NatsServer } from "../tests/harness/nats-server.ts";
+import { natsBaseline } from "./baseline.ts";
 import { publishAll, startTestPipeline } from "../tests/harness/pipeline.ts";
 import { waitFor } from "../tests/harness/wait.ts";
 import { flush, readings } from "../tests/windows/helpers.ts";
@@ -24,31 +25,6 @@ const PARTITIONS = 4;
 const minutes = Math.ceil(count / SENSORS / 6) + 1;
 const input = readings(SENSORS, minutes).slice(0, count);
 
-async function baseline(): Promise<number> {
-  const nats = await NatsServer.start();
-  try {
-    const nc = await connect({ servers: nats.url });
-    const jsm = await jetstreamManager(nc);
-    await jsm.streams.add({ name: "BASE", subjects: ["base.>"], storage: "file" });
-    await jsm.consumers.add("BASE", { durable_name: "base", ack_policy: "explicit", max_ack_pending: 10_000 });
-    const body = JSON.stringify({ sensor_id: "sensor-1", ts: "2026-11-27T10:00:00Z", temperature: 21.5, pad: "x".repeat(120) });
-    const started = performance.now();
-    for (let i = 0; i < count; i++) nc.publish(`base.iot.sensor-${i % 50}`, body);
-    await nc.flush();
-    const messages = await (await jetstream(nc).consumers.get("BASE", "base")).consume({ max_messages: 1_000 });
-    let seen = 0;
-    for await (const m of messages) {
-      JSON.parse(new TextDecoder().decode(m.data));
-      m.ack();
-      if (++seen === count) break;
-    }
-    const seconds = (performance.now() - started) / 1000;
-    await nc.close();
-    return count / seconds;
-  } finally {
-    await nats.stop();
-  }
-}
 
 /** Every event is read twice: by its partition's task and by the cross-partition groups task. */
 const folded = (before: number) => () => Promise.resolve(metricsFor("window").received - before);
@@ -114,7 +90,7 @@ async function wholePipeline(): Promise<number> {
   }
 }
 
-const base = await baseline();
+const base = await natsBaseline(count);
 const alone = await windowAlone();
 const full = await wholePipeline();
 console.log(`events: ${input.length} iot readings (${SENSORS} sensors, 3 sites, ${minutes} minutes of event time), ${PARTITIONS} partitions, default window config`);
