@@ -56,6 +56,9 @@ export async function connectNats(url: string, config: Config, name: string): Pr
     pass: config.natsPassword,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
+    // Async stack traces build two Error objects per request (every JetStream publish): a fifth
+    // of validate's CPU in a profile. Errors still carry their message and subject.
+    noAsyncTraces: true,
   });
 }
 
