@@ -24,7 +24,7 @@ interface DenoLike {
  * console.log(api.url);
  * await api.close();
  */
-export async function serveApi(app: Hono, port: number, hostname = "0.0.0.0"): Promise<ServedApi> {
+export async function serveApi(app: Hono, port: number, hostname = "127.0.0.1"): Promise<ServedApi> {
   const deno = (globalThis as { Deno?: DenoLike }).Deno;
   const shown = hostname === "0.0.0.0" ? "127.0.0.1" : hostname;
   if (deno) {

@@ -54,7 +54,7 @@ export async function startApi(opts: { config: Config; natsUrl: string; pipeline
     lag: consumerLag(nc),
     forecast: forecasts ? forecasts.provider(windowForecasts(rows)) : windowForecasts(rows),
   });
-  const served = await serveApi(app, config.apiPort);
+  const served = await serveApi(app, config.apiPort, config.apiHost);
   opts.log.info(`api: listening on ${served.url}`);
   forecasts?.start();
   return {

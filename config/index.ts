@@ -21,6 +21,8 @@ export interface Config {
   /** OTLP/HTTP base endpoint, e.g. http://localhost:4318 (Jaeger all-in-one). */
   readonly otlpEndpoint: string | undefined;
   readonly apiPort: number;
+  /** Interface the HTTP API binds: loopback unless an operator opens it (e.g. 0.0.0.0 in a container). */
+  readonly apiHost: string;
   /** Number of keyed partitions in `events.<source>.<partition>`. */
   readonly partitions: number;
   /** How long RAW keeps messages (hours); EVENTS, DLQ and AGG keep theirs per the catalog. */
@@ -69,6 +71,13 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
   return raw;
 }
 
+function host(env: Env, name: string, fallback: string): string {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (!/^[A-Za-z0-9.:-]+$/.test(raw)) throw new ConfigError(`${name}=${JSON.stringify(raw)} is not a host name or address; e.g. ${name}=0.0.0.0`);
+  return raw;
+}
+
 const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 
 export function loadConfig(env: Env): Config {
@@ -86,6 +95,7 @@ export function loadConfig(env: Env): Config {
     stateDir: resolve(env.SLUICE_STATE_DIR || ".sluice"),
     otlpEndpoint: url(env, "OTEL_EXPORTER_OTLP_ENDPOINT", ["http:", "https:"]),
     apiPort: integer(env, "SLUICE_API_PORT", 8787, 0, 65535),
+    apiHost: host(env, "SLUICE_API_HOST", "127.0.0.1"),
     partitions: integer(env, "SLUICE_PARTITIONS", 4, 1, 256),
     rawMaxAgeHours: integer(env, "SLUICE_RAW_MAX_AGE_HOURS", 72, 1, 24 * 365),
     logLevel,
