@@ -7,7 +7,7 @@ import { ensureConsumer } from "../../subjects/setup.ts";
 import { extractContext, injectContext } from "../../otel/propagation.ts";
 import type { ActorContext, ActorDefinition, Inbound, Logger, Outbound } from "./actor.ts";
 import { batches } from "./batches.ts";
-import { describeError, isPoison, isRetryable, PoisonError, type RetryableError } from "./errors.ts";
+import { describeError, isRetryable, PoisonError, type RetryableError } from "./errors.ts";
 import { MinHeap } from "./heap.ts";
 import { metricsFor } from "./metrics.ts";
 import { fitBody, wireSize } from "./size.ts";

@@ -130,10 +130,8 @@ export function diffSchemas(original: JsonSchema, update: JsonSchema, policy: Co
     add(`${path}/type`, widened ? "TYPE_EXTENDED" : narrowed ? "TYPE_NARROWED" : "TYPE_CHANGED", [...ot], [...ut]);
   }
 
-  // Upper bounds loosen when they grow, lower bounds when they shrink.
-  for (const [key, upper] of [
-    ["maxLength", true], ["minLength", false], ["maximum", true], ["minimum", false], ["exclusiveMaximum", true], ["exclusiveMinimum", false],
-  ] as const) {
+  // Bounds are reported by direction; whether a direction breaks readers is the rule table's call.
+  for (const key of ["maxLength", "minLength", "maximum", "minimum", "exclusiveMaximum", "exclusiveMinimum"] as const) {
     const a = o[key] as number | undefined;
     const b = u[key] as number | undefined;
     if (a === b) continue;
