@@ -13,9 +13,31 @@ const STUCK_WARMUP = 50;
 const REPEAT_ALPHA = 1 / 300;
 /** A repeat is never treated as rarer than this: rounding makes exact repeats happen. */
 const REPEAT_FLOOR = 0.1;
+/** Steps learnt before a metric's step size is trusted. */
+const JUMP_WARMUP = 30;
+/** Slowest learning rate of the usual step size. */
+const JUMP_ALPHA = 1 / 200;
+/** Steps above this many usual deviations are not learnt: an anomaly does not teach what is usual. */
+const JUMP_LEARN_Z = 6;
+/**
+ * Readings a jump is corrected for (Bonferroni, ln 10⁴ ≈ 9.2 nats): noise alone should not raise
+ * one in that many steps; at threshold 0.5 that is a step of about 5.7 usual deviations.
+ */
+const JUMP_TESTS = 1e4;
+
+/** Per metric: the last reading and the usual size of a step between readings. */
+interface Steps {
+  prev: number | null;
+  /** Mean absolute step, learnt from unremarkable steps. */
+  dev: number;
+  n: number;
+  /** The reading before the last alerted jump, for one reading: a step straight back to it ends that jump. */
+  jumpedFrom: number | null;
+}
 
 interface Sensor {
   detectors: Map<string, UnivariateDetector>;
+  steps: Record<string, Steps>;
   last: Record<string, number> | null;
   seen: number;
   /** Share of readings identical to the one before, in every metric. */
@@ -26,6 +48,7 @@ interface Sensor {
 
 interface SensorSnapshot {
   detectors: Record<string, UnivariateSnapshot>;
+  steps?: Record<string, Steps>;
   last: Record<string, number> | null;
   seen: number;
   repeatRate: number;
@@ -56,7 +79,7 @@ function sameReading(a: Record<string, number>, b: Record<string, number>): bool
  */
 export function createIotScorer(opts: { maxKeys: number; threshold: number; univariate?: UnivariateOptions }): Scorer {
   const sensors = new Lru<Sensor>(opts.maxKeys);
-  const fresh = (): Sensor => ({ detectors: new Map(), last: null, seen: 0, repeatRate: 0.1, run: 0, reported: false });
+  const fresh = (): Sensor => ({ detectors: new Map(), steps: {}, last: null, seen: 0, repeatRate: 0.1, run: 0, reported: false });
 
   function stuck(key: string, s: Sensor, values: Record<string, number>): Finding | undefined {
     const repeat = s.last !== null && sameReading(values, s.last);
@@ -80,6 +103,42 @@ export function createIotScorer(opts: { maxKeys: number; threshold: number; univ
     };
   }
 
+  /**
+   * A step between consecutive readings far larger than this metric's usual step: spikes and
+   * level shifts start with one, whatever the univariate detector's memory of earlier alerts.
+   */
+  function jump(key: string, s: Sensor, metric: string, value: number): Finding | undefined {
+    const st = (s.steps[metric] ??= { prev: null, dev: 0, n: 0, jumpedFrom: null });
+    const prev = st.prev;
+    const jumpedFrom = st.jumpedFrom;
+    st.prev = value;
+    st.jumpedFrom = null;
+    if (prev === null) return undefined;
+    const step = Math.abs(value - prev);
+    const sd = 1.25 * st.dev;
+    const z = sd > 0 ? step / sd : 0;
+    if (st.n < JUMP_WARMUP || z <= JUMP_LEARN_Z) {
+      st.dev += (step - st.dev) * Math.max(JUMP_ALPHA, 1 / (st.n + 1));
+      st.n++;
+    }
+    if (st.n < JUMP_WARMUP || sd === 0) return undefined;
+    const surprise = (z * z) / 2 - Math.log(JUMP_TESTS);
+    if (surprise <= 0) return undefined;
+    // The reading after a spike steps back: the same incident, not a new one.
+    if (jumpedFrom !== null && Math.abs(value - jumpedFrom) <= JUMP_LEARN_Z * sd) return undefined;
+    const score = scoreOf(surprise);
+    if (score >= opts.threshold) st.jumpedFrom = prev;
+    return {
+      key,
+      metric,
+      score,
+      signal: "jump",
+      expected: { low: prev - 4 * sd, high: prev + 4 * sd },
+      observed: value,
+      explanation: { previous: prev, step: value - prev, usualStep: sd, z, surprise },
+    };
+  }
+
   return {
     observe(key, eventTime, payload) {
       const s = sensors.upsert(key, fresh);
@@ -92,6 +151,8 @@ export function createIotScorer(opts: { maxKeys: number; threshold: number; univ
           d = createUnivariateDetector(opts.univariate);
           s.detectors.set(metric, d);
         }
+        const jumped = jump(key, s, metric, value);
+        if (jumped) findings.push(jumped);
         const { score, explanation } = d.update(eventTime, value);
         if (score <= 0) continue;
         findings.push({
@@ -118,7 +179,7 @@ export function createIotScorer(opts: { maxKeys: number; threshold: number; univ
       for (const [key, s] of sensors.entries()) {
         const detectors: Record<string, UnivariateSnapshot> = {};
         for (const [metric, d] of s.detectors) detectors[metric] = d.snapshot();
-        out.push([key, { detectors, last: s.last, seen: s.seen, repeatRate: s.repeatRate, run: s.run, reported: s.reported }]);
+        out.push([key, { detectors, steps: structuredClone(s.steps), last: s.last, seen: s.seen, repeatRate: s.repeatRate, run: s.run, reported: s.reported }]);
       }
       return out;
     },
@@ -132,7 +193,7 @@ export function createIotScorer(opts: { maxKeys: number; threshold: number; univ
           d.restore(ds);
           detectors.set(metric, d);
         }
-        sensors.set(key, { detectors, last: snap.last, seen: snap.seen, repeatRate: snap.repeatRate, run: snap.run, reported: snap.reported });
+        sensors.set(key, { detectors, steps: structuredClone(snap.steps ?? {}), last: snap.last, seen: snap.seen, repeatRate: snap.repeatRate, run: snap.run, reported: snap.reported });
       }
     },
   };
