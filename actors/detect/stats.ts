@@ -37,6 +37,17 @@ export function learn(r: Robust, x: number, minAlpha = 1 / 50): void {
   r.n++;
 }
 
+/**
+ * {@link learn} with `x` first clipped to `clip` standard deviations ({@link spread}) of the mean:
+ * an outlier moves the estimate a little instead of either a lot or not at all, so a reference
+ * learnt from a few odd values (a card tester's small charges at a merchant) still recovers.
+ */
+export function learnClipped(r: Robust, x: number, clip: number, floor: number, minAlpha = 1 / 50): void {
+  if (r.n < 2 || !Number.isFinite(x)) return learn(r, x, minAlpha);
+  const sd = spread(r, floor);
+  learn(r, Math.min(Math.max(x, r.mean - clip * sd), r.mean + clip * sd), minAlpha);
+}
+
 /** Standard deviation estimated from the mean absolute deviation (normal: σ ≈ 1.25 MAD), at least `floor`. */
 export const spread = (r: Robust, floor: number): number => Math.max(1.25 * r.dev, floor);
 

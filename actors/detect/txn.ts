@@ -1,6 +1,6 @@
 import { DetectSnapshotError, type Finding, type Scorer } from "./finding.ts";
 import { Lru } from "./lru.ts";
-import { erlangCdf, haversineKm, learn, newRobust, scoreOf, spread, type Robust } from "./stats.ts";
+import { erlangCdf, haversineKm, learn, learnClipped, newRobust, scoreOf, spread, type Robust } from "./stats.ts";
 
 /** Gaps summed by the velocity signal: five payments close together. */
 const VELOCITY_GAPS = 4;
@@ -8,6 +8,8 @@ const VELOCITY_GAPS = 4;
 const EULER_GAMMA = 0.5772;
 /** Payments before a customer's gap statistics are trusted. */
 const GAP_WARMUP = 15;
+/** A gap below this share of the customer's usual one (p ≈ 5% for exponential gaps) marks a hurried payment. */
+const HURRIED_GAP = 0.05;
 /** Card-present locations kept per customer. */
 const PLACES = 16;
 /** Card-present payments seen before a location change is judged. */
@@ -24,6 +26,8 @@ const LOG_SPREAD_FLOOR = 0.2;
 /** Prior ln-amount deviation and its weight in payments: few payments say little about spread. */
 const PRIOR_SPREAD = 0.6;
 const PRIOR_WEIGHT = 4;
+/** Amounts are learnt clipped to this many spreads of the reference's mean. */
+const LEARN_CLIP = 2;
 /** Merchants remembered per customer for the pair reference. */
 const PAIRS_PER_CUSTOMER = 12;
 /** Currencies remembered per customer. */
@@ -68,7 +72,7 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
   const customers = new Lru<Customer>(opts.maxKeys);
   const merchants = new Lru<Robust>(opts.maxKeys);
 
-  function amount(key: string, c: Customer, payload: Record<string, unknown>): Finding | undefined {
+  function amount(key: string, c: Customer, payload: Record<string, unknown>, hurried: boolean): Finding | undefined {
     const value = payload.amount;
     const currency = typeof payload.currency === "string" ? payload.currency : "";
     const merchantId = typeof payload.merchant_id === "string" ? payload.merchant_id : "";
@@ -107,15 +111,19 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
         };
       }
     }
-    // An outlier does not teach what is usual.
-    if (!finding || finding.score < 0.3) {
-      learn((c.amounts[currency] ??= newRobust()), x);
-      if (merchant && merchant.n >= MIN_MERCHANT) learn(c.offset, x - merchant.mean);
+    // An outlier does not teach what is usual, but it is clipped rather than skipped: a reference
+    // that skipped every payment it called high would stay wrong for good once it started wrong.
+    const teach = (r: Robust, v: number): void => learnClipped(r, v, LEARN_CLIP, LOG_SPREAD_FLOOR);
+    // Nor does a payment right after another: card testers' small charges would drag down the
+    // level of every online merchant they hit.
+    if (!hurried) {
+      teach((c.amounts[currency] ??= newRobust()), x);
+      if (merchant && merchant.n >= MIN_MERCHANT) teach(c.offset, x - merchant.mean);
       if (merchantId) {
-        learn((c.pairs[merchantId] ??= newRobust()), x);
+        teach((c.pairs[merchantId] ??= newRobust()), x);
         c.pairOrder = [...c.pairOrder.filter((m) => m !== merchantId), merchantId];
         while (c.pairOrder.length > PAIRS_PER_CUSTOMER) delete c.pairs[c.pairOrder.shift()!];
-        learn(merchants.upsert(merchantId, newRobust), x);
+        teach(merchants.upsert(merchantId, newRobust), x);
       }
       const currencies = Object.keys(c.amounts);
       if (currencies.length > CURRENCIES_PER_CUSTOMER) {
@@ -194,7 +202,9 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
   return {
     observe(key, eventTime, payload) {
       const c = customers.upsert(key, freshCustomer);
-      const findings = [amount(key, c, payload), velocity(key, c, eventTime), location(key, c, eventTime, payload)];
+      const previous = c.times[c.times.length - 1];
+      const hurried = previous !== undefined && c.gaps.n >= GAP_WARMUP && eventTime - previous < Math.exp(c.gaps.mean + EULER_GAMMA) * HURRIED_GAP;
+      const findings = [amount(key, c, payload, hurried), velocity(key, c, eventTime), location(key, c, eventTime, payload)];
       return findings.filter((f): f is Finding => f !== undefined && f.score > 0);
     },
     keys: () => ({ held: customers.size, evicted: customers.evicted }),
