@@ -1,0 +1,85 @@
+/**
+ * Every await on the broker (KV, object store, consumer info, publish) goes through
+ * {@link withDeadline}: a call that never returns (a server gone mid-request, a KV `keys()` whose
+ * pull is never answered) must not hang the loop that made it, and an abort must end the wait.
+ */
+
+/** A broker call did not answer in time; retry it (the loop, or the supervisor, decides when). */
+export class BrokerTimeoutError extends Error {
+  readonly what: string;
+  readonly timeoutMs: number;
+  constructor(what: string, timeoutMs: number) {
+    super(`${what}: no answer from NATS within ${timeoutMs} ms (is the server up and reachable?)`);
+    // Classified as retryable by the runtime (errors are matched by name, see actors/runtime/errors.ts).
+    this.name = "RetryableError";
+    this.what = what;
+    this.timeoutMs = timeoutMs;
+  }
+  /** The runtime's retry delay for a retryable error. */
+  get delayMs(): number {
+    return 1_000;
+  }
+}
+
+/** The wait ended because the caller's signal aborted. */
+export class AbortedError extends Error {
+  constructor(what: string) {
+    super(`${what}: aborted`);
+    this.name = "AbortError";
+  }
+}
+
+export const DEFAULT_BROKER_TIMEOUT_MS = 5_000;
+
+export interface DeadlineOptions {
+  /** Named in the error, e.g. "kv sluice-window-members keys". */
+  readonly what: string;
+  readonly timeoutMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Resolves with `work`'s value, or rejects with {@link BrokerTimeoutError} after `timeoutMs`, or
+ * with {@link AbortedError} when `signal` aborts — whichever comes first. `work` itself is not
+ * cancelled (nats.js has no cancellation for most calls); its late result is ignored.
+ */
+export function withDeadline<T>(work: Promise<T> | (() => Promise<T>), opts: DeadlineOptions): Promise<T> {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_BROKER_TIMEOUT_MS;
+  const { signal, what } = opts;
+  if (signal?.aborted) return Promise.reject(new AbortedError(what));
+  const promise = typeof work === "function" ? work() : work;
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new BrokerTimeoutError(what, timeoutMs));
+    }, timeoutMs);
+    const onAbort = () => {
+      cleanup();
+      reject(new AbortedError(what));
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        cleanup();
+        resolve(value);
+      },
+      (err: unknown) => {
+        cleanup();
+        reject(err);
+      },
+    );
+  });
+}
+
+/** Collects an async iterator (KV `keys()`, object-store `list()`) under one deadline. */
+export async function collect<T>(iterable: Promise<AsyncIterable<T>> | AsyncIterable<T>, opts: DeadlineOptions): Promise<T[]> {
+  return withDeadline(async () => {
+    const out: T[] = [];
+    for await (const item of await iterable) out.push(item);
+    return out;
+  }, opts);
+}
