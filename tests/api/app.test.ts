@@ -7,7 +7,7 @@ import { openApiDocument } from "../../api/openapi.ts";
 import { serveApi } from "../../api/serve.ts";
 import type { OpenClickHouse } from "../../clickhouse/index.ts";
 import { NatsServer } from "../harness/nats-server.ts";
-import { NOW, TRACE, appOver, seededClickHouse } from "./fixtures.ts";
+import { NOW, RECENT_WINDOWS, TRACE, TUMBLING_HISTORY, appOver, seededClickHouse, storedRows, windowState } from "./fixtures.ts";
 
 const test = suite<{ ch: OpenClickHouse; cleanup: () => Promise<void> }>("api on chDB");
 
@@ -23,11 +23,18 @@ const get = async (app: ReturnType<typeof appOver>, path: string) => {
   return { status: res.status, type: res.headers.get("content-type") ?? "", body: res.headers.get("content-type")?.includes("json") ? await res.json() as any : await res.text() };
 };
 
-test("GET /v1/anomalies filters by source, since and min_score, newest first, with trace ids", async ({ ch }) => {
+test("the fixture stores stale versions, deletions and redelivered duplicates in separate parts", async ({ ch }) => {
+  const stored = await storedRows(ch);
+  assert.equal(stored.anomalies, { stored: 12, final: 6, parts: 2 });
+  assert.equal(stored.window_aggregates, { stored: 80, final: 33, parts: 3 });
+});
+
+test("GET /v1/anomalies filters by source, since and min_score, newest first, with trace ids; a redelivered anomaly counts once", async ({ ch }) => {
   const app = appOver(ch);
   const all = await get(app, "/v1/anomalies?since=1h");
   assert.is(all.status, 200);
   assert.is(all.body.count, 6);
+  assert.equal(all.body.anomalies.map((a: any) => a.event_id), ["evt-0", "evt-1", "evt-2", "evt-3", "evt-4", "evt-9"]);
   const iot = await get(app, `/v1/anomalies?source=iot&since=${new Date(NOW - 3.5 * 60_000).toISOString()}`);
   assert.equal(iot.body.anomalies.map((a: any) => a.event_id), ["evt-0", "evt-1", "evt-2"]);
   const first = iot.body.anomalies[0];
@@ -71,20 +78,20 @@ test("a failing dependency is a 500 without a stack trace", async ({ ch }) => {
   assert.is(JSON.parse(text).error.message, "internal error");
 });
 
-test("GET /v1/windows reads window_aggregates FINAL for one key", async ({ ch }) => {
+test("GET /v1/windows answers each window's newest version for one key, without deleted sessions", async ({ ch }) => {
   const res = await get(appOver(ch), "/v1/windows?source=iot&key=sensor-1&since=10m");
   assert.is(res.status, 200);
-  assert.is(res.body.count, 10);
+  assert.equal(res.body.windows.map(windowState), RECENT_WINDOWS);
+  assert.is(res.body.count, RECENT_WINDOWS.length);
   assert.is(res.body.windows[0].window_start, new Date(NOW - 60_000).toISOString());
   assert.is(res.body.windows[0].mean, 49);
-  assert.is(res.body.windows[0].count, 10);
 });
 
 test("GET /v1/forecast answers with intervals from window history; 404 without history, 503 without a forecaster", async ({ ch }) => {
   const res = await get(appOver(ch), "/v1/forecast/iot:sensor-1:temperature?horizon=5");
   assert.is(res.status, 200);
   assert.is(res.body.points.length, 5);
-  assert.is(res.body.history_points, 30);
+  assert.is(res.body.history_points, TUMBLING_HISTORY, "one point per window: its newest version, sessions left out");
   for (const p of res.body.points) assert.ok(p.lower <= p.mean && p.mean <= p.upper, JSON.stringify(p));
   assert.ok(res.body.points[0].mean > 45, `a rising series forecasts upward: ${res.body.points[0].mean}`);
   assert.is((await get(appOver(ch), "/v1/forecast/iot:nobody:temperature")).status, 404);
