@@ -2,6 +2,7 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Objm, type ObjectStore } from "@nats-io/obj";
 import type { EngineSnapshot } from "../../windowing/index.ts";
+import { withDeadline } from "../../nats/deadline.ts";
 
 /** Object store bucket holding one checkpoint object per window task. */
 export const STATE_BUCKET = "sluice-window-state";
@@ -48,12 +49,13 @@ export class CheckpointStore {
     this.store = store;
   }
 
-  static async open(nc: NatsConnection): Promise<CheckpointStore> {
-    return new CheckpointStore(await new Objm(nc).create(STATE_BUCKET, { storage: "file" }));
+  static async open(nc: NatsConnection, signal?: AbortSignal): Promise<CheckpointStore> {
+    return new CheckpointStore(await withDeadline(() => new Objm(nc).create(STATE_BUCKET, { storage: "file" }), { what: `object store ${STATE_BUCKET} open`, signal }));
   }
 
-  async load(task: string): Promise<Checkpoint | undefined> {
-    const blob = await this.store.getBlob(task);
+  async load(task: string, signal?: AbortSignal): Promise<Checkpoint | undefined> {
+    // A snapshot is megabytes: more time than a KV call, still bounded.
+    const blob = await withDeadline(() => this.store.getBlob(task), { what: `object store ${STATE_BUCKET} get ${task}`, signal, timeoutMs: 30_000 });
     if (!blob) return undefined;
     try {
       const cp = JSON.parse(gunzipSync(blob).toString("utf8")) as Checkpoint;
@@ -65,9 +67,9 @@ export class CheckpointStore {
   }
 
   /** Returns the stored size in bytes. */
-  async save(cp: Checkpoint): Promise<number> {
+  async save(cp: Checkpoint, signal?: AbortSignal): Promise<number> {
     const data = gzipSync(JSON.stringify(cp), { level: 1 });
-    await this.store.putBlob({ name: cp.task }, data);
+    await withDeadline(() => this.store.putBlob({ name: cp.task }, data), { what: `object store ${STATE_BUCKET} put ${cp.task}`, signal, timeoutMs: 30_000 });
     return data.length;
   }
 }

@@ -18,6 +18,8 @@ export interface WindowActorOptions {
   readonly rebalanceMs?: number;
   readonly memberTtlMs?: number;
   readonly batchMessages?: number;
+  /** After SIGTERM, longest wait for the last batches, checkpoints and lease releases. */
+  readonly shutdownBudgetMs?: number;
 }
 
 /**
@@ -39,41 +41,47 @@ export function windowActor(opts: WindowActorOptions = {}): LoopActor {
     async run(deps) {
       const { nc, log, signal } = deps;
       const tracer = deps.tracerFor?.("window") ?? trace.getTracer("sluice-window");
-      const store = await CheckpointStore.open(nc);
-      const own = await Ownership.open(nc, { memberTtlMs: opts.memberTtlMs });
+      const store = await CheckpointStore.open(nc, signal);
+      const own = await Ownership.open(nc, { memberTtlMs: opts.memberTtlMs }, signal);
       const running = new Map<string, TaskRunner>();
       const taskDeps = { nc, log, tracer, store, checkpointEveryMs: opts.checkpointEveryMs ?? 5_000, batchMessages: opts.batchMessages ?? 1_000 };
-      const stopTask = async (id: string) => {
+      const handOverMs = opts.shutdownBudgetMs ?? 3_000;
+      const stopTask = async (id: string, budget: AbortSignal) => {
         const runner = running.get(id)!;
-        await runner.stop();
+        await runner.stop(budget);
         running.delete(id);
-        await own.release(id);
+        await own.release(id, budget);
         if (runner.error) throw runner.error;
       };
-      await own.join();
+      await own.join(signal);
       log.info(`window: instance ${own.id} joined; ${tasks.length} tasks (${ids.join(", ")})`);
       try {
         while (!signal.aborted) {
           for (const [id, runner] of running) if (runner.error) throw new Error(`window task ${id} failed`, { cause: runner.error });
-          const live = await own.liveMembers();
+          const live = await own.liveMembers(signal);
           const mine = new Set(Ownership.assign(ids, live, own.id));
           for (const id of [...running.keys()]) {
             if (mine.has(id)) continue;
-            await stopTask(id);
+            await stopTask(id, AbortSignal.any([signal, AbortSignal.timeout(handOverMs)]));
             log.info(`window: handed task ${id} over (${live.length} instances)`);
           }
           for (const task of tasks) {
             if (!mine.has(task.id) || running.has(task.id) || signal.aborted) continue;
-            if (await own.acquire(task.id, live)) {
+            if (await own.acquire(task.id, live, signal)) {
               running.set(task.id, new TaskRunner(task, taskDeps));
               log.info(`window: instance ${own.id} runs task ${task.id}`);
             }
           }
           await sleep(opts.rebalanceMs ?? 500, undefined, { signal }).catch(() => undefined);
         }
+      } catch (err) {
+        // A broker wait ended by the abort is the shutdown, not a failure.
+        if (!signal.aborted) throw err;
       } finally {
-        const stopping = await Promise.allSettled([...running.keys()].map(stopTask));
-        await own.leave();
+        // One budget for the whole shutdown: a stalled server cannot make SIGTERM wait longer.
+        const budget = AbortSignal.timeout(handOverMs);
+        const stopping = await Promise.allSettled([...running.keys()].map((id) => stopTask(id, budget)));
+        await own.leave(budget);
         const failed = stopping.find((s): s is PromiseRejectedResult => s.status === "rejected");
         if (failed && !signal.aborted) log.error(`window: a task failed while stopping: ${String(failed.reason)}`);
       }

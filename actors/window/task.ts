@@ -10,6 +10,7 @@ import type { Logger, Outbound } from "../runtime/actor.ts";
 import { batches } from "../runtime/batches.ts";
 import { describeError, PublishError } from "../runtime/index.ts";
 import { metricsFor } from "../runtime/metrics.ts";
+import { withDeadline } from "../../nats/deadline.ts";
 import type { CheckpointStore, SessionBounds } from "./checkpoint.ts";
 import { countLate, dropTaskGauges, setGauge } from "./metrics.ts";
 import { purgeSessions, toMessages } from "./outputs.ts";
@@ -42,7 +43,10 @@ const decoder = new TextDecoder();
 export class TaskRunner {
   readonly task: WindowTask;
   private readonly deps: TaskDeps;
+  /** Stops consuming: the batch in hand still finishes. */
   private readonly controller = new AbortController();
+  /** Ends every broker wait: the stop's budget ran out. */
+  private readonly hard = new AbortController();
   /** Resolves when the task has stopped; a failure is kept in `error`, never thrown here. */
   readonly done: Promise<void>;
   error: unknown;
@@ -55,7 +59,10 @@ export class TaskRunner {
     });
   }
 
-  async stop(): Promise<void> {
+  /** Stops the task; `budget` aborting ends whatever broker call the last batch or checkpoint still waits on. */
+  async stop(budget: AbortSignal): Promise<void> {
+    if (budget.aborted) this.hard.abort();
+    else budget.addEventListener("abort", () => this.hard.abort(), { once: true });
     this.controller.abort();
     await this.done;
   }
@@ -64,6 +71,7 @@ export class TaskRunner {
     const { task, deps } = this;
     const { log, tracer, store } = deps;
     const signal = this.controller.signal;
+    const hard = this.hard.signal;
     const metrics = metricsFor(ACTOR);
     const js: JetStreamClient = jetstream(deps.nc);
     const fingerprint = configFingerprint(task.config);
@@ -71,7 +79,7 @@ export class TaskRunner {
     let sessions = new Map<string, SessionBounds>();
     let seq = 0;
 
-    const cp = await store.load(task.id);
+    const cp = await store.load(task.id, hard);
     if (cp && cp.config === fingerprint) {
       engine.restore(cp.snapshot);
       seq = cp.seq;
@@ -82,11 +90,11 @@ export class TaskRunner {
     }
     if (signal.aborted) return;
 
-    const consumer = await js.consumers.get("EVENTS", {
+    const consumer = await withDeadline(() => js.consumers.get("EVENTS", {
       filter_subjects: task.filter,
       ...(seq > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: seq + 1 } : { deliver_policy: DeliverPolicy.All }),
-    });
-    const messages = await consumer.consume({ max_messages: Math.max(256, deps.batchMessages * 2) });
+    }), { what: `window ${task.id}: ordered consumer on EVENTS ${task.filter}`, signal: hard });
+    const messages = await withDeadline(() => consumer.consume({ max_messages: Math.max(256, deps.batchMessages * 2) }), { what: `window ${task.id}: consume EVENTS ${task.filter}`, signal: hard });
     const onAbort = () => void messages.close();
     signal.addEventListener("abort", onAbort, { once: true });
 
@@ -95,7 +103,7 @@ export class TaskRunner {
     const save = async () => {
       const stored = await store.save({
         format: 1, task: task.id, config: fingerprint, seq, snapshot: engine.snapshot(), sessions: [...sessions], savedAt: Date.now(),
-      });
+      }, hard);
       savedSeq = seq;
       savedAt = Date.now();
       log.debug(`window ${task.id}: checkpoint at sequence ${seq} (${stored} bytes)`);
@@ -103,7 +111,7 @@ export class TaskRunner {
 
     const publish = (out: Outbound, h = natsHeaders()) => {
       injectContext(h);
-      return js.publish(out.subject, out.data, { headers: h, msgID: out.msgId });
+      return withDeadline(() => js.publish(out.subject, out.data, { headers: h, msgID: out.msgId }), { what: `window ${task.id}: publish to ${out.subject}`, signal: hard });
     };
 
     const deadLetter = (msg: JsMsg, code: string, reason: string) => {
@@ -193,7 +201,8 @@ export class TaskRunner {
       clean = true;
     } finally {
       signal.removeEventListener("abort", onAbort);
-      await messages.close().catch(() => undefined);
+      // close() waits on a pull a stalled server never answers.
+      await withDeadline(() => messages.close(), { what: `window ${task.id}: close the EVENTS consumer`, signal: hard, timeoutMs: 1_000 }).catch(() => undefined);
       // Only a loop that ended cleanly has every output of its state stored.
       if (clean && seq > savedSeq) await save();
       dropTaskGauges(task.id);

@@ -22,6 +22,11 @@ export class NatsServer {
     this.dir = dir;
   }
 
+  /** The server's process id, e.g. to SIGSTOP it (a server that accepts connections and answers nothing). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
   }
