@@ -100,7 +100,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   };
 
   const all: Record<ActorName, () => ActorDefinition | LoopActor> = {
-    validate: () => validateActor({ partitions: config.partitions, schemas: registry }),
+    validate: () => validateActor({ partitions: config.partitions, schemas: registry, maxFutureSkewMs: config.maxFutureSkewMs }),
     window: () => windowActor({ partitions: config.partitions }),
     ...sinkActors({ client, caps: () => clickhouse!.caps, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs, typedColumns: () => typedColumns }),
     "clickhouse-sink-dq": () => dqSinkActor({ client, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs }),

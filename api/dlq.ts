@@ -1,7 +1,9 @@
-import { createHash } from "node:crypto";
 import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
 import { HEADERS, STREAMS, subject as subjects } from "../subjects/catalog.ts";
+import { eventMsgId, sequenceEventId } from "../subjects/identity.ts";
+
+export { sequenceEventId };
 
 /**
  * Dead letters as people handle them: list, show, replay and purge, reading the `DLQ` stream (the
@@ -165,11 +167,6 @@ export function payloadText(dl: DeadLetter): string | undefined {
   }
 }
 
-/** The id the validate stage derives from a stored RAW message's stream and sequence (validate.ts). */
-export function sequenceEventId(stream: string, seq: number): string {
-  return createHash("sha256").update(`${stream}:${seq}`).digest("hex").slice(0, 32);
-}
-
 /**
  * The event id the original message had, or would have had: its own `Nats-Msg-Id`, else the
  * payload's `event_id` (an EVENTS envelope's id for later stages), else the id derived from the
@@ -192,6 +189,23 @@ export function originalEventId(dl: DeadLetter): string {
   return sequenceEventId(dl.originalStream, dl.originalSeq);
 }
 
+/**
+ * The `Nats-Msg-Id` a replay publishes with, equal to the first delivery's: on RAW the event id
+ * (validate scopes it by source and key again); on EVENTS the scoped id (subjects/identity.ts),
+ * rebuilt from the envelope when the dead letter did not keep it.
+ */
+function replayMsgId(dl: DeadLetter): string {
+  const eventId = originalEventId(dl);
+  if (dl.headers[HEADERS.originalMsgId] || dl.originalStream !== STREAMS.EVENTS.name) return eventId;
+  try {
+    const envelope = JSON.parse(payloadText(dl) ?? "") as Record<string, unknown>;
+    if (typeof envelope.source === "string" && typeof envelope.key === "string") return eventMsgId(envelope.source, envelope.key, eventId);
+  } catch {
+    // Not an envelope: nothing to scope by.
+  }
+  return eventId;
+}
+
 export interface ReplayMessage {
   readonly subject: string;
   readonly data: Uint8Array;
@@ -205,7 +219,7 @@ export function replayMessage(dl: DeadLetter): ReplayMessage {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(dl.headers)) if (!k.startsWith("Sluice-") && k !== HEADERS.msgId) headers[k] = v;
   headers[HEADERS.replayCount] = String(dl.replayCount + 1);
-  return { subject: dl.originalSubject, data: dl.data, msgId: originalEventId(dl), headers };
+  return { subject: dl.originalSubject, data: dl.data, msgId: replayMsgId(dl), headers };
 }
 
 export interface ReplayResult {
@@ -226,7 +240,7 @@ export async function replayDeadLetters(nc: NatsConnection, letters: readonly De
       const h = natsHeaders();
       for (const [k, v] of Object.entries(msg.headers)) h.set(k, v);
       const ack = await js.publish(msg.subject, msg.data, { headers: h, msgID: msg.msgId });
-      return { id: dl.id, subject: msg.subject, eventId: msg.msgId, duplicate: ack.duplicate };
+      return { id: dl.id, subject: msg.subject, eventId: originalEventId(dl), duplicate: ack.duplicate };
     } catch (err) {
       return { id: dl.id, subject: dl.originalSubject, eventId: "", duplicate: false, error: (err as Error).message };
     }

@@ -33,7 +33,12 @@ export interface Config {
   readonly sinkBatchMs: number;
   /** Time between two scheduled refits of the hot forecasts (written to `sluice.forecasts`). */
   readonly forecastRefitMs: number;
+  /** How far an event time may lie ahead of its RAW stream timestamp before validate dead-letters it. */
+  readonly maxFutureSkewMs: number;
 }
+
+/** Five minutes: NTP-synced producers and batching clients stay well inside it. */
+export const DEFAULT_MAX_FUTURE_SKEW_MS = 300_000;
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -102,5 +107,6 @@ export function loadConfig(env: Env): Config {
     sinkBatchRows: integer(env, "SLUICE_SINK_BATCH_ROWS", 5_000, 1, 1_000_000),
     sinkBatchMs: integer(env, "SLUICE_SINK_BATCH_MS", 1_000, 10, 600_000),
     forecastRefitMs: integer(env, "SLUICE_FORECAST_REFIT_MS", 300_000, 1_000, 86_400_000),
+    maxFutureSkewMs: integer(env, "SLUICE_MAX_FUTURE_SKEW_MS", DEFAULT_MAX_FUTURE_SKEW_MS, 0, 30 * 86_400_000),
   });
 }

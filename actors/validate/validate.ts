@@ -1,9 +1,10 @@
-import { createHash } from "node:crypto";
 import type { ErrorObject, ValidateFunction } from "ajv";
 import { HEADERS, parseRawSubject, partitionOf, subject } from "../../subjects/catalog.ts";
 import type { Envelope } from "../../subjects/envelope.ts";
+import { eventIdOf, eventMsgId } from "../../subjects/identity.ts";
 import { UpcastError } from "../../subjects/schemas/migrations.ts";
 import { isSource, KEY_FIELD, SOURCES } from "../../subjects/sources.ts";
+import { DEFAULT_MAX_FUTURE_SKEW_MS } from "../../config/index.ts";
 import { PoisonError } from "../runtime/errors.ts";
 import type { Inbound, Outbound } from "../runtime/actor.ts";
 import { parseEventTime } from "./event-time.ts";
@@ -17,6 +18,12 @@ export interface ValidatorOptions {
   readonly partitions: number;
   /** Registered schema versions (a `SchemaRegistry`); default: the v1 schemas in subjects/schemas. */
   readonly schemas?: SchemaSource;
+  /**
+   * How far an event time may lie ahead of the message's RAW stream timestamp, ms; default
+   * {@link DEFAULT_MAX_FUTURE_SKEW_MS}. One reading from a clock hours ahead would otherwise move
+   * its partition's watermark hours ahead, and every later reading would arrive "late".
+   */
+  readonly maxFutureSkewMs?: number;
 }
 
 export type Verdict =
@@ -49,14 +56,23 @@ function withoutStatedVersion(data: Record<string, unknown>): Record<string, unk
   return body;
 }
 
+/** An ISO time, or the raw number when it lies outside what Date can show. */
+function iso(ms: number): string {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? `${ms} ms` : d.toISOString();
+}
+
 function fail(code: string, message: string, field?: string): Verdict {
   return { ok: false, error: new PoisonError(code, message, { field }) };
 }
 
 /**
  * The validate stage as a pure function from a raw message to an envelope (or the reason it is
- * rejected). Event ids: the producer's `Nats-Msg-Id`, else its `event_id` field, else a hash of
- * the message's stream and sequence, so a replay of the same message dedupes.
+ * rejected). Event ids and the EVENTS `Nats-Msg-Id`: see subjects/identity.ts.
+ *
+ * Event time is judged against the RAW stream timestamp (the server's clock at ingest), not the
+ * wall clock, so a replay of the stream decides the same way; a dead-letter replay is a new RAW
+ * message with a new timestamp, so a reading rejected as too far ahead passes once its time has come.
  *
  * Versions: the producer's stated version (see {@link statedVersion}) or else the source's current
  * one. The payload is checked against the version it was written with, upcast through each later
@@ -66,6 +82,7 @@ function fail(code: string, message: string, field?: string): Verdict {
 export function createValidator(opts: ValidatorOptions): (input: Inbound) => Verdict {
   const schemas = opts.schemas ?? BUILT_IN_SCHEMAS;
   const compiled = compiledVersions(schemas);
+  const maxFutureSkewMs = opts.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS;
 
   return (input) => {
     const where = `${input.subject} (stream ${input.stream} seq ${input.seq})`;
@@ -126,9 +143,12 @@ export function createValidator(opts: ValidatorOptions): (input: Inbound) => Ver
     const eventTime = parseEventTime(payload.ts);
     if (eventTime === undefined) return fail("event_time", `${where}: /ts ${JSON.stringify(payload.ts)} is not a time; expected RFC 3339 or unix seconds/ms/ns`, "/ts");
 
-    const eventId = input.headers.get(HEADERS.msgId) ||
-      (typeof payload.event_id === "string" ? payload.event_id : "") ||
-      createHash("sha256").update(`${input.stream}:${input.seq}`).digest("hex").slice(0, 32);
+    if (eventTime - input.timestampMs > maxFutureSkewMs) {
+      const ahead = Math.round((eventTime - input.timestampMs) / 1000);
+      return fail("future_event_time", `${where}: /ts ${iso(eventTime)} is ${ahead} s after ingest ${iso(input.timestampMs)}, more than the ${maxFutureSkewMs} ms allowed; fix the producer's clock, or raise SLUICE_MAX_FUTURE_SKEW_MS if such skew is expected (replay the dead letter once its time has come)`, "/ts");
+    }
+
+    const eventId = eventIdOf(input.headers, payload, input.stream, input.seq);
 
     const envelope: Envelope = {
       event_id: eventId,
@@ -144,7 +164,7 @@ export function createValidator(opts: ValidatorOptions): (input: Inbound) => Ver
     return {
       ok: true,
       envelope,
-      out: { subject: subject.events(source, partitionOf(key, opts.partitions)), data: JSON.stringify(envelope), msgId: eventId },
+      out: { subject: subject.events(source, partitionOf(key, opts.partitions)), data: JSON.stringify(envelope), msgId: eventMsgId(source, key, eventId) },
     };
   };
 }

@@ -40,14 +40,14 @@ test("unknown schema version (Sluice-Schema-Version header) → dead letter unkn
   ]);
 });
 
-test("far-future and ancient timestamps → dead letter dq_event_time_fresh; a week old → accepted with a warning", async (ctx) => {
+test("ancient timestamps → dead letter dq_event_time_fresh; far-future → future_event_time (validate, before any watermark); a week old → accepted with a warning", async (ctx) => {
   const key = k();
   const weekAgo = new Date(Date.now() - 8 * 86_400_000).toISOString();
   await runCases(ctx, [
     { name: "year 1", subject: `raw.iot.${key}`, body: reading(key, { ts: "0001-01-01T00:00:00Z" }), expect: "dq_event_time_fresh", check: (r) => assert.match(r.reason, /before ingest/) },
     { name: "unix 1", subject: `raw.iot.${key}`, body: reading(key, { ts: 1 }), expect: "dq_event_time_fresh" },
-    { name: "year 2200", subject: `raw.iot.${key}`, body: reading(key, { ts: "2200-01-01T00:00:00Z" }), expect: "dq_event_time_fresh", check: (r) => assert.match(r.reason, /after ingest/) },
-    { name: "19 digits", subject: `raw.iot.${key}`, body: reading(key, { ts: 9999999999999999999 }), expect: "dq_event_time_fresh" },
+    { name: "year 2200", subject: `raw.iot.${key}`, body: reading(key, { ts: "2200-01-01T00:00:00Z" }), expect: "future_event_time", check: (r) => assert.match(r.reason, /after ingest/) },
+    { name: "19 digits", subject: `raw.iot.${key}`, body: reading(key, { ts: 9999999999999999999 }), expect: "future_event_time" },
     { name: "year 275760+", subject: `raw.iot.${key}`, body: reading(key, { ts: "+275761-01-01T00:00:00Z" }), expect: "schema" },
     { name: "not a date", subject: `raw.iot.${key}`, body: reading(key, { ts: "2026-13-45T99:00:00Z" }), expect: "schema" },
     { name: "eight days old", subject: `raw.iot.${key}`, body: reading(key, { ts: weekAgo }), expect: "event" },

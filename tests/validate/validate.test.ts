@@ -2,12 +2,15 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createValidator, parseEventTime } from "../../actors/validate/index.ts";
 import type { Inbound } from "../../actors/runtime/actor.ts";
+import { eventMsgId } from "../../subjects/identity.ts";
 
 const validate = createValidator({ partitions: 4 });
+/** 2026-11-27T10:00:00.500Z: when RAW stored the message. */
+const INGEST = 1_795_773_600_500;
 let seq = 0;
-function raw(subject: string, body: string | Uint8Array, headers: Record<string, string> = {}): Inbound {
+function raw(subject: string, body: string | Uint8Array, headers: Record<string, string> = {}, timestampMs = INGEST): Inbound {
   return {
-    subject, stream: "RAW", seq: ++seq, deliveries: 1, timestampMs: 1_764_237_600_500,
+    subject, stream: "RAW", seq: ++seq, deliveries: 1, timestampMs,
     headers: new Map(Object.entries(headers)),
     data: typeof body === "string" ? new TextEncoder().encode(body) : body,
     traceId: "",
@@ -21,9 +24,9 @@ test("a reading typed as nats pub prints it becomes an envelope on a keyed parti
   assert.is(v.envelope.source, "iot");
   assert.is(v.envelope.key, "s1");
   assert.is(v.envelope.event_time, Date.parse("2026-11-27T10:00:00Z"));
-  assert.is(v.envelope.ingest_time, 1_764_237_600_500);
+  assert.is(v.envelope.ingest_time, INGEST);
   assert.match(v.out.subject, /^events\.iot\.[0-3]$/);
-  assert.is(v.out.msgId, v.envelope.event_id);
+  assert.is(v.out.msgId, eventMsgId("iot", "s1", v.envelope.event_id));
   assert.is(v.envelope.event_id.length, 32);
 });
 
@@ -77,6 +80,57 @@ test("schema errors say which field, what was expected and what came", () => {
   if (v.ok) return;
   assert.match(v.error.message, /\/temperature: must be number \(got "hot"\)/);
   assert.is(v.error.field, "/temperature");
+});
+
+test("the same payload event_id under two sources is two EVENTS msg ids; the envelope keeps the producer's id", () => {
+  const iot = validate(raw("raw.iot.k1", `{"sensor_id":"k1","ts":1764237600,"temperature":20,"event_id":"abc-1"}`));
+  const txn = validate(raw("raw.txn.k1", `{"customer_id":"k1","merchant_id":"m-1","amount":5,"currency":"EUR","ts":1764237600,"event_id":"abc-1"}`));
+  assert.ok(iot.ok && txn.ok);
+  if (!iot.ok || !txn.ok) return;
+  assert.is(iot.envelope.event_id, "abc-1");
+  assert.is(txn.envelope.event_id, "abc-1");
+  assert.is.not(iot.out.msgId, txn.out.msgId);
+  const again = validate(raw("raw.iot.k1", `{"sensor_id":"k1","ts":1764237600,"temperature":21,"event_id":"abc-1"}`));
+  assert.ok(again.ok && again.out.msgId === iot.out.msgId, "a repeat of the same sensor's event id dedupes on EVENTS");
+});
+
+const reading = (ts: string) => `{"sensor_id":"s1","ts":"${ts}","temperature":21}`;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+test("an event time 20 h ahead of the RAW timestamp is a future_event_time dead letter that says what to fix", () => {
+  const input = raw("raw.iot.s1", reading(iso(INGEST + 20 * 3_600_000)));
+  const v = validate(input);
+  assert.not.ok(v.ok);
+  if (v.ok) return;
+  assert.is(v.error.code, "future_event_time");
+  assert.is(v.error.field, "/ts");
+  for (const part of ["raw.iot.s1", `seq ${input.seq}`, "2026-11-28T06:00:00.500Z", "2026-11-27T10:00:00.500Z", "300000 ms", "72000 s", "clock", "SLUICE_MAX_FUTURE_SKEW_MS"]) {
+    assert.ok(v.error.message.includes(part), `${JSON.stringify(part)} in: ${v.error.message}`);
+  }
+});
+
+test("the limit is inclusive, configurable, and judged against the stream timestamp, not the wall clock", () => {
+  assert.ok(validate(raw("raw.iot.s1", reading(iso(INGEST + 300_000)))).ok, "exactly 5 min ahead");
+  assert.not.ok(validate(raw("raw.iot.s1", reading(iso(INGEST + 300_001)))).ok, "a millisecond more");
+  const strict = createValidator({ partitions: 4, maxFutureSkewMs: 0 });
+  assert.ok(strict(raw("raw.iot.s1", reading(iso(INGEST)))).ok);
+  assert.not.ok(strict(raw("raw.iot.s1", reading(iso(INGEST + 1)))).ok);
+  // Years in the past by the wall clock's standards, but what counts is when RAW stored it.
+  const old = Date.UTC(2001, 0, 1);
+  assert.ok(validate(raw("raw.iot.s1", reading(iso(old + 60_000)), {}, old)).ok);
+  assert.not.ok(validate(raw("raw.iot.s1", reading(iso(old + 3_600_000)), {}, old)).ok);
+});
+
+test("a replay of a future_event_time dead letter once its time has come is accepted as the same event", () => {
+  const ts = iso(INGEST + 20 * 3_600_000);
+  const first = raw("raw.iot.s1", reading(ts));
+  assert.not.ok(validate(first).ok);
+  // What `sluice dlq replay` publishes: the body again, Nats-Msg-Id = the id validate would have given.
+  const replayed = validate(raw("raw.iot.s1", reading(ts), { "Nats-Msg-Id": "p-77" }, INGEST + 20 * 3_600_000 - 1_000));
+  assert.ok(replayed.ok);
+  if (!replayed.ok) return;
+  assert.is(replayed.envelope.event_id, "p-77");
+  assert.is(replayed.out.msgId, eventMsgId("iot", "s1", "p-77"));
 });
 
 test.run();
