@@ -43,7 +43,7 @@ export async function run(argv: string[], env: Record<string, string | undefined
     log,
     onLabel: labels ? (l) => appendFileSync(labels, JSON.stringify(l) + "\n") : undefined,
   });
-  const count = await Promise.race([publisher.done, untilSignal().then(() => publisher.stop())]);
-  log.info(`generate: ${count} events stored in RAW`);
-  return 0;
+  // The publisher logs what RAW stored and what it dropped as duplicates.
+  const counts = await Promise.race([publisher.done, untilSignal().then(() => publisher.stop())]);
+  return counts.failed > 0 ? 1 : 0;
 }

@@ -44,6 +44,13 @@ export interface GeneratorOptions {
   mix?: Partial<Record<Source, number>>;
   /** How payloads write `ts`; default "iso". "mixed" gives each entity one of every v1 form. */
   timestamps?: TimestampMode;
+  /**
+   * Names this run in every event id (`gen-<seed>-<runId>-<n>`), so two runs with one seed are
+   * different events; the content still depends on the seed alone. Anything that publishes must
+   * pass one (the publisher draws a fresh one per run): without it ids repeat across runs and
+   * JetStream's duplicate window drops a second run. Up to 32 letters, digits, `_` or `-`.
+   */
+  runId?: string;
 }
 
 export interface EventGenerator {
@@ -102,8 +109,8 @@ function check(option: string, ok: boolean, expected: string, got: unknown): voi
  * A deterministic synthetic event source for the `raw.*` subjects. Pure: no I/O, no wall clock
  * and no `Math.random`; every draw comes from faker seeded by `seed`, and time is what the caller
  * passes (or a simulated clock). Events validate against the v1 schemas; `event_id` is
- * `gen-<seed>-<counter>`, so a replay with the same seed repeats ids and JetStream's duplicate
- * window drops them.
+ * `gen-<seed>-<runId>-<counter>`, or `gen-<seed>-<counter>` without a `runId` (in-process use:
+ * evaluation, benchmarks), where the same seed repeats ids.
  *
  * Each source draws from its own streams, so the world (sensors, users, customers) depends only on
  * the seed and entity counts, and injected anomalies are laid over the same baseline events that a
@@ -129,6 +136,9 @@ export function createGenerator(options: GeneratorOptions): EventGenerator {
   check("startTime", Number.isFinite(startTime), "epoch milliseconds", startTime);
   check("intervalMs", Number.isFinite(intervalMs) && intervalMs > 0, "a positive number of milliseconds", intervalMs);
   check("timestamps", timestamps === "iso" || timestamps === "mixed", `"iso" or "mixed"`, timestamps);
+  const { runId } = options;
+  check("runId", runId === undefined || (typeof runId === "string" && /^[A-Za-z0-9_-]{1,32}$/.test(runId)), "1 to 32 letters, digits, _ or -", runId);
+  const idPrefix = runId === undefined ? `gen-${seed}-` : `gen-${seed}-${runId}-`;
   const sources = [...new Set(options.sources)];
   const mix = options.mix ?? defaultMix(sources);
   const weights = sources.map((s) => mix[s] ?? 0);
@@ -160,7 +170,7 @@ export function createGenerator(options: GeneratorOptions): EventGenerator {
       source: chosen,
       subject: subject.raw(chosen, draft.key),
       key: draft.key,
-      payload: { event_id: `gen-${seed}-${counter}`, ...draft.payload },
+      payload: { event_id: `${idPrefix}${counter}`, ...draft.payload },
       time: clock,
       ...(draft.label ? { label: draft.label } : {}),
     };

@@ -49,9 +49,20 @@ test("subjects are raw.<source>.<key>, keys are safe tokens and match the payloa
   for (const source of ALL) for (const key of gen.keys(source)) assert.match(key, SAFE_TOKEN);
 });
 
-test("event ids come from the seed and a counter: unique, in order", () => {
-  const events = createGenerator({ seed: 77, sources: ALL }).take(500);
-  assert.equal(events.map((e) => e.payload.event_id), events.map((_, i) => `gen-77-${i + 1}`));
+test("event ids come from the seed, the run id and a counter: unique, in order", () => {
+  const events = createGenerator({ seed: 77, sources: ALL, runId: "r1" }).take(500);
+  assert.equal(events.map((e) => e.payload.event_id), events.map((_, i) => `gen-77-r1-${i + 1}`));
+  const inProcess = createGenerator({ seed: 77, sources: ALL }).take(3);
+  assert.equal(inProcess.map((e) => e.payload.event_id), ["gen-77-1", "gen-77-2", "gen-77-3"]);
+});
+
+test("two runs with one seed: the same events apart from the run id in their ids, and no id in common", () => {
+  const a = createGenerator({ seed: 5, sources: ALL, runId: "a1b2c3d4" }).take(300);
+  const b = createGenerator({ seed: 5, sources: ALL, runId: "e5f6a7b8" }).take(300);
+  const content = (events: GeneratedEvent[]) => events.map((e) => JSON.stringify({ ...e, payload: { ...e.payload, event_id: undefined } }));
+  assert.equal(content(a), content(b));
+  const idsOfA = new Set(a.map((e) => e.payload.event_id));
+  assert.ok(b.every((e) => !idsOfA.has(e.payload.event_id)));
 });
 
 test("the same seed and calls give the same 1000 events; another seed gives others", () => {
@@ -140,6 +151,9 @@ test("bad options are refused with the option named", () => {
     ["entities.txn", () => createGenerator({ seed: 1, sources: ALL, entities: { txn: 0 } })],
     ["nowMs", () => createGenerator({ seed: 1, sources: ALL }).next(Number.NaN)],
     ["sources", () => createGenerator({ seed: 1, sources: ["iot"] }).next(0, "txn")],
+    ["runId", () => createGenerator({ seed: 1, sources: ALL, runId: "" })],
+    ["runId", () => createGenerator({ seed: 1, sources: ALL, runId: "a.b" })],
+    ["runId", () => createGenerator({ seed: 1, sources: ALL, runId: "x".repeat(33) })],
   ];
   for (const [option, call] of bad) {
     assert.throws(call, (err: unknown) => err instanceof GeneratorOptionsError && err.option === option && err.name === "GeneratorOptionsError", option);
