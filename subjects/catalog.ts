@@ -14,6 +14,8 @@ export const seconds = (s: number): number => s * 1_000_000_000;
  * - `AGG`: window results on `agg.<source>.<kind>`.
  * - `LATE`: events that arrived after their window closed, on `late.<source>`.
  * - `ALERTS`: anomalies the detect actor found, on `alerts.<source>.<severity>`.
+ * - `DLQ_SINK`: dead letters the DLQ sink could not store, on `dlq-sink.<actor>.<source>` (the
+ *   dead letter's own tokens). Outside `dlq.>`, so the DLQ sink never reads its own failures back.
  */
 export const STREAMS = {
   RAW: {
@@ -78,6 +80,15 @@ export const STREAMS = {
     duplicate_window: seconds(600),
     max_age: seconds(30 * 24 * 3600),
   },
+  DLQ_SINK: {
+    name: "DLQ_SINK",
+    subjects: ["dlq-sink.>"],
+    storage: "file",
+    retention: "limits",
+    discard: "old",
+    duplicate_window: seconds(600),
+    max_age: seconds(30 * 24 * 3600),
+  },
 } as const;
 
 export type StreamName = keyof typeof STREAMS;
@@ -91,6 +102,7 @@ export const subject = {
   eventsAll: (source?: Source) => (source ? `events.${source}.>` : "events.>"),
   dlq: (actor: string, source: string) => `dlq.${actor}.${source}`,
   dlqAll: () => "dlq.>",
+  dlqSink: (actor: string, source: string) => `dlq-sink.${actor}.${source}`,
   dq: (source: string) => `dq.${source}`,
   dqAll: () => "dq.>",
   agg: (source: Source, kind: string) => `agg.${source}.${kind}`,
@@ -99,6 +111,8 @@ export const subject = {
   lateAll: () => "late.>",
   alerts: (source: Source, severity: string) => `alerts.${source}.${severity}`,
   alertsAll: () => "alerts.>",
+  /** JetStream's advisory when a message of `durable` reached max_deliver and will not be delivered again. */
+  maxDeliveriesAdvisory: (stream: string, durable: string) => `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.${durable}`,
   /** Request/reply: the process that owns the embedded ClickHouse answers SQL here. */
   sqlService: () => "sluice.rpc.sql",
 } as const;

@@ -1,16 +1,21 @@
 import { context, SpanKind, SpanStatusCode, trace, type Span, type Tracer } from "@opentelemetry/api";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager, type JsMsg, type JetStreamClient } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type PubAck } from "@nats-io/jetstream";
+import type { MsgHdrs } from "@nats-io/nats-core";
 import { setTimeout as sleep } from "node:timers/promises";
-import { HEADERS, subject as subjects } from "../../subjects/catalog.ts";
 import { ensureConsumer } from "../../subjects/setup.ts";
-import { extractContext, injectContext } from "../../otel/propagation.ts";
+import { injectContext } from "../../otel/propagation.ts";
+import { DEFAULT_BROKER_TIMEOUT_MS, withDeadline } from "../../nats/deadline.ts";
 import type { ActorContext, ActorDefinition, Inbound, Logger, Outbound } from "./actor.ts";
 import { batches } from "./batches.ts";
+import { buildDeadLetter, LastErrors } from "./dead-letter.ts";
 import { describeError, isRetryable, PoisonError, type RetryableError } from "./errors.ts";
 import { MinHeap } from "./heap.ts";
-import { metricsFor } from "./metrics.ts";
-import { fitBody, wireSize } from "./size.ts";
+import { listenForMaxDeliveries, type MaxDeliveryListener } from "./max-deliver.ts";
+import { judgeStuck, metricsFor, STUCK_AFTER_ACK_WAITS } from "./metrics.ts";
+import { handleIsolating, type Isolated, type Plan } from "./plan.ts";
+import { startStoredSpan, track, type Tracked } from "./spans.ts";
+import { wireSize } from "./size.ts";
 
 export interface RuntimeDeps {
   readonly nc: NatsConnection;
@@ -28,38 +33,19 @@ export class PublishError extends Error {
   }
 }
 
-interface Tracked {
-  readonly msg: JsMsg;
-  readonly inbound: Inbound;
-  readonly span: Span;
-}
-
-interface Plan {
-  bound: Map<Inbound, Outbound[]>;
-  unbound: Outbound[];
-  rejected: Map<Inbound, PoisonError>;
-  retried: Map<Inbound, Error>;
-  held: Map<Inbound, number>;
-  release: number | undefined;
-}
-
-function newPlan(): Plan {
-  return { bound: new Map(), unbound: [], rejected: new Map(), retried: new Map(), held: new Map(), release: undefined };
-}
-
-function sourceOf(subject: string): string {
-  const [, source] = subject.split(".");
-  return source || "unknown";
-}
+/** How long one publish may wait for its PubAck; the batch fails (and is redelivered) after that. */
+const PUBLISH_TIMEOUT_MS = DEFAULT_BROKER_TIMEOUT_MS;
 
 function backoffMs(attempt: number, baseMs: number): number {
   return Math.min(30_000, baseMs * 2 ** Math.min(attempt, 10));
 }
 
 /**
- * Runs one actor until `signal` aborts or it fails. Order of a batch: handle → publish outputs
- * (await every PubAck) → publish dead letters → term / nak / ack. A message is never acked
- * before what it produced is stored.
+ * Runs one actor until `signal` aborts or it fails. Order of a batch: handle (a failing message
+ * is isolated by bisection) → publish outputs (await every PubAck) → publish dead letters →
+ * term / nak / ack. A message is never acked before what it produced is stored. A message
+ * JetStream stops delivering at max_deliver without a handler error is dead-lettered from the
+ * max_deliver advisory.
  */
 export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promise<void> {
   const { nc, log, signal } = deps;
@@ -67,76 +53,46 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
   const metrics = metricsFor(actor.name);
   const def = actor.consumes;
   const js: JetStreamClient = jetstream(nc);
-  await ensureConsumer(await jetstreamManager(nc), def);
-  const consumer = await js.consumers.get(def.stream, def.durable_name);
   const ackWaitMs = def.ack_wait / 1_000_000;
+  const lastErrors = new LastErrors();
   const held = new MinHeap<Tracked>();
   let inFlight: Tracked[] = [];
-
-  const track = (msg: JsMsg): Tracked => {
-    const parent = extractContext(msg.headers, context.active());
-    const span = tracer.startSpan(`${actor.name} process`, {
-      kind: SpanKind.CONSUMER,
-      attributes: {
-        "messaging.system": "nats",
-        "messaging.operation.type": "process",
-        "messaging.destination.name": msg.subject,
-        "messaging.consumer.group.name": def.durable_name,
-        "messaging.nats.stream": def.stream,
-        "messaging.nats.stream_sequence": msg.seq,
-        "messaging.nats.delivery_count": msg.info.deliveryCount,
-        "sluice.actor": actor.name,
-      },
-    }, parent);
-    const hdrs = new Map<string, string>();
-    if (msg.headers) for (const key of msg.headers.keys()) hdrs.set(key, msg.headers.get(key));
-    const inbound: Inbound = {
-      subject: msg.subject,
-      stream: def.stream,
-      seq: msg.seq,
-      deliveries: msg.info.deliveryCount,
-      timestampMs: Number(msg.timestampNanos / 1_000_000n),
-      headers: hdrs,
-      data: msg.data,
-      traceId: span.spanContext().traceId,
-    };
-    return { msg, inbound, span };
+  let heldShown = 0;
+  const showHeld = () => {
+    metrics.held += held.size - heldShown;
+    heldShown = held.size;
   };
+  const progressed = () => void (metrics.lastProgressAt = Date.now());
 
-  const publish = async (out: Outbound, span: Span | undefined) => {
+  // Honours the timeout but not the abort: on shutdown the batch in hand finishes (bounded by the
+  // timeout) rather than leaving outputs half-published for the redelivery to repeat.
+  const publish = (out: Outbound, span: Span | undefined): Promise<PubAck> => {
     const h = natsHeaders();
     for (const [k, v] of Object.entries(out.headers ?? {})) h.set(k, v);
     if (span) injectContext(h, trace.setSpan(context.active(), span));
     else injectContext(h);
-    return js.publish(out.subject, out.data, { headers: h, msgID: out.msgId });
+    return withDeadline(js.publish(out.subject, out.data, { headers: h, msgID: out.msgId, timeout: PUBLISH_TIMEOUT_MS }), {
+      what: `${actor.name}: publish to ${out.subject}`,
+      timeoutMs: PUBLISH_TIMEOUT_MS + 1_000,
+    });
   };
 
-  const deadLetter = (t: Tracked, code: string, reason: string) => {
-    const original = t.msg.headers;
-    const out: Record<string, string> = {};
-    if (original) for (const key of original.keys()) out[key] = original.get(key);
-    // Kept apart: the dead letter has its own Nats-Msg-Id, and a replay must carry the original again.
-    if (out[HEADERS.msgId]) out[HEADERS.originalMsgId] = out[HEADERS.msgId];
-    delete out[HEADERS.msgId];
-    Object.assign(out, {
-      [HEADERS.reason]: reason.replace(/[\r\n]+/g, " "),
-      [HEADERS.errorCode]: code,
-      [HEADERS.actor]: actor.name,
-      [HEADERS.originalSubject]: t.msg.subject,
-      [HEADERS.originalStream]: def.stream,
-      [HEADERS.streamSequence]: String(t.msg.seq),
-      [HEADERS.deliveries]: String(t.msg.info.deliveryCount),
-      [HEADERS.failedAt]: new Date().toISOString(),
-    });
-    const data = fitBody(t.msg.data, out, nc.info?.max_payload ?? Infinity);
-    if (data !== t.msg.data) out[HEADERS.truncated] = String(t.msg.data.length);
-    return publish({
-      subject: subjects.dlq(actor.name, sourceOf(t.msg.subject)),
-      data,
-      msgId: `dlq:${actor.name}:${def.stream}:${t.msg.seq}`,
-      headers: out,
-    }, t.span);
+  const publishForStored = async (out: Outbound, original: MsgHdrs | undefined): Promise<PubAck> => {
+    const span = startStoredSpan(tracer, `${actor.name} max_deliver`, original, { "sluice.actor": actor.name, "messaging.nats.stream": def.stream });
+    try {
+      return await publish(out, span);
+    } finally {
+      span.end();
+    }
   };
+
+  const deadLetter = (t: Tracked, code: string, reason: string) =>
+    publish(buildDeadLetter(
+      { actor: actor.name, stream: def.stream, subject: t.msg.subject, seq: t.msg.seq, deliveries: t.msg.info.deliveryCount, headers: t.msg.headers, data: t.msg.data },
+      code,
+      reason,
+      nc.info?.max_payload ?? Infinity,
+    ), t.span);
 
   const finish = async (items: Tracked[], plan: Plan) => {
     const byInbound = new Map(items.map((t) => [t.inbound, t] as const));
@@ -162,13 +118,13 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
         deadLetters.push({ t: byInbound.get(inbound)!, code: "max_deliver", reason: `gave up after ${inbound.deliveries} deliveries (max_deliver ${def.max_deliver}); last error: ${describeError(err)}` });
       }
     }
-    for (const d of deadLetters) outputs.push(deadLetter(d.t, d.code, d.reason));
+    const letters = deadLetters.map((d) => deadLetter(d.t, d.code, d.reason));
 
-    const results = await Promise.allSettled(outputs);
+    const results = await Promise.allSettled([...outputs, ...letters]);
     const failures = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
-    if (failures.length) throw new PublishError(actor.name, failures.length, outputs.length, failures[0].reason);
-    metrics.emitted += outputs.length - deadLetters.length;
-    metrics.deadLettered += deadLetters.length;
+    if (failures.length) throw new PublishError(actor.name, failures.length, results.length, failures[0].reason);
+    metrics.emitted += outputs.length;
+    metrics.deadLettered += results.slice(outputs.length).filter((r) => !(r as PromiseFulfilledResult<PubAck>).value.duplicate).length;
 
     for (const t of items) {
       const rejected = plan.rejected.get(t.inbound);
@@ -176,10 +132,14 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
       if (rejected || exhausted.has(t.inbound)) {
         // No reason argument: `+TERM <reason>` needs nats-server 2.10.4; 2.9 ignores it and redelivers.
         t.msg.term();
+        lastErrors.forget(t.msg.seq);
+        progressed();
         t.span.setStatus({ code: SpanStatusCode.ERROR, message: rejected?.message ?? "max_deliver exhausted" });
         t.span.end();
       } else if (retry) {
         const delay = isRetryable(retry) ? retry.delayMs : backoffMs(t.inbound.deliveries - 1, 500);
+        // Remembered for the max_deliver advisory, should the next delivery end without an error.
+        lastErrors.record(t.msg.seq, describeError(retry));
         t.msg.nak(delay);
         metrics.retried++;
         t.span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(retry) });
@@ -188,67 +148,81 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
         held.push(plan.held.get(t.inbound)!, t);
       } else {
         t.msg.ack();
+        lastErrors.forget(t.msg.seq);
         metrics.acked++;
+        progressed();
         t.span.end();
       }
     }
     if (plan.release !== undefined) {
       for (const t of held.popUpTo(plan.release)) {
         t.msg.ack();
+        lastErrors.forget(t.msg.seq);
         metrics.acked++;
+        progressed();
         t.span.end();
       }
     }
-    metrics.held = held.size;
+    showHeld();
   };
 
-  const contextFor = (plan: Plan): ActorContext => ({
-    emit: (input, out) => {
-      const list = plan.bound.get(input);
-      if (list) list.push(out);
-      else plan.bound.set(input, [out]);
-    },
-    emitUnbound: (out) => void plan.unbound.push(out),
-    reject: (input, error) => void plan.rejected.set(input, error),
-    retry: (input, error) => void plan.retried.set(input, error),
-    hold: (input, until) => void plan.held.set(input, until),
-    release: (watermark) => void (plan.release = Math.max(plan.release ?? -Infinity, watermark)),
-    log,
-  });
+  /** Runs the handler until it completes or fails for good; a RetryableError holds the batch and tries again. */
+  const decide = async (items: Tracked[], handle: (batch: readonly Inbound[], ctx: ActorContext) => void | Promise<void>, batchSpan: Span): Promise<Isolated> => {
+    const inputs = items.map((t) => t.inbound);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await context.with(trace.setSpan(context.active(), batchSpan), () => handleIsolating(inputs, handle, log));
+      } catch (err) {
+        if (!isRetryable(err) || signal.aborted) throw err;
+        metrics.batchRetries++;
+        const delay = Math.min(backoffMs(attempt, (err as RetryableError).delayMs), ackWaitMs / 3);
+        if (attempt === 0 || attempt % 10 === 0) log.warn(`${actor.name}: ${describeError(err)}; holding ${items.length} messages and retrying in ${delay} ms`);
+        for (const t of items) t.msg.working();
+        await sleep(delay, undefined, { signal }).catch(() => undefined);
+        if (signal.aborted) throw err;
+      }
+    }
+  };
 
-  const step = async (items: Tracked[], run: (ctx: ActorContext) => void | Promise<void>) => {
+  const step = async (items: Tracked[], handle: (batch: readonly Inbound[], ctx: ActorContext) => void | Promise<void>) => {
     const links = items.slice(0, 128).map((t) => ({ context: t.span.spanContext() }));
     const batchSpan = tracer.startSpan(`${actor.name} batch`, { kind: SpanKind.INTERNAL, links, attributes: { "messaging.batch.message_count": items.length, "sluice.actor": actor.name } });
-    let plan = newPlan();
     try {
-      for (let attempt = 0; ; attempt++) {
-        plan = newPlan();
-        try {
-          await context.with(trace.setSpan(context.active(), batchSpan), () => run(contextFor(plan)));
-          break;
-        } catch (err) {
-          if (isRetryable(err) && !signal.aborted) {
-            metrics.batchRetries++;
-            const delay = Math.min(backoffMs(attempt, (err as RetryableError).delayMs), ackWaitMs / 3);
-            if (attempt === 0 || attempt % 10 === 0) log.warn(`${actor.name}: ${describeError(err)}; holding ${items.length} messages and retrying in ${delay} ms`);
-            for (const t of items) t.msg.working();
-            await sleep(delay, undefined, { signal }).catch(() => undefined);
-            if (signal.aborted) throw err;
-            continue;
-          }
-          if (isRetryable(err)) throw err;
-          metrics.errors++;
-          log.error(`${actor.name}: handler failed for a batch of ${items.length}: ${describeError(err)}`);
-          plan = newPlan();
-          for (const t of items) plan.retried.set(t.inbound, err instanceof Error ? err : new Error(String(err)));
-          break;
-        }
+      const { plan, failed, firstError } = await decide(items, handle, batchSpan);
+      if (firstError) {
+        metrics.errors += Math.max(1, failed.size);
+        const seqs = [...failed.keys()].slice(0, 10).map((m) => m.seq);
+        const which = items.length ? `${failed.size} of ${items.length} messages (stream ${def.stream} seq ${seqs.join(", ")}${failed.size > seqs.length ? ", …" : ""})` : "a tick";
+        const rest = items.length > failed.size ? "; the rest of the batch proceeds" : "";
+        log.error(`${actor.name}: handler failed on ${which}: ${describeError(firstError)}${rest}`);
       }
+      for (const [input, err] of failed) plan.retried.set(input, err);
       await finish(items, plan);
     } finally {
       batchSpan.end();
     }
   };
+
+  metrics.stuckAfterMs = STUCK_AFTER_ACK_WAITS * ackWaitMs;
+  judgeStuck(metrics, Date.now());
+  let advisories: MaxDeliveryListener | undefined;
+  let messages: ConsumerMessages;
+  try {
+    const jsm = await withDeadline(jetstreamManager(nc), { what: `${actor.name}: JetStream manager`, signal });
+    advisories = await listenForMaxDeliveries({ nc, jsm, actor: actor.name, def, lastErrors, publish: publishForStored, metrics, log, signal });
+    await withDeadline(ensureConsumer(jsm, def), { what: `${actor.name}: ensure consumer ${def.stream}/${def.durable_name}`, signal });
+    const consumer = await withDeadline(js.consumers.get(def.stream, def.durable_name), { what: `${actor.name}: get consumer ${def.stream}/${def.durable_name}`, signal });
+    const starting = consumer.consume({ max_messages: Math.min(def.max_ack_pending, Math.max(actor.batch.max_messages * 2, 256)) });
+    messages = await withDeadline(starting, { what: `${actor.name}: start consuming ${def.stream}/${def.durable_name}`, signal }).catch((err: unknown) => {
+      // A consume that starts after its deadline would pull with no one reading it.
+      void starting.then((late) => late.close()).catch(() => undefined);
+      throw err;
+    });
+  } catch (err) {
+    await advisories?.stop();
+    if (signal.aborted) return;
+    throw err;
+  }
 
   // Batches and ticks take turns; a failed turn must not poison the turns after it.
   let lock: Promise<void> = Promise.resolve();
@@ -257,17 +231,17 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
     lock = turn.catch(() => undefined);
     return turn;
   };
-  const keepAlive = setInterval(() => {
+  const housekeeping = setInterval(() => {
     for (const t of held.values()) t.msg.working();
+    judgeStuck(metrics, Date.now());
   }, Math.max(1_000, ackWaitMs / 3));
 
-  const messages = await consumer.consume({ max_messages: Math.min(def.max_ack_pending, Math.max(actor.batch.max_messages * 2, 256)) });
   let tickError: unknown;
   // A failed tick (its output could not be stored) ends the consume loop, so the supervisor
   // restarts the actor now rather than at the next message.
   const ticker = actor.tick
     ? setInterval(() => {
-        serial(() => step([], (ctx) => actor.tick!.handle(Date.now(), ctx))).catch((err) => {
+        serial(() => step([], (_batch, ctx) => actor.tick!.handle(Date.now(), ctx))).catch((err) => {
           tickError ??= err;
           void messages.close();
         });
@@ -279,28 +253,37 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
     await actor.start?.(log);
     for await (const batch of batches(messages, actor.batch.max_messages, actor.batch.max_wait_ms)) {
       if (tickError) break;
-      inFlight = batch.map(track);
+      // Work arriving after an idle spell starts the stuck clock now, not at the last ack.
+      if (metrics.inFlight === 0 && metrics.pending === 0) progressed();
+      inFlight = batch.map((msg) => track(tracer, actor.name, def, msg));
+      metrics.inFlight += inFlight.length;
+      metrics.pending = batch[batch.length - 1].info.pending;
       metrics.received += batch.length;
       metrics.lastBatchAt = Date.now();
       const items = inFlight;
-      await serial(() => step(items, (ctx) => actor.handle(items.map((t) => t.inbound), ctx)));
-      inFlight = [];
+      try {
+        await serial(() => step(items, actor.handle.bind(actor)));
+        inFlight = [];
+      } finally {
+        metrics.inFlight -= items.length;
+      }
       if (signal.aborted) break;
     }
     await lock;
     if (tickError) throw tickError;
   } finally {
     signal.removeEventListener("abort", onAbort);
-    clearInterval(keepAlive);
+    clearInterval(housekeeping);
     if (ticker) clearInterval(ticker);
     // Whatever is unacked goes back to the stream at once, for this or another instance.
     for (const t of [...inFlight, ...held.clear()]) {
       t.msg.nak();
       t.span.end();
     }
-    metrics.held = 0;
+    showHeld();
     // close() can wait on a pull that a restarted server never answers; do not hang the restart on it.
     await Promise.race([messages.close().catch(() => undefined), sleep(2_000)]);
+    await advisories.stop();
     await actor.stop?.();
   }
 }
