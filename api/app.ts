@@ -69,6 +69,9 @@ function prometheus(metrics: ReadonlyMap<string, ActorMetrics>, lag: ConsumerLag
     ["sluice_actor_restarts_total", "Restarts by the supervisor.", "counter", (m) => m.restarts],
     ["sluice_actor_held", "Messages held unacked (e.g. until a window closes).", "gauge", (m) => m.held],
     ["sluice_actor_last_batch_seconds", "When the actor last handled a batch, unix seconds.", "gauge", (m) => m.lastBatchAt / 1000],
+    ["sluice_actor_in_flight", "Messages handed to the handler and not yet acked, nak'ed, dead-lettered or held.", "gauge", (m) => m.inFlight],
+    ["sluice_actor_last_progress_seconds", "When the actor last acked or dead-lettered a message or had no work, unix seconds.", "gauge", (m) => m.lastProgressAt / 1000],
+    ["sluice_actor_stuck", "1 while the actor has work and acked nothing for 3 x ack_wait (named by /readyz).", "gauge", (m) => m.stuck],
   ];
   const esc = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
   const lines: string[] = [];
@@ -144,8 +147,12 @@ export function createApp(deps: ApiDeps): Hono {
       }
     };
     const [nats, clickhouse] = await Promise.all([probe(deps.pingNats), probe(deps.pingClickHouse)]);
-    const ready = nats.ok && clickhouse.ok;
-    return c.json({ ready, checks: { nats, clickhouse } }, ready ? 200 : 503);
+    // Judged by the runtime from what it sees (actors/runtime/metrics.ts); real time, not `now`.
+    const stuck = [...deps.metrics()].filter(([, m]) => m.stuck).map(([actor, m]) =>
+      `actor ${actor} is stuck: ${m.pending} pending in the stream, ${m.inFlight} in flight, ${m.held} held, no ack for ${Math.round((Date.now() - m.lastProgressAt) / 1000)} s (limit ${Math.round(m.stuckAfterMs / 1000)} s)`);
+    const actors = stuck.length ? { ok: false, error: stuck.join("; ") } : { ok: true };
+    const ready = nats.ok && clickhouse.ok && actors.ok;
+    return c.json({ ready, checks: { nats, clickhouse, actors } }, ready ? 200 : 503);
   });
 
   app.get("/metrics", async (c) => {

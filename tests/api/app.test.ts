@@ -137,6 +137,7 @@ test("GET /metrics is Prometheus text with per-actor counters and consumer lag",
   assert.match(text, /^sluice_actor_received_total\{actor="detect"\} 3$/m);
   assert.match(text, /^sluice_actor_dead_lettered_total\{actor="detect"\} 1$/m);
   assert.match(text, /^sluice_consumer_pending\{consumer="detect",stream="EVENTS"\} 42$/m);
+  assert.match(text, /^sluice_actor_stuck\{actor="detect"\} 0$/m);
   for (const line of text.trim().split("\n")) {
     assert.ok(/^# (HELP|TYPE) \w+ .+$/.test(line) || /^\w+\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\} -?[\d.e+-]+$/.test(line), `not exposition format: ${line}`);
   }
@@ -160,7 +161,15 @@ test("GET /readyz says which dependency is down", async ({ ch }) => {
     const app = appOver(ch, { pingNats: natsPing(nc) });
     const up = await get(app, "/readyz");
     assert.is(up.status, 200);
-    assert.equal(up.body, { ready: true, checks: { nats: { ok: true }, clickhouse: { ok: true } } });
+    assert.equal(up.body, { ready: true, checks: { nats: { ok: true }, clickhouse: { ok: true }, actors: { ok: true } } });
+    // The runtime's verdict (actors/runtime/metrics.ts judgeStuck): readyz names the actor and what it holds.
+    const wedged = Object.assign(metricsFor("validate-wedged"), { pending: 12, inFlight: 3, lastProgressAt: Date.now() - 100_000, stuckAfterMs: 90_000, stuck: 1 });
+    const stuck = await get(app, "/readyz");
+    wedged.stuck = 0;
+    assert.is(stuck.status, 503);
+    assert.is(stuck.body.checks.nats.ok, true);
+    assert.is(stuck.body.checks.actors.ok, false);
+    assert.match(stuck.body.checks.actors.error, /^actor validate-wedged is stuck: 12 pending in the stream, 3 in flight, 0 held, no ack for 100 s \(limit 90 s\)$/);
     await nc.close();
     const down = await get(app, "/readyz");
     assert.is(down.status, 503);
