@@ -167,6 +167,16 @@ export class ClickHouseServer {
     await exited;
   }
 
+  /** SIGSTOP: the server keeps its sockets but answers nothing, a hung server rather than a dead one. */
+  suspend(): void {
+    if (this.running) this.child!.kill("SIGSTOP");
+  }
+
+  /** SIGCONT after {@link suspend}. */
+  resume(): void {
+    if (this.running) this.child!.kill("SIGCONT");
+  }
+
   /** Starts the server again on the same ports and data after `downMs` (or starts it after a kill). */
   async restart(downMs = 0): Promise<void> {
     await this.kill("SIGTERM");

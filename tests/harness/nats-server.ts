@@ -78,7 +78,9 @@ export class NatsServer {
 
   async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
     const child = this.child;
-    if (!child || child.exitCode !== null) return;
+    // A process ended by a signal has exitCode null: without the signalCode check a second kill
+    // (restart after a SIGKILL) would wait for an exit that already happened.
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once("exit", resolve));
     child.kill(signal);
     await exited;

@@ -1,0 +1,174 @@
+import type { ClickHouseClient } from "@clickhouse/client";
+import { jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { setTimeout as sleep } from "node:timers/promises";
+import { withDeadline } from "../../nats/deadline.ts";
+
+/**
+ * What a run left behind, reduced to what must not depend on timing, for comparing a faulted run
+ * with a fault-free one: table rows without their wall-clock and trace columns, stream contents,
+ * and the counts that show exactly-once without `FINAL`.
+ */
+
+/** A table (or view) and the columns left out of the comparison, with the reason. */
+export interface TableSpec {
+  readonly name: string;
+  readonly from: string;
+  readonly exclude: Readonly<Record<string, string>>;
+  /** Turns a raw cell into what is compared (default: floats rounded, see {@link comparable}). */
+  readonly normalise?: Readonly<Record<string, (value: unknown) => unknown>>;
+}
+
+/**
+ * Float64 cells are compared to 12 significant digits: sums, means and standard deviations are
+ * folded in arrival order, and addition in another order may change the last bits, not the value.
+ */
+function comparable(type: string, value: unknown): unknown {
+  if (/^(Nullable\()?Float(32|64)/.test(type) && value !== null) {
+    const n = Number(value);
+    return Number.isFinite(n) ? Number(n.toPrecision(12)) : String(value);
+  }
+  return value;
+}
+
+async function columnsOf(client: ClickHouseClient, table: string): Promise<Array<{ name: string; type: string }>> {
+  const [database, name] = table.replace(/ FINAL$/, "").split(".");
+  const rs = await client.query({
+    query: `SELECT name, type FROM system.columns WHERE database = '${database}' AND table = '${name}' ORDER BY name`,
+    format: "JSONEachRow",
+  });
+  return (await rs.json()) as Array<{ name: string; type: string }>;
+}
+
+/** Every row of `spec.from` as one canonical JSON line (columns by name, excluded ones left out), sorted. */
+export async function tableRows(client: ClickHouseClient, spec: TableSpec): Promise<string[]> {
+  const columns = (await columnsOf(client, spec.from)).filter((c) => !(c.name in spec.exclude));
+  if (columns.length === 0) throw new Error(`${spec.from}: no columns (does the table exist?)`);
+  const rs = await client.query({ query: `SELECT ${columns.map((c) => `\`${c.name}\``).join(", ")} FROM ${spec.from}`, format: "JSONEachRow" });
+  const rows = (await rs.json()) as Array<Record<string, unknown>>;
+  return rows.map((row) => JSON.stringify(Object.fromEntries(columns.map((c) => {
+    const custom = spec.normalise?.[c.name];
+    return [c.name, custom ? custom(row[c.name]) : comparable(c.type, row[c.name])];
+  })))).sort();
+}
+
+export async function scalar(client: ClickHouseClient, query: string): Promise<number> {
+  const rs = await client.query({ query, format: "JSONEachRow" });
+  const rows = (await rs.json()) as Array<Record<string, unknown>>;
+  return Number(Object.values(rows[0] ?? { v: 0 })[0]);
+}
+
+/**
+ * Multiset difference of two sorted row lists, spelled out: how many rows only each side has,
+ * and the first few of each. Undefined when equal.
+ */
+export function diffRows(a: readonly string[], b: readonly string[], labels: [string, string] = ["fault-free", "faulted"], show = 4): string | undefined {
+  const count = (rows: readonly string[]) => {
+    const m = new Map<string, number>();
+    for (const r of rows) m.set(r, (m.get(r) ?? 0) + 1);
+    return m;
+  };
+  const ca = count(a);
+  const cb = count(b);
+  const onlyA: string[] = [];
+  const onlyB: string[] = [];
+  for (const [row, n] of ca) for (let i = 0; i < n - (cb.get(row) ?? 0); i++) onlyA.push(row);
+  for (const [row, n] of cb) for (let i = 0; i < n - (ca.get(row) ?? 0); i++) onlyB.push(row);
+  if (onlyA.length === 0 && onlyB.length === 0) return undefined;
+  const cut = (r: string) => (r.length > 700 ? `${r.slice(0, 700)}…` : r);
+  return [
+    `${a.length} rows (${labels[0]}) vs ${b.length} rows (${labels[1]}): ${onlyA.length} only in ${labels[0]}, ${onlyB.length} only in ${labels[1]}`,
+    ...onlyA.slice(0, show).map((r) => `  - ${labels[0]}: ${cut(r)}`),
+    ...onlyB.slice(0, show).map((r) => `  + ${labels[1]}: ${cut(r)}`),
+  ].join("\n");
+}
+
+export interface StreamMessage {
+  readonly seq: number;
+  readonly subject: string;
+  readonly msgId: string | undefined;
+  readonly data: string;
+}
+
+/** Every message of `stream` in sequence order, read with an ordered consumer. */
+export async function streamMessages(nc: NatsConnection, stream: string, timeoutMs = 30_000): Promise<StreamMessage[]> {
+  const jsm = await jetstreamManager(nc);
+  const info = await withDeadline(jsm.streams.info(stream), { what: `stream ${stream} info` });
+  const last = info.state.last_seq;
+  if (info.state.messages === 0) return [];
+  const consumer = await withDeadline(jetstream(nc).consumers.get(stream), { what: `ordered consumer on ${stream}` });
+  const decoder = new TextDecoder();
+  return withDeadline(async () => {
+    const out: StreamMessage[] = [];
+    const messages = await consumer.consume({ max_messages: 1_000 });
+    for await (const m of messages as AsyncIterable<JsMsg>) {
+      out.push({ seq: m.seq, subject: m.subject, msgId: m.headers?.get("Nats-Msg-Id") || undefined, data: decoder.decode(m.data) });
+      if (m.seq >= last) break;
+    }
+    await messages.close();
+    return out;
+  }, { what: `read ${info.state.messages} messages of ${stream}`, timeoutMs });
+}
+
+export interface PipelineState {
+  /** Messages per stream. */
+  readonly streams: Readonly<Record<string, number>>;
+  /** Pending plus unacknowledged messages over every durable consumer of the watched streams. */
+  readonly backlog: number;
+  readonly consumers: Readonly<Record<string, number>>;
+}
+
+/** Streams whose consumers must be caught up for a run to be over; DQ reports arrive on a wall-clock tick and are left out. */
+export const WATCHED_STREAMS = ["RAW", "EVENTS", "DLQ", "AGG", "LATE", "ALERTS"] as const;
+
+export async function pipelineState(nc: NatsConnection): Promise<PipelineState> {
+  const jsm = await withDeadline(jetstreamManager(nc), { what: "jetstream manager" });
+  const streams: Record<string, number> = {};
+  const consumers: Record<string, number> = {};
+  let backlog = 0;
+  for (const stream of WATCHED_STREAMS) {
+    const info = await withDeadline(jsm.streams.info(stream), { what: `stream ${stream} info` });
+    streams[stream] = info.state.messages;
+    const list = await withDeadline(jsm.consumers.list(stream).next(), { what: `consumers of ${stream}` });
+    for (const c of list) {
+      if (!c.config.durable_name) continue;
+      consumers[`${stream}/${c.name}`] = c.num_pending + c.num_ack_pending;
+      backlog += c.num_pending + c.num_ack_pending;
+    }
+  }
+  return { streams, backlog, consumers };
+}
+
+/**
+ * Waits until every durable consumer is caught up, each stream holds at least `atLeast` messages,
+ * and nothing (streams, `counts()`) has changed for `stableMs`. Returns undefined then, or what
+ * was still moving or missing at the timeout.
+ */
+export async function quiesce(nc: NatsConnection, opts: { atLeast: Readonly<Record<string, number>>; counts: () => Promise<Record<string, number>>; timeoutMs: number; stableMs?: number }): Promise<string | undefined> {
+  const deadline = Date.now() + opts.timeoutMs;
+  const stableMs = opts.stableMs ?? 3_000;
+  let last = "";
+  let since = Date.now();
+  let why = "nothing read yet";
+  while (Date.now() < deadline) {
+    try {
+      const state = await pipelineState(nc);
+      const counts = await opts.counts();
+      const short = Object.entries(opts.atLeast).filter(([s, n]) => (state.streams[s] ?? 0) < n);
+      const now = JSON.stringify({ streams: state.streams, counts });
+      if (now !== last) {
+        last = now;
+        since = Date.now();
+      }
+      why = short.length ? `streams short: ${short.map(([s, n]) => `${s} ${state.streams[s]} of ${n}`).join(", ")}`
+        : state.backlog > 0 ? `consumers behind: ${JSON.stringify(Object.fromEntries(Object.entries(state.consumers).filter(([, n]) => n > 0)))}`
+        : Date.now() - since < stableMs ? `still changing: ${now}`
+        : "";
+      if (!why) return undefined;
+    } catch (err) {
+      why = `could not read the state: ${(err as Error).message}`;
+    }
+    await sleep(500);
+  }
+  return why;
+}
