@@ -1,13 +1,13 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { Tracer } from "@opentelemetry/api";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { join } from "node:path";
-import type { Config } from "../config/index.ts";
+import { embeddedDataDir, type Config } from "../config/index.ts";
+import { closeNats, connectNats, INSTANCE_ID } from "../nats/connect.ts";
 import { openClickHouse, migrate, type OpenClickHouse } from "../clickhouse/index.ts";
 import { ensureStreams, type StreamOverrides } from "../subjects/setup.ts";
 import type { ActorDefinition, Logger } from "./runtime/actor.ts";
-import { superviseAll, type LoopActor } from "./runtime/supervisor.ts";
+import { supervise, type LoopActor } from "./runtime/supervisor.ts";
 import { validateActor } from "./validate/index.ts";
 import { windowActor } from "./window/index.ts";
 import { lateSinkActor } from "./window/late-sink.ts";
@@ -33,6 +33,8 @@ export interface PipelineOptions {
   readonly actors: readonly ActorName[];
   readonly log: Logger;
   readonly tracerFor?: (actor: string) => Tracer;
+  /** Aborts the wait for an unreachable NATS server at start (Ctrl-C). */
+  readonly signal?: AbortSignal;
 }
 
 export interface Pipeline {
@@ -40,6 +42,8 @@ export interface Pipeline {
   readonly clickhouse: OpenClickHouse | undefined;
   /** Resolves when every actor has stopped. */
   readonly done: Promise<void>;
+  /** What has not stopped yet (actors, then the steps of `stop()`), for a shutdown that overran its deadline. */
+  running(): string[];
   stop(): Promise<void>;
 }
 
@@ -48,27 +52,13 @@ export function streamOverrides(config: Config): StreamOverrides {
   return { RAW: { max_age: config.rawMaxAgeHours * 3600 * 1_000_000_000 } };
 }
 
-export async function connectNats(url: string, config: Config, name: string): Promise<NatsConnection> {
-  return connect({
-    servers: url.split(","),
-    name,
-    user: config.natsUser,
-    pass: config.natsPassword,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 500,
-    // Async stack traces build two Error objects per request (every JetStream publish): a fifth
-    // of validate's CPU in a profile. Errors still carry their message and subject.
-    noAsyncTraces: true,
-  });
-}
-
 /**
  * Starts the selected actors in this process: streams checked, ClickHouse opened and migrated
  * when a sink runs here (and, for the embedded engine, SQL answered for other processes).
  */
 export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   const { config, log } = opts;
-  const nc = await connectNats(opts.natsUrl, config, `sluice:${opts.actors.join(",")}`);
+  const nc = await connectNats(opts.natsUrl, config, `sluice:${opts.actors.join(",")}`, { signal: opts.signal, log });
   await ensureStreams(await jetstreamManager(nc), streamOverrides(config));
 
   const needsClickHouse = opts.actors.some((a) => a.startsWith("clickhouse-sink"));
@@ -79,11 +69,11 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
       url: config.clickhouseUrl,
       user: config.clickhouseUser,
       password: config.clickhousePassword,
-      dataDir: join(config.stateDir, "clickhouse"),
+      dataDir: embeddedDataDir(config),
       logger: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
     });
     await migrate(clickhouse.client, clickhouse.caps);
-    if (clickhouse.kind === "embedded") sqlService = serveSql(nc, clickhouse.client, log);
+    if (clickhouse.kind === "embedded") sqlService = serveSql(nc, clickhouse.client, { dataDir: embeddedDataDir(config), log });
   }
   // The registry's watch makes a version registered while sluice runs take effect within a second.
   const registry = opts.actors.some((a) => a === "validate" || a === "clickhouse-sink-events") ? await SchemaRegistry.open(nc, { log }) : undefined;
@@ -110,21 +100,32 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   };
   const controller = new AbortController();
   const actors = opts.actors.map((name) => all[name]());
-  const done = superviseAll(actors, { nc, log, signal: controller.signal, tracerFor: opts.tracerFor });
-  log.info(`actors running: ${opts.actors.join(", ")}`);
+  const running = new Set(opts.actors.map((name) => `actor ${name}`));
+  const deps = { nc, log, signal: controller.signal, tracerFor: opts.tracerFor };
+  const done = Promise.all(actors.map((a, i) => supervise(a, deps).finally(() => running.delete(`actor ${opts.actors[i]}`)))).then(() => undefined);
+  log.info(`actors running: ${opts.actors.join(", ")} (instance ${INSTANCE_ID}${clickhouse?.kind === "embedded" ? `, ClickHouse data in ${embeddedDataDir(config)}` : ""})`);
+  const step = async (name: string, work: () => Promise<unknown>) => {
+    running.add(name);
+    try {
+      await work();
+    } finally {
+      running.delete(name);
+    }
+  };
 
   return {
     nc,
     clickhouse,
     done,
+    running: () => [...running],
     async stop() {
       if (controller.signal.aborted) return done;
       controller.abort();
       await done;
-      await sqlService?.stop();
-      await registry?.close();
-      await nc.drain().catch(() => undefined);
-      await clickhouse?.close();
+      await step("sql service", async () => sqlService?.stop());
+      await step("schema registry", async () => registry?.close());
+      await step("nats drain", () => closeNats(nc));
+      await step("clickhouse close", async () => clickhouse?.close());
     },
   };
 }

@@ -2,9 +2,8 @@ import type { ClickHouseClient } from "@clickhouse/client";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { runQuery } from "../clickhouse/query.ts";
-import { subject } from "../subjects/catalog.ts";
 import { CONSUMERS } from "../subjects/consumers.ts";
-import type { SqlReply } from "./sql-rpc.ts";
+import { askSql } from "./sql-rpc.ts";
 
 /** Rows of one SELECT as objects, column name → value. */
 export type QueryRows = (sql: string) => Promise<Array<Record<string, unknown>>>;
@@ -29,12 +28,10 @@ export function clickhouseRows(client: () => ClickHouseClient): QueryRows {
   };
 }
 
-/** SELECTs over NATS, answered by the process that owns the embedded engine (`sluice.rpc.sql`). */
-export function natsSqlRows(nc: NatsConnection, timeoutMs = 10_000): QueryRows {
+/** SELECTs over NATS, answered by the process that owns the embedded engine in `dataDir` (`sluice.rpc.sql`). */
+export function natsSqlRows(nc: NatsConnection, dataDir: string, timeoutMs = 10_000): QueryRows {
   return async (sql) => {
-    const msg = await nc.request(subject.sqlService(), JSON.stringify({ query: sql }), { timeout: timeoutMs });
-    const reply = JSON.parse(new TextDecoder().decode(msg.data)) as SqlReply;
-    if (!reply.ok) throw new Error(reply.error);
+    const reply = await askSql(nc, sql, dataDir, timeoutMs);
     return objects(reply.columns, reply.rows);
   };
 }

@@ -1,45 +1,113 @@
+import { createHash } from "node:crypto";
+import { existsSync, realpathSync } from "node:fs";
+import { hostname } from "node:os";
+import { resolve } from "node:path";
 import type { ClickHouseClient } from "@clickhouse/client";
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import { runQuery, type QueryColumn } from "../clickhouse/index.ts";
 import { subject } from "../subjects/catalog.ts";
+import { INSTANCE_ID } from "../nats/connect.ts";
 import type { Logger } from "../actors/runtime/actor.ts";
 
 /** Request on `sluice.rpc.sql`. */
 export interface SqlRequest {
   readonly query: string;
+  /** The embedded data directory the client means (its `SLUICE_STATE_DIR/clickhouse`); absent: any owner. */
+  readonly data_dir?: string;
+  /** The host that directory is on; with `data_dir`. */
+  readonly host?: string;
 }
 
-/** Reply: the result, or the error text that tells the user what to fix. */
+/** Who answered: a reply is only meaningful for the directory it came from. */
+export interface SqlOwner {
+  readonly data_dir: string;
+  readonly host: string;
+  readonly instance: string;
+}
+
+/** Reply: the result, or the error text that tells the user what to fix; always naming its owner. */
 export type SqlReply =
-  | { readonly ok: true; readonly columns: QueryColumn[]; readonly rows: unknown[][] }
-  | { readonly ok: false; readonly error: string };
+  | ({ readonly ok: true; readonly columns: QueryColumn[]; readonly rows: unknown[][] } & Partial<SqlOwner>)
+  | ({ readonly ok: false; readonly error: string } & Partial<SqlOwner>);
+
+/** The same directory however it was spelled (relative, through a symlink), on this host. */
+function canonical(dataDir: string): string {
+  const absolute = resolve(dataDir);
+  return existsSync(absolute) ? realpathSync(absolute) : absolute;
+}
+
+/**
+ * The subject only the owner of `dataDir` on `host` listens on: a client asking there gets that
+ * owner or, at once, no responders — never another directory's rows. `sluice.rpc.sql` itself
+ * stays for clients that do not say which directory they mean.
+ */
+export function sqlSubjectFor(dataDir: string, host = hostname()): string {
+  const id = createHash("sha256").update(`${host}\0${canonical(dataDir)}`).digest("hex").slice(0, 16);
+  return `${subject.sqlService()}.${id}`;
+}
 
 /**
  * The embedded engine can be opened by one process only, so that process answers SQL for the
- * others over NATS request/reply. `sluice sql` asks here first.
+ * others over NATS request/reply, on `sluice.rpc.sql` and on its directory's own subject
+ * ({@link sqlSubjectFor}). A request that names another directory is refused, never answered
+ * with this one's data.
  */
-export function serveSql(nc: NatsConnection, client: ClickHouseClient, log: Logger): { stop(): Promise<void> } {
-  const sub = nc.subscribe(subject.sqlService(), {
-    queue: "sql",
-    callback: (err, msg) => {
-      if (err) return log.warn(`sql rpc: ${err.message}`);
-      void (async () => {
-        let reply: SqlReply;
-        try {
-          const { query } = JSON.parse(new TextDecoder().decode(msg.data)) as SqlRequest;
-          if (typeof query !== "string" || !query.trim()) throw new Error('request must be {"query": "<SQL>"}');
-          const result = await runQuery(client, query);
-          reply = { ok: true, columns: result.columns, rows: result.rows };
-        } catch (e) {
-          reply = { ok: false, error: (e as Error).message };
+export function serveSql(nc: NatsConnection, client: ClickHouseClient, opts: { dataDir: string; log: Logger }): { stop(): Promise<void> } {
+  const owner: SqlOwner = { data_dir: canonical(opts.dataDir), host: hostname(), instance: INSTANCE_ID };
+  const answer = (err: Error | null, msg: Msg) => {
+    if (err) return opts.log.warn(`sql rpc: ${err.message}`);
+    void (async () => {
+      let reply: SqlReply;
+      try {
+        const request = JSON.parse(new TextDecoder().decode(msg.data)) as SqlRequest;
+        if (typeof request.query !== "string" || !request.query.trim()) throw new Error('request must be {"query": "<SQL>"}');
+        const asked = request.data_dir === undefined ? undefined : { dataDir: canonical(request.data_dir), host: request.host ?? owner.host };
+        if (asked && (asked.dataDir !== owner.data_dir || asked.host !== owner.host)) {
+          throw new Error(`this process (instance ${owner.instance}) owns ${owner.data_dir} on ${owner.host}, not ${asked.dataDir} on ${asked.host}; ask on ${sqlSubjectFor(asked.dataDir, asked.host)}`);
         }
-        msg.respond(JSON.stringify(reply));
-      })();
-    },
-  });
+        const result = await runQuery(client, request.query);
+        reply = { ok: true, columns: result.columns, rows: result.rows, ...owner };
+      } catch (e) {
+        reply = { ok: false, error: (e as Error).message, ...owner };
+      }
+      msg.respond(JSON.stringify(reply));
+    })();
+  };
+  const subs = [
+    nc.subscribe(subject.sqlService(), { queue: "sql", callback: answer }),
+    nc.subscribe(sqlSubjectFor(owner.data_dir), { callback: answer }),
+  ];
   return {
     async stop() {
-      sub.unsubscribe();
+      for (const sub of subs) sub.unsubscribe();
     },
   };
+}
+
+/** No process owns that directory on this NATS. */
+export class NoSqlOwnerError extends Error {
+  constructor(dataDir: string) {
+    super(`no process on NATS owns the ClickHouse data in ${dataDir}`);
+    this.name = "NoSqlOwnerError";
+  }
+}
+
+/**
+ * Asks the owner of `dataDir` (on this host) for `query`. Throws {@link NoSqlOwnerError} when
+ * nobody owns it, the owner's error when the query failed, and refuses a reply from any other
+ * directory.
+ */
+export async function askSql(nc: NatsConnection, query: string, dataDir: string, timeoutMs: number): Promise<{ columns: QueryColumn[]; rows: unknown[][] }> {
+  const wanted = canonical(dataDir);
+  const request: SqlRequest = { query, data_dir: wanted, host: hostname() };
+  const msg = await nc.request(sqlSubjectFor(wanted), JSON.stringify(request), { timeout: timeoutMs }).catch((err: Error) => {
+    if (/no responders|503/i.test(err.message)) throw new NoSqlOwnerError(wanted);
+    throw err;
+  });
+  const reply = JSON.parse(new TextDecoder().decode(msg.data)) as SqlReply;
+  if (reply.data_dir !== wanted || reply.host !== request.host) {
+    throw new Error(`sql rpc: the reply came from ${reply.data_dir ?? "an unnamed data directory"} on ${reply.host ?? "an unnamed host"} (instance ${reply.instance ?? "?"}), expected ${wanted}; refusing it`);
+  }
+  if (!reply.ok) throw new Error(reply.error);
+  return { columns: reply.columns, rows: reply.rows };
 }

@@ -1,8 +1,9 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { Config } from "../config/index.ts";
+import { embeddedDataDir, type Config } from "../config/index.ts";
 import { allMetrics } from "../actors/runtime/metrics.ts";
 import type { Logger } from "../actors/runtime/actor.ts";
-import { connectNats, type Pipeline } from "../actors/pipeline.ts";
+import type { Pipeline } from "../actors/pipeline.ts";
+import { closeNats, connectNats } from "../nats/connect.ts";
 import { openClickHouse, type OpenClickHouse } from "../clickhouse/client.ts";
 import { createApp } from "./app.ts";
 import { clickhouseRows, consumerLag, natsPing, natsSqlRows, type QueryRows } from "./deps.ts";
@@ -42,7 +43,7 @@ export async function startApi(opts: { config: Config; natsUrl: string; pipeline
     rows = clickhouseRows(() => ch.client);
     forecasts = createForecastService({ rows, client: () => ch.client, caps: ch.caps, refitMs: config.forecastRefitMs, log: opts.log });
   } else {
-    rows = natsSqlRows(nc);
+    rows = natsSqlRows(nc, embeddedDataDir(config));
   }
   const app = createApp({
     rows,
@@ -63,7 +64,7 @@ export async function startApi(opts: { config: Config; natsUrl: string; pipeline
       await served.close();
       await forecasts?.stop();
       await ownClickHouse?.close();
-      if (ownNats) await nc.drain().catch(() => undefined);
+      if (ownNats) await closeNats(nc);
     },
   };
 }

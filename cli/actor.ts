@@ -3,7 +3,8 @@ import { ACTOR_NAMES, isActorName, startPipeline } from "../actors/pipeline.ts";
 import { createLogger } from "../actors/runtime/log.ts";
 import { startTelemetry } from "../otel/index.ts";
 import { parse, UsageError } from "./args.ts";
-import { untilSignal } from "./signals.ts";
+import { AbortedError } from "../nats/deadline.ts";
+import { flushTelemetry, handleShutdown } from "./signals.ts";
 import { readLocalNatsUrl } from "./state.ts";
 
 const USAGE = `sluice actor <name…>   (names: ${ACTOR_NAMES.join(", ")})`;
@@ -18,11 +19,20 @@ export async function run(argv: string[], env: Record<string, string | undefined
   const natsUrl = config.natsUrl ?? readLocalNatsUrl(config.stateDir);
   if (!natsUrl) throw new UsageError("no NATS server: set NATS_URL (e.g. NATS_URL=nats://127.0.0.1:4222) or start one with `sluice up`");
   const log = createLogger(config.logLevel);
+  const shutdown = handleShutdown({ deadlineMs: config.shutdownTimeoutMs, log });
+  // Started by `sluice up --split` with an IPC channel: its end means the parent is gone (even a SIGKILL).
+  if (process.channel) process.once("disconnect", () => shutdown.request("parent process exited"));
   const telemetry = startTelemetry({ endpoint: config.otlpEndpoint, log: (l) => log.warn(l) });
-  const pipeline = await startPipeline({ config, natsUrl, actors: positionals.filter(isActorName), log, tracerFor: telemetry.tracerFor });
-  const signal = await untilSignal();
-  log.info(`${signal}: draining`);
-  await pipeline.stop();
-  await telemetry.shutdown();
+  const pipeline = await startPipeline({ config, natsUrl, actors: positionals.filter(isActorName), log, tracerFor: telemetry.tracerFor, signal: shutdown.signal }).catch((err: unknown) => {
+    if (err instanceof AbortedError && shutdown.signal.aborted) return undefined;
+    throw err;
+  });
+  if (!pipeline) {
+    log.info(`${await shutdown.requested} while waiting for NATS: stopped`);
+    return 0;
+  }
+  log.info(`${await shutdown.requested}: draining`);
+  await shutdown.step("actors", () => pipeline.stop(), () => pipeline.running());
+  await shutdown.step("telemetry flush", () => flushTelemetry(telemetry, log));
   return 0;
 }

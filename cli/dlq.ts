@@ -1,7 +1,7 @@
 import { createInterface } from "node:readline/promises";
 import { loadConfig } from "../config/index.ts";
 import { formatResult, type Tabular } from "../clickhouse/index.ts";
-import { connectNats } from "../actors/pipeline.ts";
+import { connectNats } from "../nats/connect.ts";
 import {
   getDeadLetter, listDeadLetters, originalEventId, payloadText, purgeDeadLetters, replayDeadLetters,
   type DeadLetter, type DlqFilter,

@@ -38,6 +38,8 @@ function portIsFree(port: number): Promise<boolean> {
 export interface LocalNats {
   readonly url: string;
   stop(): Promise<void>;
+  /** SIGTERM without waiting, for a forced exit: the server must not outlive `sluice up`. */
+  kill(): void;
 }
 
 /**
@@ -57,7 +59,9 @@ export async function startLocalNats(stateDir: string, log: Logger): Promise<Loc
     `max_payload: 1MB`,
     `jetstream { store_dir: "${join(dir, "store")}" }`,
   ].join("\n") + "\n");
-  const child: ChildProcess = spawn("nats-server", ["-c", join(dir, "nats-server.conf"), "-l", join(dir, "nats-server.log")], { stdio: "ignore" });
+  // Its own process group: a terminal's Ctrl-C goes to the whole foreground group, and a server
+  // stopped before the actors have drained leaves them reconnecting instead of finishing.
+  const child: ChildProcess = spawn("nats-server", ["-c", join(dir, "nats-server.conf"), "-l", join(dir, "nats-server.log")], { stdio: "ignore", detached: true });
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`nats-server exited with code ${child.exitCode}; see ${join(dir, "nats-server.log")}`);
@@ -72,6 +76,9 @@ export async function startLocalNats(stateDir: string, log: Logger): Promise<Loc
           const exited = new Promise((r) => child.once("exit", r));
           child.kill("SIGTERM");
           await exited;
+        },
+        kill() {
+          if (child.exitCode === null) child.kill("SIGTERM");
         },
       };
     }

@@ -1,9 +1,7 @@
-import { join } from "node:path";
-import { connect } from "@nats-io/transport-node";
-import { loadConfig, type Config } from "../config/index.ts";
+import { embeddedDataDir, loadConfig, type Config } from "../config/index.ts";
 import { formatResult, openClickHouse, runQuery, type Tabular } from "../clickhouse/index.ts";
-import { subject } from "../subjects/catalog.ts";
-import type { SqlReply } from "../api/sql-rpc.ts";
+import { askSql, NoSqlOwnerError } from "../api/sql-rpc.ts";
+import { connectNats } from "../nats/connect.ts";
 import { parse, UsageError } from "./args.ts";
 import { readLocalNatsUrl } from "./state.ts";
 
@@ -11,19 +9,18 @@ const USAGE = 'sluice sql "<query>" [--format table|json]';
 
 type Result = Tabular;
 
-/** Asks the process that owns the embedded engine; undefined when no such process answers. */
-async function askOwner(url: string, query: string): Promise<Result | undefined> {
-  const nc = await connect({ servers: url, timeout: 1_000 }).catch(() => undefined);
+/**
+ * Asks the process that owns this state dir's embedded engine; undefined when NATS is not there
+ * or no process owns that directory (another directory's owner is never asked).
+ */
+async function askOwner(url: string, config: Config, query: string): Promise<Result | undefined> {
+  const nc = await connectNats(url, config, "sluice:sql", { wait: false, dialTimeoutMs: 1_000 }).catch(() => undefined);
   if (!nc) return undefined;
   try {
-    const reply = await nc.request(subject.sqlService(), JSON.stringify({ query }), { timeout: 60_000 }).catch((err: Error) => {
-      if (/no responders|503/i.test(err.message)) return undefined;
-      throw err;
-    });
-    if (!reply) return undefined;
-    const answer = JSON.parse(new TextDecoder().decode(reply.data)) as SqlReply;
-    if (!answer.ok) throw new Error(answer.error);
-    return { columns: answer.columns, rows: answer.rows };
+    return await askSql(nc, query, embeddedDataDir(config), 60_000);
+  } catch (err) {
+    if (err instanceof NoSqlOwnerError) return undefined;
+    throw err;
   } finally {
     await nc.close();
   }
@@ -43,14 +40,14 @@ export async function querySluice(config: Config, query: string): Promise<Result
   let result: Result | undefined;
   if (!config.clickhouseUrl) {
     const natsUrl = config.natsUrl ?? readLocalNatsUrl(config.stateDir);
-    if (natsUrl) result = await askOwner(natsUrl, query);
+    if (natsUrl) result = await askOwner(natsUrl, config, query);
   }
   if (!result) {
     const ch = await openClickHouse({
       url: config.clickhouseUrl,
       user: config.clickhouseUser,
       password: config.clickhousePassword,
-      dataDir: join(config.stateDir, "clickhouse"),
+      dataDir: embeddedDataDir(config),
       logger: { info: () => undefined, warn: (m) => console.error(m) },
     });
     try {

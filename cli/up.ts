@@ -1,8 +1,8 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { loadConfig, type Config } from "../config/index.ts";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { ACTOR_NAMES, connectNats, startPipeline, streamOverrides } from "../actors/pipeline.ts";
+import { ACTOR_NAMES, startPipeline, streamOverrides, type ActorName, type Pipeline } from "../actors/pipeline.ts";
+import { AbortedError } from "../nats/deadline.ts";
+import { closeNats, connectNats } from "../nats/connect.ts";
 import { ensureStreams } from "../subjects/setup.ts";
 import { createLogger } from "../actors/runtime/log.ts";
 import { startPublisher, type Publisher } from "../actors/generate/publisher.ts";
@@ -11,11 +11,24 @@ import { startTelemetry } from "../otel/index.ts";
 import { parse, positiveNumber } from "./args.ts";
 import { parseSources } from "./generate.ts";
 import { startLocalNats, type LocalNats } from "./local-nats.ts";
-import { untilSignal } from "./signals.ts";
+import { flushTelemetry, handleShutdown } from "./signals.ts";
+import { ActorProcesses } from "./children.ts";
 import { startApi } from "../api/start.ts";
 import { clearLocalNatsUrl, writeLocalNatsUrl } from "./state.ts";
 
 const USAGE = "sluice up [--no-generate] [--rate N] [--sources iot,social,txn] [--seed N] [--anomaly-rate F] [--split]";
+/** Of the stop deadline, what the children get after their SIGTERM before a SIGKILL: the rest is ours. */
+const CHILD_GRACE_SHARE = 0.8;
+
+/**
+ * The processes of `--split`: one per actor, except that the sinks share one process with the
+ * embedded engine, which only one process can open.
+ */
+function splitGroups(config: Config): ActorName[][] {
+  if (config.clickhouseUrl) return ACTOR_NAMES.map((name) => [name]);
+  const sinks = ACTOR_NAMES.filter((name) => name.startsWith("clickhouse-sink"));
+  return [...ACTOR_NAMES.filter((name) => !sinks.includes(name)).map((name) => [name]), sinks];
+}
 
 function banner(config: Config, natsUrl: string, generating: boolean, apiUrl: string): string {
   const natsFlag = natsUrl === "nats://127.0.0.1:4222" ? "" : ` -s ${natsUrl}`;
@@ -57,57 +70,72 @@ export async function run(argv: string[], env: Record<string, string | undefined
   const sources = parseSources(values.sources ?? SOURCES.join(","));
   const seed = positiveNumber(values.seed, "--seed", 1);
   const anomalyRate = positiveNumber(values["anomaly-rate"], "--anomaly-rate", 0);
+  const shutdown = handleShutdown({ deadlineMs: config.shutdownTimeoutMs, log });
+  const { signal } = shutdown;
   const telemetry = startTelemetry({ endpoint: config.otlpEndpoint, log: (l) => log.warn(l) });
 
-  let localNats: LocalNats | undefined;
-  let natsUrl = config.natsUrl;
-  if (!natsUrl) {
-    localNats = await startLocalNats(config.stateDir, log);
-    natsUrl = localNats.url;
-    writeLocalNatsUrl(config.stateDir, natsUrl);
-  }
-
-  const setup = await connectNats(natsUrl, config, "sluice:up");
-  await ensureStreams(await jetstreamManager(setup), streamOverrides(config));
-  await setup.close();
-
-  const children: ChildProcess[] = [];
-  let pipeline: Awaited<ReturnType<typeof startPipeline>> | undefined;
-  if (values.split) {
-    const bin = fileURLToPath(new URL("../bin/sluice.js", import.meta.url));
-    for (const name of ACTOR_NAMES) {
-      children.push(spawn(process.execPath, [bin, "actor", name], { stdio: "inherit", env: { ...process.env, NATS_URL: natsUrl } }));
+  // What has started, stopped in reverse order (generator and API first, nats-server last).
+  const stops: Array<{ name: string; stop: () => Promise<unknown>; detail?: () => string[] }> = [];
+  stops.push({ name: "telemetry flush", stop: () => flushTelemetry(telemetry, log) });
+  let failure: unknown;
+  try {
+    let natsUrl = config.natsUrl;
+    if (!natsUrl) {
+      const localNats: LocalNats = await startLocalNats(config.stateDir, log);
+      shutdown.onForcedExit(() => localNats.kill());
+      stops.push({ name: "nats-server", stop: async () => {
+        await localNats.stop();
+        clearLocalNatsUrl(config.stateDir);
+      } });
+      natsUrl = localNats.url;
+      writeLocalNatsUrl(config.stateDir, natsUrl);
     }
-    log.info(`one process per actor: ${ACTOR_NAMES.join(", ")}`);
-  } else {
-    pipeline = await startPipeline({ config, natsUrl, actors: ACTOR_NAMES, log, tracerFor: telemetry.tracerFor });
-  }
 
-  let publisher: Publisher | undefined;
-  if (!values["no-generate"]) {
-    publisher = await startPublisher({ natsUrl, config, rate, sources, seed, anomalyRate, log, tracer: telemetry.tracerFor("generate") });
-  }
-  const api = await startApi({ config, natsUrl, pipeline, log });
-  console.log(banner(config, natsUrl, !!publisher, api.url));
+    const setup = await connectNats(natsUrl, config, "sluice:up", { signal, log });
+    try {
+      await ensureStreams(await jetstreamManager(setup), streamOverrides(config));
+    } finally {
+      await closeNats(setup);
+    }
 
-  const signal = await untilSignal();
-  log.info(`${signal}: stopping (generator, actors, ClickHouse, nats-server)`);
-  await publisher?.stop();
-  log.debug("generator stopped");
-  await Promise.all(children.map((c) => new Promise((r) => {
-    if (c.exitCode !== null) return r(undefined);
-    c.once("exit", r);
-    c.kill("SIGTERM");
-  })));
-  await api.close();
-  await pipeline?.stop();
-  log.debug("actors stopped");
-  await telemetry.shutdown();
-  log.debug("telemetry flushed");
-  if (localNats) {
-    await localNats.stop();
-    clearLocalNatsUrl(config.stateDir);
+    let pipeline: Pipeline | undefined;
+    if (values.split) {
+      const groups = splitGroups(config);
+      const children = new ActorProcesses({ groups, env: { ...process.env, NATS_URL: natsUrl }, log });
+      shutdown.onForcedExit(() => children.killAll());
+      if (signal.aborted) throw new AbortedError("start");
+      children.start();
+      stops.push({ name: "actor processes", stop: () => children.stop(config.shutdownTimeoutMs * CHILD_GRACE_SHARE), detail: () => children.running() });
+      log.info(`actor processes: ${groups.map((g) => g.join(",")).join("; ")}`);
+    } else {
+      const started = await startPipeline({ config, natsUrl, actors: ACTOR_NAMES, log, tracerFor: telemetry.tracerFor, signal });
+      pipeline = started;
+      stops.push({ name: "actors", stop: () => started.stop(), detail: () => started.running() });
+    }
+
+    if (!values["no-generate"] && !signal.aborted) {
+      const publisher: Publisher = await startPublisher({ natsUrl, config, rate, sources, seed, anomalyRate, log, tracer: telemetry.tracerFor("generate") });
+      stops.push({ name: "generator", stop: () => publisher.stop() });
+    }
+    if (signal.aborted) throw new AbortedError("start");
+    const api = await startApi({ config, natsUrl, pipeline, log });
+    stops.push({ name: "api", stop: () => api.close() });
+    console.log(banner(config, natsUrl, !values["no-generate"], api.url));
+    log.info(`${await shutdown.requested}: stopping (${stops.map((s) => s.name).reverse().join(", ")})`);
+  } catch (err) {
+    if (err instanceof AbortedError && signal.aborted) {
+      log.info(`${await shutdown.requested} while starting: stopping`);
+    } else {
+      failure = err;
+      // The stop of what did start keeps the same deadline.
+      shutdown.request("start failed");
+    }
   }
+  for (const s of stops.reverse()) {
+    await shutdown.step(s.name, s.stop, s.detail).catch((err: Error) => log.warn(`stopping ${s.name}: ${err.message}`));
+    log.debug(`${s.name} stopped`);
+  }
+  if (failure) throw failure;
   log.info("stopped");
   return 0;
 }

@@ -1,4 +1,4 @@
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 
 /**
  * Everything sluice reads from its environment, read once and frozen. No other module reads
@@ -33,6 +33,8 @@ export interface Config {
   readonly sinkBatchMs: number;
   /** Time between two scheduled refits of the hot forecasts (written to `sluice.forecasts`). */
   readonly forecastRefitMs: number;
+  /** Longest a stop (Ctrl-C, SIGTERM) may take before the process reports what still runs and exits 1. */
+  readonly shutdownTimeoutMs: number;
   /** How far an event time may lie ahead of its RAW stream timestamp before validate dead-letters it. */
   readonly maxFutureSkewMs: number;
 }
@@ -107,6 +109,12 @@ export function loadConfig(env: Env): Config {
     sinkBatchRows: integer(env, "SLUICE_SINK_BATCH_ROWS", 5_000, 1, 1_000_000),
     sinkBatchMs: integer(env, "SLUICE_SINK_BATCH_MS", 1_000, 10, 600_000),
     forecastRefitMs: integer(env, "SLUICE_FORECAST_REFIT_MS", 300_000, 1_000, 86_400_000),
+    shutdownTimeoutMs: integer(env, "SLUICE_SHUTDOWN_TIMEOUT_MS", 8_000, 1_000, 600_000),
     maxFutureSkewMs: integer(env, "SLUICE_MAX_FUTURE_SKEW_MS", DEFAULT_MAX_FUTURE_SKEW_MS, 0, 30 * 86_400_000),
   });
+}
+
+/** The embedded engine's data directory; its owner answers `sluice.rpc.sql` for it. */
+export function embeddedDataDir(config: Pick<Config, "stateDir">): string {
+  return join(config.stateDir, "clickhouse");
 }
