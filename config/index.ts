@@ -41,6 +41,8 @@ export interface Config {
 
 /** Five minutes: NTP-synced producers and batching clients stay well inside it. */
 export const DEFAULT_MAX_FUTURE_SKEW_MS = 300_000;
+/** Keyed partitions of `events.<source>.<partition>` unless SLUICE_PARTITIONS says otherwise. */
+export const DEFAULT_PARTITIONS = 4;
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -103,7 +105,7 @@ export function loadConfig(env: Env): Config {
     otlpEndpoint: url(env, "OTEL_EXPORTER_OTLP_ENDPOINT", ["http:", "https:"]),
     apiPort: integer(env, "SLUICE_API_PORT", 8787, 0, 65535),
     apiHost: host(env, "SLUICE_API_HOST", "127.0.0.1"),
-    partitions: integer(env, "SLUICE_PARTITIONS", 4, 1, 256),
+    partitions: integer(env, "SLUICE_PARTITIONS", DEFAULT_PARTITIONS, 1, 256),
     rawMaxAgeHours: integer(env, "SLUICE_RAW_MAX_AGE_HOURS", 72, 1, 24 * 365),
     logLevel,
     sinkBatchRows: integer(env, "SLUICE_SINK_BATCH_ROWS", 5_000, 1, 1_000_000),

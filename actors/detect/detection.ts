@@ -57,8 +57,12 @@ export interface DetectionSnapshot {
 
 /** Per-source scoring state of the detect actor, with no broker: feed envelopes, get alerts. */
 export interface Detection {
-  /** Scores one validated event; returns the alerts it raised (possibly about an earlier event of the same topic). */
-  observe(envelope: Envelope, traceId?: string): Alert[];
+  /**
+   * Scores one validated event; returns the alerts it raised (possibly about an earlier event of
+   * the same topic). `learn: false` judges it against the state without changing it (an event past
+   * the allowed lateness).
+   */
+  observe(envelope: Envelope, traceId?: string, learn?: boolean): Alert[];
   /** Keys held and evicted per source. */
   keys(): Record<Source, { held: number; evicted: number }>;
   /** Plain JSON of the whole state. */
@@ -109,10 +113,10 @@ export function createDetection(opts: DetectionOptions = {}): Detection {
   }
 
   return {
-    observe(envelope, traceId = "") {
+    observe(envelope, traceId = "", learn = true) {
       const scorer = scorers[envelope.source];
       if (!scorer) return [];
-      const findings = scorer.observe(envelope.key, envelope.event_time, envelope.payload, { event_id: envelope.event_id, trace_id: traceId });
+      const findings = scorer.observe(envelope.key, envelope.event_time, envelope.payload, { event_id: envelope.event_id, trace_id: traceId }, learn);
       const threshold = thresholds[envelope.source];
       return findings.filter((f) => f.score >= threshold).map((f) => toAlert(envelope.source, envelope, traceId, f));
     },

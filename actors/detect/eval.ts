@@ -1,8 +1,11 @@
 import { createGenerator, type AnomalyLabel, type GeneratedEvent } from "../generate/index.ts";
 import { parseEventTime } from "../validate/event-time.ts";
+import { DEFAULT_PARTITIONS } from "../../config/index.ts";
+import { partitionOf } from "../../subjects/catalog.ts";
 import type { Envelope } from "../../subjects/envelope.ts";
 import type { Source } from "../../subjects/sources.ts";
-import { createDetection, type Alert, type DetectionOptions } from "./detection.ts";
+import type { Alert, DetectionOptions } from "./detection.ts";
+import { createTaskFor, detectTaskSpecs, specFor } from "./tasks.ts";
 
 /**
  * @example
@@ -20,7 +23,9 @@ export interface SyntheticEvalOptions {
   burnIn?: number;
   /** Simulated time between events. Default 100 ms (10 events/s, a live rate). */
   intervalMs?: number;
-  detection?: DetectionOptions;
+  /** EVENTS partitions, each with its own detect task as in production. Default {@link DEFAULT_PARTITIONS}. */
+  partitions?: number;
+  detection?: Omit<DetectionOptions, "now">;
 }
 
 /** Scores of one source. Episode-based: an episode is found when at least one alert falls in its window. */
@@ -88,7 +93,8 @@ export function toEnvelope(event: GeneratedEvent, seq: number): Envelope {
 
 /**
  * Live synthetic evaluation without a broker: the generator with injected, labelled anomalies
- * feeds {@link createDetection} in stream order; alerts are matched to the labelled episodes.
+ * feeds the detect tasks of production (per partition, reorder buffers included; stream time is
+ * event time) in stream order; alerts are matched to the labelled episodes.
  * An alert counts for an episode when it names the episode's sensor, customer or topic and its
  * event time falls from the episode's first event to {@link AFTER_EVENTS} events of that entity
  * after its last (for topics: the end of the minute after the last flooded post).
@@ -97,19 +103,22 @@ export function evalSynthetic(opts: SyntheticEvalOptions): SyntheticEvalReport {
   const started = performance.now();
   const intervalMs = opts.intervalMs ?? 100;
   const burnIn = opts.burnIn ?? Math.floor(opts.events * 0.2);
+  const partitions = opts.partitions ?? DEFAULT_PARTITIONS;
   const generator = createGenerator({ seed: opts.seed, sources: opts.sources, anomalyRate: opts.anomalyRate, intervalMs });
-  let clock = 0;
-  const detection = createDetection({ now: () => clock, ...opts.detection });
+  const specs = detectTaskSpecs(partitions);
+  const tasks = new Map(specs.map((spec) => [spec, createTaskFor(spec, { detection: opts.detection })]));
   const episodes = new Map<string, Episode>();
   const open = new Map<string, Episode[]>();
   const alerts: Array<{ alert: Alert; scored: boolean }> = [];
+  /** Event time of the first scored event: alerts about earlier events belong to the burn-in. */
+  let burnStart = Infinity;
   const eventCounts: Partial<Record<Source, number>> = {};
 
   for (let i = 0; i < opts.events; i++) {
     const event = generator.next();
     const envelope = toEnvelope(event, i + 1);
-    clock = envelope.event_time;
     const scored = i >= burnIn;
+    if (i === burnIn) burnStart = envelope.event_time;
     if (scored) eventCounts[event.source] = (eventCounts[event.source] ?? 0) + 1;
     const entity = `${event.source}/${entityOf(event)}`;
     for (const ep of open.get(entity) ?? []) {
@@ -128,8 +137,14 @@ export function evalSynthetic(opts: SyntheticEvalOptions): SyntheticEvalReport {
       ep.last = envelope.event_time;
       if (ep.source === "social") ep.end = (Math.floor(ep.last / MINUTE_MS) + 2) * MINUTE_MS;
     }
-    for (const alert of detection.observe(envelope, "")) alerts.push({ alert, scored });
+    const partition = partitionOf(envelope.key, partitions);
+    const spec = specFor(specs, envelope.source, partition)!;
+    const out = tasks.get(spec)!.observe(envelope, { partition: spec.taskPartition(partition), streamMs: envelope.event_time, traceId: "" });
+    // An alert released late is scored as the events were when it was raised.
+    for (const alert of out) alerts.push({ alert, scored: alert.event_time >= burnStart });
   }
+  // The end of the run: every task's last held events, as a long quiet spell would release them.
+  for (const task of tasks.values()) for (const alert of task.tick(Number.MAX_SAFE_INTEGER)) alerts.push({ alert, scored: alert.event_time >= burnStart });
 
   const byEntity = new Map<string, Episode[]>();
   for (const ep of episodes.values()) byEntity.set(ep.entity, [...(byEntity.get(ep.entity) ?? []), ep]);
@@ -165,7 +180,7 @@ export function evalSynthetic(opts: SyntheticEvalOptions): SyntheticEvalReport {
     score.f1 = score.precision + score.recall === 0 ? 0 : (2 * score.precision * score.recall) / (score.precision + score.recall);
   }
   return {
-    options: { seed: opts.seed, events: opts.events, anomalyRate: opts.anomalyRate, sources: opts.sources, burnIn, intervalMs },
+    options: { seed: opts.seed, events: opts.events, anomalyRate: opts.anomalyRate, sources: opts.sources, burnIn, intervalMs, partitions },
     sources,
     elapsedMs: performance.now() - started,
   };

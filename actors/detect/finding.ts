@@ -25,9 +25,14 @@ export interface Finding {
   event?: { event_id: string; event_time: number; trace_id: string };
 }
 
-/** One source's per-key scoring state. `observe` returns every finding with a score above 0. */
+/**
+ * One source's per-key scoring state. `observe` returns every finding with a score above 0.
+ * Events usually come in event-time order per key (the detect task's reorder buffer releases them
+ * so); one older than the key's newest is judged without corrupting the order-dependent state.
+ * With `learn: false` (an event past the allowed lateness) the event is judged and nothing learnt.
+ */
 export interface Scorer {
-  observe(key: string, eventTime: number, payload: Record<string, unknown>, ref: { event_id: string; trace_id: string }): Finding[];
+  observe(key: string, eventTime: number, payload: Record<string, unknown>, ref: { event_id: string; trace_id: string }, learn: boolean): Finding[];
   /** Keys held now and keys evicted so far. */
   keys(): { held: number; evicted: number };
   snapshot(): unknown;

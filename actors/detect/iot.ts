@@ -38,6 +38,8 @@ interface Steps {
 interface Sensor {
   detectors: Map<string, UnivariateDetector>;
   steps: Record<string, Steps>;
+  /** Newest event time scored in order; an older reading cannot go through the order-dependent signals. */
+  newest: number | null;
   last: Record<string, number> | null;
   seen: number;
   /** Share of readings identical to the one before, in every metric. */
@@ -49,6 +51,7 @@ interface Sensor {
 interface SensorSnapshot {
   detectors: Record<string, UnivariateSnapshot>;
   steps?: Record<string, Steps>;
+  newest?: number | null;
   last: Record<string, number> | null;
   seen: number;
   repeatRate: number;
@@ -72,6 +75,23 @@ function sameReading(a: Record<string, number>, b: Record<string, number>): bool
   return keys.length > 0 && keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
 }
 
+/** A step from `prev` to `value` against the usual step `sd`, Bonferroni-corrected; undefined when unremarkable. */
+function jumpFinding(key: string, metric: string, prev: number, value: number, sd: number): Finding | undefined {
+  if (!(sd > 0)) return undefined;
+  const z = Math.abs(value - prev) / sd;
+  const surprise = (z * z) / 2 - Math.log(JUMP_TESTS);
+  if (surprise <= 0) return undefined;
+  return {
+    key,
+    metric,
+    score: scoreOf(surprise),
+    signal: "jump",
+    expected: { low: prev - 4 * sd, high: prev + 4 * sd },
+    observed: value,
+    explanation: { previous: prev, step: value - prev, usualStep: sd, z, surprise },
+  };
+}
+
 /**
  * IoT: one univariate detector (models/anomaly) per sensor and metric, plus a stuck-sensor
  * signal: a run of readings identical in every metric, scored against how often this sensor
@@ -79,7 +99,7 @@ function sameReading(a: Record<string, number>, b: Record<string, number>): bool
  */
 export function createIotScorer(opts: { maxKeys: number; threshold: number; univariate?: UnivariateOptions }): Scorer {
   const sensors = new Lru<Sensor>(opts.maxKeys);
-  const fresh = (): Sensor => ({ detectors: new Map(), steps: {}, last: null, seen: 0, repeatRate: 0.1, run: 0, reported: false });
+  const fresh = (): Sensor => ({ detectors: new Map(), steps: {}, newest: null, last: null, seen: 0, repeatRate: 0.1, run: 0, reported: false });
 
   function stuck(key: string, s: Sensor, values: Record<string, number>): Finding | undefined {
     const repeat = s.last !== null && sameReading(values, s.last);
@@ -121,28 +141,36 @@ export function createIotScorer(opts: { maxKeys: number; threshold: number; univ
       st.dev += (step - st.dev) * Math.max(JUMP_ALPHA, 1 / (st.n + 1));
       st.n++;
     }
-    if (st.n < JUMP_WARMUP || sd === 0) return undefined;
-    const surprise = (z * z) / 2 - Math.log(JUMP_TESTS);
-    if (surprise <= 0) return undefined;
+    if (st.n < JUMP_WARMUP) return undefined;
     // The reading after a spike steps back: the same incident, not a new one.
     if (jumpedFrom !== null && Math.abs(value - jumpedFrom) <= JUMP_LEARN_Z * sd) return undefined;
-    const score = scoreOf(surprise);
-    if (score >= opts.threshold) st.jumpedFrom = prev;
-    return {
-      key,
-      metric,
-      score,
-      signal: "jump",
-      expected: { low: prev - 4 * sd, high: prev + 4 * sd },
-      observed: value,
-      explanation: { previous: prev, step: value - prev, usualStep: sd, z, surprise },
-    };
+    const finding = jumpFinding(key, metric, prev, value, sd);
+    if (finding && finding.score >= opts.threshold) st.jumpedFrom = prev;
+    return finding;
+  }
+
+  /**
+   * A reading older than the sensor's newest (or past the allowed lateness): the univariate
+   * detector needs non-decreasing time and the stuck run needs the sequence, so it is judged only
+   * by its step from the newest reading, and changes nothing.
+   */
+  function judgeOutOfOrder(key: string, s: Sensor, values: Record<string, number>): Finding[] {
+    const findings: Finding[] = [];
+    for (const [metric, value] of Object.entries(values)) {
+      const st = s.steps[metric];
+      if (!st || st.prev === null || st.n < JUMP_WARMUP) continue;
+      const finding = jumpFinding(key, metric, st.prev, value, 1.25 * st.dev);
+      if (finding) findings.push({ ...finding, explanation: { ...finding.explanation, out_of_order: true } });
+    }
+    return findings;
   }
 
   return {
-    observe(key, eventTime, payload) {
+    observe(key, eventTime, payload, _ref, learn) {
       const s = sensors.upsert(key, fresh);
       const values = readings(payload);
+      if (!learn || (s.newest !== null && eventTime < s.newest)) return judgeOutOfOrder(key, s, values);
+      s.newest = eventTime;
       const findings: Finding[] = [];
       for (const [metric, value] of Object.entries(values)) {
         let d = s.detectors.get(metric);
@@ -179,7 +207,7 @@ export function createIotScorer(opts: { maxKeys: number; threshold: number; univ
       for (const [key, s] of sensors.entries()) {
         const detectors: Record<string, UnivariateSnapshot> = {};
         for (const [metric, d] of s.detectors) detectors[metric] = d.snapshot();
-        out.push([key, { detectors, steps: structuredClone(s.steps), last: s.last, seen: s.seen, repeatRate: s.repeatRate, run: s.run, reported: s.reported }]);
+        out.push([key, { detectors, steps: structuredClone(s.steps), newest: s.newest, last: s.last, seen: s.seen, repeatRate: s.repeatRate, run: s.run, reported: s.reported }]);
       }
       return out;
     },
@@ -193,7 +221,7 @@ export function createIotScorer(opts: { maxKeys: number; threshold: number; univ
           d.restore(ds);
           detectors.set(metric, d);
         }
-        sensors.set(key, { detectors, steps: structuredClone(snap.steps ?? {}), last: snap.last, seen: snap.seen, repeatRate: snap.repeatRate, run: snap.run, reported: snap.reported });
+        sensors.set(key, { detectors, steps: structuredClone(snap.steps ?? {}), newest: snap.newest ?? null, last: snap.last, seen: snap.seen, repeatRate: snap.repeatRate, run: snap.run, reported: snap.reported });
       }
     },
   };

@@ -98,9 +98,10 @@ export function createSocialScorer(opts: { maxKeys: number; threshold: number; u
   }
 
   return {
-    observe(user, eventTime, payload, ref) {
+    observe(user, eventTime, payload, ref, learn) {
       const name = typeof payload.topic === "string" ? payload.topic : undefined;
-      if (!name) return [];
+      // A post past the allowed lateness belongs to a minute long closed: nothing left to count it in.
+      if (!name || !learn) return [];
       const minute = Math.floor(eventTime / MINUTE_MS);
       const last = { event_id: ref.event_id, event_time: eventTime, trace_id: ref.trace_id };
       const topic = topics.get(name);

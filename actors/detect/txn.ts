@@ -49,7 +49,7 @@ interface Customer {
   pairs: Record<string, Robust>;
   /** Merchant ids, least recently used first, bounding `pairs`. */
   pairOrder: string[];
-  /** Event times (ms) of the last payments. */
+  /** Event times (ms) of the last payments, ascending (an out-of-order payment is inserted in place). */
   times: number[];
   /** ln(gap ms + 1) between payments. */
   gaps: Robust;
@@ -72,7 +72,7 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
   const customers = new Lru<Customer>(opts.maxKeys);
   const merchants = new Lru<Robust>(opts.maxKeys);
 
-  function amount(key: string, c: Customer, payload: Record<string, unknown>, hurried: boolean): Finding | undefined {
+  function amount(key: string, c: Customer, payload: Record<string, unknown>, teachable: boolean): Finding | undefined {
     const value = payload.amount;
     const currency = typeof payload.currency === "string" ? payload.currency : "";
     const merchantId = typeof payload.merchant_id === "string" ? payload.merchant_id : "";
@@ -114,9 +114,9 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
     // An outlier does not teach what is usual, but it is clipped rather than skipped: a reference
     // that skipped every payment it called high would stay wrong for good once it started wrong.
     const teach = (r: Robust, v: number): void => learnClipped(r, v, LEARN_CLIP, LOG_SPREAD_FLOOR);
-    // Nor does a payment right after another: card testers' small charges would drag down the
-    // level of every online merchant they hit.
-    if (!hurried) {
+    // Nor does a payment right after another (`teachable` is false then): card testers' small
+    // charges would drag down the level of every online merchant they hit.
+    if (teachable) {
       teach((c.amounts[currency] ??= newRobust()), x);
       if (merchant && merchant.n >= MIN_MERCHANT) teach(c.offset, x - merchant.mean);
       if (merchantId) {
@@ -134,11 +134,22 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
     return finding;
   }
 
+  /**
+   * A payment older than the customer's newest: it takes its place among the kept times, so the
+   * next payment's span covers the right five, but it raises nothing and teaches no gap (the gap
+   * it splits was learnt whole). Keeping the times sorted is what keeps every span ≥ 0.
+   */
+  function insertOutOfOrder(c: Customer, t: number): void {
+    if (c.times.length > VELOCITY_GAPS && t < c.times[0]) return;
+    const at = c.times.findIndex((x) => x > t);
+    c.times = [...c.times.slice(0, at), t, ...c.times.slice(at)].slice(-(VELOCITY_GAPS + 1));
+  }
+
   function velocity(key: string, c: Customer, t: number): Finding | undefined {
     const previous = c.times[c.times.length - 1];
     c.times = [...c.times, t].slice(-(VELOCITY_GAPS + 1));
     if (previous === undefined) return undefined;
-    const gap = Math.max(0, t - previous);
+    const gap = t - previous;
     let finding: Finding | undefined;
     let surprise = 0;
     if (c.times.length === VELOCITY_GAPS + 1 && c.gaps.n >= GAP_WARMUP) {
@@ -163,7 +174,7 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
     return finding;
   }
 
-  function location(key: string, c: Customer, t: number, payload: Record<string, unknown>): Finding | undefined {
+  function location(key: string, c: Customer, t: number, payload: Record<string, unknown>, remember: boolean): Finding | undefined {
     const { lat, lon, channel } = payload;
     if (typeof lat !== "number" || typeof lon !== "number" || (channel !== undefined && channel !== "card_present" && channel !== "atm")) return undefined;
     const here: [number, number] = [lat, lon];
@@ -195,16 +206,25 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
         },
       };
     }
-    c.places = [...c.places, [lat, lon, t] as [number, number, number]].slice(-PLACES);
+    if (remember) c.places = [...c.places, [lat, lon, t] as [number, number, number]].slice(-PLACES);
     return finding;
   }
 
   return {
-    observe(key, eventTime, payload) {
+    observe(key, eventTime, payload, _ref, learn) {
       const c = customers.upsert(key, freshCustomer);
-      const previous = c.times[c.times.length - 1];
+      const newest = c.times[c.times.length - 1];
+      const inOrder = newest === undefined || eventTime >= newest;
+      // Hurried: close after the payment before it in event time.
+      const previous = inOrder ? newest : c.times.filter((x) => x <= eventTime).pop();
       const hurried = previous !== undefined && c.gaps.n >= GAP_WARMUP && eventTime - previous < Math.exp(c.gaps.mean + EULER_GAMMA) * HURRIED_GAP;
-      const findings = [amount(key, c, payload, hurried), velocity(key, c, eventTime), location(key, c, eventTime, payload)];
+      let findings: Array<Finding | undefined>;
+      if (!learn) findings = [amount(key, c, payload, false), location(key, c, eventTime, payload, false)];
+      else if (!inOrder) {
+        insertOutOfOrder(c, eventTime);
+        // Places stay in event-time order (the newest gives the implied speed): an older one is judged, not kept.
+        findings = [amount(key, c, payload, !hurried), location(key, c, eventTime, payload, false)];
+      } else findings = [amount(key, c, payload, !hurried), velocity(key, c, eventTime), location(key, c, eventTime, payload, true)];
       return findings.filter((f): f is Finding => f !== undefined && f.score > 0);
     },
     keys: () => ({ held: customers.size, evicted: customers.evicted }),
