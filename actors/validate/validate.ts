@@ -2,6 +2,7 @@ import type { ErrorObject, ValidateFunction } from "ajv";
 import { HEADERS, parseRawSubject, partitionOf, subject } from "../../subjects/catalog.ts";
 import type { Envelope } from "../../subjects/envelope.ts";
 import { eventIdOf, eventMsgId } from "../../subjects/identity.ts";
+import { PII_FIELDS } from "../../subjects/schemas/index.ts";
 import { UpcastError } from "../../subjects/schemas/migrations.ts";
 import { isSource, KEY_FIELD, SOURCES } from "../../subjects/sources.ts";
 import { DEFAULT_MAX_FUTURE_SKEW_MS } from "../../config/index.ts";
@@ -13,6 +14,8 @@ import { BUILT_IN_SCHEMAS, compiledVersions, statedVersion, upcast, type SchemaS
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const MAX_REPORTED_ERRORS = 3;
+/** Fields whose values a rejection never shows: reasons reach logs, spans and sluice.dead_letters.reason. */
+const PII = new Set(Object.values(PII_FIELDS).flat());
 
 export interface ValidatorOptions {
   readonly partitions: number;
@@ -36,7 +39,8 @@ function describe(err: ErrorObject, data: unknown): string {
   for (const token of err.instancePath.split("/").slice(1)) {
     got = got && typeof got === "object" ? (got as Record<string, unknown>)[token.replace(/~1/g, "/").replace(/~0/g, "~")] : undefined;
   }
-  const shown = got === undefined ? "nothing" : JSON.stringify(got)?.slice(0, 60);
+  const pii = PII.has(err.instancePath.split("/")[1]?.replace(/~1/g, "/").replace(/~0/g, "~") ?? "");
+  const shown = got === undefined ? "nothing" : pii ? "a value not shown: PII" : JSON.stringify(got)?.slice(0, 60);
   if (err.keyword === "required") return `${path}: missing required field "${(err.params as { missingProperty: string }).missingProperty}"`;
   if (err.keyword === "additionalProperties") return `${path}: unexpected field "${(err.params as { additionalProperty: string }).additionalProperty}"`;
   return `${path}: ${err.message ?? err.keyword} (got ${shown})`;
@@ -102,7 +106,8 @@ export function createValidator(opts: ValidatorOptions): (input: Inbound) => Ver
     try {
       data = JSON.parse(text);
     } catch (err) {
-      return fail("json", `${where}: payload is not valid JSON (${(err as Error).message})`);
+      // V8 quotes the text around the error, which may be part of a PII value: keep what and where only.
+      return fail("json", `${where}: payload is not valid JSON (${(err as Error).message.replace(/,\s*(?:\.\.\.)?"[\s\S]*$/, "")})`);
     }
     if (data === null || typeof data !== "object" || Array.isArray(data)) {
       return fail("not_object", `${where}: payload must be a JSON object, got ${Array.isArray(data) ? "an array" : data === null ? "null" : typeof data}`);
