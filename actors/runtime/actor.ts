@@ -81,6 +81,15 @@ export interface ActorDefinition {
   readonly consumes: ConsumerDefinition;
   readonly emits: readonly StreamName[];
   readonly batch: Batching;
+  /**
+   * Decides what to do with each message of `batch` through `ctx`. Contract: decisions depend only
+   * on the messages given (and state the handler rebuilds from them), because the runtime may call
+   * `handle` again on the same messages — on a redelivery, and when the handler throws an error
+   * that is not a {@link RetryableError}: the batch is split in halves and re-run until the failing
+   * message is alone, so only it is retried and dead-lettered while the rest are published and
+   * acked. Decisions of a call that threw are discarded. A handler that keeps state across calls
+   * must tolerate seeing a message twice.
+   */
   handle(batch: readonly Inbound[], ctx: ActorContext): void | Promise<void>;
   /** Called every `every_ms` even when no message arrives (idle watermarks). */
   readonly tick?: { readonly every_ms: number; handle(nowMs: number, ctx: ActorContext): void | Promise<void> };
