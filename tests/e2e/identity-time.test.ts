@@ -100,6 +100,8 @@ test("an iot reading and a payment with one payload event_id are two events; a r
   assert.is(await streamCount(nc, "EVENTS") - before, 3, "EVENTS stored the reading, the payment and the sentinel; the repeated reading was a duplicate");
   assert.is(await pipeline.scalar("SELECT count() FROM sluice.events WHERE event_id = 'abc-1'"), 2, "two rows, without FINAL");
   assert.is(await pipeline.scalar("SELECT uniqExact(event_id, source) FROM sluice.events WHERE event_id = 'abc-1'"), 2);
+  const dead = await listDeadLetters(nc, { source: "iot" });
+  assert.is(dead.filter((d) => d.originalSubject === iot.subject).length, 0, "the repeat is dropped silently, not dead-lettered");
 
   // The EVENTS message carries the scoped id; a dead-letter replay of the reading publishes what
   // `sluice dlq replay` would and meets the same id on EVENTS.
