@@ -101,5 +101,7 @@ export function anomaliesSinkActor(deps: { client: () => ClickHouseClient; caps:
 
 export { createDetection, severityOf, DEFAULT_THRESHOLDS, DEFAULT_MAX_KEYS, SEVERITIES, type Alert, type Detection, type DetectionOptions, type DetectionSnapshot, type Severity } from "./detection.ts";
 export { evalSynthetic, toEnvelope, type SyntheticEvalOptions, type SyntheticEvalReport, type SourceScore } from "./eval.ts";
+export { createDetectTask, DetectInputError, type DetectInput, type DetectTask, type DetectTaskOptions, type DetectTaskSnapshot, type DetectTaskStatus, type LaneStatus } from "./task.ts";
+export { createTaskFor, detectTaskSpecs, specFor, type DetectTaskSpec } from "./tasks.ts";
 export { Lru } from "./lru.ts";
 export { DetectSnapshotError, type Finding } from "./finding.ts";

@@ -167,9 +167,13 @@ export function createIotScorer(opts: { maxKeys: number; threshold: number; univ
 
   return {
     observe(key, eventTime, payload, _ref, learn) {
-      const s = sensors.upsert(key, fresh);
       const values = readings(payload);
-      if (!learn || (s.newest !== null && eventTime < s.newest)) return judgeOutOfOrder(key, s, values);
+      if (!learn) {
+        const known = sensors.peek(key);
+        return known ? judgeOutOfOrder(key, known, values) : [];
+      }
+      const s = sensors.upsert(key, fresh);
+      if (s.newest !== null && eventTime < s.newest) return judgeOutOfOrder(key, s, values);
       s.newest = eventTime;
       const findings: Finding[] = [];
       for (const [metric, value] of Object.entries(values)) {

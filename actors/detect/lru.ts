@@ -29,6 +29,11 @@ export class Lru<V> {
     return value;
   }
 
+  /** The value for `key` without making it the most recent: for reads that must change nothing. */
+  peek(key: string): V | undefined {
+    return this.#map.get(key);
+  }
+
   /** The value for `key`, created by `make` (and possibly evicting the oldest key) when missing. */
   upsert(key: string, make: () => V): V {
     const found = this.get(key);

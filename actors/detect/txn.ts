@@ -72,14 +72,15 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
   const customers = new Lru<Customer>(opts.maxKeys);
   const merchants = new Lru<Robust>(opts.maxKeys);
 
-  function amount(key: string, c: Customer, payload: Record<string, unknown>, teachable: boolean): Finding | undefined {
+  /** `learn: false` judges only: nothing learnt, no key made more recent. */
+  function amount(key: string, c: Customer, payload: Record<string, unknown>, teachable: boolean, learn: boolean): Finding | undefined {
     const value = payload.amount;
     const currency = typeof payload.currency === "string" ? payload.currency : "";
     const merchantId = typeof payload.merchant_id === "string" ? payload.merchant_id : "";
     if (typeof value !== "number" || !(value > 0)) return undefined;
     const x = Math.log(value);
     const pair = c.pairs[merchantId];
-    const merchant = merchants.get(merchantId);
+    const merchant = learn ? merchants.get(merchantId) : merchants.peek(merchantId);
     const own = c.amounts[currency];
     // The local reference (this customer here, else this merchant) and the customer's own
     // spending in the currency must both call the amount high: either alone, estimated from a
@@ -116,7 +117,7 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
     const teach = (r: Robust, v: number): void => learnClipped(r, v, LEARN_CLIP, LOG_SPREAD_FLOOR);
     // Nor does a payment right after another (`teachable` is false then): card testers' small
     // charges would drag down the level of every online merchant they hit.
-    if (teachable) {
+    if (teachable && learn) {
       teach((c.amounts[currency] ??= newRobust()), x);
       if (merchant && merchant.n >= MIN_MERCHANT) teach(c.offset, x - merchant.mean);
       if (merchantId) {
@@ -212,19 +213,19 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
 
   return {
     observe(key, eventTime, payload, _ref, learn) {
-      const c = customers.upsert(key, freshCustomer);
+      const c = learn ? customers.upsert(key, freshCustomer) : (customers.peek(key) ?? freshCustomer());
       const newest = c.times[c.times.length - 1];
       const inOrder = newest === undefined || eventTime >= newest;
       // Hurried: close after the payment before it in event time.
       const previous = inOrder ? newest : c.times.filter((x) => x <= eventTime).pop();
       const hurried = previous !== undefined && c.gaps.n >= GAP_WARMUP && eventTime - previous < Math.exp(c.gaps.mean + EULER_GAMMA) * HURRIED_GAP;
       let findings: Array<Finding | undefined>;
-      if (!learn) findings = [amount(key, c, payload, false), location(key, c, eventTime, payload, false)];
+      if (!learn) findings = [amount(key, c, payload, false, false), location(key, c, eventTime, payload, false)];
       else if (!inOrder) {
         insertOutOfOrder(c, eventTime);
         // Places stay in event-time order (the newest gives the implied speed): an older one is judged, not kept.
-        findings = [amount(key, c, payload, !hurried), location(key, c, eventTime, payload, false)];
-      } else findings = [amount(key, c, payload, !hurried), velocity(key, c, eventTime), location(key, c, eventTime, payload, true)];
+        findings = [amount(key, c, payload, !hurried, true), location(key, c, eventTime, payload, false)];
+      } else findings = [amount(key, c, payload, !hurried, true), velocity(key, c, eventTime), location(key, c, eventTime, payload, true)];
       return findings.filter((f): f is Finding => f !== undefined && f.score > 0);
     },
     keys: () => ({ held: customers.size, evicted: customers.evicted }),
