@@ -3,7 +3,7 @@ import { trace } from "@opentelemetry/api";
 import { defaultWindowConfig, type WindowConfig } from "../../windowing/index.ts";
 import type { LoopActor } from "../runtime/supervisor.ts";
 import { CheckpointStore } from "./checkpoint.ts";
-import { Ownership } from "./ownership.ts";
+import { isLeaseLost, Ownership } from "./ownership.ts";
 import { TaskRunner } from "./task.ts";
 import { windowTasks } from "./tasks.ts";
 
@@ -50,14 +50,24 @@ export function windowActor(opts: WindowActorOptions = {}): LoopActor {
         const runner = running.get(id)!;
         await runner.stop(budget);
         running.delete(id);
-        await own.release(id, budget);
+        if (isLeaseLost(runner.error)) return;
+        await runner.lease.release(budget);
         if (runner.error) throw runner.error;
       };
       await own.join(signal);
       log.info(`window: instance ${own.id} joined; ${tasks.length} tasks (${ids.join(", ")})`);
       try {
         while (!signal.aborted) {
-          for (const [id, runner] of running) if (runner.error) throw new Error(`window task ${id} failed`, { cause: runner.error });
+          for (const [id, runner] of running) {
+            if (!runner.error) continue;
+            // Another instance runs the task now; this one wrote nothing after losing it.
+            if (isLeaseLost(runner.error)) {
+              running.delete(id);
+              log.warn(`window: ${runner.error.message}`);
+              continue;
+            }
+            throw new Error(`window task ${id} failed`, { cause: runner.error });
+          }
           const live = await own.liveMembers(signal);
           const mine = new Set(Ownership.assign(ids, live, own.id));
           for (const id of [...running.keys()]) {
@@ -67,8 +77,9 @@ export function windowActor(opts: WindowActorOptions = {}): LoopActor {
           }
           for (const task of tasks) {
             if (!mine.has(task.id) || running.has(task.id) || signal.aborted) continue;
-            if (await own.acquire(task.id, live, signal)) {
-              running.set(task.id, new TaskRunner(task, taskDeps));
+            const lease = await own.acquire(task.id, live, signal);
+            if (lease) {
+              running.set(task.id, new TaskRunner(task, lease, taskDeps));
               log.info(`window: instance ${own.id} runs task ${task.id}`);
             }
           }

@@ -13,13 +13,115 @@ export interface OwnershipOptions {
   readonly heartbeatMs?: number;
 }
 
+/** Where a task's latest checkpoint is: written with the lease, so only the lease holder can move it. */
+export interface CheckpointPointer {
+  /** Object name in the state bucket. */
+  readonly object: string;
+  /** Last stream sequence the checkpoint covers. */
+  readonly seq: number;
+}
+
+/** A task's lease entry: the holder (null once released) and the task's checkpoint pointer. */
+export interface LeaseValue {
+  readonly holder: string | null;
+  readonly checkpoint?: CheckpointPointer;
+}
+
+/** The task's lease moved to another holder (or was released by force): this instance must stop the task. */
+export class LeaseLostError extends Error {
+  readonly task: string;
+  constructor(task: string, me: string, token: number, seen: { holder: string | null; revision: number } | undefined, doing: string) {
+    const now = seen ? `held by ${seen.holder ?? "nobody"} at revision ${seen.revision}` : "gone";
+    super(`task ${task}: lease of instance ${me} at revision ${token} is lost (now ${now}); refused to ${doing}`);
+    this.name = "LeaseLostError";
+    this.task = task;
+  }
+}
+
+export function isLeaseLost(err: unknown): err is LeaseLostError {
+  return err instanceof Error && err.name === "LeaseLostError";
+}
+
+const encoder = new TextEncoder();
+
+function parseLease(raw: string): LeaseValue {
+  // Before fencing, a lease value was the bare holder id.
+  if (!raw.startsWith("{")) return { holder: raw };
+  const v = JSON.parse(raw) as LeaseValue;
+  return { holder: typeof v.holder === "string" ? v.holder : null, checkpoint: v.checkpoint };
+}
+
+/**
+ * One task's lease as this instance holds it. `token` is the KV revision of the lease entry as
+ * this instance last wrote it; every write is an `update` at that revision, so a write after
+ * another instance took the lease fails. The checkpoint pointer lives in the same entry: moving
+ * the checkpoint is the fencing check.
+ */
+export class Lease {
+  readonly task: string;
+  readonly holder: string;
+  private readonly kv: KV;
+  private revision: number;
+  private value: LeaseValue;
+
+  constructor(kv: KV, task: string, holder: string, revision: number, value: LeaseValue) {
+    this.kv = kv;
+    this.task = task;
+    this.holder = holder;
+    this.revision = revision;
+    this.value = value;
+  }
+
+  get token(): number {
+    return this.revision;
+  }
+
+  /** The checkpoint the task resumes from (read atomically with the lease). */
+  get checkpoint(): CheckpointPointer | undefined {
+    return this.value.checkpoint;
+  }
+
+  /** Throws {@link LeaseLostError} unless the lease entry is still the one this instance wrote. */
+  async check(doing: string, signal?: AbortSignal): Promise<void> {
+    const entry = await withDeadline(() => this.kv.get(this.task), { what: `kv ${LEASES_BUCKET} get ${this.task}`, signal });
+    const seen = entry?.operation === "PUT" ? { holder: parseLease(entry.string()).holder, revision: entry.revision } : undefined;
+    if (!seen || entry!.revision !== this.revision || seen.holder !== this.holder) {
+      throw new LeaseLostError(this.task, this.holder, this.revision, seen, doing);
+    }
+  }
+
+  /** Moves the checkpoint pointer, compare-and-set on the lease: refused once the lease is lost. */
+  async commit(checkpoint: CheckpointPointer, signal?: AbortSignal): Promise<void> {
+    await this.write({ holder: this.holder, checkpoint }, `move the checkpoint to sequence ${checkpoint.seq}`, signal);
+  }
+
+  /** Gives the task up, keeping the checkpoint pointer for the next holder. */
+  async release(signal?: AbortSignal): Promise<void> {
+    await this.write({ holder: null, checkpoint: this.value.checkpoint }, "release the lease", signal).catch((err) => {
+      if (!isLeaseLost(err)) throw err;
+    });
+  }
+
+  private async write(value: LeaseValue, doing: string, signal?: AbortSignal): Promise<void> {
+    try {
+      this.revision = await withDeadline(() => this.kv.update(this.task, encoder.encode(JSON.stringify(value)), this.revision), { what: `kv ${LEASES_BUCKET} update ${this.task}`, signal });
+      this.value = value;
+    } catch (err) {
+      if (isWrongRevision(err)) throw new LeaseLostError(this.task, this.holder, this.revision, undefined, doing);
+      throw err;
+    }
+  }
+}
+
 /**
  * Who runs which window task. Every instance heartbeats its id into a KV bucket whose entries
  * expire (`ttl`); the live ids, sorted, decide each task's owner by rendezvous hashing, so a
- * join or leave moves only the tasks that must move. A task is run only under a lease: a KV
- * key per task holding the owner id, taken with `create` (no holder) or `update` at the seen
- * revision (the holder is no longer a member), so two instances cannot both take it. The
- * previous owner gives a task up (final checkpoint, then lease delete) before the next takes it.
+ * join or leave moves only the tasks that must move. A task is run only under a {@link Lease}: a
+ * KV key per task, taken with `create` (never held) or `update` at the seen revision (released,
+ * or the holder is no longer a member), so two instances cannot both take it, and every later
+ * write of the holder is an `update` at its own last revision, so a holder that was stalled past
+ * its membership and replaced cannot write. The previous owner gives a task up (final
+ * checkpoint, then release) before the next takes it.
  *
  * Every KV call has a deadline and ends when the caller's signal aborts: a `keys()` whose pull is
  * never answered must not keep the rebalance loop (and SIGTERM) waiting.
@@ -70,48 +172,24 @@ export class Ownership {
     return tasks.filter((task) => owner(task, members) === me);
   }
 
-  /** Takes the task's lease; false while another live member holds it. */
-  async acquire(task: string, live: readonly string[], signal?: AbortSignal): Promise<boolean> {
-    if (await this.tryCreate(task, signal)) return true;
+  /** Takes the task's lease; undefined while another live member holds it. */
+  async acquire(task: string, live: readonly string[], signal?: AbortSignal): Promise<Lease | undefined> {
     const entry = await withDeadline(() => this.leases.get(task), { what: `kv ${LEASES_BUCKET} get ${task}`, signal });
-    if (!entry || entry.operation !== "PUT") return this.tryCreate(task, signal);
-    const holder = entry.string();
-    if (holder === this.id) return true;
-    if (live.includes(holder)) return false;
+    const mine: LeaseValue = { holder: this.id };
     try {
-      await withDeadline(() => this.leases.update(task, this.id, entry.revision), { what: `kv ${LEASES_BUCKET} update ${task}`, signal });
-      return true;
+      if (!entry) {
+        const revision = await withDeadline(() => this.leases.create(task, JSON.stringify(mine)), { what: `kv ${LEASES_BUCKET} create ${task}`, signal });
+        return new Lease(this.leases, task, this.id, revision, mine);
+      }
+      const seen = entry.operation === "PUT" ? parseLease(entry.string()) : { holder: null };
+      if (seen.holder !== null && seen.holder !== this.id && live.includes(seen.holder)) return undefined;
+      const taken: LeaseValue = { holder: this.id, checkpoint: seen.checkpoint };
+      const revision = await withDeadline(() => this.leases.update(task, JSON.stringify(taken), entry.revision), { what: `kv ${LEASES_BUCKET} update ${task}`, signal });
+      return new Lease(this.leases, task, this.id, revision, taken);
     } catch (err) {
-      if (isWrongRevision(err)) return false;
+      if (isWrongRevision(err)) return undefined;
       throw err;
     }
-  }
-
-  private async tryCreate(task: string, signal?: AbortSignal): Promise<boolean> {
-    try {
-      await withDeadline(() => this.leases.create(task, this.id), { what: `kv ${LEASES_BUCKET} create ${task}`, signal });
-      return true;
-    } catch (err) {
-      if (isWrongRevision(err)) return false;
-      throw err;
-    }
-  }
-
-  async release(task: string, signal?: AbortSignal): Promise<void> {
-    const entry = await withDeadline(() => this.leases.get(task), { what: `kv ${LEASES_BUCKET} get ${task}`, signal });
-    if (entry?.operation === "PUT" && entry.string() === this.id) {
-      await withDeadline(() => this.leases.delete(task), { what: `kv ${LEASES_BUCKET} delete ${task}`, signal });
-    }
-  }
-
-  /** Holder of each task's lease (for tests and status). */
-  async holders(tasks: readonly string[], signal?: AbortSignal): Promise<Record<string, string | null>> {
-    const out: Record<string, string | null> = {};
-    for (const t of tasks) {
-      const e = await withDeadline(() => this.leases.get(t), { what: `kv ${LEASES_BUCKET} get ${t}`, signal });
-      out[t] = e?.operation === "PUT" ? e.string() : null;
-    }
-    return out;
   }
 
   async leave(signal?: AbortSignal): Promise<void> {
@@ -120,7 +198,7 @@ export class Ownership {
   }
 }
 
-/** A create or update refused because the key moved on: someone else holds the lease. */
+/** A create or update refused because the key moved on: someone else wrote the lease first. */
 function isWrongRevision(err: unknown): boolean {
   return err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
 }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { context, ROOT_CONTEXT as ROOT, SpanKind, SpanStatusCode, trace, type Link, type Tracer } from "@opentelemetry/api";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { DeliverPolicy, jetstream, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
@@ -12,6 +13,7 @@ import { describeError, PublishError } from "../runtime/index.ts";
 import { metricsFor } from "../runtime/metrics.ts";
 import { withDeadline } from "../../nats/deadline.ts";
 import type { CheckpointStore, SessionBounds } from "./checkpoint.ts";
+import type { Lease } from "./ownership.ts";
 import { countLate, dropTaskGauges, setGauge } from "./metrics.ts";
 import { purgeSessions, toMessages } from "./outputs.ts";
 import type { WindowTask } from "./tasks.ts";
@@ -39,10 +41,16 @@ const decoder = new TextDecoder();
  *
  * The engine's processing clock is each message's stream timestamp, not the wall clock, so a
  * replay sees the same idle timeouts as the first run did.
+ *
+ * Fencing: the task runs under `lease`. Before each batch's outputs are published the lease is
+ * read back (same holder, same revision), and a checkpoint becomes current only through a
+ * compare-and-set on the lease (checkpoint.ts). An instance that stalled past its membership
+ * while another took the task over fails here with LeaseLostError instead of writing.
  */
 export class TaskRunner {
   readonly task: WindowTask;
   private readonly deps: TaskDeps;
+  readonly lease: Lease;
   /** Stops consuming: the batch in hand still finishes. */
   private readonly controller = new AbortController();
   /** Ends every broker wait: the stop's budget ran out. */
@@ -51,8 +59,9 @@ export class TaskRunner {
   readonly done: Promise<void>;
   error: unknown;
 
-  constructor(task: WindowTask, deps: TaskDeps) {
+  constructor(task: WindowTask, lease: Lease, deps: TaskDeps) {
     this.task = task;
+    this.lease = lease;
     this.deps = deps;
     this.done = this.run().catch((err) => {
       this.error = err ?? new Error(`window task ${task.id} failed`);
@@ -68,10 +77,12 @@ export class TaskRunner {
   }
 
   private async run(): Promise<void> {
-    const { task, deps } = this;
+    const { task, deps, lease } = this;
     const { log, tracer, store } = deps;
     const signal = this.controller.signal;
     const hard = this.hard.signal;
+    // Every publish of a batch listens to it at once.
+    setMaxListeners(0, hard);
     const metrics = metricsFor(ACTOR);
     const js: JetStreamClient = jetstream(deps.nc);
     const fingerprint = configFingerprint(task.config);
@@ -79,7 +90,7 @@ export class TaskRunner {
     let sessions = new Map<string, SessionBounds>();
     let seq = 0;
 
-    const cp = await store.load(task.id, hard);
+    const cp = await store.load(lease, hard);
     if (cp && cp.config === fingerprint) {
       engine.restore(cp.snapshot);
       seq = cp.seq;
@@ -103,7 +114,7 @@ export class TaskRunner {
     const save = async () => {
       const stored = await store.save({
         format: 1, task: task.id, config: fingerprint, seq, snapshot: engine.snapshot(), sessions: [...sessions], savedAt: Date.now(),
-      }, hard);
+      }, lease, hard);
       savedSeq = seq;
       savedAt = Date.now();
       log.debug(`window ${task.id}: checkpoint at sequence ${seq} (${stored} bytes)`);
@@ -155,28 +166,32 @@ export class TaskRunner {
         metrics.received += batch.length;
         metrics.lastBatchAt = Date.now();
         try {
+          const outputs: Array<() => Promise<unknown>> = [];
           const pending: Array<Promise<unknown>> = [];
           let late = 0;
           await context.with(trace.setSpan(context.active(), span), async () => {
             for (const msg of batch) {
               const streamMs = Number(msg.timestampNanos / 1_000_000n);
               const partition = Number(msg.subject.split(".")[2]);
-              let outputs: Output[];
+              let results: Output[];
               try {
                 const envelope = JSON.parse(decoder.decode(msg.data)) as Envelope;
                 if (!Number.isInteger(partition) || partition < 0) throw new Error(`subject ${msg.subject} has no partition token`);
-                outputs = engine.onEvent(envelope, task.enginePartition(partition), streamMs);
+                results = engine.onEvent(envelope, task.enginePartition(partition), streamMs);
               } catch (err) {
-                pending.push(deadLetter(msg, err instanceof SyntaxError ? "json" : "window_input", `${msg.subject} (seq ${msg.seq}): ${describeError(err)}`));
+                outputs.push(() => deadLetter(msg, err instanceof SyntaxError ? "json" : "window_input", `${msg.subject} (seq ${msg.seq}): ${describeError(err)}`));
                 metrics.deadLettered++;
                 continue;
               }
-              if (outputs.length === 0) continue;
-              for (const out of toMessages(outputs, { task: task.id, partition, emittedAt: streamMs, sessions })) {
+              if (results.length === 0) continue;
+              for (const out of toMessages(results, { task: task.id, partition, emittedAt: streamMs, sessions })) {
                 if (out.subject.startsWith("late.")) late++;
-                pending.push(publish(out));
+                outputs.push(() => publish(out));
               }
             }
+            if (outputs.length === 0) return;
+            await lease.check(`publish ${outputs.length} outputs of EVENTS sequences ${batch[0].seq}-${batch[batch.length - 1].seq}`, hard);
+            for (const out of outputs) pending.push(out());
           });
           const results = await Promise.allSettled(pending);
           const failures = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");

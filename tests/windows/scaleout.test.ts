@@ -4,7 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Kvm } from "@nats-io/kv";
 import { SluiceProcess } from "../harness/sluice-process.ts";
 import { publishAll } from "../harness/pipeline.ts";
-import { LEASES_BUCKET } from "../../actors/window/ownership.ts";
+import { LEASES_BUCKET, type LeaseValue } from "../../actors/window/ownership.ts";
 import { finalRows, flush, publishInChunks, readings, sameRows, settle, startEnv, startWindow } from "./helpers.ts";
 
 const SENSORS = 24;
@@ -37,7 +37,7 @@ test("two window instances, joining and leaving mid-stream, give the rows of one
     await sleep(3_000);
     const leases = await new Kvm(env.nc).open(LEASES_BUCKET);
     const owners = new Set<string>();
-    for await (const key of await leases.keys()) owners.add((await leases.get(key))!.string());
+    for await (const key of await leases.keys()) owners.add(String((JSON.parse((await leases.get(key))!.string()) as LeaseValue).holder));
     assert.is(owners.size, 2, `both instances own tasks after the join:\n${a.output}\n${b.output}`);
     await publishInChunks(env.nc, input.slice(half), 200, 200);
     // The first instance leaves cleanly; its tasks move to the second.
