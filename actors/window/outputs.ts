@@ -22,6 +22,8 @@ export interface LateMessage {
 
 export interface OutputContext {
   readonly task: string;
+  /** Prefix of every `Nats-Msg-Id` (WindowTask.outputScope). */
+  readonly scope: string;
   /** The EVENTS partition of the message being folded (the engine may know it as 0). */
   readonly partition: number;
   /** Stream timestamp of that message: deterministic, unlike the wall clock. */
@@ -44,7 +46,9 @@ function aggMessage(row: WindowResult, emittedAt: number, deleted: boolean, msgI
 /**
  * Engine outputs as messages. Ids and versions come from the engine (window_id, 1, 2, …), never
  * from a clock, so the same input gives byte-identical messages and a replay after a crash is
- * deduplicated by `Nats-Msg-Id` in AGG and replaced in ClickHouse.
+ * deduplicated by `Nats-Msg-Id` in AGG and replaced in ClickHouse. The ids are scoped by the
+ * task's config and partitioning (`ctx.scope`); the row ids (window_id, late_id) are not, so a
+ * rebuild under a new config replaces the rows it recomputes.
  *
  * `window_aggregates` is sorted by the window's bounds, and a session's bounds move between
  * versions: each new version with other bounds also sends the previous bounds back as a deletion
@@ -59,19 +63,19 @@ export function toMessages(outputs: readonly Output[], ctx: OutputContext): Outb
       if (row.kind === "session") {
         const previous = ctx.sessions.get(row.window_id);
         if (previous && (previous.start !== row.window_start || previous.end !== row.window_end)) {
-          messages.push(aggMessage(row, ctx.emittedAt, true, `${row.window_id}:v${row.version}:was:${previous.start}-${previous.end}`, previous));
+          messages.push(aggMessage(row, ctx.emittedAt, true, `${ctx.scope}:${row.window_id}:v${row.version}:was:${previous.start}-${previous.end}`, previous));
         }
         ctx.sessions.set(row.window_id, { source: row.source, start: row.window_start, end: row.window_end });
       }
-      messages.push(aggMessage(row, ctx.emittedAt, false, `${row.window_id}:v${row.version}`));
+      messages.push(aggMessage(row, ctx.emittedAt, false, `${ctx.scope}:${row.window_id}:v${row.version}`));
     } else if (out.type === "retract") {
       const row = out.row;
       const previous = ctx.sessions.get(row.window_id);
       if (previous && (previous.start !== row.window_start || previous.end !== row.window_end)) {
-        messages.push(aggMessage(row, ctx.emittedAt, true, `${row.window_id}:v${row.version}:was:${previous.start}-${previous.end}`, previous));
+        messages.push(aggMessage(row, ctx.emittedAt, true, `${ctx.scope}:${row.window_id}:v${row.version}:was:${previous.start}-${previous.end}`, previous));
       }
       ctx.sessions.delete(row.window_id);
-      messages.push(aggMessage(row, ctx.emittedAt, true, `${row.window_id}:v${row.version}:retract`));
+      messages.push(aggMessage(row, ctx.emittedAt, true, `${ctx.scope}:${row.window_id}:v${row.version}:retract`));
     } else {
       const lateId = `${ctx.task}:${out.event_id}`;
       const late: LateMessage = {
@@ -88,7 +92,7 @@ export function toMessages(outputs: readonly Output[], ctx: OutputContext): Outb
         windows: out.windows,
         event: { key: out.event.key, payload: out.event.payload },
       };
-      messages.push({ subject: subject.late(out.source), data: JSON.stringify(late), msgId: `late:${lateId}` });
+      messages.push({ subject: subject.late(out.source), data: JSON.stringify(late), msgId: `late:${ctx.scope}:${out.event_id}` });
     }
   }
   return messages;

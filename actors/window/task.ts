@@ -184,7 +184,7 @@ export class TaskRunner {
                 continue;
               }
               if (results.length === 0) continue;
-              for (const out of toMessages(results, { task: task.id, partition, emittedAt: streamMs, sessions })) {
+              for (const out of toMessages(results, { task: task.id, scope: task.outputScope, partition, emittedAt: streamMs, sessions })) {
                 if (out.subject.startsWith("late.")) late++;
                 outputs.push(() => publish(out));
               }

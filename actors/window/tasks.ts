@@ -1,4 +1,4 @@
-import type { SourceWindowConfig, WindowConfig, WindowSpec } from "../../windowing/index.ts";
+import { configFingerprint, type SourceWindowConfig, type WindowConfig, type WindowSpec } from "../../windowing/index.ts";
 import type { Source } from "../../subjects/sources.ts";
 
 /**
@@ -19,6 +19,16 @@ export interface WindowTask {
   /** The real EVENTS partition behind the engine's partition (for late outputs). */
   readonly partition: number | undefined;
   readonly config: WindowConfig;
+  /**
+   * Prefix of every output's `Nats-Msg-Id`: the task's config fingerprint, the partition count and
+   * the task id. Another config or another SLUICE_PARTITIONS computes other content for the same
+   * window, so it must never reuse an id the streams' duplicate windows still remember.
+   */
+  readonly outputScope: string;
+}
+
+function scoped(task: Omit<WindowTask, "outputScope">, partitions: number): WindowTask {
+  return { ...task, outputScope: `${configFingerprint(task.config)}.${partitions}.${task.id}` };
 }
 
 type Sources = Partial<Record<Source, SourceWindowConfig>>;
@@ -51,23 +61,23 @@ export function windowTasks(base: WindowConfig, partitions: number, idleMs?: num
   const tasks: WindowTask[] = [];
   if (Object.keys(keyed).length) {
     for (let p = 0; p < partitions; p++) {
-      tasks.push({
+      tasks.push(scoped({
         id: `p${p}`,
         filter: `events.*.${p}`,
         enginePartition: () => 0,
         partition: p,
         config: { ...base, partitions: 1, sources: keyed },
-      });
+      }, partitions));
     }
   }
   if (Object.keys(fielded).length) {
-    tasks.push({
+    tasks.push(scoped({
       id: "groups",
       filter: "events.>",
       enginePartition: (p) => p,
       partition: undefined,
       config: { ...base, partitions, sources: fielded },
-    });
+    }, partitions));
   }
   return tasks;
 }
