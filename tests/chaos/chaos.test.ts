@@ -16,7 +16,7 @@ import { NatsServer } from "../harness/nats-server.ts";
 import { ClickHouseServer } from "../harness/clickhouse-server.ts";
 import { chaosWorkload, type ChaosWorkload, type RawMessage } from "../harness/chaos-workload.ts";
 import { SplitPipeline } from "../harness/split-pipeline.ts";
-import { diffRows, pipelineState, quiesce, scalar, streamMessages, tableRows, type StreamMessage, type TableSpec } from "../harness/run-snapshot.ts";
+import { diffRows, pipelineState, quiesce, scalar, streamMessages, tableRows, toRow, type Row, type StreamMessage, type TableSpec } from "../harness/run-snapshot.ts";
 import { waitFor } from "../harness/wait.ts";
 
 /**
@@ -97,13 +97,13 @@ function withoutIngestTime(reason: string): string {
   return reason.replace(/\d+ ?s after/g, "<n> s after").replace(/(ingest )\d{4}-\d\d-\d\dT[\d:.]+Z/g, "$1<ingest time>");
 }
 
-/** An AGG or LATE message body without the fields that carry a time or a trace. */
-function withoutRunFields(data: string): string {
-  const body = JSON.parse(data) as Record<string, unknown>;
-  delete body.emitted_at;
-  delete body.trace_id;
-  for (const [k, v] of Object.entries(body)) if (typeof v === "number" && !Number.isInteger(v)) body[k] = Number(v.toPrecision(12));
-  return JSON.stringify(body);
+/** The float fields of a window result (see `Row` for why they are compared approximately). */
+const WINDOW_FLOATS = new Set(["sum", "min", "max", "mean", "stddev", "p50", "p95", "p99"]);
+
+/** An AGG or LATE message as a row: its id and body, without the fields that carry a time or a trace. */
+function messageRow(m: StreamMessage): Row {
+  const { emitted_at: _emitted, trace_id: _trace, ...body } = JSON.parse(m.data) as Record<string, unknown>;
+  return toRow({ ...body, "Nats-Msg-Id": m.msgId }, WINDOW_FLOATS);
 }
 
 interface RunResult {
@@ -114,7 +114,7 @@ interface RunResult {
   readonly unquiet: string | undefined;
   /** Actor processes that exited without being killed by the test. */
   readonly crashed: string[];
-  readonly tables: Record<string, string[]>;
+  readonly tables: Record<string, Row[]>;
   readonly exactlyOnce: Record<string, { rows: number; identities: number }>;
   readonly streamCounts: Record<string, number>;
   readonly events: StreamMessage[];
@@ -276,7 +276,7 @@ async function runOnce(ctx: Ctx, label: string, withFaults: boolean, reference?:
   const unquiet = await quiesce(nc, { atLeast, counts, timeoutMs: QUIET_TIMEOUT_MS, stableMs: withFaults ? 6_000 : 3_000 });
 
   const crashed = pipeline.exited().map((e) => `${e.name} exited (code ${e.code}, signal ${e.signal}):\n${e.output}`);
-  const tables: Record<string, string[]> = {};
+  const tables: Record<string, Row[]> = {};
   for (const [k, spec] of Object.entries(TABLES)) tables[k] = await tableRows(client, spec);
   const exactlyOnce: Record<string, { rows: number; identities: number }> = {};
   for (const [k, v] of Object.entries(IDENTITY)) {
@@ -385,7 +385,7 @@ for (const [stream, pick] of [["AGG", (r: RunResult) => r.agg], ["LATE", (r: Run
     const map = (run: RunResult) => {
       const ids = pick(run).map((m) => m.msgId ?? `(no id, seq ${m.seq})`);
       assert.is(new Set(ids).size, ids.length, `${run.label}: ${ids.length - new Set(ids).size} ${stream} messages repeat an id`);
-      return pick(run).map((m) => `${m.msgId} ${withoutRunFields(m.data)}`).sort();
+      return pick(run).map(messageRow);
     };
     const diff = diffRows(map(clean), map(faulted));
     assert.ok(diff === undefined, `${stream} differs:\n${diff}`);
