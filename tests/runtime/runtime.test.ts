@@ -1,7 +1,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { DiscardPolicy, jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { NatsServer } from "../harness/nats-server.ts";
 import { waitFor } from "../harness/wait.ts";
 import { defineActor, type ActorDefinition } from "../../actors/runtime/actor.ts";
@@ -12,6 +12,7 @@ import { metricsFor } from "../../actors/runtime/metrics.ts";
 import { ConfigConflictError, ensureStreams } from "../../subjects/setup.ts";
 import { seconds } from "../../subjects/catalog.ts";
 import type { ConsumerDefinition } from "../../subjects/consumers.ts";
+import { storedOn } from "./fixtures.ts";
 
 const test = suite<{ nats: NatsServer; nc: NatsConnection; jsm: JetStreamManager }>("actor runtime");
 const log = createLogger("error");
@@ -56,20 +57,55 @@ async function lastOn(jsm: JetStreamManager, stream: string, subject: string) {
   return jsm.streams.getMessage(stream, { last_by_subj: subject });
 }
 
-test("outputs are stored before the input is acked; every input is acked exactly when done", async ({ nc, jsm }) => {
+test("no input is acked before its output's PubAck: a failed store acks nothing, the redelivery stores each output once", async ({ nc, jsm }) => {
   const { def, subject, name } = consumer();
   const js = jetstream(nc);
   for (let i = 0; i < 50; i++) await js.publish(subject, `{"i":${i}}`);
+  // An output stream that stores 25 messages and refuses the rest: the first run fails half-published.
+  const out = `OUT${name}`;
+  await jsm.streams.add({ name: out, subjects: [`out.${name}.>`], discard: DiscardPolicy.New, max_msgs: 25 });
+  // Core subscriptions see every publish and every ack on the wire, in the order the server read them.
+  const wire: Array<{ kind: "output" | "ack"; seq: number }> = [];
+  const outputs = nc.subscribe(`out.${name}.>`, { callback: (_e, m) => wire.push({ kind: "output", seq: Number(m.headers?.get("Nats-Msg-Id").split("-")[1]) }) });
+  // $JS.ACK.<stream>.<durable>.<delivered>.<stream seq>.<consumer seq>.<ts>.<pending>
+  const acks = nc.subscribe(`$JS.ACK.RAW.${name}.>`, { callback: (_e, m) => m.string() === "+ACK" && wire.push({ kind: "ack", seq: Number(m.subject.split(".")[5]) }) });
+  await nc.flush();
+  // Inputs each run handled: run 0 fails half-published, run 1 must see every one of them again.
+  const handled = [new Set<number>(), new Set<number>()];
+  let runNo = 0;
   const actor = defineActor({
-    name, consumes: def, emits: ["AGG"], batch: { max_messages: 20, max_wait_ms: 20 },
+    name, consumes: def, emits: [], batch: { max_messages: 50, max_wait_ms: 200 },
     handle(batch, ctx) {
-      for (const m of batch) ctx.emit(m, { subject: `agg.${name}.copy`, data: m.data, msgId: `${name}-${m.seq}` });
+      for (const m of batch) {
+        handled[runNo].add(m.seq);
+        ctx.emit(m, { subject: `out.${name}.copy`, data: m.data, msgId: `${name}-${m.seq}` });
+      }
     },
   });
-  const done = await run(nc, actor, async () => (await pending(jsm, name)).ackPending === 0 && (await pending(jsm, name)).unprocessed === 0 && metricsFor(name).acked === 50);
-  assert.ok(done, "all 50 acked");
-  const copies = await waitFor(async () => (await jsm.streams.info("AGG", { subjects_filter: `agg.${name}.>` })).state.subjects?.[`agg.${name}.copy`] ?? 0, (n) => n === 50);
-  assert.is(copies, 50);
+  try {
+    const failed = await runActor(actor, { nc, log, signal: new AbortController().signal }).then(() => undefined, (err: Error) => err);
+    assert.is(failed?.name, "PublishError");
+    assert.ok(handled[0].size > 25, `the failed run handled ${handled[0].size} inputs`);
+    await nc.flush();
+    assert.is(wire.filter((w) => w.kind === "ack").length, 0, "nothing acked while outputs were refused");
+    assert.is((await jsm.streams.info(out)).state.messages, 25);
+
+    await jsm.streams.update(out, { ...(await jsm.streams.info(out)).config, max_msgs: -1 });
+    wire.length = 0;
+    runNo = 1;
+    const done = await run(nc, actor, async () => (await pending(jsm, name)).ackPending === 0 && (await pending(jsm, name)).unprocessed === 0 && wire.filter((w) => w.kind === "ack").length === 50);
+    assert.ok(done, "all 50 acked on the second run");
+    assert.ok([...handled[0]].every((seq) => handled[1].has(seq)), "every input of the failed run was redelivered");
+    for (const [i, w] of wire.entries()) {
+      if (w.kind === "ack") assert.ok(wire.slice(0, i).some((o) => o.kind === "output" && o.seq === w.seq), `seq ${w.seq} acked before its output was published`);
+    }
+    const stored = await storedOn(nc, out, `out.${name}.>`);
+    assert.is(stored.length, 50);
+    assert.is(new Set(stored.map((m) => m.headers.get("Nats-Msg-Id"))).size, 50, "each output stored once");
+  } finally {
+    outputs.unsubscribe();
+    acks.unsubscribe();
+  }
 });
 
 test("a poison message goes to dlq.<actor>.<source> with its reason and original headers, and is not redelivered", async ({ nc, jsm }) => {
