@@ -219,8 +219,10 @@ async function runOnce(ctx: Ctx, label: string, withFaults: boolean, reference?:
     if (got < want) throw new Error(`${label}: phase ${phases[n].name} never completed: EVENTS has ${got} of ${want} messages\n${p.output("validate")}`);
   };
 
-  if (withFaults) {
-    const mainFaults = (async () => {
+  // Each phase's faults strike while the actors work on it; the next phase is published only once
+  // this one is entirely in EVENTS (see ChaosWorkload.phases).
+  const strike: Record<string, () => Promise<void>> = !withFaults ? {} : {
+    main: async () => {
       await killValidate(p, nc, faults, 1_500);
       await nats.kill("SIGKILL");
       await nats.restart(300);
@@ -240,31 +242,27 @@ async function runOnce(ctx: Ctx, label: string, withFaults: boolean, reference?:
       await p.killAndRestart("window");
       faults.push(`SIGKILL window ${((Date.now() - started) / 1000).toFixed(1)} s after start, EVENTS at ${await streamSize(nc, "EVENTS")} of ${eventsAfter(0)}`);
       await killValidate(p, nc, faults, 9_000);
-    })();
-    await phaseDone(0);
-    await mainFaults;
-  } else {
-    await phaseDone(0);
+    },
+    // Only detect: the steady sensors' order on EVENTS stays the publish order.
+    steady: () => killWhileBusy(p, nc, "detect", "EVENTS", faults, async () => (await streamSize(nc, "EVENTS")) > eventsAfter(0)),
+    advance: async () => {
+      await waitFor(() => streamSize(nc, "AGG"), (n) => n > 0, 30_000, 20);
+      await p.killAndRestart("window");
+      faults.push(`SIGKILL window while it emitted the closed windows (AGG at ${await streamSize(nc, "AGG")})`);
+      await killWhileBusy(p, nc, "clickhouse-sink-agg", "AGG", faults);
+      await ch.kill("SIGKILL");
+      await sleep(2_000);
+      await ch.restart();
+      faults.push("SIGKILL clickhouse-server, restarted on the same data after 2 s");
+    },
+    late: () => killWhileBusy(p, nc, "clickhouse-sink-late", "LATE", faults, async () => (await streamSize(nc, "LATE")) > 0),
+  };
+  for (let n = 0; n < phases.length; n++) {
+    if (n > 0) await publishPhase(nc, phases[n].messages);
+    const striking = strike[phases[n].name]?.() ?? Promise.resolve();
+    await phaseDone(n);
+    await striking;
   }
-
-  await publishPhase(nc, phases[1].messages);
-  await phaseDone(1);
-  const advanceFaults = withFaults ? (async () => {
-    await waitFor(() => streamSize(nc, "AGG"), (n) => n > 0, 30_000, 20);
-    await p.killAndRestart("window");
-    faults.push(`SIGKILL window while it emitted the closed windows (AGG at ${await streamSize(nc, "AGG")})`);
-    await killWhileBusy(p, nc, "clickhouse-sink-agg", "AGG", faults);
-    await ch.kill("SIGKILL");
-    await sleep(2_000);
-    await ch.restart();
-    faults.push("SIGKILL clickhouse-server, restarted on the same data after 2 s");
-  })() : Promise.resolve();
-  await publishPhase(nc, phases[2].messages);
-  await phaseDone(2);
-  await advanceFaults;
-  if (withFaults) await killWhileBusy(p, nc, "clickhouse-sink-late", "LATE", faults, async () => (await streamSize(nc, "LATE")) > 0);
-  await publishPhase(nc, phases[3].messages);
-  await phaseDone(3);
 
   ch0 = await openClickHouse({ url: ch.url, dataDir: stateDir, logger: { info: () => undefined, warn: () => undefined } });
   const client: ClickHouseClient = ch0.client;
@@ -334,20 +332,43 @@ test("EVENTS: the faulted run's stream holds every event once", ({ faulted, work
   assert.is(new Set(ids).size, ids.length, "no Nats-Msg-Id twice on EVENTS");
 });
 
+/** Each `source/key`'s event ids in EVENTS order. */
+function orderByKey(run: RunResult): Map<string, string> {
+  const byKey = new Map<string, string[]>();
+  for (const m of run.events) {
+    const e = JSON.parse(m.data) as { source: string; key: string; event_id: string };
+    const k = `${e.source}/${e.key}`;
+    byKey.set(k, [...(byKey.get(k) ?? []), e.event_id]);
+  }
+  return new Map([...byKey].map(([k, ids]) => [k, ids.join(",")]));
+}
+
+/** Keys whose events reached EVENTS in another order in the faulted run. */
+function reordered(clean: RunResult, faulted: RunResult): string[] {
+  const a = orderByKey(clean);
+  const b = orderByKey(faulted);
+  return [...a.keys()].filter((k) => a.get(k) !== b.get(k)).sort();
+}
+
 test("EVENTS: each key's events in the same order in both runs (what detect and windows fold)", ({ clean, faulted }) => {
-  const order = (run: RunResult) => {
-    const byKey = new Map<string, string[]>();
-    for (const m of run.events) {
-      const e = JSON.parse(m.data) as { source: string; key: string; event_id: string };
-      const k = `${e.source}/${e.key}`;
-      byKey.set(k, [...(byKey.get(k) ?? []), e.event_id]);
-    }
-    return [...byKey.entries()].map(([k, ids]) => `${k}: ${ids.join(",")}`).sort();
-  };
-  const a = order(clean);
-  const b = order(faulted);
-  const differing = a.filter((line, i) => line !== b[i]).map((line) => line.split(":")[0]);
+  const differing = reordered(clean, faulted);
   assert.ok(differing.length === 0, `${differing.length} keys see their events in another order after the faults, e.g. ${differing.slice(0, 5).join(", ")}`);
+});
+
+// Detection per sensor depends only on that sensor's events: where their order did not change,
+// a difference is the detect actor's own (a restart that forgot what it had learned).
+test("sluice.anomalies of sensors whose EVENTS order did not change: same rows in both runs", ({ clean, faulted }) => {
+  const moved = new Set(reordered(clean, faulted));
+  const steady = (rows: Row[]) => rows.filter((r) => {
+    const cells = JSON.parse(r.exact) as { source: string; key: string };
+    return cells.source === "iot" && !moved.has(`iot/${cells.key}`);
+  });
+  const a = steady(clean.tables.anomalies);
+  const b = steady(faulted.tables.anomalies);
+  const sensors = [...orderByKey(clean).keys()].filter((k) => k.startsWith("iot/") && !moved.has(k)).length;
+  assert.ok(!moved.has("iot/steady-0") && a.length > 0, `the steady sensors kept their order and have anomalies to compare (${sensors} sensors kept their order, ${a.length} anomalies)`);
+  const diff = diffRows(a, b);
+  assert.ok(diff === undefined, `anomalies of the ${sensors} sensors whose input order held differ:\n${diff}`);
 });
 
 for (const name of Object.keys(TABLES)) {

@@ -21,7 +21,9 @@ export interface ChaosWorkload {
    * Published in order, each only after the previous one is entirely in EVENTS, so the window
    * actor folds every phase after the one before whatever happened to validate meanwhile:
    * `main` (the bulk, hostile messages and duplicates, all inside one minute of event time so no
-   * window can close during it), `advance` (one reading per source and partition 20 minutes on:
+   * window can close during it), `steady` (six sensors of their own in the same minute, smooth
+   * with a few spikes: what validate folds after its crashes are over, so their order on EVENTS
+   * is the publish order in any run), `advance` (one reading per source and partition 20 minutes on:
    * every window of `main` closes), `late` (readings for `main`'s minute: beyond the allowed
    * lateness, so they go to LATE), `flush` (the final reading per source and partition, one hour
    * after `main` and still in the past: every window of `advance` and `late` closes).
@@ -84,6 +86,7 @@ export function chaosWorkload(opts: { base: number; nowMs: number; events?: numb
   }
   const phases: Phase[] = [
     { name: "main", messages: main },
+    { name: "steady", messages: steadySensors(opts.base) },
     { name: "advance", messages: markers(opts.base + 20 * MINUTE, partitions, "advance") },
     { name: "late", messages: late },
     { name: "flush", messages: markers(opts.base + 60 * MINUTE, partitions, "flush") },
@@ -95,6 +98,21 @@ export function chaosWorkload(opts: { base: number; nowMs: number; events?: numb
     deadLetters: all.filter((m) => "dead" in m.expect).length,
     rawStored: all.filter((m) => !("duplicate" in m.expect) || m.msgId === undefined).length,
   };
+}
+
+/** Six sensors, 400 readings each over 50 s: a slow wave with a spike every 100 readings. */
+function steadySensors(base: number): RawMessage[] {
+  const out: RawMessage[] = [];
+  for (let i = 0; i < 400; i++) {
+    for (let s = 0; s < 6; s++) {
+      const key = `steady-${s}`;
+      const id = `chaos-steady-${s}-${i}`;
+      const temperature = Number((20 + s + Math.sin(i / 25) + (i % 100 === 60 ? 12 : 0)).toFixed(2));
+      const body = { sensor_id: key, site: "steady-site", ts: new Date(base + i * 125 + s * 10).toISOString(), temperature, humidity: 40 + (i % 7), event_id: id };
+      out.push({ subject: `raw.iot.${key}`, body: JSON.stringify(body), msgId: id, expect: { event: id } });
+    }
+  }
+  return out;
 }
 
 /** A minimal valid payload of `source` for `key` at `atMs`, outside every real group (site, merchant, topic). */
