@@ -66,9 +66,13 @@ test("no input is acked before its output's PubAck: a failed store acks nothing,
   await jsm.streams.add({ name: out, subjects: [`out.${name}.>`], discard: DiscardPolicy.New, max_msgs: 25 });
   // Core subscriptions see every publish and every ack on the wire, in the order the server read them.
   const wire: Array<{ kind: "output" | "ack"; seq: number }> = [];
-  const outputs = nc.subscribe(`out.${name}.>`, { callback: (_e, m) => wire.push({ kind: "output", seq: Number(m.headers?.get("Nats-Msg-Id").split("-")[1]) }) });
+  const outputs = nc.subscribe(`out.${name}.>`, { callback: (_e, m) => void wire.push({ kind: "output", seq: Number(m.headers?.get("Nats-Msg-Id").split("-")[1]) }) });
   // $JS.ACK.<stream>.<durable>.<delivered>.<stream seq>.<consumer seq>.<ts>.<pending>
-  const acks = nc.subscribe(`$JS.ACK.RAW.${name}.>`, { callback: (_e, m) => m.string() === "+ACK" && wire.push({ kind: "ack", seq: Number(m.subject.split(".")[5]) }) });
+  const acks = nc.subscribe(`$JS.ACK.RAW.${name}.>`, {
+    callback: (_e, m) => {
+      if (m.string() === "+ACK") wire.push({ kind: "ack", seq: Number(m.subject.split(".")[5]) });
+    },
+  });
   await nc.flush();
   // Inputs each run handled: run 0 fails half-published, run 1 must see every one of them again.
   const handled = [new Set<number>(), new Set<number>()];
