@@ -93,6 +93,7 @@ const CODE_NAMES: Record<number, string> = {
   53: "TYPE_MISMATCH",
   60: "UNKNOWN_TABLE",
   62: "SYNTAX_ERROR",
+  72: "CANNOT_PARSE_NUMBER",
   73: "UNKNOWN_FORMAT",
   81: "UNKNOWN_DATABASE",
   115: "UNKNOWN_SETTING",
@@ -102,7 +103,14 @@ const CODE_NAMES: Record<number, string> = {
   192: "UNKNOWN_USER",
   193: "WRONG_PASSWORD",
   194: "REQUIRED_PASSWORD",
+  202: "TOO_MANY_SIMULTANEOUS_QUERIES",
+  209: "SOCKET_TIMEOUT",
+  210: "NETWORK_ERROR",
   241: "MEMORY_LIMIT_EXCEEDED",
+  242: "TABLE_IS_READ_ONLY",
+  252: "TOO_MANY_PARTS",
+  321: "VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE",
+  349: "CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN",
   497: "ACCESS_DENIED",
   516: "AUTHENTICATION_FAILED",
 };
@@ -173,4 +181,181 @@ export function toClickHouseError(err: unknown, sql: string, target: string): Er
   const type = typeof fromClient.type === "string" ? fromClient.type : code !== undefined ? CODE_NAMES[Number(code)] : undefined;
   const hint = (type && HINTS[type]) ?? "see ClickHouse's message above; the statement was not applied";
   return new ClickHouseQueryError({ code, type, serverMessage: parsed.serverMessage, hint, sql }, { cause: err });
+}
+
+/**
+ * What a failed insert means for the rows in it, decided in this one place for every sink:
+ * - `transient`: the server is busy, away or misconfigured; the same rows will go in later.
+ *   Hold them and retry after `retryAfterMs`.
+ * - `data`: a row does not fit its column; split the batch and dead-letter only the rows
+ *   that fail alone.
+ * - `too_many_partitions`: the rows span more partitions than one INSERT may create; split
+ *   them by partition and insert each part (nothing is wrong with any row).
+ * - `unknown`: an error nobody has classified; isolate the rows that fail alone, retry each a
+ *   bounded number of times, then dead-letter it with the error.
+ */
+export type InsertFailureKind = "transient" | "data" | "too_many_partitions" | "unknown";
+
+export interface InsertFailure {
+  readonly kind: InsertFailureKind;
+  /** ClickHouse's numeric error code, when it gave one. */
+  readonly code?: number;
+  /** The code's name (`TOO_MANY_PARTS`), or the transport error (`ECONNREFUSED`). */
+  readonly name?: string;
+  /** Transient only: how long to wait before the same rows are tried again. */
+  readonly retryAfterMs?: number;
+}
+
+/**
+ * Codes from ClickHouse's src/Common/ErrorCodes.cpp that mean "not now" rather than "not these
+ * rows", with the wait before the next try. Overload and merges need longer than a dropped
+ * connection. A missing table, database or column (a migration or ALTER not yet run) and
+ * refused credentials are fixed by an operator: the rows must wait for that, not be dead-lettered.
+ */
+const TRANSIENT_RETRY_MS: Record<number, number> = {
+  16: 1_000, // NO_SUCH_COLUMN_IN_TABLE
+  60: 1_000, // UNKNOWN_TABLE
+  81: 1_000, // UNKNOWN_DATABASE
+  159: 1_000, // TIMEOUT_EXCEEDED
+  160: 1_000, // TOO_SLOW
+  164: 5_000, // READONLY (the user may not write)
+  173: 2_000, // CANNOT_ALLOCATE_MEMORY
+  192: 5_000, // UNKNOWN_USER
+  193: 5_000, // WRONG_PASSWORD
+  194: 5_000, // REQUIRED_PASSWORD
+  195: 5_000, // IP_ADDRESS_NOT_ALLOWED
+  198: 1_000, // DNS_ERROR
+  201: 5_000, // QUOTA_EXPIRED (refills at the next interval)
+  202: 1_000, // TOO_MANY_SIMULTANEOUS_QUERIES
+  203: 1_000, // NO_FREE_CONNECTION
+  209: 500, // SOCKET_TIMEOUT
+  210: 500, // NETWORK_ERROR
+  218: 1_000, // TABLE_IS_DROPPED (being dropped or re-created)
+  225: 1_000, // NO_ZOOKEEPER
+  236: 500, // ABORTED
+  241: 2_000, // MEMORY_LIMIT_EXCEEDED
+  242: 2_000, // TABLE_IS_READ_ONLY (replica lost its keeper session)
+  243: 5_000, // NOT_ENOUGH_SPACE
+  244: 1_000, // UNEXPECTED_ZOOKEEPER_ERROR
+  252: 2_000, // TOO_MANY_PARTS (merges behind inserts); see TOO_MANY_PARTITIONS_TEXT for the other meaning
+  279: 500, // ALL_CONNECTION_TRIES_FAILED
+  285: 1_000, // TOO_FEW_LIVE_REPLICAS
+  286: 1_000, // UNSATISFIED_QUORUM_FOR_PREVIOUS_WRITE
+  291: 5_000, // DATABASE_ACCESS_DENIED
+  319: 500, // UNKNOWN_STATUS_OF_INSERT (rows are idempotent, so inserting again is safe)
+  364: 1_000, // RECEIVED_ERROR_TOO_MANY_REQUESTS
+  394: 500, // QUERY_WAS_CANCELLED
+  425: 1_000, // SYSTEM_ERROR
+  439: 1_000, // CANNOT_SCHEDULE_TASK (thread pool full)
+  473: 500, // DEADLOCK_AVOIDED
+  497: 5_000, // ACCESS_DENIED
+  516: 5_000, // AUTHENTICATION_FAILED
+  999: 1_000, // KEEPER_EXCEPTION
+  1000: 500, // POCO_EXCEPTION (ClickHouse's own network layer)
+};
+
+/** Codes that name a value ClickHouse cannot put in its column: the row is wrong, retrying cannot help. */
+const DATA_CODES = new Set([
+  6, // CANNOT_PARSE_TEXT
+  25, // CANNOT_PARSE_ESCAPE_SEQUENCE
+  26, // CANNOT_PARSE_QUOTED_STRING
+  27, // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+  36, // BAD_ARGUMENTS
+  38, // CANNOT_PARSE_DATE
+  41, // CANNOT_PARSE_DATETIME
+  43, // ILLEGAL_TYPE_OF_ARGUMENT
+  53, // TYPE_MISMATCH
+  69, // ARGUMENT_OUT_OF_BOUND
+  70, // CANNOT_CONVERT_TYPE
+  72, // CANNOT_PARSE_NUMBER
+  117, // INCORRECT_DATA
+  128, // TOO_LARGE_ARRAY_SIZE
+  131, // TOO_LARGE_STRING_SIZE
+  248, // INVALID_PARTITION_VALUE
+  321, // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+  349, // CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+  376, // CANNOT_PARSE_UUID
+  407, // DECIMAL_OVERFLOW
+  441, // CANNOT_PARSE_DOMAIN_VALUE_FROM_STRING
+  467, // CANNOT_PARSE_BOOL
+  469, // VIOLATED_CONSTRAINT
+  632, // UNEXPECTED_DATA_AFTER_PARSED_VALUE
+]);
+
+/**
+ * Code 252 has two meanings: "Too many parts" (merges are behind, wait) and, since 19.x,
+ * "Too many partitions for single INSERT block (more than 100)" (max_partitions_per_insert_block):
+ * the rows must be split, or the batch is refused forever.
+ */
+const TOO_MANY_PARTITIONS_TEXT = /too many partitions for (?:a )?single insert block/i;
+/** Our own embedded client closed under a running insert (shutdown): the rows wait for the next owner. */
+const CLIENT_CLOSED_TEXT = /ChdbConnection is closed|client (?:is|has been) closed/i;
+
+function errorCode(err: unknown): number | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 4; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if ((typeof code === "string" && /^\d+$/.test(code)) || typeof code === "number") return Number(code);
+    const message = (e as { message?: unknown }).message;
+    if (typeof message === "string") {
+      const parsed = parseServerError(message).code;
+      if (parsed !== undefined) return Number(parsed);
+    }
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+function messages(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err, depth = 0; e && depth < 4; depth++) {
+    const message = (e as { message?: unknown }).message;
+    parts.push(typeof message === "string" ? message : String(e));
+    e = (e as { cause?: unknown }).cause;
+  }
+  return parts.join("\n");
+}
+
+/**
+ * Classifies what an insert threw, from chDB (an exception whose text starts `Code: NNN.`), a
+ * modern server over HTTP (@clickhouse/client's error with `code`), 18.16 (`Code: NNN,
+ * e.displayText() = …`) or the transport (connection refused or reset, timeouts).
+ *
+ * @example
+ * classifyInsertFailure(err) // { kind: "transient", code: 241, name: "MEMORY_LIMIT_EXCEEDED", retryAfterMs: 2000 }
+ */
+export function classifyInsertFailure(err: unknown): InsertFailure {
+  if (err instanceof ClickHouseUnavailableError) return { kind: "transient", name: transportCode(err.cause) ?? "unreachable", retryAfterMs: 500 };
+  const transport = transportCode(err);
+  if (transport) return { kind: "transient", name: transport, retryAfterMs: 500 };
+  const code = errorCode(err);
+  const text = messages(err);
+  if (code === undefined) return CLIENT_CLOSED_TEXT.test(text) ? { kind: "transient", name: "client closed", retryAfterMs: 500 } : { kind: "unknown" };
+  const type = (err as { type?: unknown }).type;
+  const name = typeof type === "string" ? type : CODE_NAMES[code];
+  if (code === 252 && TOO_MANY_PARTITIONS_TEXT.test(text)) return { kind: "too_many_partitions", code, name: "TOO_MANY_PARTS" };
+  const wait = TRANSIENT_RETRY_MS[code];
+  if (wait !== undefined) return { kind: "transient", code, name, retryAfterMs: wait };
+  if (DATA_CODES.has(code)) return { kind: "data", code, name };
+  return { kind: "unknown", code, name };
+}
+
+/**
+ * A failed insert in words fit for a dead letter's reason, a log line or a span: the code, its
+ * name, the column ClickHouse names and its message without the quoted input it echoes (`before:
+ * '…'`, which can hold any field of the rows).
+ *
+ * @example
+ * describeInsertFailure(err) // "code 27 CANNOT_PARSE_INPUT_ASSERTION_FAILED, column schema_version: Cannot parse input: expected '\"' (at row 2)"
+ */
+export function describeInsertFailure(err: unknown): string {
+  const failure = classifyInsertFailure(err);
+  const raw = err instanceof ClickHouseQueryError ? err.serverMessage : parseServerError(err instanceof Error ? err.message : String(err)).serverMessage;
+  const column = /value of key ([^\s)]+)\)/.exec(raw)?.[1];
+  const text = raw
+    .replace(/\s*before:[\s\S]*?(?=: \(while|$)/, "")
+    .replace(/: \(while read(?:ing)? the value of key [^\s)]+\)/, "")
+    .replace(/\s+/g, " ")
+    .trim();
+  const label = [failure.code !== undefined ? `code ${failure.code}` : undefined, failure.name].filter(Boolean).join(" ");
+  return `${label || "no error code"}${column ? `, column ${column}` : ""}: ${shorten(text, 300)}`;
 }

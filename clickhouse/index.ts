@@ -14,6 +14,7 @@ export {
   DATABASE,
   MIGRATIONS_TABLE,
   TABLES,
+  RETENTION_COLUMN,
   type Migration,
   type MigrateOptions,
   type MigrationResult,
@@ -40,5 +41,16 @@ export { insertRows, type InsertRowTypes } from "./insert.ts";
 export { anomalyRow, forecastRow, ANOMALY_COLUMNS, FORECAST_COLUMNS, type AnomalyRecord, type ForecastRecord, type AnomaliesInsertRow, type ForecastsInsertRow } from "./rows-detect.ts";
 export { runQuery, classifyStatement, quoteString, QueryInputError, type QueryResult } from "./query.ts";
 export { formatTable, formatJson, formatResult, cellText, OUTPUT_FORMATS, type OutputFormat, type QueryColumn, type Tabular, type TableOptions } from "./format.ts";
-export { ClickHouseQueryError, ClickHouseUnavailableError, DataDirLockedError, EmbeddedEngineBusyError, parseServerError, toClickHouseError } from "./errors.ts";
+export {
+  ClickHouseQueryError,
+  ClickHouseUnavailableError,
+  DataDirLockedError,
+  EmbeddedEngineBusyError,
+  classifyInsertFailure,
+  describeInsertFailure,
+  parseServerError,
+  toClickHouseError,
+  type InsertFailure,
+  type InsertFailureKind,
+} from "./errors.ts";
 export { LOCK_FILE } from "./lock.ts";

@@ -76,8 +76,8 @@ function ttlClause(caps: Capabilities, timeColumn: string, days: number | undefi
   return ttl ? `\nTTL ${ttl}` : "";
 }
 
-/** The time column each table's retention and partitions follow. */
-const RETENTION_COLUMN: Record<TableName, string> = {
+/** The time column each table's retention and partitions follow (sinks split inserts by its day). */
+export const RETENTION_COLUMN: Record<TableName, string> = {
   events: "event_time",
   dead_letters: "received_at",
   window_aggregates: "window_start",

@@ -2,10 +2,11 @@ import type { ClickHouseClient } from "@clickhouse/client";
 import type { Capabilities } from "../../clickhouse/index.ts";
 import { deadLetterRow, eventRow, windowRow, type WindowRow } from "../../clickhouse/index.ts";
 import { CONSUMERS } from "../../subjects/consumers.ts";
-import { HEADERS } from "../../subjects/catalog.ts";
+import { HEADERS, subject as subjects } from "../../subjects/catalog.ts";
 import type { Envelope } from "../../subjects/envelope.ts";
-import type { ActorDefinition, Inbound } from "../runtime/actor.ts";
+import type { ActorDefinition, Inbound, Outbound } from "../runtime/actor.ts";
 import { PoisonError } from "../runtime/errors.ts";
+import { buildDeadLetter } from "../runtime/dead-letter.ts";
 import { sinkActor } from "./sink.ts";
 import type { EventColumns } from "../../clickhouse/columns.ts";
 import type { TypedColumnSync } from "./typed-columns.ts";
@@ -27,11 +28,37 @@ function originalHeaders(input: Inbound): Record<string, string> {
   return out;
 }
 
+const DLQ_SINK = "clickhouse-sink-dlq";
+
+/**
+ * A dead letter the DLQ sink cannot store, for `dlq-sink.<actor>.<source>` (stream DLQ_SINK):
+ * the runtime's dead-letter format, its `Sluice-*` headers saying why the DLQ sink gave up and
+ * pointing at the dead letter's DLQ sequence (the dead letter itself stays on DLQ). The body is
+ * cut to fit `maxPayload`: an output over it would be dead-lettered onto DLQ by the runtime, the
+ * loop this avoids.
+ */
+export function unstorableDeadLetter(input: Inbound, error: PoisonError, maxPayload = Infinity, nowMs = Date.now()): Outbound {
+  const [, actor = "unknown", source = "unknown"] = input.subject.split(".");
+  // Without the dead letter's own Nats-Msg-Id, which would overwrite Sluice-Original-Msg-Id: a
+  // replay must still carry the id of the message that first failed.
+  const keys = [...input.headers.keys()].filter((k) => k !== HEADERS.msgId);
+  const letter = buildDeadLetter(
+    { actor: DLQ_SINK, stream: input.stream, subject: input.subject, seq: input.seq, deliveries: input.deliveries, headers: { keys: () => keys, get: (k) => input.headers.get(k) ?? "" }, data: input.data },
+    error.code,
+    error.message.slice(0, 1_000),
+    maxPayload,
+    nowMs,
+  );
+  return { ...letter, subject: subjects.dlqSink(actor, source), msgId: `dlq-sink:${input.stream}:${input.seq}` };
+}
+
 export interface SinkDeps {
   readonly client: () => ClickHouseClient;
   readonly caps: () => Capabilities;
   readonly maxRows: number;
   readonly maxWaitMs: number;
+  /** The NATS server's max_payload, which the DLQ sink's diverted dead letters must fit; without it they are not cut. */
+  readonly maxPayload?: () => number | undefined;
   /** Typed payload columns of sluice.events, kept in step with the schema registry; without it only `payload` is written. */
   readonly typedColumns?: () => { sync: TypedColumnSync; columns: EventColumns } | undefined;
 }
@@ -60,13 +87,14 @@ export function sinkActors(deps: SinkDeps): Record<"clickhouse-sink-events" | "c
         return { ...eventRow(envelope, input.traceId, deps.caps()), ...typed.columns.values(envelope) };
       },
     }),
-    "clickhouse-sink-dlq": () => sinkActor({
-      name: "clickhouse-sink-dlq",
+    [DLQ_SINK]: () => sinkActor({
+      name: DLQ_SINK,
       consumes: CONSUMERS.sinkDeadLetters,
       table: "dead_letters",
       client: deps.client,
       maxRows: deps.maxRows,
       maxWaitMs: deps.maxWaitMs,
+      divert: { stream: "DLQ_SINK", message: (input, error) => unstorableDeadLetter(input, error, deps.maxPayload?.()) },
       toRow: (input) => {
         const h = (name: string) => input.headers.get(name) ?? "";
         const actor = h(HEADERS.actor) || input.subject.split(".")[1] || "unknown";

@@ -1,9 +1,13 @@
 import type { ClickHouseClient } from "@clickhouse/client";
-import { insertRows, TABLES, type InsertRowTypes, type TableName } from "../../clickhouse/index.ts";
+import { describeInsertFailure, insertRows, RETENTION_COLUMN, TABLES, type InsertFailure, type InsertRowTypes, type TableName } from "../../clickhouse/index.ts";
+import type { StreamName } from "../../subjects/catalog.ts";
 import type { ConsumerDefinition } from "../../subjects/consumers.ts";
-import { defineActor, type ActorContext, type ActorDefinition, type Inbound } from "../runtime/actor.ts";
+import { defineActor, type ActorContext, type ActorDefinition, type Inbound, type Outbound } from "../runtime/actor.ts";
 import { describeError, PoisonError, RetryableError } from "../runtime/errors.ts";
-import { isDataError } from "./insert-errors.ts";
+import { dayOf, insertIsolating, type PendingRow } from "./insert-errors.ts";
+
+/** Deliveries a row that fails alone with an unclassified ClickHouse error gets before it is dead-lettered. */
+export const UNKNOWN_ERROR_DELIVERIES = 5;
 
 export interface SinkOptions<T extends TableName> {
   readonly name: string;
@@ -18,33 +22,53 @@ export interface SinkOptions<T extends TableName> {
   readonly extraColumns?: () => readonly string[];
   /** Runs before a batch becomes rows (the events sink adds the columns a new schema declares); a failure retries the batch. */
   readonly prepare?: (batch: readonly Inbound[]) => Promise<void>;
+  /** Deliveries before a row failing alone with an unclassified error is dead-lettered; default {@link UNKNOWN_ERROR_DELIVERIES}. */
+  readonly unknownErrorDeliveries?: number;
+  /**
+   * Where a message that can never become a row goes, instead of the runtime's dead letter on
+   * DLQ. The DLQ sink needs it: a dead letter of its own on DLQ would come back to it.
+   */
+  readonly divert?: { readonly stream: StreamName; message(input: Inbound, error: PoisonError): Outbound };
 }
 
 /**
  * A ClickHouse sink: batches by size and time, inserts, then the runtime acks. Rows are
  * idempotent (ReplacingMergeTree on the row's identity), so a redelivered batch replaces, never
- * double-counts. While ClickHouse is unreachable the batch is held and retried (a RetryableError
- * stops pulling); rows ClickHouse refuses as data are found one by one and dead-lettered.
+ * double-counts. What a failed insert means is decided by clickhouse/errors.ts: while ClickHouse
+ * is unavailable the batch is held and retried (a RetryableError stops pulling); a batch over the
+ * per-INSERT partition limit is split by partition; rows ClickHouse refuses are found by
+ * bisection and dead-lettered alone; a row failing alone with an unclassified error is
+ * redelivered a few times, then dead-lettered with that error.
  */
 export function sinkActor<T extends TableName>(opts: SinkOptions<T>): ActorDefinition {
   const table = TABLES[opts.table];
-  const insert = (rows: Array<InsertRowTypes[T]>) => insertRows(opts.client(), opts.table, rows, opts.extraColumns?.());
+  const partitionColumn = RETENTION_COLUMN[opts.table] as keyof InsertRowTypes[T];
+  const maxDeliveries = opts.unknownErrorDeliveries ?? UNKNOWN_ERROR_DELIVERIES;
+  // Rows stored by an earlier attempt at the batch the runtime is holding and retrying (same
+  // Inbound objects): a retry after a transient failure inserts only what is still missing.
+  const stored = new WeakSet<Inbound>();
 
-  const insertOneByOne = async (items: Array<{ input: Inbound; row: InsertRowTypes[T] }>, ctx: ActorContext) => {
-    for (const { input, row } of items) {
-      try {
-        await insert([row]);
-      } catch (err) {
-        if (!isDataError(err)) throw new RetryableError(`${table}: insert failed: ${describeError(err)}`, { cause: err });
-        ctx.reject(input, new PoisonError("clickhouse_rejected", `${input.subject} (seq ${input.seq}): ClickHouse refused the row for ${table}: ${describeError(err)}`, { cause: err }));
-      }
+  const refuse = (ctx: ActorContext, input: Inbound, error: PoisonError) => {
+    if (opts.divert) ctx.emit(input, opts.divert.message(input, error));
+    else ctx.reject(input, error);
+  };
+
+  const failedAlone = (ctx: ActorContext, { input }: PendingRow<InsertRowTypes[T]>, failure: InsertFailure, err: unknown) => {
+    const what = `${input.subject} (stream ${input.stream} seq ${input.seq})`;
+    if (failure.kind === "data") {
+      refuse(ctx, input, new PoisonError("clickhouse_rejected", `${what}: ClickHouse refused the row for ${table}: ${describeInsertFailure(err)}`, { cause: err }));
+    } else if (input.deliveries >= maxDeliveries) {
+      refuse(ctx, input, new PoisonError("clickhouse_unknown_error", `${what}: the row for ${table} failed alone on ${input.deliveries} deliveries with an unclassified ClickHouse error: ${describeInsertFailure(err)}`, { cause: err }));
+    } else {
+      const delayMs = Math.min(30_000, 1_000 * 2 ** (input.deliveries - 1));
+      ctx.retry(input, new RetryableError(`${what}: the row for ${table} failed alone (delivery ${input.deliveries} of ${maxDeliveries}): ${describeInsertFailure(err)}`, { cause: err, delayMs }));
     }
   };
 
   return defineActor({
     name: opts.name,
     consumes: opts.consumes,
-    emits: [],
+    emits: opts.divert ? [opts.divert.stream] : [],
     batch: { max_messages: opts.maxRows ?? 5_000, max_wait_ms: opts.maxWaitMs ?? 1_000 },
     async handle(batch, ctx) {
       if (opts.prepare) {
@@ -52,21 +76,24 @@ export function sinkActor<T extends TableName>(opts: SinkOptions<T>): ActorDefin
           throw new RetryableError(`${table}: preparing the batch failed: ${describeError(err)}`, { cause: err, delayMs: 500 });
         });
       }
-      const items: Array<{ input: Inbound; row: InsertRowTypes[T] }> = [];
+      const items: Array<PendingRow<InsertRowTypes[T]>> = [];
       for (const input of batch) {
+        if (stored.has(input)) continue;
         try {
           items.push({ input, row: opts.toRow(input) });
         } catch (err) {
-          ctx.reject(input, err instanceof PoisonError ? err : new PoisonError("decode", `${input.subject} (seq ${input.seq}): cannot map to a ${table} row: ${describeError(err)}`, { cause: err }));
+          refuse(ctx, input, err instanceof PoisonError ? err : new PoisonError("decode", `${input.subject} (seq ${input.seq}): cannot map to a ${table} row: ${describeError(err)}`, { cause: err }));
         }
       }
-      if (items.length === 0) return;
-      try {
-        await insert(items.map((i) => i.row));
-      } catch (err) {
-        if (!isDataError(err)) throw new RetryableError(`${table}: ClickHouse unavailable: ${describeError(err)}`, { cause: err, delayMs: 500 });
-        await insertOneByOne(items, ctx);
-      }
+      await insertIsolating(items, {
+        table,
+        insert: (rows) => insertRows(opts.client(), opts.table, rows, opts.extraColumns?.()),
+        partitionOf: (row) => dayOf(row[partitionColumn]),
+        inserted: (done) => {
+          for (const { input } of done) stored.add(input);
+        },
+        failedAlone: (item, failure, err) => failedAlone(ctx, item, failure, err),
+      });
     },
   });
 }
