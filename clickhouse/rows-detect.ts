@@ -22,6 +22,7 @@ export interface AnomalyRecord {
   severity: string;
   signal: string;
   explanation: Record<string, unknown>;
+  /** -Infinity / Infinity for a side the signal leaves open (velocity has no upper bound). */
   expected_low: number;
   expected_high: number;
   observed: number;
@@ -89,6 +90,15 @@ function float(value: unknown, table: string, field: string): FloatValue {
   return value;
 }
 
+/**
+ * One side of the expected range. JSON has no infinity: `JSON.stringify` writes the open side
+ * of a range (±Infinity) as null, so null here is that open side, stored as -inf or +inf. A query
+ * then reads naturally: `observed > expected_high` is false, `isInfinite(expected_high)` true.
+ */
+function bound(value: unknown, open: "-inf" | "inf", table: string, field: string): FloatValue {
+  return value === null ? open : float(value, table, field);
+}
+
 function text(value: unknown, table: string, field: string): string {
   if (typeof value !== "string") throw new RowMappingError(table, field, "a string", value);
   return value;
@@ -107,8 +117,8 @@ export function anomalyRow(a: AnomalyRecord, traceId: string, caps: Capabilities
     severity: text(a.severity, table, "severity"),
     signal: text(a.signal, table, "signal"),
     explanation: JSON.stringify(a.explanation ?? {}),
-    expected_low: float(a.expected_low, table, "expected_low"),
-    expected_high: float(a.expected_high, table, "expected_high"),
+    expected_low: bound(a.expected_low, "-inf", table, "expected_low"),
+    expected_high: bound(a.expected_high, "inf", table, "expected_high"),
     observed: float(a.observed, table, "observed"),
     event_time: timeValue(a.event_time, caps, table, "event_time"),
     detected_at: timeValue(a.detected_at, caps, table, "detected_at"),
