@@ -209,7 +209,8 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
   let messages: ConsumerMessages;
   try {
     const jsm = await withDeadline(jetstreamManager(nc), { what: `${actor.name}: JetStream manager`, signal });
-    advisories = await listenForMaxDeliveries({ nc, jsm, actor: actor.name, def, lastErrors, publish: publishForStored, metrics, log, signal });
+    // A consumer without max_deliver (the sinks wait out outages) never gets the advisory.
+    if (def.max_deliver > 0) advisories = await listenForMaxDeliveries({ nc, jsm, actor: actor.name, def, lastErrors, publish: publishForStored, metrics, log, signal });
     await withDeadline(ensureConsumer(jsm, def), { what: `${actor.name}: ensure consumer ${def.stream}/${def.durable_name}`, signal });
     const consumer = await withDeadline(js.consumers.get(def.stream, def.durable_name), { what: `${actor.name}: get consumer ${def.stream}/${def.durable_name}`, signal });
     const starting = consumer.consume({ max_messages: Math.min(def.max_ack_pending, Math.max(actor.batch.max_messages * 2, 256)) });
@@ -283,7 +284,7 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
     showHeld();
     // close() can wait on a pull that a restarted server never answers; do not hang the restart on it.
     await Promise.race([messages.close().catch(() => undefined), sleep(2_000)]);
-    await advisories.stop();
+    await advisories?.stop();
     await actor.stop?.();
   }
 }
