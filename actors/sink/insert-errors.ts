@@ -34,8 +34,9 @@ export interface IsolateHandlers<R> {
  * - transient failure: throws a RetryableError (the runtime holds the batch and tries again);
  * - too many partitions: bisects the partitions, so each insert spans half as many;
  * - data or unknown failure: bisects the rows until the ones that fail alone are found.
- * A failed insert stores nothing (ClickHouse checks values and partitions before it writes a
- * part), so only the halves that succeed are stored, each once.
+ * A failed insert stores nothing (ClickHouse parses the rows and checks the partition count
+ * before it writes a part of an insert block, max_insert_block_size = 1 048 576 rows, far above a
+ * sink batch), so only the halves that succeed are stored, each once.
  */
 export async function insertIsolating<R>(items: readonly PendingRow<R>[], h: IsolateHandlers<R>): Promise<void> {
   if (items.length === 0) return;
