@@ -72,7 +72,7 @@ test("SIGTERM under generator load (--rate 2000): stopped within 10 s, exit 0", 
 test("Ctrl-C in a terminal (SIGINT to the whole process group) with its own nats-server, under load: stopped within 10 s, server stopped after the actors", async (ctx) => {
   const stateDir = mkdtempSync(join(tmpdir(), "sluice-up-"));
   ctx.stateDirs.push(stateDir);
-  const env = { ...process.env, SLUICE_STATE_DIR: stateDir, SLUICE_API_PORT: "0", SLUICE_LOG_LEVEL: "info" };
+  const env: NodeJS.ProcessEnv = { ...process.env, SLUICE_STATE_DIR: stateDir, SLUICE_API_PORT: "0", SLUICE_LOG_LEVEL: "info" };
   delete env.NATS_URL;
   // Its own process group, as a shell gives a foreground job; the terminal signals the group.
   const child = spawn(process.execPath, [BIN, "up", "--rate", "2000"], { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
