@@ -1,101 +1,124 @@
-import { setTimeout as sleep } from "node:timers/promises";
-import { trace } from "@opentelemetry/api";
-import { defaultWindowConfig, type WindowConfig } from "../../windowing/index.ts";
+import { createHash } from "node:crypto";
+import { configFingerprint, createWindowEngine, defaultWindowConfig, type EngineSnapshot, type Output, type WindowConfig, type WindowEngine } from "../../windowing/index.ts";
+import type { Envelope } from "../../subjects/envelope.ts";
+import type { Source } from "../../subjects/sources.ts";
+import { PoisonError, describeError } from "../runtime/errors.ts";
 import type { LoopActor } from "../runtime/supervisor.ts";
-import { CheckpointStore } from "./checkpoint.ts";
-import { isLeaseLost, Ownership } from "./ownership.ts";
-import { TaskRunner } from "./task.ts";
-import { windowTasks } from "./tasks.ts";
+import { defineKeyedActor, type KeyedActorDefinition } from "../runtime/keyed/actor.ts";
+import { keyedActor, type KeyedRunOptions } from "../runtime/keyed/run.ts";
+import { countLate, dropTaskGauges, setGauge } from "./metrics.ts";
+import { purgeSessions, toMessages, type SessionBounds } from "./outputs.ts";
+import { windowTasks, type WindowTask } from "./tasks.ts";
 
-export interface WindowActorOptions {
+export interface WindowActorOptions extends KeyedRunOptions {
   /** Partitions of `events.<source>.<partition>` (SLUICE_PARTITIONS). */
   readonly partitions?: number;
   /** Overrides every source's idle timeout (stream time) in the cross-partition `groups` task. */
   readonly idleMs?: number;
   readonly config?: WindowConfig;
-  readonly checkpointEveryMs?: number;
-  /** How often membership is read and tasks are moved. */
-  readonly rebalanceMs?: number;
-  readonly memberTtlMs?: number;
   readonly batchMessages?: number;
-  /** After SIGTERM, longest wait for the last batches, checkpoints and lease releases. */
-  readonly shutdownBudgetMs?: number;
 }
 
+interface WindowState {
+  readonly task: WindowTask;
+  readonly engine: WindowEngine;
+  /** Last emitted bounds of open sessions, so a version with moved bounds deletes the old row. */
+  readonly sessions: Map<string, SessionBounds>;
+  /** Late messages of the batch in hand, counted once they are stored. */
+  late: number;
+}
+
+interface WindowSnapshot {
+  engine: EngineSnapshot;
+  sessions: Array<[string, SessionBounds]>;
+}
+
+const decoder = new TextDecoder();
+
 /**
- * The window actor: the engine's full config (tumbling, hopping, session windows; groups;
- * quantiles; distinct counts) over EVENTS, split into tasks (one per partition for the entity
- * key's windows, one for the payload-field groups; see tasks.ts), each owned by one instance
- * through leases (ownership.ts), checkpointed with its stream position (checkpoint.ts, task.ts).
+ * The window actor as a keyed actor (actors/runtime/keyed/): the engine's full config (tumbling,
+ * hopping, session windows; groups; quantiles; distinct counts) over EVENTS, split into tasks
+ * (one per partition for the entity key's windows, one for the payload-field groups; see
+ * tasks.ts). The keyed runner owns leases, fencing, checkpoints and replay.
  *
- * It reads EVENTS with ordered consumers from checkpointed positions instead of the runtime's
- * durable consumer with acks: holding acks until windows close fails after a crash (the
- * redeliveries come ack_wait later, after newer events moved the watermark on). The runtime's
- * supervisor still restarts it, and it reuses the runtime's batching, PublishError and metrics.
+ * It reads EVENTS with ordered consumers from checkpointed positions instead of a durable
+ * consumer with acks: holding acks until windows close fails after a crash (the redeliveries come
+ * ack_wait later, after newer events moved the watermark on). The engine's processing clock is
+ * each message's stream timestamp, not the wall clock, so a replay sees the same idle timeouts as
+ * the first run did.
  */
-export function windowActor(opts: WindowActorOptions = {}): LoopActor {
-  const tasks = windowTasks(opts.config ?? defaultWindowConfig, opts.partitions ?? 4, opts.idleMs);
-  const ids = tasks.map((t) => t.id);
-  return {
+export function windowDefinition(opts: WindowActorOptions = {}): KeyedActorDefinition<WindowState, WindowTask> {
+  const partitions = opts.partitions ?? 4;
+  const tasks = windowTasks(opts.config ?? defaultWindowConfig, partitions, opts.idleMs);
+  const fingerprint = createHash("sha256")
+    .update(JSON.stringify([partitions, tasks.map((t) => [t.id, configFingerprint(t.config)])]))
+    .digest("hex")
+    .slice(0, 16);
+  return defineKeyedActor<WindowState, WindowTask>({
     name: "window",
-    async run(deps) {
-      const { nc, log, signal } = deps;
-      const tracer = deps.tracerFor?.("window") ?? trace.getTracer("sluice-window");
-      const store = await CheckpointStore.open(nc, signal);
-      const own = await Ownership.open(nc, { memberTtlMs: opts.memberTtlMs }, signal);
-      const running = new Map<string, TaskRunner>();
-      const taskDeps = { nc, log, tracer, store, checkpointEveryMs: opts.checkpointEveryMs ?? 5_000, batchMessages: opts.batchMessages ?? 1_000 };
-      const handOverMs = opts.shutdownBudgetMs ?? 3_000;
-      const stopTask = async (id: string, budget: AbortSignal) => {
-        const runner = running.get(id)!;
-        await runner.stop(budget);
-        running.delete(id);
-        if (isLeaseLost(runner.error)) return;
-        await runner.lease.release(budget);
-        if (runner.error) throw runner.error;
-      };
-      await own.join(signal);
-      log.info(`window: instance ${own.id} joined; ${tasks.length} tasks (${ids.join(", ")})`);
-      try {
-        while (!signal.aborted) {
-          for (const [id, runner] of running) {
-            if (!runner.error) continue;
-            // Another instance runs the task now; this one wrote nothing after losing it.
-            if (isLeaseLost(runner.error)) {
-              running.delete(id);
-              log.warn(`window: ${runner.error.message}`);
-              continue;
-            }
-            throw new Error(`window task ${id} failed`, { cause: runner.error });
-          }
-          const live = await own.liveMembers(signal);
-          const mine = new Set(Ownership.assign(ids, live, own.id));
-          for (const id of [...running.keys()]) {
-            if (mine.has(id)) continue;
-            await stopTask(id, AbortSignal.any([signal, AbortSignal.timeout(handOverMs)]));
-            log.info(`window: handed task ${id} over (${live.length} instances)`);
-          }
-          for (const task of tasks) {
-            if (!mine.has(task.id) || running.has(task.id) || signal.aborted) continue;
-            const lease = await own.acquire(task.id, live, signal);
-            if (lease) {
-              running.set(task.id, new TaskRunner(task, lease, taskDeps));
-              log.info(`window: instance ${own.id} runs task ${task.id}`);
-            }
-          }
-          await sleep(opts.rebalanceMs ?? 500, undefined, { signal }).catch(() => undefined);
+    reads: { mode: "keyed", stream: "EVENTS", tasks },
+    emits: ["AGG", "LATE"],
+    batch: { max_messages: opts.batchMessages ?? 1_000, max_wait_ms: 20 },
+    fingerprint,
+    createState: (task) => ({ task, engine: createWindowEngine(task.config), sessions: new Map(), late: 0 }),
+    snapshot(state) {
+      // Sessions past their end plus the lateness can no longer change: nothing refers to them again.
+      purgeSessions(state.sessions, (source) => horizon(state, source));
+      return { engine: state.engine.snapshot(), sessions: [...state.sessions] } satisfies WindowSnapshot;
+    },
+    restore(task, snapshot) {
+      const s = snapshot as WindowSnapshot;
+      const engine = createWindowEngine(task.config);
+      engine.restore(s.engine);
+      return { task, engine, sessions: new Map(s.sessions), late: 0 };
+    },
+    handle(state, batch, ctx) {
+      const { task, engine, sessions } = state;
+      for (const input of batch) {
+        const partition = Number(input.subject.split(".")[2]);
+        let results: Output[];
+        try {
+          if (!Number.isInteger(partition) || partition < 0) throw new Error(`subject ${input.subject} has no partition token`);
+          const envelope = JSON.parse(decoder.decode(input.data)) as Envelope;
+          results = engine.onEvent(envelope, task.enginePartition(partition), input.timestampMs);
+        } catch (err) {
+          ctx.reject(input, new PoisonError(err instanceof SyntaxError ? "json" : "window_input", `${input.subject} (seq ${input.seq}): ${describeError(err)}`, { cause: err }));
+          continue;
         }
-      } catch (err) {
-        // A broker wait ended by the abort is the shutdown, not a failure.
-        if (!signal.aborted) throw err;
-      } finally {
-        // One budget for the whole shutdown: a stalled server cannot make SIGTERM wait longer.
-        const budget = AbortSignal.timeout(handOverMs);
-        const stopping = await Promise.allSettled([...running.keys()].map((id) => stopTask(id, budget)));
-        await own.leave(budget);
-        const failed = stopping.find((s): s is PromiseRejectedResult => s.status === "rejected");
-        if (failed && !signal.aborted) log.error(`window: a task failed while stopping: ${String(failed.reason)}`);
+        if (results.length === 0) continue;
+        for (const out of toMessages(results, { task: task.id, scope: ctx.scope, partition, emittedAt: input.timestampMs, sessions })) {
+          if (out.subject.startsWith("late.")) state.late++;
+          ctx.emit(input, out);
+        }
       }
     },
-  };
+    report(state, task, { seq, span }) {
+      countLate(state.late);
+      state.late = 0;
+      const now = Date.now();
+      for (const [source, s] of Object.entries(state.engine.status(now))) {
+        if (!s) continue;
+        setGauge({
+          task: task.id, source, watermark: s.watermark, lag_ms: s.lag_ms, buffered: s.buffered, open_windows: s.open_windows,
+          events: s.events, late_events: s.late_events, seq, updated_at: now,
+        });
+        if (s.watermark !== null) {
+          span.setAttribute(`sluice.window.watermark.${source}`, s.watermark);
+          span.setAttribute(`sluice.window.lag_ms.${source}`, s.lag_ms ?? 0);
+        }
+      }
+    },
+    taskStopped: (task) => dropTaskGauges(task.id),
+  });
+}
+
+export function windowActor(opts: WindowActorOptions = {}): LoopActor {
+  return keyedActor(windowDefinition(opts), opts);
+}
+
+/** Event time before which a source's sessions can no longer change. */
+function horizon(state: WindowState, source: string): number | null {
+  const wm = state.engine.watermark(source as Source);
+  const sc = state.task.config.sources[source as Source];
+  return wm === null || !sc ? null : wm - sc.allowedLatenessMs;
 }

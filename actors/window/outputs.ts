@@ -2,7 +2,6 @@ import type { Output, WindowResult } from "../../windowing/index.ts";
 import { subject } from "../../subjects/catalog.ts";
 import type { WindowRow } from "../../clickhouse/rows.ts";
 import type { Outbound } from "../runtime/actor.ts";
-import type { SessionBounds } from "./checkpoint.ts";
 
 /** What a `late.<source>` message carries: the engine's late output plus where it came from. */
 export interface LateMessage {
@@ -20,9 +19,16 @@ export interface LateMessage {
   event: { key: string; payload: Record<string, unknown> };
 }
 
+/** Where an emitted session row sits: a new version with other bounds must delete this one. */
+export interface SessionBounds {
+  source: string;
+  start: number;
+  end: number;
+}
+
 export interface OutputContext {
   readonly task: string;
-  /** Prefix of every `Nats-Msg-Id` (WindowTask.outputScope). */
+  /** Prefix of every `Nats-Msg-Id`: the actor's fingerprint and the task (KeyedContext.scope). */
   readonly scope: string;
   /** The EVENTS partition of the message being folded (the engine may know it as 0). */
   readonly partition: number;

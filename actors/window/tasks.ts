@@ -1,5 +1,6 @@
-import { configFingerprint, type SourceWindowConfig, type WindowConfig, type WindowSpec } from "../../windowing/index.ts";
+import type { SourceWindowConfig, WindowConfig, WindowSpec } from "../../windowing/index.ts";
 import type { Source } from "../../subjects/sources.ts";
+import type { TaskSpec } from "../runtime/keyed/actor.ts";
 
 /**
  * The window actor's unit of work, owned by one instance at a time and checkpointed on its own.
@@ -11,24 +12,13 @@ import type { Source } from "../../subjects/sources.ts";
  * - `groups`: every partition (`events.>`), windows of the payload-field groups (site, merchant,
  *   topic), which span partitions. Its engine reads the stream in stored order.
  */
-export interface WindowTask {
-  readonly id: string;
+export interface WindowTask extends TaskSpec {
   readonly filter: string;
   /** The engine's partition for a message of EVENTS partition p. */
   enginePartition(p: number): number;
   /** The real EVENTS partition behind the engine's partition (for late outputs). */
   readonly partition: number | undefined;
   readonly config: WindowConfig;
-  /**
-   * Prefix of every output's `Nats-Msg-Id`: the task's config fingerprint, the partition count and
-   * the task id. Another config or another SLUICE_PARTITIONS computes other content for the same
-   * window, so it must never reuse an id the streams' duplicate windows still remember.
-   */
-  readonly outputScope: string;
-}
-
-function scoped(task: Omit<WindowTask, "outputScope">, partitions: number): WindowTask {
-  return { ...task, outputScope: `${configFingerprint(task.config)}.${partitions}.${task.id}` };
 }
 
 type Sources = Partial<Record<Source, SourceWindowConfig>>;
@@ -61,23 +51,23 @@ export function windowTasks(base: WindowConfig, partitions: number, idleMs?: num
   const tasks: WindowTask[] = [];
   if (Object.keys(keyed).length) {
     for (let p = 0; p < partitions; p++) {
-      tasks.push(scoped({
+      tasks.push({
         id: `p${p}`,
         filter: `events.*.${p}`,
         enginePartition: () => 0,
         partition: p,
         config: { ...base, partitions: 1, sources: keyed },
-      }, partitions));
+      });
     }
   }
   if (Object.keys(fielded).length) {
-    tasks.push(scoped({
+    tasks.push({
       id: "groups",
       filter: "events.>",
       enginePartition: (p) => p,
       partition: undefined,
       config: { ...base, partitions, sources: fielded },
-    }, partitions));
+    });
   }
   return tasks;
 }

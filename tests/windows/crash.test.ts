@@ -4,7 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Objm } from "@nats-io/obj";
 import { SluiceProcess } from "../harness/sluice-process.ts";
 import { publishAll } from "../harness/pipeline.ts";
-import { STATE_BUCKET } from "../../actors/window/checkpoint.ts";
+import { keyedBuckets } from "../../actors/runtime/keyed/ownership.ts";
 import { finalRows, flush, publishInChunks, readings, sameRows, settle, startEnv, startWindow, type Env } from "./helpers.ts";
 
 const SENSORS = 24;
@@ -39,7 +39,7 @@ test("a window process killed with SIGKILL mid-stream and restarted gives the un
   try {
     const publishing = publishInput(env);
     await sleep(7_000);
-    const checkpoints = await (await new Objm(env.nc).open(STATE_BUCKET)).list();
+    const checkpoints = await (await new Objm(env.nc).open(keyedBuckets("window").state)).list();
     await first.kill("SIGKILL");
     assert.ok(checkpoints.length > 0, `checkpoints were written before the kill: ${first.output}`);
     const aggBefore = (await env.pipeline.scalar("SELECT count() FROM sluice.window_aggregates"));

@@ -9,7 +9,7 @@ import { waitFor } from "../harness/wait.ts";
 import { ensureStreams } from "../../subjects/setup.ts";
 import { createLogger } from "../../actors/runtime/log.ts";
 import { windowActor } from "../../actors/window/index.ts";
-import { LEASES_BUCKET, MEMBERS_BUCKET, type LeaseValue } from "../../actors/window/ownership.ts";
+import { keyedBuckets, type LeaseValue } from "../../actors/runtime/keyed/ownership.ts";
 import type { Envelope } from "../../subjects/envelope.ts";
 import { BASE } from "./helpers.ts";
 
@@ -48,8 +48,8 @@ test("the lease taken by another live member: no publish, no checkpoint, and the
   const actor = windowActor({ partitions: 1, rebalanceMs: 100, checkpointEveryMs: 0, memberTtlMs: 2_000 });
   const running = actor.run({ nc, log, signal: controller.signal });
   const kvm = new Kvm(nc);
-  const leases = await kvm.open(LEASES_BUCKET);
-  const members = await kvm.open(MEMBERS_BUCKET);
+  const leases = await kvm.open(keyedBuckets("window").leases);
+  const members = await kvm.open(keyedBuckets("window").members);
   const lease = async () => {
     const e = await leases.get("p0");
     return e?.operation === "PUT" ? { revision: e.revision, value: JSON.parse(e.string()) as LeaseValue } : undefined;

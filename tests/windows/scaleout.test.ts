@@ -4,7 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Kvm } from "@nats-io/kv";
 import { SluiceProcess } from "../harness/sluice-process.ts";
 import { publishAll } from "../harness/pipeline.ts";
-import { LEASES_BUCKET, type LeaseValue } from "../../actors/window/ownership.ts";
+import { keyedBuckets, type LeaseValue } from "../../actors/runtime/keyed/ownership.ts";
 import { finalRows, flush, publishInChunks, readings, sameRows, settle, startEnv, startWindow } from "./helpers.ts";
 
 const SENSORS = 24;
@@ -35,7 +35,7 @@ test("two window instances, joining and leaving mid-stream, give the rows of one
     await publishInChunks(env.nc, input.slice(0, half), 200, 200);
     b = SluiceProcess.start(["actor", "window"], processEnv);
     await sleep(3_000);
-    const leases = await new Kvm(env.nc).open(LEASES_BUCKET);
+    const leases = await new Kvm(env.nc).open(keyedBuckets("window").leases);
     const owners = new Set<string>();
     for await (const key of await leases.keys()) owners.add(String((JSON.parse((await leases.get(key))!.string()) as LeaseValue).holder));
     assert.is(owners.size, 2, `both instances own tasks after the join:\n${a.output}\n${b.output}`);

@@ -9,7 +9,7 @@ import { waitFor } from "../harness/wait.ts";
 import { ensureStreams } from "../../subjects/setup.ts";
 import { createLogger } from "../../actors/runtime/log.ts";
 import { windowActor } from "../../actors/window/index.ts";
-import { LEASES_BUCKET } from "../../actors/window/ownership.ts";
+import { keyedBuckets } from "../../actors/runtime/keyed/ownership.ts";
 
 const test = suite<{ nats: NatsServer; nc: NatsConnection }>("windows: a broker that stops answering cannot wedge shutdown");
 const log = createLogger("error");
@@ -29,7 +29,7 @@ test("abort while nats-server is stopped (SIGSTOP) mid-rebalance: run() returns 
   const controller = new AbortController();
   const actor = windowActor({ partitions: 2, rebalanceMs: 50, shutdownBudgetMs: 1_000 });
   const running = actor.run({ nc, log, signal: controller.signal });
-  const leases = await new Kvm(nc).open(LEASES_BUCKET);
+  const leases = await new Kvm(nc).open(keyedBuckets("window").leases);
   const held = await waitFor(async () => {
     let n = 0;
     for await (const _ of await leases.keys()) n++;

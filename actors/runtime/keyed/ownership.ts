@@ -2,10 +2,12 @@ import { createHash, randomUUID } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Kvm, type KV } from "@nats-io/kv";
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
-import { collect, withDeadline } from "../../nats/deadline.ts";
+import { collect, withDeadline } from "../../../nats/deadline.ts";
 
-export const MEMBERS_BUCKET = "sluice-window-members";
-export const LEASES_BUCKET = "sluice-window-leases";
+/** The KV and object store buckets of one keyed actor (the window actor's names predate the keyed runner and fit the scheme). */
+export function keyedBuckets(actor: string): { members: string; leases: string; state: string } {
+  return { members: `sluice-${actor}-members`, leases: `sluice-${actor}-leases`, state: `sluice-${actor}-state` };
+}
 
 export interface OwnershipOptions {
   /** A member whose heartbeat is older than this is gone; its leases may be taken. */
@@ -30,9 +32,9 @@ export interface LeaseValue {
 /** The task's lease moved to another holder (or was released by force): this instance must stop the task. */
 export class LeaseLostError extends Error {
   readonly task: string;
-  constructor(task: string, me: string, token: number, seen: { holder: string | null; revision: number } | undefined, doing: string) {
-    const now = seen ? `held by ${seen.holder ?? "nobody"} at revision ${seen.revision}` : "gone";
-    super(`task ${task}: lease of instance ${me} at revision ${token} is lost (now ${now}); refused to ${doing}`);
+  constructor(bucket: string, task: string, me: string, token: number, seen: { holder: string | null; revision: number } | undefined, doing: string) {
+    const now = seen ? `held by ${seen.holder ?? "nobody"} at revision ${seen.revision}` : "moved on";
+    super(`kv ${bucket} task ${task}: lease of instance ${me} at revision ${token} is lost (now ${now}); refused to ${doing}`);
     this.name = "LeaseLostError";
     this.task = task;
   }
@@ -61,11 +63,13 @@ export class Lease {
   readonly task: string;
   readonly holder: string;
   private readonly kv: KV;
+  private readonly bucket: string;
   private revision: number;
   private value: LeaseValue;
 
-  constructor(kv: KV, task: string, holder: string, revision: number, value: LeaseValue) {
+  constructor(kv: KV, bucket: string, task: string, holder: string, revision: number, value: LeaseValue) {
     this.kv = kv;
+    this.bucket = bucket;
     this.task = task;
     this.holder = holder;
     this.revision = revision;
@@ -83,10 +87,10 @@ export class Lease {
 
   /** Throws {@link LeaseLostError} unless the lease entry is still the one this instance wrote. */
   async check(doing: string, signal?: AbortSignal): Promise<void> {
-    const entry = await withDeadline(() => this.kv.get(this.task), { what: `kv ${LEASES_BUCKET} get ${this.task}`, signal });
+    const entry = await withDeadline(() => this.kv.get(this.task), { what: `kv ${this.bucket} get ${this.task}`, signal });
     const seen = entry?.operation === "PUT" ? { holder: parseLease(entry.string()).holder, revision: entry.revision } : undefined;
     if (!seen || entry!.revision !== this.revision || seen.holder !== this.holder) {
-      throw new LeaseLostError(this.task, this.holder, this.revision, seen, doing);
+      throw new LeaseLostError(this.bucket, this.task, this.holder, this.revision, seen, doing);
     }
   }
 
@@ -104,17 +108,17 @@ export class Lease {
 
   private async write(value: LeaseValue, doing: string, signal?: AbortSignal): Promise<void> {
     try {
-      this.revision = await withDeadline(() => this.kv.update(this.task, encoder.encode(JSON.stringify(value)), this.revision), { what: `kv ${LEASES_BUCKET} update ${this.task}`, signal });
+      this.revision = await withDeadline(() => this.kv.update(this.task, encoder.encode(JSON.stringify(value)), this.revision), { what: `kv ${this.bucket} update ${this.task}`, signal });
       this.value = value;
     } catch (err) {
-      if (isWrongRevision(err)) throw new LeaseLostError(this.task, this.holder, this.revision, undefined, doing);
+      if (isWrongRevision(err)) throw new LeaseLostError(this.bucket, this.task, this.holder, this.revision, undefined, doing);
       throw err;
     }
   }
 }
 
 /**
- * Who runs which window task. Every instance heartbeats its id into a KV bucket whose entries
+ * Who runs which task of a keyed actor. Every instance heartbeats its id into a KV bucket whose entries
  * expire (`ttl`); the live ids, sorted, decide each task's owner by rendezvous hashing, so a
  * join or leave moves only the tasks that must move. A task is run only under a {@link Lease}: a
  * KV key per task, taken with `create` (never held) or `update` at the seen revision (released,
@@ -130,22 +134,25 @@ export class Ownership {
   readonly id = randomUUID().slice(0, 8);
   private readonly members: KV;
   private readonly leases: KV;
+  private readonly names: { members: string; leases: string };
   private readonly heartbeatMs: number;
   private timer: ReturnType<typeof setInterval> | undefined;
   private heartbeatError: unknown;
 
-  private constructor(members: KV, leases: KV, heartbeatMs: number) {
+  private constructor(members: KV, leases: KV, names: { members: string; leases: string }, heartbeatMs: number) {
     this.members = members;
     this.leases = leases;
+    this.names = names;
     this.heartbeatMs = heartbeatMs;
   }
 
-  static async open(nc: NatsConnection, opts: OwnershipOptions = {}, signal?: AbortSignal): Promise<Ownership> {
+  static async open(nc: NatsConnection, actor: string, opts: OwnershipOptions = {}, signal?: AbortSignal): Promise<Ownership> {
     const kvm = new Kvm(nc);
+    const names = keyedBuckets(actor);
     const ttl = opts.memberTtlMs ?? 4_000;
-    const members = await withDeadline(() => kvm.create(MEMBERS_BUCKET, { ttl, history: 1 }), { what: `kv ${MEMBERS_BUCKET} open`, signal });
-    const leases = await withDeadline(() => kvm.create(LEASES_BUCKET, { history: 1 }), { what: `kv ${LEASES_BUCKET} open`, signal });
-    return new Ownership(members, leases, opts.heartbeatMs ?? Math.max(250, Math.floor(ttl / 4)));
+    const members = await withDeadline(() => kvm.create(names.members, { ttl, history: 1 }), { what: `kv ${names.members} open`, signal });
+    const leases = await withDeadline(() => kvm.create(names.leases, { history: 1 }), { what: `kv ${names.leases} open`, signal });
+    return new Ownership(members, leases, names, opts.heartbeatMs ?? Math.max(250, Math.floor(ttl / 4)));
   }
 
   async join(signal?: AbortSignal): Promise<void> {
@@ -155,14 +162,14 @@ export class Ownership {
   }
 
   private async beat(signal?: AbortSignal, timeoutMs?: number): Promise<void> {
-    await withDeadline(() => this.members.put(this.id, JSON.stringify({ at: Date.now() })), { what: `kv ${MEMBERS_BUCKET} put ${this.id}`, signal, timeoutMs });
+    await withDeadline(() => this.members.put(this.id, JSON.stringify({ at: Date.now() })), { what: `kv ${this.names.members} put ${this.id}`, signal, timeoutMs });
   }
 
   async liveMembers(signal?: AbortSignal): Promise<string[]> {
     if (this.heartbeatError) throw this.heartbeatError;
     const ids = new Set<string>([this.id]);
     // keys() is called inside the deadline: a call made after an abort would leave its rejection unhandled.
-    const keys = await withDeadline(() => collect(this.members.keys(), { what: `kv ${MEMBERS_BUCKET} keys` }), { what: `kv ${MEMBERS_BUCKET} keys`, signal });
+    const keys = await withDeadline(() => collect(this.members.keys(), { what: `kv ${this.names.members} keys` }), { what: `kv ${this.names.members} keys`, signal });
     for (const key of keys) ids.add(key);
     return [...ids].sort();
   }
@@ -174,18 +181,18 @@ export class Ownership {
 
   /** Takes the task's lease; undefined while another live member holds it. */
   async acquire(task: string, live: readonly string[], signal?: AbortSignal): Promise<Lease | undefined> {
-    const entry = await withDeadline(() => this.leases.get(task), { what: `kv ${LEASES_BUCKET} get ${task}`, signal });
+    const entry = await withDeadline(() => this.leases.get(task), { what: `kv ${this.names.leases} get ${task}`, signal });
     const mine: LeaseValue = { holder: this.id };
     try {
       if (!entry) {
-        const revision = await withDeadline(() => this.leases.create(task, JSON.stringify(mine)), { what: `kv ${LEASES_BUCKET} create ${task}`, signal });
-        return new Lease(this.leases, task, this.id, revision, mine);
+        const revision = await withDeadline(() => this.leases.create(task, JSON.stringify(mine)), { what: `kv ${this.names.leases} create ${task}`, signal });
+        return new Lease(this.leases, this.names.leases, task, this.id, revision, mine);
       }
       const seen = entry.operation === "PUT" ? parseLease(entry.string()) : { holder: null };
       if (seen.holder !== null && seen.holder !== this.id && live.includes(seen.holder)) return undefined;
       const taken: LeaseValue = { holder: this.id, checkpoint: seen.checkpoint };
-      const revision = await withDeadline(() => this.leases.update(task, JSON.stringify(taken), entry.revision), { what: `kv ${LEASES_BUCKET} update ${task}`, signal });
-      return new Lease(this.leases, task, this.id, revision, taken);
+      const revision = await withDeadline(() => this.leases.update(task, JSON.stringify(taken), entry.revision), { what: `kv ${this.names.leases} update ${task}`, signal });
+      return new Lease(this.leases, this.names.leases, task, this.id, revision, taken);
     } catch (err) {
       if (isWrongRevision(err)) return undefined;
       throw err;
@@ -194,7 +201,7 @@ export class Ownership {
 
   async leave(signal?: AbortSignal): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    await withDeadline(() => this.members.delete(this.id), { what: `kv ${MEMBERS_BUCKET} delete ${this.id}`, signal }).catch(() => undefined);
+    await withDeadline(() => this.members.delete(this.id), { what: `kv ${this.names.members} delete ${this.id}`, signal }).catch(() => undefined);
   }
 }
 

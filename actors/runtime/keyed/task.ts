@@ -1,56 +1,48 @@
 import { setMaxListeners } from "node:events";
-import { context, ROOT_CONTEXT as ROOT, SpanKind, SpanStatusCode, trace, type Link, type Tracer } from "@opentelemetry/api";
+import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Link, type Tracer } from "@opentelemetry/api";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
-import { DeliverPolicy, jetstream, type JetStreamClient, type JsMsg } from "@nats-io/jetstream";
-import { configFingerprint, createWindowEngine, type Output, type WindowEngine } from "../../windowing/index.ts";
-import type { Envelope } from "../../subjects/envelope.ts";
-import { HEADERS, subject as subjects } from "../../subjects/catalog.ts";
-import type { Source } from "../../subjects/sources.ts";
-import { extractContext, injectContext } from "../../otel/propagation.ts";
-import type { Logger, Outbound } from "../runtime/actor.ts";
-import { batches } from "../runtime/batches.ts";
-import { describeError, PublishError } from "../runtime/index.ts";
-import { metricsFor } from "../runtime/metrics.ts";
-import { withDeadline } from "../../nats/deadline.ts";
-import type { CheckpointStore, SessionBounds } from "./checkpoint.ts";
+import { DeliverPolicy, jetstream, type JsMsg } from "@nats-io/jetstream";
+import { extractContext, injectContext } from "../../../otel/propagation.ts";
+import { withDeadline } from "../../../nats/deadline.ts";
+import type { Inbound, Logger, Outbound } from "../actor.ts";
+import { batches } from "../batches.ts";
+import { buildDeadLetter } from "../dead-letter.ts";
+import { describeError, PoisonError } from "../errors.ts";
+import { metricsFor } from "../metrics.ts";
+import { PublishError } from "../run.ts";
+import { wireSize } from "../size.ts";
+import type { KeyedActorDefinition, KeyedContext, TaskSpec } from "./actor.ts";
+import type { CheckpointStore } from "./checkpoint.ts";
 import type { Lease } from "./ownership.ts";
-import { countLate, dropTaskGauges, setGauge } from "./metrics.ts";
-import { purgeSessions, toMessages } from "./outputs.ts";
-import type { WindowTask } from "./tasks.ts";
 
-export interface TaskDeps {
+export interface TaskDeps<S, T extends TaskSpec> {
+  readonly def: KeyedActorDefinition<S, T>;
   readonly nc: NatsConnection;
   readonly log: Logger;
   readonly tracer: Tracer;
   readonly store: CheckpointStore;
   /** Longest time between checkpoints while messages flow. */
   readonly checkpointEveryMs: number;
-  readonly batchMessages: number;
 }
 
-const ACTOR = "window";
-const decoder = new TextDecoder();
-
 /**
- * Runs one window task until stopped: restore the checkpoint, read the task's EVENTS subjects
- * from the next sequence with an ordered consumer (no acks, no redeliveries: the position lives
- * in the checkpoint), fold each batch, publish its outputs and wait for every PubAck, and only
- * then move the position. A checkpoint is written every `checkpointEveryMs` and on stop. After a
- * SIGKILL the next owner restores the last checkpoint and replays what followed; the engine and
- * the ids being deterministic, the replayed outputs are the same messages again.
+ * Runs one task of a keyed actor until stopped: restore the checkpoint the lease points to, read
+ * the task's subjects from the next sequence with an ordered consumer (no acks, no redeliveries:
+ * the position lives in the checkpoint), hand each batch to the handler, publish its outputs and
+ * dead letters and wait for every PubAck, and only then move the position. A checkpoint is
+ * written every `checkpointEveryMs` and on stop. After a SIGKILL the next owner restores the last
+ * checkpoint and replays what followed; the handler and the ids being deterministic, the replayed
+ * outputs are the same messages again and JetStream drops them as duplicates.
  *
- * The engine's processing clock is each message's stream timestamp, not the wall clock, so a
- * replay sees the same idle timeouts as the first run did.
- *
- * Fencing: the task runs under `lease`. Before each batch's outputs are published the lease is
- * read back (same holder, same revision), and a checkpoint becomes current only through a
+ * Fencing: the task runs under `lease`. Before a batch's outputs are published the lease is read
+ * back (same holder, same revision), and a checkpoint becomes current only through a
  * compare-and-set on the lease (checkpoint.ts). An instance that stalled past its membership
  * while another took the task over fails here with LeaseLostError instead of writing.
  */
-export class TaskRunner {
-  readonly task: WindowTask;
-  private readonly deps: TaskDeps;
+export class TaskRunner<S, T extends TaskSpec> {
+  readonly task: T;
   readonly lease: Lease;
+  private readonly deps: TaskDeps<S, T>;
   /** Stops consuming: the batch in hand still finishes. */
   private readonly controller = new AbortController();
   /** Ends every broker wait: the stop's budget ran out. */
@@ -59,12 +51,14 @@ export class TaskRunner {
   readonly done: Promise<void>;
   error: unknown;
 
-  constructor(task: WindowTask, lease: Lease, deps: TaskDeps) {
+  constructor(task: T, lease: Lease, deps: TaskDeps<S, T>) {
     this.task = task;
     this.lease = lease;
     this.deps = deps;
+    // Every publish of a batch listens to it at once.
+    setMaxListeners(0, this.hard.signal);
     this.done = this.run().catch((err) => {
-      this.error = err ?? new Error(`window task ${task.id} failed`);
+      this.error = err ?? new Error(`${deps.def.name} task ${task.id} failed`);
     });
   }
 
@@ -78,171 +72,172 @@ export class TaskRunner {
 
   private async run(): Promise<void> {
     const { task, deps, lease } = this;
-    const { log, tracer, store } = deps;
+    const { def, log, tracer, store } = deps;
+    const { stream } = def.reads;
+    const name = `${def.name} ${task.id}`;
     const signal = this.controller.signal;
     const hard = this.hard.signal;
-    // Every publish of a batch listens to it at once.
-    setMaxListeners(0, hard);
-    const metrics = metricsFor(ACTOR);
-    const js: JetStreamClient = jetstream(deps.nc);
-    const fingerprint = configFingerprint(task.config);
-    const engine: WindowEngine = createWindowEngine(task.config);
-    let sessions = new Map<string, SessionBounds>();
+    const metrics = metricsFor(def.name);
+    const js = jetstream(deps.nc);
+    const filters = typeof task.filter === "string" ? [task.filter] : [...task.filter];
+    const scope = `${def.fingerprint}.${task.id}`;
+    let state: S;
     let seq = 0;
 
     const cp = await store.load(lease, hard);
-    if (cp && cp.config === fingerprint) {
-      engine.restore(cp.snapshot);
+    if (cp && cp.fingerprint === def.fingerprint) {
+      state = def.restore(task, cp.state);
       seq = cp.seq;
-      sessions = new Map(cp.sessions);
-      log.info(`window ${task.id}: resuming after EVENTS sequence ${seq}`);
-    } else if (cp) {
-      log.warn(`window ${task.id}: the checkpoint was taken under another window config (${cp.config}, now ${fingerprint}); rebuilding from the start of EVENTS`);
+      log.info(`${name}: resuming after ${stream} sequence ${seq}`);
+    } else {
+      if (cp) log.warn(`${name}: the checkpoint was taken under another configuration (fingerprint ${cp.fingerprint}, now ${def.fingerprint}); rebuilding from the start of ${stream}`);
+      state = def.createState(task);
     }
     if (signal.aborted) return;
 
-    const consumer = await withDeadline(() => js.consumers.get("EVENTS", {
-      filter_subjects: task.filter,
+    const consumer = await withDeadline(() => js.consumers.get(stream, {
+      // A lone filter as a string: nats.js sends an array only to servers from 2.10 on.
+      filter_subjects: filters.length === 1 ? filters[0] : filters,
       ...(seq > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: seq + 1 } : { deliver_policy: DeliverPolicy.All }),
-    }), { what: `window ${task.id}: ordered consumer on EVENTS ${task.filter}`, signal: hard });
-    const messages = await withDeadline(() => consumer.consume({ max_messages: Math.max(256, deps.batchMessages * 2) }), { what: `window ${task.id}: consume EVENTS ${task.filter}`, signal: hard });
+    }), { what: `${name}: ordered consumer on ${stream} ${filters.join(",")}`, signal: hard });
+    const messages = await withDeadline(() => consumer.consume({ max_messages: Math.max(256, def.batch.max_messages * 2) }), { what: `${name}: consume ${stream}`, signal: hard });
     const onAbort = () => void messages.close();
     signal.addEventListener("abort", onAbort, { once: true });
 
     let savedSeq = seq;
     let savedAt = Date.now();
     const save = async () => {
-      const stored = await store.save({
-        format: 1, task: task.id, config: fingerprint, seq, snapshot: engine.snapshot(), sessions: [...sessions], savedAt: Date.now(),
-      }, lease, hard);
+      const stored = await store.save({ format: 2, actor: def.name, task: task.id, fingerprint: def.fingerprint, seq, state: def.snapshot(state), savedAt: Date.now() }, lease, hard);
       savedSeq = seq;
       savedAt = Date.now();
-      log.debug(`window ${task.id}: checkpoint at sequence ${seq} (${stored} bytes)`);
+      log.debug(`${name}: checkpoint at ${stream} sequence ${seq} (${stored} bytes)`);
     };
 
-    const publish = (out: Outbound, h = natsHeaders()) => {
-      injectContext(h);
-      return withDeadline(() => js.publish(out.subject, out.data, { headers: h, msgID: out.msgId }), { what: `window ${task.id}: publish to ${out.subject}`, signal: hard });
-    };
-
-    const deadLetter = (msg: JsMsg, code: string, reason: string) => {
+    const publish = (out: Outbound) => {
       const h = natsHeaders();
-      if (msg.headers) for (const key of msg.headers.keys()) if (key !== HEADERS.msgId) h.set(key, msg.headers.get(key));
-      h.set(HEADERS.reason, reason.replace(/[\r\n]+/g, " "));
-      h.set(HEADERS.errorCode, code);
-      h.set(HEADERS.actor, ACTOR);
-      h.set(HEADERS.originalSubject, msg.subject);
-      h.set(HEADERS.originalStream, "EVENTS");
-      h.set(HEADERS.streamSequence, String(msg.seq));
-      h.set(HEADERS.deliveries, "1");
-      h.set(HEADERS.failedAt, new Date(Number(msg.timestampNanos / 1_000_000n)).toISOString());
-      const source = msg.subject.split(".")[1] || "unknown";
-      return publish({ subject: subjects.dlq(ACTOR, source), data: msg.data, msgId: `dlq:${ACTOR}:EVENTS:${msg.seq}` }, h);
+      for (const [k, v] of Object.entries(out.headers ?? {})) h.set(k, v);
+      injectContext(h);
+      return withDeadline(() => js.publish(out.subject, out.data, { headers: h, msgID: out.msgId }), { what: `${name}: publish to ${out.subject}`, signal: hard });
     };
 
     let clean = false;
     try {
-      for await (const batch of batches(messages, deps.batchMessages, 20)) {
+      for await (const batch of batches(messages, def.batch.max_messages, def.batch.max_wait_ms)) {
         const links: Link[] = [];
+        const inputs = batch.map((m) => toInbound(m, stream));
         for (const m of batch.slice(0, 64)) {
-          const linked = trace.getSpanContext(extractContext(m.headers, ROOT));
+          const linked = trace.getSpanContext(extractContext(m.headers, ROOT_CONTEXT));
           if (linked && trace.isSpanContextValid(linked)) links.push({ context: linked });
         }
-        const span = tracer.startSpan(`${ACTOR} batch`, {
+        const first = batch[0].seq;
+        const last = batch[batch.length - 1].seq;
+        const span = tracer.startSpan(`${def.name} batch`, {
           kind: SpanKind.CONSUMER,
           links,
           attributes: {
             "messaging.system": "nats",
             "messaging.operation.type": "process",
-            "messaging.destination.name": task.filter,
-            "messaging.nats.stream": "EVENTS",
+            "messaging.destination.name": filters.join(","),
+            "messaging.nats.stream": stream,
             "messaging.batch.message_count": batch.length,
-            "messaging.nats.stream_sequence.first": batch[0].seq,
-            "messaging.nats.stream_sequence.last": batch[batch.length - 1].seq,
-            "sluice.actor": ACTOR,
-            "sluice.window.task": task.id,
+            "messaging.nats.stream_sequence.first": first,
+            "messaging.nats.stream_sequence.last": last,
+            "sluice.actor": def.name,
+            "sluice.task": task.id,
           },
         });
         metrics.received += batch.length;
+        metrics.inFlight += batch.length;
         metrics.lastBatchAt = Date.now();
         try {
-          const outputs: Array<() => Promise<unknown>> = [];
-          const pending: Array<Promise<unknown>> = [];
-          let late = 0;
           await context.with(trace.setSpan(context.active(), span), async () => {
-            for (const msg of batch) {
-              const streamMs = Number(msg.timestampNanos / 1_000_000n);
-              const partition = Number(msg.subject.split(".")[2]);
-              let results: Output[];
-              try {
-                const envelope = JSON.parse(decoder.decode(msg.data)) as Envelope;
-                if (!Number.isInteger(partition) || partition < 0) throw new Error(`subject ${msg.subject} has no partition token`);
-                results = engine.onEvent(envelope, task.enginePartition(partition), streamMs);
-              } catch (err) {
-                outputs.push(() => deadLetter(msg, err instanceof SyntaxError ? "json" : "window_input", `${msg.subject} (seq ${msg.seq}): ${describeError(err)}`));
-                metrics.deadLettered++;
-                continue;
-              }
-              if (results.length === 0) continue;
-              for (const out of toMessages(results, { task: task.id, scope: task.outputScope, partition, emittedAt: streamMs, sessions })) {
-                if (out.subject.startsWith("late.")) late++;
-                outputs.push(() => publish(out));
-              }
+            const plan = { bound: new Map<Inbound, Outbound[]>(), unbound: [] as Outbound[], rejected: new Map<Inbound, PoisonError>() };
+            const ctx: KeyedContext = {
+              emit: (input, out) => {
+                const list = plan.bound.get(input);
+                if (list) list.push(out);
+                else plan.bound.set(input, [out]);
+              },
+              emitUnbound: (out) => void plan.unbound.push(out),
+              reject: (input, error) => void plan.rejected.set(input, error),
+              scope,
+              log,
+            };
+            await def.handle(state, inputs, ctx);
+            const outputs = plan.unbound.slice();
+            // An output over the server's max_payload can never be stored: dead-letter its input instead.
+            const maxPayload = deps.nc.info?.max_payload ?? Infinity;
+            for (const [input, outs] of plan.bound) {
+              const big = outs.find((o) => wireSize(o) > maxPayload);
+              if (big) plan.rejected.set(input, new PoisonError("too_large", `${input.subject} (stream ${stream} seq ${input.seq}): its output on ${big.subject} would be about ${wireSize(big)} bytes, over the server's max_payload of ${maxPayload}`));
+              else outputs.push(...outs);
             }
-            if (outputs.length === 0) return;
-            await lease.check(`publish ${outputs.length} outputs of EVENTS sequences ${batch[0].seq}-${batch[batch.length - 1].seq}`, hard);
-            for (const out of outputs) pending.push(out());
+            const deadLetters = [...plan.rejected].map(([input, err]) =>
+              buildDeadLetter({ actor: def.name, stream, subject: input.subject, seq: input.seq, deliveries: 1, headers: batch[inputs.indexOf(input)]?.headers, data: input.data },
+                err.code, err.message, maxPayload, input.timestampMs));
+            const all = [...outputs, ...deadLetters];
+            if (all.length === 0) return;
+            await lease.check(`publish ${all.length} outputs of ${stream} sequences ${first}-${last}`, hard);
+            const results = await Promise.allSettled(all.map(publish));
+            const failures = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+            if (failures.length) throw new PublishError(name, failures.length, all.length, failures[0].reason);
+            metrics.emitted += outputs.length;
+            metrics.deadLettered += deadLetters.length;
           });
-          const results = await Promise.allSettled(pending);
-          const failures = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
-          if (failures.length) throw new PublishError(`${ACTOR} ${task.id}`, failures.length, pending.length, failures[0].reason);
-          metrics.emitted += pending.length;
-          countLate(late);
-          seq = batch[batch.length - 1].seq;
+          seq = last;
           metrics.acked += batch.length;
-          this.report(engine, span, seq);
+          metrics.lastProgressAt = Date.now();
+          def.report?.(state, task, { seq, span });
         } catch (err) {
           span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(err) });
           throw err;
         } finally {
+          metrics.inFlight -= batch.length;
           span.end();
         }
-        if (Date.now() - savedAt >= deps.checkpointEveryMs && seq > savedSeq) {
-          purgeSessions(sessions, (source) => horizon(engine, task, source));
-          await save();
-        }
+        if (Date.now() - savedAt >= deps.checkpointEveryMs && seq > savedSeq) await save();
         if (signal.aborted) break;
       }
       clean = true;
     } finally {
       signal.removeEventListener("abort", onAbort);
       // close() waits on a pull a stalled server never answers.
-      await withDeadline(() => messages.close(), { what: `window ${task.id}: close the EVENTS consumer`, signal: hard, timeoutMs: 1_000 }).catch(() => undefined);
+      await withDeadline(() => messages.close(), { what: `${name}: close the ${stream} consumer`, signal: hard, timeoutMs: 1_000 }).catch(() => undefined);
       // Only a loop that ended cleanly has every output of its state stored.
       if (clean && seq > savedSeq) await save();
-      dropTaskGauges(task.id);
-    }
-  }
-
-  private report(engine: WindowEngine, span: { setAttribute(k: string, v: number): void }, seq: number): void {
-    const now = Date.now();
-    for (const [source, s] of Object.entries(engine.status(now))) {
-      if (!s) continue;
-      setGauge({
-        task: this.task.id, source, watermark: s.watermark, lag_ms: s.lag_ms, buffered: s.buffered, open_windows: s.open_windows,
-        events: s.events, late_events: s.late_events, seq, updated_at: now,
-      });
-      if (s.watermark !== null) {
-        span.setAttribute(`sluice.window.watermark.${source}`, s.watermark);
-        span.setAttribute(`sluice.window.lag_ms.${source}`, s.lag_ms ?? 0);
-      }
+      def.taskStopped?.(task);
     }
   }
 }
 
-/** Event time before which a source's sessions can no longer change. */
-function horizon(engine: WindowEngine, task: WindowTask, source: string): number | null {
-  const wm = engine.watermark(source as Source);
-  const sc = task.config.sources[source as Source];
-  return wm === null || !sc ? null : wm - sc.allowedLatenessMs;
+/**
+ * A delivered message as the handler sees it. Headers and trace id are read when asked for: most
+ * handlers never do, and parsing them for every message is a measurable share of a busy task.
+ * The trace id is the one the message arrived with (the event's lineage).
+ */
+function toInbound(m: JsMsg, stream: string): Inbound {
+  let headers: Map<string, string> | undefined;
+  let traceId: string | undefined;
+  return {
+    subject: m.subject,
+    stream,
+    seq: m.seq,
+    deliveries: 1,
+    timestampMs: Number(m.timestampNanos / 1_000_000n),
+    data: m.data,
+    get headers() {
+      if (!headers) {
+        headers = new Map();
+        if (m.headers) for (const key of m.headers.keys()) headers.set(key, m.headers.get(key));
+      }
+      return headers;
+    },
+    get traceId() {
+      if (traceId === undefined) {
+        const carried = trace.getSpanContext(extractContext(m.headers, ROOT_CONTEXT));
+        traceId = carried && trace.isSpanContextValid(carried) ? carried.traceId : "";
+      }
+      return traceId;
+    },
+  };
 }

@@ -1,0 +1,89 @@
+import type { Span } from "@opentelemetry/api";
+import type { StreamName } from "../../../subjects/catalog.ts";
+import type { Batching, Inbound, Logger, Outbound } from "../actor.ts";
+import type { PoisonError } from "../errors.ts";
+
+/** One unit of a keyed actor's work: owned by one instance at a time, checkpointed on its own. */
+export interface TaskSpec {
+  /** Stable name: the lease key and the checkpoint's name (KV key characters: letters, digits, `-_=.`). */
+  readonly id: string;
+  /** Subject filter(s) on the stream; the task reads them in stored order. */
+  readonly filter: string | readonly string[];
+}
+
+/** Where a keyed actor reads: ordered consumers on `stream` from each task's checkpointed position. */
+export interface KeyedReads<T extends TaskSpec> {
+  readonly mode: "keyed";
+  readonly stream: StreamName;
+  readonly tasks: readonly T[];
+}
+
+/**
+ * What a handler may do with the messages of its batch. Nothing is acked: a message is done once
+ * its batch's outputs are stored, and the checkpoint after it records that.
+ */
+export interface KeyedContext {
+  /** Publish `out` for `input` (its span is the output's trace parent). */
+  emit(input: Inbound, out: Outbound): void;
+  /** Publish output that belongs to no single input (a closed window). */
+  emitUnbound(out: Outbound): void;
+  /** Dead-letter `input` with the error's reason; the task moves on. */
+  reject(input: Inbound, error: PoisonError): void;
+  /**
+   * Every output id must start with this: the actor's fingerprint and the task id. Another config
+   * or partitioning computes other content, so it must never reuse an id the streams' duplicate
+   * windows still remember.
+   */
+  readonly scope: string;
+  readonly log: Logger;
+}
+
+/**
+ * A stateful stage as a declaration; the keyed runner (run.ts) owns leases, fencing, checkpoints,
+ * ordered consumers, dead letters, spans and metrics. See README.md for the contract, above all
+ * determinism: `handle` must make the state and outputs a function of the task's messages in
+ * stream order (their data, subjects, sequences and stream timestamps), never of the wall clock,
+ * batch boundaries or anything read from outside.
+ *
+ * @example
+ * const counter = defineKeyedActor<{ n: number }>({
+ *   name: "counter",
+ *   reads: { mode: "keyed", stream: "EVENTS", tasks: [{ id: "p0", filter: "events.*.0" }] },
+ *   emits: ["AGG"],
+ *   batch: { max_messages: 500, max_wait_ms: 20 },
+ *   fingerprint: "v1",
+ *   createState: () => ({ n: 0 }),
+ *   snapshot: (s) => s,
+ *   restore: (_task, snap) => snap as { n: number },
+ *   handle(state, batch, ctx) {
+ *     for (const m of batch) ctx.emit(m, { subject: "agg.counter", data: String(++state.n), msgId: `${ctx.scope}:${m.seq}` });
+ *   },
+ * });
+ */
+export interface KeyedActorDefinition<S, T extends TaskSpec = TaskSpec> {
+  readonly name: string;
+  readonly reads: KeyedReads<T>;
+  readonly emits: readonly StreamName[];
+  readonly batch: Batching;
+  /**
+   * Hash of everything that shapes state and outputs: config, partition count, task layout. A
+   * checkpoint under another fingerprint is not restored (the task rebuilds from the stream's
+   * start), and it scopes output ids (KeyedContext.scope).
+   */
+  readonly fingerprint: string;
+  createState(task: T): S;
+  /** JSON-serialisable; may drop what can no longer affect any output (e.g. closed sessions). */
+  snapshot(state: S): unknown;
+  restore(task: T, snapshot: unknown): S;
+  handle(state: S, batch: readonly Inbound[], ctx: KeyedContext): void | Promise<void>;
+  /** After a batch's outputs are stored: gauges, span attributes. */
+  report?(state: S, task: T, progress: { readonly seq: number; readonly span: Span }): void;
+  /** The task stopped on this instance (handed over, lost, shut down). */
+  taskStopped?(task: T): void;
+  start?(log: Logger): void | Promise<void>;
+  stop?(): void | Promise<void>;
+}
+
+export function defineKeyedActor<S, T extends TaskSpec = TaskSpec>(def: KeyedActorDefinition<S, T>): KeyedActorDefinition<S, T> {
+  return def;
+}
