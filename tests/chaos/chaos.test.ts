@@ -228,6 +228,8 @@ async function runOnce(ctx: Ctx, label: string, withFaults: boolean, reference?:
       await nats.restart(300);
       faults.push("SIGKILL nats-server, restarted on the same store and port after 300 ms");
       await killValidate(p, nc, faults, 5_000);
+      // Soon after, so the three kills' redeliveries (ack_wait 30 s) overlap.
+      await killValidate(p, nc, faults, 9_000);
       ch.suspend();
       await sleep(4_000);
       ch.resume();
@@ -241,7 +243,6 @@ async function runOnce(ctx: Ctx, label: string, withFaults: boolean, reference?:
       if (up < 7_000) await sleep(7_000 - up);
       await p.killAndRestart("window");
       faults.push(`SIGKILL window ${((Date.now() - started) / 1000).toFixed(1)} s after start, EVENTS at ${await streamSize(nc, "EVENTS")} of ${eventsAfter(0)}`);
-      await killValidate(p, nc, faults, 9_000);
     },
     // Only detect: the steady sensors' order on EVENTS stays the publish order.
     steady: () => killWhileBusy(p, nc, "detect", "EVENTS", faults, async () => (await streamSize(nc, "EVENTS")) > eventsAfter(0)),
