@@ -95,7 +95,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
     ...sinkActors({ client, caps: () => clickhouse!.caps, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs, maxPayload: () => nc.info?.max_payload, typedColumns: () => typedColumns }),
     "clickhouse-sink-dq": () => dqSinkActor({ client, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs }),
     "clickhouse-sink-late": () => lateSinkActor({ client, caps: () => clickhouse!.caps, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs }),
-    detect: () => detectActor(),
+    detect: () => detectActor({ partitions: config.partitions }),
     "clickhouse-sink-anomalies": () => anomaliesSinkActor({ client, caps: () => clickhouse!.caps, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs }),
   };
   const controller = new AbortController();

@@ -71,6 +71,26 @@ export interface Detection {
 }
 
 /**
+ * One finding per (event, metric): the highest score, the other signals that fired on it listed
+ * in its explanation as `also`. An alert's identity is its event and metric ({@link alertMessage},
+ * and the key of sluice.anomalies), so two signals on one reading (a spike is a jump and a novel
+ * pattern) must be one alert, not two that overwrite each other.
+ */
+function strongestPerMetric(findings: Finding[]): Finding[] {
+  const by = new Map<string, Finding[]>();
+  for (const f of findings) {
+    const id = `${f.event?.event_id ?? ""}\u0000${f.metric}`;
+    by.set(id, [...(by.get(id) ?? []), f]);
+  }
+  return [...by.values()].map((group) => {
+    if (group.length === 1) return group[0];
+    const best = group.reduce((a, b) => (b.score > a.score ? b : a));
+    const also = group.filter((f) => f !== best).map((f) => ({ signal: f.signal, score: f.score }));
+    return { ...best, explanation: { ...best.explanation, also } };
+  });
+}
+
+/**
  * Creates the detect stage's state: IoT per sensor and metric, transactions per customer and
  * merchant, social volume per topic. Pure apart from the clock: the same envelopes in the same
  * order give the same alerts.
@@ -118,7 +138,7 @@ export function createDetection(opts: DetectionOptions = {}): Detection {
       if (!scorer) return [];
       const findings = scorer.observe(envelope.key, envelope.event_time, envelope.payload, { event_id: envelope.event_id, trace_id: traceId }, learn);
       const threshold = thresholds[envelope.source];
-      return findings.filter((f) => f.score >= threshold).map((f) => toAlert(envelope.source, envelope, traceId, f));
+      return strongestPerMetric(findings.filter((f) => f.score >= threshold)).map((f) => toAlert(envelope.source, envelope, traceId, f));
     },
     keys: () => ({ iot: scorers.iot.keys(), txn: scorers.txn.keys(), social: scorers.social.keys() }),
     snapshot: () => ({ version: 1, sources: { iot: scorers.iot.snapshot(), txn: scorers.txn.snapshot(), social: scorers.social.snapshot() } }),

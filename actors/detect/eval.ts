@@ -139,7 +139,7 @@ export function evalSynthetic(opts: SyntheticEvalOptions): SyntheticEvalReport {
     }
     const partition = partitionOf(envelope.key, partitions);
     const spec = specFor(specs, envelope.source, partition)!;
-    const out = tasks.get(spec)!.observe(envelope, { partition: spec.taskPartition(partition), streamMs: envelope.event_time, traceId: "" });
+    const out = tasks.get(spec)!.observe(envelope, { partition: spec.taskPartition(partition), streamMs: envelope.event_time, seq: i + 1, traceId: "" });
     // An alert released late is scored as the events were when it was raised.
     for (const alert of out) alerts.push({ alert, scored: alert.event_time >= burnStart });
   }

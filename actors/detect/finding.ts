@@ -10,7 +10,7 @@
 export interface Finding {
   /** The entity scored: sensor, customer, topic. */
   key: string;
-  /** What was scored: a payload field, or a derived feature ("amount", "velocity", "location", "posts_per_minute"). */
+  /** What was scored: a payload field, or a derived feature ("amount", "velocity", "location", "posts_per_minute", "posts_by_author"). */
   metric: string;
   /** In [0, 1]; higher is more anomalous. */
   score: number;

@@ -5,10 +5,12 @@ import { subject } from "../../subjects/catalog.ts";
 import { CONSUMERS } from "../../subjects/consumers.ts";
 import type { Envelope } from "../../subjects/envelope.ts";
 import { isSource } from "../../subjects/sources.ts";
-import { defineActor, type ActorDefinition, type Inbound } from "../runtime/actor.ts";
+import { defineActor, type ActorContext, type ActorDefinition, type Inbound } from "../runtime/actor.ts";
 import { PoisonError } from "../runtime/errors.ts";
 import { sinkActor } from "../sink/sink.ts";
-import { createDetection, type Alert, type Detection, type DetectionOptions } from "./detection.ts";
+import { DEFAULT_PARTITIONS } from "../../config/index.ts";
+import type { Alert, DetectionOptions } from "./detection.ts";
+import { createTaskFor, detectTaskSpecs, specFor } from "./tasks.ts";
 
 const utf8 = new TextDecoder();
 
@@ -30,51 +32,98 @@ function envelopeOf(input: Inbound): Envelope {
 }
 
 export interface DetectActorOptions {
-  readonly detection?: DetectionOptions;
-  /** Called with the detection state when the actor starts, e.g. to restore a snapshot. */
-  readonly onStart?: (detection: Detection) => void | Promise<void>;
+  /** EVENTS partitions validate writes (`SLUICE_PARTITIONS`). Default {@link DEFAULT_PARTITIONS}. */
+  readonly partitions?: number;
+  readonly detection?: Omit<DetectionOptions, "now">;
+  /** How often quiet sources are checked for release, ms of wall time. Default 1000. */
+  readonly tickMs?: number;
+}
+
+/** The EVENTS partition of `events.<source>.<partition>`, or a poison error naming the subject. */
+function partitionOf(input: Inbound, partitions: number): number {
+  const token = input.subject.split(".")[2];
+  const p = Number(token);
+  if (!/^\d+$/.test(token ?? "") || p >= partitions) {
+    throw new PoisonError("partition", `${input.subject} (stream ${input.stream} seq ${input.seq}): expected a partition from 0 to ${partitions - 1} (SLUICE_PARTITIONS ${partitions}), got ${JSON.stringify(token)}`, { field: "subject" });
+  }
+  return p;
 }
 
 /**
  * `detect`: EVENTS → ALERTS. Scores every validated event (IoT per sensor and metric,
- * transactions per customer and merchant, social volume per topic) and publishes each alert on
- * `alerts.<source>.<severity>`, bound to the event it came from: that event is acked only once its
- * alerts are stored. The alert's `Nats-Msg-Id` is its identity, so a redelivered event's alerts are
- * stored once. State lives in memory, bounded per source; `Detection.snapshot()` checkpoints it.
+ * transactions per customer and merchant, social volume per topic) through the detect tasks of
+ * {@link detectTaskSpecs}: per source a reorder buffer on the windows' out-of-orderness bound, so
+ * events reach the scorers in event-time order. Each alert goes to `alerts.<source>.<severity>`
+ * under its identity as `Nats-Msg-Id` (a redelivered event's alerts are stored once). An event
+ * waiting in a buffer is held unacked until it is scored and its alerts are stored, so a crash
+ * loses none: they are redelivered. State lives in memory, bounded per source, and starts clean
+ * on every start: this actor shares a durable consumer, and two instances split each key's history.
  */
 export function detectActor(opts: DetectActorOptions = {}): ActorDefinition {
-  let detection = createDetection(opts.detection);
+  const partitions = opts.partitions ?? DEFAULT_PARTITIONS;
+  const specs = detectTaskSpecs(partitions);
+  const fresh = () => new Map(specs.map((spec) => [spec, createTaskFor(spec, { detection: opts.detection })]));
+  let tasks = fresh();
+
+  /** Publishes released alerts, each bound to its event's message when that is in hand; acks what no buffer holds. */
+  function settle(alerts: Alert[], inHand: ReadonlyMap<string, Inbound>, ctx: ActorContext): void {
+    for (const alert of alerts) {
+      const input = inHand.get(alert.event_id);
+      if (input) ctx.emit(input, alertMessage(alert));
+      else ctx.emitUnbound(alertMessage(alert));
+    }
+    const oldest = Math.min(...[...tasks.values()].map((t) => t.oldestHeldSeq() ?? Infinity));
+    ctx.release(oldest - 1);
+  }
+
   return defineActor({
     name: "detect",
     consumes: CONSUMERS.detect,
     emits: ["ALERTS"],
     batch: { max_messages: 1_000, max_wait_ms: 5 },
-    async start() {
-      // A restart begins from a clean state (or the caller's snapshot): unacked events are redelivered.
-      detection = createDetection(opts.detection);
-      await opts.onStart?.(detection);
+    start() {
+      // A restart begins from a clean state: unacked (and held) events are redelivered.
+      tasks = fresh();
     },
     handle(batch, ctx) {
+      const alerts: Alert[] = [];
+      const inHand = new Map<string, Inbound>();
       for (const input of batch) {
-        let envelope: Envelope;
         try {
-          envelope = envelopeOf(input);
+          const envelope = envelopeOf(input);
+          const p = partitionOf(input, partitions);
+          const spec = specFor(specs, envelope.source, p)!;
+          inHand.set(envelope.event_id, input);
+          alerts.push(...tasks.get(spec)!.observe(envelope, { partition: spec.taskPartition(p), streamMs: input.timestampMs, seq: input.seq, traceId: input.traceId }));
         } catch (err) {
-          ctx.reject(input, err as PoisonError);
+          // Never thrown on: a re-run of this batch would find its events already seen and drop their alerts.
+          ctx.reject(input, err instanceof PoisonError ? err : new PoisonError("detect_input", `${input.subject} (stream ${input.stream} seq ${input.seq}): ${(err as Error).message}`));
           continue;
         }
-        for (const alert of detection.observe(envelope, input.traceId)) ctx.emit(input, alertMessage(alert));
+        // Acked once no buffer holds an event at or before it (see settle).
+        ctx.hold(input, input.seq);
       }
+      settle(alerts, inHand, ctx);
+    },
+    tick: {
+      every_ms: opts.tickMs ?? 1_000,
+      handle(nowMs, ctx) {
+        // The wall clock here (stream time while messages flow): a quiet source's last events wait at most its idle timeout.
+        settle([...tasks.values()].flatMap((t) => t.tick(nowMs)), new Map(), ctx);
+      },
     },
   });
 }
 
-/** The message an alert travels as; its id is the alert's identity. */
+/**
+ * The message an alert travels as. Its id is the alert's identity, the event and the metric
+ * scored — what a sluice.anomalies row is keyed by — so a redelivered event's alert is stored once.
+ */
 export function alertMessage(alert: Alert): { subject: string; data: string; msgId: string } {
   return {
     subject: subject.alerts(alert.source, alert.severity),
     data: JSON.stringify(alert),
-    msgId: `${alert.event_id}:${alert.metric}:${alert.signal}`,
+    msgId: `${alert.event_id}:${alert.metric}`,
   };
 }
 

@@ -87,7 +87,8 @@ export function createSocialScorer(opts: { maxKeys: number; threshold: number; u
     topic.flagged = true;
     return {
       key: name,
-      metric: "posts_per_minute",
+      // Not posts_per_minute: the minute's volume alert may later point at this same post.
+      metric: "posts_by_author",
       score,
       signal: "single-author-burst",
       expected: { low: 0, high: lambda },

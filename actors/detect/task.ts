@@ -32,6 +32,8 @@ export interface DetectInput {
   readonly partition: number;
   /** The stream's timestamp of the message, epoch ms: the task's processing clock. */
   readonly streamMs: number;
+  /** The message's stream sequence, kept with a held event so the caller knows what it may ack. */
+  readonly seq: number;
   /** Trace id of the event, carried into its alerts. */
   readonly traceId: string;
 }
@@ -68,6 +70,8 @@ export interface DetectTask {
   /** Processing time passing without a message: sources quiet for their idle timeout are released. */
   tick(streamMs: number): Alert[];
   status(): DetectTaskStatus;
+  /** The lowest stream sequence of an event waiting in a buffer; every message before it is scored. */
+  oldestHeldSeq(): number | undefined;
   /** Plain JSON: detectors, buffers, watermarks, dedupe ids. */
   snapshot(): DetectTaskSnapshot;
   /** Into a task made with the same options; a snapshot of other sources is refused. */
@@ -77,6 +81,7 @@ export interface DetectTask {
 interface Held {
   t: number;
   id: string;
+  seq: number;
   envelope: Envelope;
   traceId: string;
 }
@@ -261,7 +266,7 @@ export function createDetectTask(opts: DetectTaskOptions): DetectTask {
       lane.counts.events++;
       lane.lastSeenMs = clock;
       lane.tracker.observe(input.partition, envelope.event_time, clock);
-      const held: Held = { t: envelope.event_time, id: envelope.event_id, envelope, traceId: input.traceId };
+      const held: Held = { t: envelope.event_time, id: envelope.event_id, seq: input.seq, envelope, traceId: input.traceId };
       if (lane.seen.has(held.id)) {
         lane.counts.duplicates++;
       } else if (held.t >= lane.horizon) {
@@ -281,6 +286,12 @@ export function createDetectTask(opts: DetectTaskOptions): DetectTask {
     tick(streamMs) {
       setClock(streamMs);
       return release(clock, []);
+    },
+
+    oldestHeldSeq() {
+      let oldest: number | undefined;
+      for (const lane of lanes.values()) for (const h of lane.buffer.items) if (oldest === undefined || h.seq < oldest) oldest = h.seq;
+      return oldest;
     },
 
     status: () => ({ sources: Object.fromEntries([...lanes].map(([s, lane]) => [s, lane.status()])), ignored }),

@@ -5,6 +5,25 @@ import { NatsServer } from "../harness/nats-server.ts";
 import { publishAll, startTestPipeline, streamCount, type TestPipeline } from "../harness/pipeline.ts";
 import { waitFor } from "../harness/wait.ts";
 import { metricsFor } from "../../actors/runtime/metrics.ts";
+import { jetstream } from "@nats-io/jetstream";
+import { collect, withDeadline } from "../../nats/deadline.ts";
+
+/** Every message on ALERTS: Nats-Msg-Id → the bodies stored under it (exactly-once: one each). */
+async function alertsOnStream(nc: NatsConnection): Promise<Map<string, string[]>> {
+  const total = await streamCount(nc, "ALERTS");
+  const consumer = await withDeadline(jetstream(nc).consumers.get("ALERTS"), { what: "ordered consumer on ALERTS" });
+  const out = new Map<string, string[]>();
+  for (let seen = 0; seen < total;) {
+    const batch = await collect(consumer.fetch({ max_messages: total - seen, expires: 2_000 }), { what: "fetch ALERTS", timeoutMs: 10_000 });
+    if (batch.length === 0) break;
+    for (const m of batch) {
+      const id = m.headers?.get("Nats-Msg-Id") ?? "";
+      out.set(id, [...(out.get(id) ?? []), m.string()]);
+      seen++;
+    }
+  }
+  return out;
+}
 
 const test = suite<{ nats: NatsServer; nc: NatsConnection; pipeline: TestPipeline }>("detect actor on a real nats-server and chDB");
 const T0 = Date.UTC(2026, 10, 27, 8, 0, 0);
@@ -32,19 +51,31 @@ test("a spike in a sensor's readings becomes an alert on ALERTS and a sluice.ano
     };
   });
   await publishAll(nc, messages);
-  const rows = await waitFor(() => pipeline.scalar("SELECT count() FROM sluice.anomalies FINAL WHERE event_id = 'probe-1-350'"), (n) => n >= 1, 60_000);
-  assert.is(rows, 1, "the spike is stored in sluice.anomalies");
-  assert.ok(await streamCount(nc, "ALERTS") >= 1, "an alert was published on ALERTS");
+  // Published twice: validate stores each event once, and detect scores it once.
+  await publishAll(nc, messages.slice(300));
+  await waitFor(() => pipeline.scalar("SELECT count() FROM sluice.anomalies WHERE event_id = 'probe-1-350'"), (n) => n >= 1, 60_000);
 
-  const linked = await pipeline.scalar(`SELECT count() FROM sluice.anomalies AS a FINAL
+  // Exactly once, without FINAL: one message per alert identity on ALERTS, one row per alert in sluice.anomalies.
+  const stream = await alertsOnStream(nc);
+  assert.ok(stream.size >= 1, "an alert was published on ALERTS");
+  for (const [id, bodies] of stream) assert.is(bodies.length, 1, `ALERTS holds ${id} once`);
+  const rowsOf = (from: string) => waitFor(() => pipeline.scalar(`SELECT count() FROM ${from}`), (n) => n >= stream.size, 30_000);
+  assert.is(await rowsOf("sluice.anomalies"), stream.size, `sluice.anomalies without FINAL: one row per ALERTS message (${[...stream.keys()].join(", ")})`);
+  assert.is(await pipeline.scalar("SELECT uniqExact(event_id, metric, signal) FROM sluice.anomalies"), stream.size, "and no alert twice");
+  assert.ok(stream.has("probe-1-350:temperature"), `the spike is an alert: ${[...stream.keys()].join(", ")}`);
+  // A spike is both a jump and a novel pattern: one alert (the stronger signal, the other in `also`), one row.
+  assert.is(await pipeline.scalar("SELECT count() FROM sluice.anomalies WHERE event_id = 'probe-1-350'"), 1);
+  assert.is(await pipeline.scalar("SELECT count() FROM sluice.anomalies FINAL"), stream.size, "FINAL collapses nothing");
+
+  const linked = await pipeline.scalar(`SELECT count() FROM sluice.anomalies AS a
     INNER JOIN (SELECT event_id, trace_id FROM sluice.events FINAL) AS e ON a.event_id = e.event_id
     WHERE a.event_id = 'probe-1-350' AND a.trace_id = e.trace_id AND length(a.trace_id) = 32`);
   assert.is(linked, 1, "the anomaly carries the trace id of the event's row");
-  const observed = await pipeline.scalar("SELECT observed FROM sluice.anomalies FINAL WHERE event_id = 'probe-1-350'");
+  const observed = await pipeline.scalar("SELECT any(observed) FROM sluice.anomalies WHERE event_id = 'probe-1-350'");
   assert.is(observed, 55);
-  const explained = await pipeline.scalar("SELECT countIf(metric = 'temperature' AND score >= 0.5 AND expected_high < 55 AND JSONHas(explanation, 'context')) FROM sluice.anomalies FINAL WHERE event_id = 'probe-1-350'");
+  const explained = await pipeline.scalar("SELECT countIf(metric = 'temperature' AND score >= 0.5 AND expected_high < 55 AND (JSONHas(explanation, 'context') OR JSONHas(explanation, 'usualStep'))) FROM sluice.anomalies WHERE event_id = 'probe-1-350'");
   assert.is(explained, 1, "metric, score, expected range and explanation are stored");
-  const falseAlarms = await pipeline.scalar("SELECT count() FROM sluice.anomalies FINAL WHERE key = 'probe-1' AND event_time < toDateTime(" + Math.floor((T0 + SPIKE * 10_000) / 1000) + ")");
+  const falseAlarms = await pipeline.scalar("SELECT count() FROM sluice.anomalies WHERE key = 'probe-1' AND event_time < toDateTime(" + Math.floor((T0 + SPIKE * 10_000) / 1000) + ")");
   assert.is(falseAlarms, 0, "no alert before the spike");
   assert.ok(metricsFor("detect").received >= READINGS, "detect saw every event");
 });

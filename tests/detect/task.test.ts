@@ -48,7 +48,7 @@ function feed(arrivals: readonly Arrival[], tasks: Tasks = newTasks(), out: Reco
   for (const { envelope, streamMs } of arrivals) {
     const p = partitionOf(envelope.key, PARTITIONS);
     const spec = specFor(specs, envelope.source, p)!;
-    (out[spec.id] ??= []).push(...tasks.get(spec)!.observe(envelope, { partition: spec.taskPartition(p), streamMs, traceId: `trace-${envelope.event_id}` }));
+    (out[spec.id] ??= []).push(...tasks.get(spec)!.observe(envelope, { partition: spec.taskPartition(p), streamMs, seq: envelope.raw_seq, traceId: `trace-${envelope.event_id}` }));
   }
   return out;
 }
@@ -155,20 +155,22 @@ test("a quiet source is released after its idle timeout of stream time; the timi
     event_id: `r-${i}`, source: "iot", key: "s-1", schema_version: 1, event_time: t, ingest_time: t, payload: { temperature: 20 + (i % 3) }, raw_subject: "raw.iot.s-1", raw_seq: i,
   });
   const t0 = Date.UTC(2026, 0, 1);
-  for (let i = 0; i < 10; i++) task.observe(reading(i, t0 + i * 1_000), { partition: 0, streamMs: t0 + i * 1_000, traceId: "" });
+  for (let i = 0; i < 10; i++) task.observe(reading(i, t0 + i * 1_000), { partition: 0, streamMs: t0 + i * 1_000, seq: 1 + i, traceId: "" });
   const held = task.status().sources.iot!.buffered;
   assert.ok(held > 0 && held <= 6, `the last bound's worth of readings is held: ${held}`);
+  assert.is(task.oldestHeldSeq(), 11 - held, "the caller may ack every message before the oldest held");
   const payment = (i: number, t: number): Envelope => ({
     event_id: `p-${i}`, source: "txn", key: "c-1", schema_version: 1, event_time: t, ingest_time: t, payload: { amount: 10, currency: "EUR", merchant_id: "m" }, raw_subject: "raw.txn.c-1", raw_seq: 100 + i,
   });
   const last = t0 + 9_000;
-  task.observe(payment(0, last + idle), { partition: 0, streamMs: last + idle, traceId: "" });
+  task.observe(payment(0, last + idle), { partition: 0, streamMs: last + idle, seq: 102, traceId: "" });
   assert.is(task.status().sources.iot!.buffered, held, "not before the idle timeout has passed");
-  task.observe(payment(1, last + idle + 1), { partition: 0, streamMs: last + idle + 1, traceId: "" });
+  task.observe(payment(1, last + idle + 1), { partition: 0, streamMs: last + idle + 1, seq: 103, traceId: "" });
   assert.is(task.status().sources.iot!.buffered, 0, "released by another source's messages moving the stream clock");
   assert.is(task.status().sources.iot!.idleFlushes, 1);
+  assert.is(task.oldestHeldSeq(), 102, "only the payments wait now, for their own bound");
   // A reading older than what the flush released is late now, not held.
-  task.observe(reading(20, last - 1), { partition: 0, streamMs: last + idle + 2, traceId: "" });
+  task.observe(reading(20, last - 1), { partition: 0, streamMs: last + idle + 2, seq: 0, traceId: "" });
   assert.is(task.status().sources.iot!.late, 1);
 });
 
@@ -179,14 +181,14 @@ test("an event past the allowed lateness is judged and teaches nothing; bad inpu
   const payment = (i: number, t: number): Envelope => ({
     event_id: `p-${i}`, source: "txn", key: `c-${i % 3}`, schema_version: 1, event_time: t, ingest_time: t, payload: { amount: 10 + (i % 7), currency: "EUR", merchant_id: `m-${i % 2}` }, raw_subject: "raw.txn.c", raw_seq: i,
   });
-  for (let i = 0; i < 200; i++) task.observe(payment(i, t0 + i * 2_000), { partition: 0, streamMs: t0 + i * 2_000, traceId: "" });
+  for (let i = 0; i < 200; i++) task.observe(payment(i, t0 + i * 2_000), { partition: 0, streamMs: t0 + i * 2_000, seq: 0, traceId: "" });
   const before = JSON.stringify(task.snapshot().detection);
   const now = t0 + 200 * 2_000;
-  task.observe(payment(1_000, t0 + 199 * 2_000 - 30_000 - lateness), { partition: 0, streamMs: now, traceId: "" });
+  task.observe(payment(1_000, t0 + 199 * 2_000 - 30_000 - lateness), { partition: 0, streamMs: now, seq: 0, traceId: "" });
   assert.is(task.status().sources.txn!.tooLate, 1);
   assert.is(JSON.stringify(task.snapshot().detection), before, "the detectors are unchanged");
-  assert.throws(() => task.observe(payment(1_001, now), { partition: 1, streamMs: now, traceId: "" }), /partition of event p-1001: expected an integer from 0 to 0, got 1/);
-  assert.throws(() => task.observe(payment(1_002, now), { partition: 0, streamMs: Number.NaN, traceId: "" }), /streamMs/);
+  assert.throws(() => task.observe(payment(1_001, now), { partition: 1, streamMs: now, seq: 0, traceId: "" }), /partition of event p-1001: expected an integer from 0 to 0, got 1/);
+  assert.throws(() => task.observe(payment(1_002, now), { partition: 0, streamMs: Number.NaN, seq: 0, traceId: "" }), /streamMs/);
   assert.throws(() => createDetectTask({ sources: ["txn"], partitions: 2 }).restore(createDetectTask({ sources: ["iot"], partitions: 2 }).snapshot()), /holds sources \["iot"\], this task scores txn/);
 });
 
