@@ -99,7 +99,10 @@ export async function listenForMaxDeliveries(opts: MaxDeliveryOptions): Promise<
 
   const sub: Subscription = nc.subscribe(subjects.maxDeliveriesAdvisory(def.stream, def.durable_name), {
     callback: (err, msg) => {
-      if (err) return;
+      if (err) {
+        log.error(`${actor}: the max_deliver advisory subscription failed (${describeError(err)}); messages that reach max_deliver without a handler error will not be dead-lettered by this instance`);
+        return;
+      }
       const advisory = parseMaxDeliveryAdvisory(msg.data);
       if (!advisory) {
         log.warn(`${actor}: ignored a max_deliver advisory on ${msg.subject} without a stream_seq`);
