@@ -46,7 +46,11 @@ export interface DeadlineOptions {
 export function withDeadline<T>(work: Promise<T> | (() => Promise<T>), opts: DeadlineOptions): Promise<T> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_BROKER_TIMEOUT_MS;
   const { signal, what } = opts;
-  if (signal?.aborted) return Promise.reject(new AbortedError(what));
+  if (signal?.aborted) {
+    // A promise already started may still reject; nobody awaits it now.
+    if (typeof work !== "function") work.catch(() => undefined);
+    return Promise.reject(new AbortedError(what));
+  }
   const promise = typeof work === "function" ? work() : work;
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
