@@ -1,16 +1,22 @@
+import { createHash } from "node:crypto";
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { Capabilities } from "../../clickhouse/capabilities.ts";
 import { anomalyRow } from "../../clickhouse/rows-detect.ts";
 import { subject } from "../../subjects/catalog.ts";
 import { CONSUMERS } from "../../subjects/consumers.ts";
 import type { Envelope } from "../../subjects/envelope.ts";
-import { isSource } from "../../subjects/sources.ts";
-import { defineActor, type ActorContext, type ActorDefinition, type Inbound } from "../runtime/actor.ts";
-import { PoisonError } from "../runtime/errors.ts";
+import { isSource, SOURCES } from "../../subjects/sources.ts";
+import { defaultWindowConfig, type WindowConfig } from "../../windowing/index.ts";
+import type { ActorDefinition, Inbound } from "../runtime/actor.ts";
+import { describeError, PoisonError } from "../runtime/errors.ts";
+import { defineKeyedActor, type KeyedActorDefinition } from "../runtime/keyed/actor.ts";
+import { keyedActor, type KeyedRunOptions } from "../runtime/keyed/run.ts";
+import type { LoopActor } from "../runtime/supervisor.ts";
 import { sinkActor } from "../sink/sink.ts";
 import { DEFAULT_PARTITIONS } from "../../config/index.ts";
 import type { Alert, DetectionOptions } from "./detection.ts";
-import { createTaskFor, detectTaskSpecs, specFor } from "./tasks.ts";
+import type { DetectTask, DetectTaskSnapshot } from "./task.ts";
+import { createTaskFor, detectTaskSpecs, type DetectTaskSpec } from "./tasks.ts";
 
 const utf8 = new TextDecoder();
 
@@ -31,12 +37,12 @@ function envelopeOf(input: Inbound): Envelope {
   return e as Envelope;
 }
 
-export interface DetectActorOptions {
+export interface DetectActorOptions extends KeyedRunOptions {
   /** EVENTS partitions validate writes (`SLUICE_PARTITIONS`). Default {@link DEFAULT_PARTITIONS}. */
   readonly partitions?: number;
   readonly detection?: Omit<DetectionOptions, "now">;
-  /** How often quiet sources are checked for release, ms of wall time. Default 1000. */
-  readonly tickMs?: number;
+  /** Where each source's out-of-orderness bound, lateness and idle timeout come from. Default {@link defaultWindowConfig}. */
+  readonly windows?: WindowConfig;
 }
 
 /** The EVENTS partition of `events.<source>.<partition>`, or a poison error naming the subject. */
@@ -49,81 +55,95 @@ function partitionOf(input: Inbound, partitions: number): number {
   return p;
 }
 
+interface DetectState {
+  readonly spec: DetectTaskSpec;
+  readonly task: DetectTask;
+}
+
+/** Bumped when scoring changes what a snapshot means or which alerts a stream gives. */
+const DETECT_STATE_VERSION = 1;
+
 /**
- * `detect`: EVENTS → ALERTS. Scores every validated event (IoT per sensor and metric,
- * transactions per customer and merchant, social volume per topic) through the detect tasks of
- * {@link detectTaskSpecs}: per source a reorder buffer on the windows' out-of-orderness bound, so
- * events reach the scorers in event-time order. Each alert goes to `alerts.<source>.<severity>`
- * under its identity as `Nats-Msg-Id` (a redelivered event's alerts are stored once). An event
- * waiting in a buffer is held unacked until it is scored and its alerts are stored, so a crash
- * loses none: they are redelivered. State lives in memory, bounded per source, and starts clean
- * on every start: this actor shares a durable consumer, and two instances split each key's history.
+ * `detect` as a keyed actor (actors/runtime/keyed/): EVENTS → ALERTS through the tasks of
+ * {@link detectTaskSpecs} — iot per EVENTS partition, txn and social one task each over every
+ * partition — each task a {@link DetectTask}: per source a reorder buffer on the windows'
+ * out-of-orderness bound, then the scorers in event-time order. The keyed runner owns leases,
+ * checkpoints (the task's snapshot with its stream position) and replay; every alert is a
+ * function of the task's messages and their stream timestamps, so a replay after a crash or a
+ * hand-over publishes the same messages again and JetStream stores them once. Each alert goes to
+ * `alerts.<source>.<severity>`, bound to its event's message when that is in the batch.
  */
-export function detectActor(opts: DetectActorOptions = {}): ActorDefinition {
+export function detectDefinition(opts: DetectActorOptions = {}): KeyedActorDefinition<DetectState, DetectTaskSpec> {
   const partitions = opts.partitions ?? DEFAULT_PARTITIONS;
+  const windows = opts.windows ?? defaultWindowConfig;
   const specs = detectTaskSpecs(partitions);
-  const fresh = () => new Map(specs.map((spec) => [spec, createTaskFor(spec, { detection: opts.detection })]));
-  let tasks = fresh();
-
-  /** Publishes released alerts, each bound to its event's message when that is in hand; acks what no buffer holds. */
-  function settle(alerts: Alert[], inHand: ReadonlyMap<string, Inbound>, ctx: ActorContext): void {
-    for (const alert of alerts) {
-      const input = inHand.get(alert.event_id);
-      if (input) ctx.emit(input, alertMessage(alert));
-      else ctx.emitUnbound(alertMessage(alert));
-    }
-    const oldest = Math.min(...[...tasks.values()].map((t) => t.oldestHeldSeq() ?? Infinity));
-    ctx.release(oldest - 1);
-  }
-
-  return defineActor({
+  const timing = SOURCES.map((s) => {
+    const sc = windows.sources[s];
+    return sc ? [s, sc.outOfOrdernessMs, sc.allowedLatenessMs, sc.idleTimeoutMs] : [s];
+  });
+  const fingerprint = createHash("sha256")
+    .update(JSON.stringify([DETECT_STATE_VERSION, partitions, specs.map((t) => [t.id, t.filter, t.sources]), timing, opts.detection ?? {}]))
+    .digest("hex")
+    .slice(0, 16);
+  const make = (spec: DetectTaskSpec) => createTaskFor(spec, { windows, detection: opts.detection });
+  return defineKeyedActor<DetectState, DetectTaskSpec>({
     name: "detect",
-    consumes: CONSUMERS.detect,
+    reads: { mode: "keyed", stream: "EVENTS", tasks: specs },
     emits: ["ALERTS"],
-    batch: { max_messages: 1_000, max_wait_ms: 5 },
-    start() {
-      // A restart begins from a clean state: unacked (and held) events are redelivered.
-      tasks = fresh();
+    batch: { max_messages: 1_000, max_wait_ms: 20 },
+    fingerprint,
+    createState: (spec) => ({ spec, task: make(spec) }),
+    snapshot: (state) => state.task.snapshot(),
+    restore(spec, snapshot) {
+      const task = make(spec);
+      task.restore(snapshot as DetectTaskSnapshot);
+      return { spec, task };
     },
-    handle(batch, ctx) {
-      const alerts: Alert[] = [];
+    handle({ spec, task }, batch, ctx) {
       const inHand = new Map<string, Inbound>();
       for (const input of batch) {
+        let alerts: Alert[];
         try {
           const envelope = envelopeOf(input);
           const p = partitionOf(input, partitions);
-          const spec = specFor(specs, envelope.source, p)!;
           inHand.set(envelope.event_id, input);
-          alerts.push(...tasks.get(spec)!.observe(envelope, { partition: spec.taskPartition(p), streamMs: input.timestampMs, seq: input.seq, traceId: input.traceId }));
+          alerts = task.observe(envelope, { partition: spec.taskPartition(p), streamMs: input.timestampMs, seq: input.seq, traceId: input.traceId });
         } catch (err) {
-          // Never thrown on: a re-run of this batch would find its events already seen and drop their alerts.
-          ctx.reject(input, err instanceof PoisonError ? err : new PoisonError("detect_input", `${input.subject} (stream ${input.stream} seq ${input.seq}): ${(err as Error).message}`));
+          ctx.reject(input, err instanceof PoisonError ? err : new PoisonError("detect_input", `${input.subject} (stream ${input.stream} seq ${input.seq}): ${describeError(err)}`, { cause: err }));
           continue;
         }
-        // Acked once no buffer holds an event at or before it (see settle).
-        ctx.hold(input, input.seq);
+        for (const alert of alerts) {
+          const from = inHand.get(alert.event_id);
+          if (from) ctx.emit(from, alertMessage(alert, ctx.scope));
+          else ctx.emitUnbound(alertMessage(alert, ctx.scope));
+        }
       }
-      settle(alerts, inHand, ctx);
     },
-    tick: {
-      every_ms: opts.tickMs ?? 1_000,
-      handle(nowMs, ctx) {
-        // The wall clock here (stream time while messages flow): a quiet source's last events wait at most its idle timeout.
-        settle([...tasks.values()].flatMap((t) => t.tick(nowMs)), new Map(), ctx);
-      },
+    report({ task }, _spec, { span }) {
+      for (const [source, s] of Object.entries(task.status().sources)) {
+        if (!s) continue;
+        span.setAttribute(`sluice.detect.buffered.${source}`, s.buffered);
+        if (s.watermark !== null) span.setAttribute(`sluice.detect.watermark.${source}`, s.watermark);
+      }
     },
   });
 }
 
-/**
- * The message an alert travels as. Its id is the alert's identity, the event and the metric
- * scored — what a sluice.anomalies row is keyed by — so a redelivered event's alert is stored once.
- */
-export function alertMessage(alert: Alert): { subject: string; data: string; msgId: string } {
+export function detectActor(opts: DetectActorOptions = {}): LoopActor {
+  return keyedActor(detectDefinition(opts), opts);
+}
+
+/** An alert's identity: its event and the metric scored — what a sluice.anomalies row is keyed by. */
+export function alertId(alert: Alert): string {
+  return `${alert.event_id}:${alert.metric}`;
+}
+
+/** The message an alert travels as; its id is the task scope and {@link alertId}, so a replayed alert is stored once. */
+export function alertMessage(alert: Alert, scope: string): { subject: string; data: string; msgId: string } {
   return {
     subject: subject.alerts(alert.source, alert.severity),
     data: JSON.stringify(alert),
-    msgId: `${alert.event_id}:${alert.metric}`,
+    msgId: `${scope}:${alertId(alert)}`,
   };
 }
 

@@ -1,5 +1,6 @@
 import { subject } from "../../subjects/catalog.ts";
 import type { Source } from "../../subjects/sources.ts";
+import type { TaskSpec } from "../runtime/keyed/actor.ts";
 import { createDetectTask, type DetectTask, type DetectTaskOptions } from "./task.ts";
 
 /**
@@ -16,10 +17,9 @@ import { createDetectTask, type DetectTask, type DetectTaskOptions } from "./tas
  *   partitions), social counts posts per topic from users of every partition. Each is one task,
  *   so it runs on one instance at a time; the two can run on different instances.
  */
-export interface DetectTaskSpec {
-  readonly id: string;
+export interface DetectTaskSpec extends TaskSpec {
   /** EVENTS subjects the task reads. */
-  readonly filters: readonly string[];
+  readonly filter: readonly string[];
   readonly sources: readonly Source[];
   /** Partitions the task's watermarks combine. */
   readonly partitions: number;
@@ -32,10 +32,10 @@ export interface DetectTaskSpec {
 export function detectTaskSpecs(partitions: number): DetectTaskSpec[] {
   const specs: DetectTaskSpec[] = [];
   for (let p = 0; p < partitions; p++) {
-    specs.push({ id: `p${p}`, filters: [subject.events("iot", p)], sources: ["iot"], partitions: 1, partition: p, taskPartition: () => 0 });
+    specs.push({ id: `p${p}`, filter: [subject.events("iot", p)], sources: ["iot"], partitions: 1, partition: p, taskPartition: () => 0 });
   }
   for (const source of ["txn", "social"] as const) {
-    specs.push({ id: source, filters: [subject.eventsAll(source)], sources: [source], partitions, partition: undefined, taskPartition: (p) => p });
+    specs.push({ id: source, filter: [subject.eventsAll(source)], sources: [source], partitions, partition: undefined, taskPartition: (p) => p });
   }
   return specs;
 }

@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createGenerator, type GeneratedEvent } from "../../actors/generate/index.ts";
-import { alertMessage, createDetectTask, createTaskFor, detectTaskSpecs, specFor, toEnvelope, type Alert, type DetectTask, type DetectTaskSpec } from "../../actors/detect/index.ts";
+import { alertId, createDetectTask, createTaskFor, detectTaskSpecs, specFor, toEnvelope, type Alert, type DetectTask, type DetectTaskSpec } from "../../actors/detect/index.ts";
 import { partitionOf } from "../../subjects/catalog.ts";
 import type { Envelope } from "../../subjects/envelope.ts";
 import { defaultWindowConfig } from "../../windowing/index.ts";
@@ -67,7 +67,7 @@ const run = (arrivals: readonly Arrival[]) => {
 /** What an alert says about its event; `detected_at` is when it was released, which a reordering moves. */
 const content = (alerts: Record<string, Alert[]>) =>
   Object.fromEntries(Object.entries(alerts).map(([id, list]) => [id, list.map(({ detected_at: _, ...rest }) => rest)]));
-const ids = (alerts: Record<string, Alert[]>) => Object.values(alerts).flat().map((a) => alertMessage(a).msgId);
+const ids = (alerts: Record<string, Alert[]>) => Object.values(alerts).flat().map((a) => alertId(a));
 
 const BOUND = Math.min(...Object.values(defaultWindowConfig.sources).map((s) => s.outOfOrdernessMs));
 
@@ -109,10 +109,10 @@ test("a txn batch redelivered 30 s late raises no velocity alert the in-order ru
   const list = envelopes(21, 30_000, ["txn"], { txn: 20 });
   const velocity = (alerts: Alert[]) => alerts.filter((a) => a.signal === "velocity");
   const straight = velocity(Object.values(run(inOrder(list))).flat());
-  const expected = new Set(straight.map((a) => alertMessage(a).msgId));
+  const expected = new Set(straight.map((a) => alertId(a)));
   assert.ok(expected.size >= 5, `velocity fires in order: ${expected.size}`);
   /** Velocity alerts of `got` on no burst the in-order run alerted on. */
-  const unexplained = (got: Alert[]) => got.filter((a) => !expected.has(alertMessage(a).msgId)
+  const unexplained = (got: Alert[]) => got.filter((a) => !expected.has(alertId(a))
     && !straight.some((b) => b.key === a.key && Math.abs(b.event_time - a.event_time) <= BURST_MS));
   for (const from of [10_000, 20_000]) {
     // Seen once, then again 30 s later: the redelivery is dropped, so the alerts are exactly the in-order ones.
