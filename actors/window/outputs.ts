@@ -1,5 +1,6 @@
 import type { Output, WindowResult } from "../../windowing/index.ts";
 import { subject } from "../../subjects/catalog.ts";
+import { eventMsgId } from "../../subjects/identity.ts";
 import type { WindowRow } from "../../clickhouse/rows.ts";
 import type { Outbound } from "../runtime/actor.ts";
 
@@ -83,7 +84,9 @@ export function toMessages(outputs: readonly Output[], ctx: OutputContext): Outb
       ctx.sessions.delete(row.window_id);
       messages.push(aggMessage(row, ctx.emittedAt, true, `${ctx.scope}:${row.window_id}:v${row.version}:retract`));
     } else {
-      const lateId = `${ctx.task}:${out.event_id}`;
+      // Scoped like EVENTS' ids: the same producer id under another key is another event.
+      const identity = eventMsgId(out.source, out.event.key, out.event_id);
+      const lateId = `${ctx.task}:${identity}`;
       const late: LateMessage = {
         type: "late",
         late_id: lateId,
@@ -98,7 +101,7 @@ export function toMessages(outputs: readonly Output[], ctx: OutputContext): Outb
         windows: out.windows,
         event: { key: out.event.key, payload: out.event.payload },
       };
-      messages.push({ subject: subject.late(out.source), data: JSON.stringify(late), msgId: `late:${ctx.scope}:${out.event_id}` });
+      messages.push({ subject: subject.late(out.source), data: JSON.stringify(late), msgId: `late:${ctx.scope}:${identity}` });
     }
   }
   return messages;
