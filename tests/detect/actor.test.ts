@@ -5,25 +5,7 @@ import { NatsServer } from "../harness/nats-server.ts";
 import { publishAll, startTestPipeline, streamCount, type TestPipeline } from "../harness/pipeline.ts";
 import { waitFor } from "../harness/wait.ts";
 import { metricsFor } from "../../actors/runtime/metrics.ts";
-import { jetstream } from "@nats-io/jetstream";
-import { collect, withDeadline } from "../../nats/deadline.ts";
-
-/** Every message on ALERTS: Nats-Msg-Id → the bodies stored under it (exactly-once: one each). */
-async function alertsOnStream(nc: NatsConnection): Promise<Map<string, string[]>> {
-  const total = await streamCount(nc, "ALERTS");
-  const consumer = await withDeadline(jetstream(nc).consumers.get("ALERTS"), { what: "ordered consumer on ALERTS" });
-  const out = new Map<string, string[]>();
-  for (let seen = 0; seen < total;) {
-    const batch = await collect(consumer.fetch({ max_messages: total - seen, expires: 2_000 }), { what: "fetch ALERTS", timeoutMs: 10_000 });
-    if (batch.length === 0) break;
-    for (const m of batch) {
-      const id = m.headers?.get("Nats-Msg-Id") ?? "";
-      out.set(id, [...(out.get(id) ?? []), m.string()]);
-      seen++;
-    }
-  }
-  return out;
-}
+import { alertsOnStream } from "./helpers.ts";
 
 const test = suite<{ nats: NatsServer; nc: NatsConnection; pipeline: TestPipeline }>("detect actor on a real nats-server and chDB");
 const T0 = Date.UTC(2026, 10, 27, 8, 0, 0);
