@@ -17,7 +17,11 @@ import { startApi } from "../api/start.ts";
 import { clearLocalNatsUrl, writeLocalNatsUrl } from "./state.ts";
 
 const USAGE = "sluice up [--no-generate] [--rate N] [--sources iot,social,txn] [--seed N] [--anomaly-rate F] [--split]";
-/** Of the stop deadline, what the children get after their SIGTERM before a SIGKILL: the rest is ours. */
+/**
+ * Shares of the stop deadline under `--split`: a child's own deadline ends first, so it logs what
+ * it was stuck on; then our SIGKILL; the rest is ours.
+ */
+const CHILD_DEADLINE_SHARE = 0.6;
 const CHILD_GRACE_SHARE = 0.8;
 
 /**
@@ -101,7 +105,8 @@ export async function run(argv: string[], env: Record<string, string | undefined
     let pipeline: Pipeline | undefined;
     if (values.split) {
       const groups = splitGroups(config);
-      const children = new ActorProcesses({ groups, env: { ...process.env, NATS_URL: natsUrl }, log });
+      const childDeadlineMs = Math.max(1_000, Math.floor(config.shutdownTimeoutMs * CHILD_DEADLINE_SHARE));
+      const children = new ActorProcesses({ groups, env: { ...process.env, NATS_URL: natsUrl, SLUICE_SHUTDOWN_TIMEOUT_MS: String(childDeadlineMs) }, log });
       shutdown.onForcedExit(() => children.killAll());
       if (signal.aborted) throw new AbortedError("start");
       children.start();

@@ -9,6 +9,12 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { NatsServer } from "../harness/nats-server.ts";
 import { scalarOverNats, SluiceProcess } from "../harness/sluice-process.ts";
 import { waitFor } from "../harness/wait.ts";
+import { validReadings } from "../harness/events.ts";
+import { publishAll, streamCount } from "../harness/pipeline.ts";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { ensureStreams } from "../../subjects/setup.ts";
+import { streamOverrides } from "../../actors/pipeline.ts";
+import { loadConfig } from "../../config/index.ts";
 import { subject } from "../../subjects/catalog.ts";
 import { readLocalNatsUrl } from "../../cli/state.ts";
 
@@ -116,6 +122,26 @@ test("a stop that cannot finish (server stalled) exits at the deadline with code
     assert.match(p.output, /stop did not finish within 3000 ms \(SLUICE_SHUTDOWN_TIMEOUT_MS\); still running: \S/);
   } finally {
     process.kill(ctx.nats.pid!, "SIGCONT");
+    await p.kill("SIGKILL");
+  }
+});
+
+test("SIGTERM right after draining a backlog (--no-generate): stopped within 10 s, exit 0", async (ctx) => {
+  const backlog = 30_000;
+  // The backlog waits in RAW before any actor runs.
+  await ensureStreams(await jetstreamManager(ctx.nc), streamOverrides(loadConfig({})));
+  await publishAll(ctx.nc, validReadings(backlog, Date.UTC(2026, 10, 27, 10), 50));
+  assert.is(await waitFor(() => streamCount(ctx.nc, "RAW"), (n) => n >= backlog, 20_000), backlog);
+  const p = up(ctx, ["--no-generate"]);
+  try {
+    await waitFor(async () => p.output, (out) => /sluice is up/.test(out) || p.child.exitCode !== null, 60_000, 100);
+    assert.match(p.output, /sluice is up/);
+    const rows = await waitFor(() => scalarOverNats(ctx.nc, "SELECT count() FROM sluice.events"), (n) => n >= backlog || p.child.exitCode !== null, 120_000, 250);
+    assert.ok(rows >= backlog, `backlog not drained (${rows} of ${backlog} rows):\n${p.output.slice(-3000)}`);
+    const { code, ms } = await stopTimed(p, "SIGTERM");
+    assert.ok(ms < STOP_WITHIN_MS, `took ${ms} ms to stop:\n${p.output.slice(-3000)}`);
+    assert.is(code, 0, p.output.slice(-3000));
+  } finally {
     await p.kill("SIGKILL");
   }
 });
