@@ -197,7 +197,7 @@ test("a payment alert with an open expected range (expected_high Infinity, null 
     event_id: "txn-velocity-1", source: "txn", key: "cust-1", metric: "amount", score: 0.91, severity: "high", signal: "velocity",
     explanation: { payments: 5 }, expected_low: 42.5, expected_high: Infinity, observed: 3.2, event_time: T0, detected_at: T0 + 5, trace_id: "",
   };
-  const message = alertMessage(alert);
+  const message = alertMessage(alert, "sink-test");
   assert.match(message.data, /"expected_high":null/, "JSON carries the open bound as null");
   await jetstream(nc).publish(message.subject, message.data, { msgID: message.msgId });
   const actor = anomaliesSinkActor({ client: () => ch.client, caps: () => ch.caps, maxRows: 100, maxWaitMs: 200 });
