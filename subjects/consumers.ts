@@ -38,6 +38,5 @@ export const CONSUMERS = {
   sinkDeadLetters: durable("DLQ", "clickhouse-sink-dlq", "dlq.>", { ack_wait: seconds(20), max_deliver: -1, max_ack_pending: 50_000 }),
   sinkWindows: durable("AGG", "clickhouse-sink-agg", "agg.>", { ack_wait: seconds(20), max_deliver: -1, max_ack_pending: 50_000 }),
   sinkDq: durable("DQ", "clickhouse-sink-dq", "dq.>", { ack_wait: seconds(20), max_deliver: -1, max_ack_pending: 50_000 }),
-  detect: durable("EVENTS", "detect", "events.>", { max_ack_pending: 20_000 }),
   sinkAnomalies: durable("ALERTS", "clickhouse-sink-anomalies", "alerts.>", { ack_wait: seconds(20), max_deliver: -1, max_ack_pending: 50_000 }),
 } as const satisfies Record<string, ConsumerDefinition>;

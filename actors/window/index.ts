@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { configFingerprint, createWindowEngine, defaultWindowConfig, type EngineSnapshot, type Output, type WindowConfig, type WindowEngine } from "../../windowing/index.ts";
 import type { Envelope } from "../../subjects/envelope.ts";
 import type { Source } from "../../subjects/sources.ts";
+import { DEFAULT_PARTITIONS } from "../../config/index.ts";
 import { PoisonError, describeError } from "../runtime/errors.ts";
 import type { LoopActor } from "../runtime/supervisor.ts";
 import { defineKeyedActor, type KeyedActorDefinition } from "../runtime/keyed/actor.ts";
@@ -48,7 +49,7 @@ const decoder = new TextDecoder();
  * the first run did.
  */
 export function windowDefinition(opts: WindowActorOptions = {}): KeyedActorDefinition<WindowState, WindowTask> {
-  const partitions = opts.partitions ?? 4;
+  const partitions = opts.partitions ?? DEFAULT_PARTITIONS;
   const tasks = windowTasks(opts.config ?? defaultWindowConfig, partitions, opts.idleMs);
   const fingerprint = createHash("sha256")
     .update(JSON.stringify([partitions, tasks.map((t) => [t.id, configFingerprint(t.config)])]))
