@@ -157,6 +157,15 @@ async function streamSize(nc: NatsConnection, stream: string): Promise<number> {
 
 /** Kills `name` once its consumer has work in hand; says what it found. */
 async function killWhileBusy(pipeline: SplitPipeline, nc: NatsConnection, name: ActorName, stream: string, faults: string[], ready: () => Promise<boolean> = async () => true): Promise<void> {
+  const durable = await consumerInfo(nc, stream, name).then(() => true, () => false);
+  if (!durable) {
+    // A keyed actor reads with ordered consumers and keeps its position in a checkpoint: no
+    // durable to ask, so it is killed once its input is there.
+    const ok = await waitFor(ready, Boolean, 20_000, 50).catch(() => false);
+    await pipeline.killAndRestart(name);
+    faults.push(`SIGKILL ${name} (no durable consumer ${stream}/${name}): ${ok ? "after its input arrived" : "NOT busy (its input never arrived)"}`);
+    return;
+  }
   const busy = await waitFor(async () => {
     const c = await consumerInfo(nc, stream, name);
     return { c, ok: (await ready()) && c.num_pending + c.num_ack_pending > 0 };
