@@ -4,7 +4,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { embeddedDataDir, type Config } from "../config/index.ts";
 import { closeNats, connectNats, INSTANCE_ID } from "../nats/connect.ts";
-import { openClickHouse, migrate, type OpenClickHouse } from "../clickhouse/index.ts";
+import { openWhenReachable, type OpenClickHouse } from "../clickhouse/index.ts";
 import { ensureStreams, type StreamOverrides } from "../subjects/setup.ts";
 import type { ActorDefinition, Logger } from "./runtime/actor.ts";
 import { supervise, type LoopActor } from "./runtime/supervisor.ts";
@@ -12,7 +12,7 @@ import { validateActor } from "./validate/index.ts";
 import { windowActor } from "./window/index.ts";
 import { lateSinkActor } from "./window/late-sink.ts";
 import { sinkActors } from "./sink/index.ts";
-import { dqSinkActor } from "../quality/sink.ts";
+import { dqSinkActor } from "./sink/dq.ts";
 import { serveSql } from "../api/sql-rpc.ts";
 import { anomaliesSinkActor, detectActor } from "./detect/index.ts";
 import { SchemaRegistry } from "../subjects/registry/index.ts";
@@ -65,14 +65,13 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   let clickhouse: OpenClickHouse | undefined;
   let sqlService: { stop(): Promise<void> } | undefined;
   if (needsClickHouse) {
-    clickhouse = await openClickHouse({
+    clickhouse = await openWhenReachable({
       url: config.clickhouseUrl,
       user: config.clickhouseUser,
       password: config.clickhousePassword,
       dataDir: embeddedDataDir(config),
       logger: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
-    });
-    await migrate(clickhouse.client, clickhouse.caps);
+    }, { signal: opts.signal, log });
     if (clickhouse.kind === "embedded") sqlService = serveSql(nc, clickhouse.client, { dataDir: embeddedDataDir(config), log });
   }
   // The registry's watch makes a version registered while sluice runs take effect within a second.

@@ -4,6 +4,7 @@
  * for the CLI.
  */
 export { openClickHouse, type OpenClickHouse, type OpenClickHouseOptions } from "./client.ts";
+export { openWhenReachable, type WaitOptions } from "./open.ts";
 export { capabilitiesFor, fallbackNotices, probeCapabilities, ClickHouseVersionError, type Capabilities, type ClickHouseLogger } from "./capabilities.ts";
 export {
   migrate,
