@@ -4,6 +4,8 @@
  * pull is never answered) must not hang the loop that made it, and an abort must end the wait.
  */
 
+import { setMaxListeners } from "node:events";
+
 /** A broker call did not answer in time; retry it (the loop, or the supervisor, decides when). */
 export class BrokerTimeoutError extends Error {
   readonly what: string;
@@ -30,6 +32,18 @@ export class AbortedError extends Error {
 }
 
 export const DEFAULT_BROKER_TIMEOUT_MS = 5_000;
+
+const widened = new WeakSet<AbortSignal>();
+/**
+ * Every task of a keyed actor waits on the actor's one signal, so more than Node's default of 10
+ * listeners is normal there (each is removed when its call settles) and not the leak the warning
+ * is about.
+ */
+function allowManyWaiters(signal: AbortSignal): void {
+  if (widened.has(signal)) return;
+  widened.add(signal);
+  setMaxListeners(0, signal);
+}
 
 export interface DeadlineOptions {
   /** Named in the error, e.g. "kv sluice-window-members keys". */
@@ -65,7 +79,10 @@ export function withDeadline<T>(work: Promise<T> | (() => Promise<T>), opts: Dea
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
     };
-    signal?.addEventListener("abort", onAbort, { once: true });
+    if (signal) {
+      allowManyWaiters(signal);
+      signal.addEventListener("abort", onAbort, { once: true });
+    }
     promise.then(
       (value) => {
         cleanup();
