@@ -1,6 +1,7 @@
 import { evalSynthetic, type SyntheticEvalReport } from "../actors/detect/eval.ts";
 import { evalNab } from "../models/anomaly/index.ts";
-import { evalForecast, formatReport, nabSeries, syntheticSeries } from "../models/forecast/eval.ts";
+import { evalForecast, formatReport, nabSeries } from "../models/forecast/eval.ts";
+import { syntheticSeries } from "../actors/generate/series.ts";
 import { SOURCES } from "../subjects/sources.ts";
 import { parse, positiveNumber, UsageError } from "./args.ts";
 import { parseSources } from "./generate.ts";

@@ -2,8 +2,8 @@ import { randomUUID } from "node:crypto";
 import { HEADERS, subject } from "../subjects/catalog.ts";
 import type { Envelope } from "../subjects/envelope.ts";
 import type { DqResultRecord } from "../clickhouse/rows-quality.ts";
-import type { Inbound, Outbound } from "../actors/runtime/actor.ts";
-import { PoisonError } from "../actors/runtime/errors.ts";
+import type { Inbound, Outbound } from "../subjects/message.ts";
+import { PoisonError } from "../subjects/errors.ts";
 import { BATCH_KINDS, durationMs, type Expectation, type Suite } from "./expectations.ts";
 
 /** What the validate stage decided for one message; the gate turns some acceptances into rejections. */

@@ -1,38 +1,12 @@
 import type { ConsumerDefinition } from "../../subjects/consumers.ts";
 import type { StreamName } from "../../subjects/catalog.ts";
-import type { PoisonError, RetryableError } from "./errors.ts";
+import type { PoisonError, RetryableError } from "../../subjects/errors.ts";
+import type { Inbound, Outbound } from "../../subjects/message.ts";
+import type { Logger } from "../../otel/log.ts";
 
-/** A message as a handler sees it: plain data, no broker handle, so handlers unit-test without NATS. */
-export interface Inbound {
-  readonly subject: string;
-  readonly stream: string;
-  /** Stream sequence: with the stream name, the message's identity. */
-  readonly seq: number;
-  /** 1 on first delivery. */
-  readonly deliveries: number;
-  /** When the stream stored the message, epoch ms. */
-  readonly timestampMs: number;
-  /** Original headers (first value of each). */
-  readonly headers: ReadonlyMap<string, string>;
-  readonly data: Uint8Array;
-  /** Trace id of this message's processing span ("" when untraced). */
-  readonly traceId: string;
-}
-
-/** A message to publish; `msgId` becomes `Nats-Msg-Id` so JetStream dedupes redeliveries. */
-export interface Outbound {
-  readonly subject: string;
-  readonly data: Uint8Array | string;
-  readonly msgId?: string;
-  readonly headers?: Readonly<Record<string, string>>;
-}
-
-export interface Logger {
-  debug(msg: string, fields?: Record<string, unknown>): void;
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-  error(msg: string, fields?: Record<string, unknown>): void;
-}
+// Handlers are written against these; they live with the message contract and observability so
+// layers below the actors can use them too.
+export type { Inbound, Outbound, Logger };
 
 /**
  * What a handler may do with each message of its batch. A message the handler neither emits

@@ -1,9 +1,9 @@
 import type { ClickHouseClient } from "@clickhouse/client";
-import { dqResultRow, type DqResultRecord } from "../clickhouse/rows-quality.ts";
-import { CONSUMERS } from "../subjects/consumers.ts";
-import type { ActorDefinition } from "../actors/runtime/actor.ts";
-import { PoisonError } from "../actors/runtime/errors.ts";
-import { sinkActor } from "../actors/sink/sink.ts";
+import { dqResultRow, type DqResultRecord } from "../../clickhouse/rows-quality.ts";
+import { CONSUMERS } from "../../subjects/consumers.ts";
+import type { ActorDefinition } from "../runtime/actor.ts";
+import { PoisonError } from "../runtime/errors.ts";
+import { sinkActor } from "./sink.ts";
 
 const decoder = new TextDecoder();
 
