@@ -13,7 +13,7 @@ import { windowActor } from "./window/index.ts";
 import { lateSinkActor } from "./window/late-sink.ts";
 import { sinkActors } from "./sink/index.ts";
 import { dqSinkActor } from "./sink/dq.ts";
-import { serveSql } from "../api/sql-rpc.ts";
+import { serveSql } from "../clickhouse/sql-rpc.ts";
 import { anomaliesSinkActor, detectActor } from "./detect/index.ts";
 import { SchemaRegistry } from "../subjects/registry/index.ts";
 import { EventColumns } from "../clickhouse/columns.ts";

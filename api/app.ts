@@ -1,8 +1,8 @@
 import { Hono, type Context } from "hono";
 import { createUnivariateDetector, type UnivariateDetector } from "../models/anomaly/index.ts";
 import { quoteString } from "../clickhouse/query.ts";
-import type { ActorMetrics } from "../actors/runtime/metrics.ts";
-import { Lru } from "../actors/detect/lru.ts";
+import type { ActorMetrics } from "../otel/metrics.ts";
+import { Lru } from "../models/lru.ts";
 import type { ConsumerLag, QueryRows } from "./deps.ts";
 import type { ForecastProvider } from "./forecast.ts";
 import { openApiDocument } from "./openapi.ts";

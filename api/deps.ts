@@ -3,7 +3,17 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { runQuery } from "../clickhouse/query.ts";
 import { CONSUMERS } from "../subjects/consumers.ts";
-import { askSql } from "./sql-rpc.ts";
+import { askSql } from "../clickhouse/sql-rpc.ts";
+import type { OpenClickHouse } from "../clickhouse/client.ts";
+
+/**
+ * What the API takes from a pipeline running in the same process (`startPipeline` gives more): its
+ * NATS connection, and its ClickHouse client when that process owns the engine.
+ */
+export interface InProcessPipeline {
+  readonly nc: NatsConnection;
+  readonly clickhouse: OpenClickHouse | undefined;
+}
 
 /** Rows of one SELECT as objects, column name → value. */
 export type QueryRows = (sql: string) => Promise<Array<Record<string, unknown>>>;

@@ -1,5 +1,5 @@
 import type { ClickHouseClient } from "@clickhouse/client";
-import type { Logger } from "../actors/runtime/actor.ts";
+import type { Logger } from "../otel/log.ts";
 import type { Capabilities } from "../clickhouse/capabilities.ts";
 import { insertRows } from "../clickhouse/insert.ts";
 import { forecastRow, type ForecastsInsertRow } from "../clickhouse/rows-detect.ts";

@@ -1,12 +1,11 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { embeddedDataDir, type Config } from "../config/index.ts";
-import { allMetrics } from "../actors/runtime/metrics.ts";
-import type { Logger } from "../actors/runtime/actor.ts";
-import type { Pipeline } from "../actors/pipeline.ts";
+import { allMetrics } from "../otel/metrics.ts";
+import type { Logger } from "../otel/log.ts";
 import { closeNats, connectNats } from "../nats/connect.ts";
 import { openClickHouse, type OpenClickHouse } from "../clickhouse/client.ts";
 import { createApp } from "./app.ts";
-import { clickhouseRows, consumerLag, natsPing, natsSqlRows, type QueryRows } from "./deps.ts";
+import { clickhouseRows, consumerLag, natsPing, natsSqlRows, type InProcessPipeline, type QueryRows } from "./deps.ts";
 import { windowForecasts } from "./forecast.ts";
 import { createForecastService, type ForecastService } from "./forecast-service.ts";
 import { serveApi, type ServedApi } from "./serve.ts";
@@ -16,7 +15,7 @@ import { serveApi, type ServedApi } from "./serve.ts";
  * reads through the pipeline's client; otherwise (`--split`) it has its own NATS connection and
  * asks the owner of the embedded engine over `sluice.rpc.sql`, or opens the server at CLICKHOUSE_URL.
  */
-export async function startApi(opts: { config: Config; natsUrl: string; pipeline?: Pipeline; log: Logger }): Promise<ServedApi> {
+export async function startApi(opts: { config: Config; natsUrl: string; pipeline?: InProcessPipeline; log: Logger }): Promise<ServedApi> {
   const { config, pipeline } = opts;
   let nc: NatsConnection;
   let ownNats = false;

@@ -1,6 +1,6 @@
 import { embeddedDataDir, loadConfig, type Config } from "../config/index.ts";
 import { formatResult, openClickHouse, runQuery, type Tabular } from "../clickhouse/index.ts";
-import { askSql, NoSqlOwnerError } from "../api/sql-rpc.ts";
+import { askSql, NoSqlOwnerError } from "../clickhouse/sql-rpc.ts";
 import { connectNats } from "../nats/connect.ts";
 import { parse, UsageError } from "./args.ts";
 import { readLocalNatsUrl } from "./state.ts";

@@ -172,5 +172,5 @@ export { createDetection, severityOf, DEFAULT_THRESHOLDS, DEFAULT_MAX_KEYS, SEVE
 export { evalSynthetic, toEnvelope, type SyntheticEvalOptions, type SyntheticEvalReport, type SourceScore } from "./eval.ts";
 export { createDetectTask, DetectInputError, type DetectInput, type DetectTask, type DetectTaskOptions, type DetectTaskSnapshot, type DetectTaskStatus, type LaneStatus } from "./task.ts";
 export { createTaskFor, detectTaskSpecs, specFor, type DetectTaskSpec } from "./tasks.ts";
-export { Lru } from "./lru.ts";
+export { Lru } from "../../models/lru.ts";
 export { DetectSnapshotError, type Finding } from "./finding.ts";

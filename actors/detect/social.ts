@@ -1,6 +1,6 @@
 import { createUnivariateDetector, type UnivariateDetector, type UnivariateOptions, type UnivariateSnapshot } from "../../models/anomaly/index.ts";
 import { DetectSnapshotError, type Finding, type Scorer } from "./finding.ts";
-import { Lru } from "./lru.ts";
+import { Lru } from "../../models/lru.ts";
 import { scoreOf } from "./stats.ts";
 
 const MINUTE_MS = 60_000;

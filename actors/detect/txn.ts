@@ -1,5 +1,5 @@
 import { DetectSnapshotError, type Finding, type Scorer } from "./finding.ts";
-import { Lru } from "./lru.ts";
+import { Lru } from "../../models/lru.ts";
 import { erlangCdf, haversineKm, learn, learnClipped, newRobust, scoreOf, spread, type Robust } from "./stats.ts";
 
 /** Gaps summed by the velocity signal: five payments close together. */

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { embeddedDataDir, loadConfig } from "../../config/index.ts";
-import { askSql, NoSqlOwnerError, type SqlReply } from "../../api/sql-rpc.ts";
+import { askSql, NoSqlOwnerError, type SqlReply } from "../../clickhouse/sql-rpc.ts";
 import { querySluice } from "../../cli/sql.ts";
 import { subject } from "../../subjects/catalog.ts";
 import { NatsServer } from "../harness/nats-server.ts";

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { SqlReply } from "../../api/sql-rpc.ts";
+import type { SqlReply } from "../../clickhouse/sql-rpc.ts";
 import { subject } from "../../subjects/catalog.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/sluice.js", import.meta.url));

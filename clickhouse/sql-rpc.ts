@@ -4,10 +4,11 @@ import { hostname } from "node:os";
 import { resolve } from "node:path";
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { Msg, NatsConnection } from "@nats-io/transport-node";
-import { runQuery, type QueryColumn } from "../clickhouse/index.ts";
+import type { QueryColumn } from "./format.ts";
+import { runQuery } from "./query.ts";
 import { subject } from "../subjects/catalog.ts";
 import { INSTANCE_ID } from "../nats/connect.ts";
-import type { Logger } from "../actors/runtime/actor.ts";
+import type { Logger } from "../otel/log.ts";
 
 /** Request on `sluice.rpc.sql`. */
 export interface SqlRequest {
