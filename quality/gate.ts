@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { HEADERS, subject } from "../subjects/catalog.ts";
 import type { Envelope } from "../subjects/envelope.ts";
 import type { DqResultRecord } from "../clickhouse/rows-quality.ts";
@@ -18,8 +17,29 @@ export interface QualityGate {
    * `Sluice-Dq-Warnings` header. Rejections pass through untouched.
    */
   admit(input: Inbound, verdict: Admission): Admission;
-  /** The counts since the previous report as `dq.<source>` messages (one per expectation and minute); then forgets them. */
-  report(nowMs: number): Outbound[];
+  /**
+   * Moves the gate's clock on to a message's stream time (call it for every message, before
+   * `admit`) and returns the counts of each minute that ended before that time as `dq.<source>`
+   * messages, one per expectation and minute, with ids `<scope>:<source>:<expectation>:<minute>`;
+   * then forgets them. A minute is reported once, when the first message after it arrives: the
+   * last minute of a stream waits for a later message.
+   */
+  advance(streamMs: number, scope: string): Outbound[];
+  /** JSON: the clock, the open minute's counts, and the state of the stateful and batch checks (bounded by their limits). */
+  snapshot(): GateSnapshot;
+  /**
+   * Takes over a snapshot's state. A check's state is restored only if its expectation is
+   * declared exactly as it was (same source, name and spec); counts only for expectations that
+   * still exist. So editing a suite restarts the edited checks, nothing else.
+   */
+  restore(snapshot: GateSnapshot): void;
+}
+
+/** A gate's state as JSON (see {@link QualityGate.snapshot}). */
+export interface GateSnapshot {
+  readonly clock: number | null;
+  readonly tallies: ReadonlyArray<readonly [source: string, minuteAndName: string, tally: Tally]>;
+  readonly checks: ReadonlyArray<{ readonly source: string; readonly spec: string; readonly state: unknown }>;
 }
 
 const MINUTE = 60_000;
@@ -92,6 +112,9 @@ interface Compiled {
   judge(envelope: Envelope, seq: number): Outcome;
   /** Stateful checks remember an event only once it is accepted. */
   commit?(envelope: Envelope, seq: number): void;
+  /** Stateful checks: their memory as JSON, already cut to the window and limit at `nowMs`. */
+  snapshot?(nowMs: number): unknown;
+  restore?(state: unknown): void;
 }
 
 function compile(spec: Expectation): Compiled {
@@ -176,6 +199,14 @@ function compile(spec: Expectation): Compiled {
           const k = keyOf(v);
           if (!seen.has(k)) seen.set(k, { seq, at: e.ingest_time });
         },
+        snapshot: (now) => {
+          forget(now);
+          return [...seen].map(([k, entry]) => [k, entry.seq, entry.at]);
+        },
+        restore: (state) => {
+          seen.clear();
+          for (const [k, seq, at] of state as Array<[string, number, number]>) seen.set(k, { seq, at });
+        },
       };
     }
     case "monotonic": {
@@ -201,6 +232,11 @@ function compile(spec: Expectation): Compiled {
           last.delete(e.key);
           last.set(e.key, { value: v, seq });
           if (last.size > limit) last.delete(last.keys().next().value!);
+        },
+        snapshot: () => [...last].map(([key, entry]) => [key, entry.value, entry.seq]),
+        restore: (state) => {
+          last.clear();
+          for (const [key, value, seq] of state as Array<[string, number, number]>) last.set(key, { value, seq });
         },
       };
     }
@@ -237,27 +273,28 @@ function compileBatch(spec: Expectation & { kind: "null_ratio" | "mean" }) {
       n = nulls = sum = numbers = 0;
       return failure;
     },
+    snapshot: (): unknown => [n, nulls, sum, numbers],
+    restore(state: unknown) {
+      [n, nulls, sum, numbers] = state as [number, number, number, number];
+    },
   };
 }
 
-export interface QualityGateOptions {
-  /** Names this gate's reports; a fresh random id per gate unless given (tests). */
-  readonly reporter?: string;
-}
-
 /**
- * A reducer over accepted events: per-event checks, windows for `unique` and `monotonic`, runs for
- * batch checks, and counts per (source, expectation, minute of ingest time). It reads no clock:
- * times come from the envelopes and from `report(nowMs)`.
+ * A reducer over a stream of messages in stream order: per-event checks, windows for `unique` and
+ * `monotonic`, runs for batch checks, and counts per (source, expectation, minute of stream time).
+ * It reads no clock: times come from the envelopes and from `advance(streamMs)`, so the same
+ * messages give the same verdicts and the same reports, and a gate restored from a snapshot goes
+ * on as the original would have.
  *
  * @example
  * const gate = createQualityGate(loadSuites());
+ * const reports = gate.advance(input.timestampMs, scope);
  * const verdict = gate.admit(input, validate(input));
- * const reports = gate.report(Date.now());
  */
-export function createQualityGate(suites: Readonly<Record<string, Suite>>, opts: QualityGateOptions = {}): QualityGate {
-  const reporter = opts.reporter ?? randomUUID().slice(0, 8);
-  let reportSeq = 0;
+export function createQualityGate(suites: Readonly<Record<string, Suite>>): QualityGate {
+  /** The latest stream time seen; counts never go to a minute before it, even if the server's clock stepped back. */
+  let clock: number | null = null;
   const bySource = new Map(Object.entries(suites).map(([source, suite]) => {
     const perEvent = suite.expectations.filter((e) => !BATCH_KINDS.includes(e.kind)).map(compile);
     const batch = suite.expectations.filter((e): e is Expectation & { kind: "null_ratio" | "mean" } => BATCH_KINDS.includes(e.kind)).map(compileBatch);
@@ -270,7 +307,8 @@ export function createQualityGate(suites: Readonly<Record<string, Suite>>, opts:
     if (outcome === SKIP) return;
     let perSource = tallies.get(envelope.source);
     if (!perSource) tallies.set(envelope.source, (perSource = new Map()));
-    const key = `${Math.floor(envelope.ingest_time / MINUTE) * MINUTE}|${spec.name}`;
+    const at = clock === null ? envelope.ingest_time : Math.max(clock, envelope.ingest_time);
+    const key = `${Math.floor(at / MINUTE) * MINUTE}|${spec.name}`;
     let tally = perSource.get(key);
     if (!tally) perSource.set(key, (tally = { evaluated: 0, failed: 0, sampleEventId: "", sampleReason: "" }));
     tally.evaluated++;
@@ -315,17 +353,21 @@ export function createQualityGate(suites: Readonly<Record<string, Suite>>, opts:
       return { ...verdict, out: { ...verdict.out, headers: { ...verdict.out.headers, [HEADERS.dqWarnings]: warnings.join(",") } } };
     },
 
-    report(nowMs) {
+    advance(streamMs, scope) {
+      clock = clock === null ? streamMs : Math.max(clock, streamMs);
+      const open = Math.floor(clock / MINUTE) * MINUTE;
       const out: Outbound[] = [];
-      reportSeq++;
       for (const [source, perSource] of tallies) {
         for (const [key, tally] of perSource) {
           const bar = key.indexOf("|");
           const minute = Number(key.slice(0, bar));
+          if (minute >= open) continue;
+          perSource.delete(key);
           const name = key.slice(bar + 1);
           const spec = suites[source].expectations.find((e) => e.name === name)!;
           const record: DqResultRecord = {
-            report_id: `${reporter}:${reportSeq}:${source}:${name}:${minute}`,
+            // One report per task, source, expectation and minute: a replay publishes the same id again.
+            report_id: `${scope}:${source}:${name}:${minute}`,
             minute,
             source,
             expectation: name,
@@ -335,13 +377,42 @@ export function createQualityGate(suites: Readonly<Record<string, Suite>>, opts:
             failed: tally.failed,
             sample_event_id: tally.sampleEventId,
             sample_reason: tally.sampleReason,
-            reported_at: nowMs,
+            reported_at: clock,
           };
-          out.push({ subject: subject.dq(source), data: JSON.stringify(record), msgId: `dq:${record.report_id}` });
+          out.push({ subject: subject.dq(source), data: JSON.stringify(record), msgId: record.report_id });
         }
       }
-      tallies.clear();
       return out;
+    },
+
+    snapshot() {
+      const now = clock ?? 0;
+      const checks: Array<{ source: string; spec: string; state: unknown }> = [];
+      for (const [source, c] of bySource) {
+        for (const s of c.stateful) checks.push({ source, spec: JSON.stringify(s.spec), state: s.snapshot!(now) });
+        for (const b of c.batch) checks.push({ source, spec: JSON.stringify(b.spec), state: b.snapshot() });
+      }
+      const flat = [...tallies].flatMap(([source, perSource]) => [...perSource].map(([key, tally]) => [source, key, { ...tally }] as const));
+      return { clock, tallies: flat, checks };
+    },
+
+    restore(snapshot) {
+      clock = snapshot.clock;
+      tallies.clear();
+      for (const [source, key, tally] of snapshot.tallies) {
+        const name = key.slice(key.indexOf("|") + 1);
+        if (!suites[source]?.expectations.some((e) => e.name === name)) continue;
+        let perSource = tallies.get(source);
+        if (!perSource) tallies.set(source, (perSource = new Map()));
+        perSource.set(key, { ...tally });
+      }
+      const saved = new Map(snapshot.checks.map((c) => [`${c.source}\u0000${c.spec}`, c.state]));
+      for (const [source, c] of bySource) {
+        for (const check of [...c.stateful, ...c.batch]) {
+          const key = `${source}\u0000${JSON.stringify(check.spec)}`;
+          if (saved.has(key)) check.restore!(saved.get(key));
+        }
+      }
     },
   };
 }

@@ -56,7 +56,7 @@ function assertRejection(verdict: Verdict, seq: number) {
 
 test(`${RUNS} random and mutated payloads: accepted ones validate again to the same envelope, rejections say where and show no PII`, () => {
   const validate = createValidator({ partitions: PARTITIONS });
-  const gate = createQualityGate(suites, { reporter: "fuzz" });
+  const gate = createQualityGate(suites);
   let seq = 0;
   let accepted = 0;
   let rejectedWithPii = 0;

@@ -19,13 +19,15 @@ function raw(subject: string, body: unknown, opts: { seq?: number; ingest?: numb
 const reading = (fields: Record<string, unknown>) => ({ sensor_id: "s1", ts: "2026-11-27T10:00:00Z", temperature: 21, ...fields });
 
 function gateOf(expectations: unknown[]) {
-  return createQualityGate({ iot: parseSuite("iot", { expectations }) }, { reporter: "t" });
+  return createQualityGate({ iot: parseSuite("iot", { expectations }) });
 }
 function admit(gate: ReturnType<typeof gateOf>, input: Inbound): Admission {
   return gate.admit(input, validate(input));
 }
-function reports(gate: ReturnType<typeof gateOf>): DqResultRecord[] {
-  return gate.report(INGEST + 5_000).map((o) => JSON.parse(String(o.data)) as DqResultRecord);
+const LATER = INGEST + 3_600_000;
+/** The reports of every minute before a message an hour after INGEST. */
+function reports(gate: ReturnType<typeof gateOf>, at = LATER): DqResultRecord[] {
+  return gate.advance(at, "t").map((o) => JSON.parse(String(o.data)) as DqResultRecord);
 }
 
 test("every shipped suite parses, and batch checks can only warn", () => {
@@ -133,6 +135,63 @@ test("counts are per minute of ingest time, and a report empties them", () => {
   assert.equal(reports(gate), []);
   const row = dqResultRow(rs[0]);
   assert.is(row.minute % 60, 0);
+});
+
+test("reports follow stream time: a minute is reported once a later minute's message arrives, with an id from scope, source, expectation and minute", () => {
+  const gate = gateOf([{ name: "present", kind: "not_null", field: "temperature", severity: "warn" }]);
+  const minute = Date.parse("2026-11-27T10:00:00Z");
+  for (const ingest of [INGEST, INGEST + 10_000]) {
+    assert.equal(reports(gate, ingest), [], "nothing before the minute ends");
+    admit(gate, raw("raw.iot.s1", reading({}), { ingest }));
+  }
+  const [r, ...more] = reports(gate, minute + 60_000);
+  assert.equal(more, []);
+  assert.equal([r.report_id, r.minute, r.evaluated, r.reported_at], [`t:iot:present:${minute}`, minute, 2, minute + 60_000]);
+  const out = gateOf([{ name: "present", kind: "not_null", field: "temperature", severity: "warn" }]);
+  admit(out, raw("raw.iot.s1", reading({})));
+  assert.equal(out.advance(minute + 60_000, "t")[0].msgId, r.report_id, "the message id is the report id");
+  assert.equal(reports(gate, minute + 120_000), [], "reported once");
+});
+
+test("a stream time that steps back counts into the open minute, never into a reported one", () => {
+  const gate = gateOf([{ name: "present", kind: "not_null", field: "temperature", severity: "warn" }]);
+  const next = Date.parse("2026-11-27T10:01:00Z");
+  reports(gate, next + 1_000);
+  admit(gate, raw("raw.iot.s1", reading({}), { ingest: INGEST }));
+  assert.equal(reports(gate).map((r) => [r.minute, r.evaluated]), [[next, 1]]);
+});
+
+test("snapshot and restore: a duplicate id and a step back seen before are caught after, counts and batch runs go on", () => {
+  const suite = [
+    { name: "id_unique", kind: "unique", field: "event_id", window: "10m", severity: "reject" },
+    { name: "time_order", kind: "monotonic", field: "$event_time", severity: "warn" },
+    { name: "site_nulls", kind: "null_ratio", field: "site", max: 0.5, rows: 2, severity: "warn" },
+  ];
+  const before = gateOf(suite);
+  before.advance(INGEST, "t");
+  assert.ok(admit(before, raw("raw.iot.s1", reading({ event_id: "e-1", ts: "2026-11-27T10:00:10Z" }))).ok);
+  const snapshot = JSON.parse(JSON.stringify(before.snapshot()));
+
+  const after = gateOf(suite);
+  after.restore(snapshot);
+  const again = admit(after, raw("raw.iot.s1", reading({ event_id: "e-1" })));
+  assert.ok(!again.ok && again.error.code === "dq_id_unique", "the id seen before the snapshot");
+  const back = admit(after, raw("raw.iot.s1", reading({ event_id: "e-2", ts: "2026-11-27T10:00:05Z" })));
+  assert.ok(back.ok && back.out.headers?.[HEADERS.dqWarnings] === "time_order,site_nulls", "monotonic remembers, and the batch run of 2 completed");
+  const byName = Object.fromEntries(reports(after).map((r) => [r.expectation, [r.evaluated, r.failed]]));
+  assert.equal(byName, { id_unique: [3, 1], time_order: [3, 2], site_nulls: [1, 1] }, "counts from before the snapshot are in the minute's report");
+
+  const edited = gateOf([{ name: "id_unique", kind: "unique", field: "event_id", window: "20m", severity: "reject" }]);
+  edited.restore(snapshot);
+  assert.ok(admit(edited, raw("raw.iot.s1", reading({ event_id: "e-1" }))).ok, "an edited expectation starts afresh");
+});
+
+test("a snapshot keeps only ids inside the unique window", () => {
+  const gate = gateOf([{ name: "id_unique", kind: "unique", field: "event_id", window: "10m", severity: "reject" }]);
+  for (let i = 0; i < 5; i++) admit(gate, raw("raw.iot.s1", reading({ event_id: `old-${i}` })));
+  gate.advance(INGEST + 11 * 60_000, "t");
+  const [check] = gate.snapshot().checks;
+  assert.equal(check.state, []);
 });
 
 test("a schema rejection passes through untouched", () => {
