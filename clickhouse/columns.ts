@@ -2,7 +2,7 @@ import type { ClickHouseClient } from "@clickhouse/client";
 import type { Envelope } from "../subjects/envelope.ts";
 import type { Capabilities, ClickHouseLogger } from "./capabilities.ts";
 import { targetOf, toClickHouseError } from "./errors.ts";
-import { DATABASE, TABLES } from "./migrations.ts";
+import { DATABASE, TABLES } from "./schema.ts";
 
 /**
  * Typed payload columns on `sluice.events`: every scalar field a source's schema declares becomes a

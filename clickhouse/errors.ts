@@ -1,3 +1,5 @@
+import { DATABASE, TABLES, WINDOW_TABLES } from "./schema.ts";
+
 /**
  * Typed errors of the storage layer. Each one carries what ClickHouse said and what to do
  * about it, so the CLI can print `error.message` and nothing else.
@@ -117,8 +119,8 @@ const CODE_NAMES: Record<number, string> = {
 
 const HINTS: Record<string, string> = {
   SYNTAX_ERROR: "fix the SQL at the position ClickHouse names; send one statement, without a FORMAT clause",
-  UNKNOWN_TABLE: "check the table name; sluice's tables are sluice.events, sluice.dead_letters and sluice.window_aggregates, created by the migrations at start",
-  UNKNOWN_DATABASE: "check the database name; sluice's is `sluice`, created by the migrations at start",
+  UNKNOWN_TABLE: `check the table name; sluice's tables are ${[...Object.values(TABLES), ...Object.values(WINDOW_TABLES)].join(", ")}, created by the migrations at start`,
+  UNKNOWN_DATABASE: `check the database name; sluice's is \`${DATABASE}\`, created by the migrations at start`,
   UNKNOWN_IDENTIFIER: "a column or alias is unknown; DESCRIBE TABLE <table> lists the columns",
   UNKNOWN_FUNCTION: "this ClickHouse version has no such function; SELECT name FROM system.functions lists the ones it has",
   UNKNOWN_TYPE: "this ClickHouse version has no such type; older servers lack LowCardinality, DateTime64, Map and others",

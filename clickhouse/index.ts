@@ -6,21 +6,8 @@
 export { openClickHouse, type OpenClickHouse, type OpenClickHouseOptions } from "./client.ts";
 export { openWhenReachable, type WaitOptions } from "./open.ts";
 export { capabilitiesFor, fallbackNotices, probeCapabilities, ClickHouseVersionError, type Capabilities, type ClickHouseLogger } from "./capabilities.ts";
-export {
-  migrate,
-  renderSchema,
-  retentionTtl,
-  MIGRATIONS,
-  MigrationError,
-  DATABASE,
-  MIGRATIONS_TABLE,
-  TABLES,
-  RETENTION_COLUMN,
-  type Migration,
-  type MigrateOptions,
-  type MigrationResult,
-  type TableName,
-} from "./migrations.ts";
+export { migrate, renderSchema, retentionTtl, MIGRATIONS, MigrationError, type MigrationResult } from "./migrations.ts";
+export { DATABASE, MIGRATIONS_TABLE, TABLES, WINDOW_TABLES, RETENTION_COLUMN, type Migration, type MigrateOptions, type TableName } from "./schema.ts";
 export {
   eventRow,
   deadLetterRow,

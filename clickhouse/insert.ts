@@ -1,6 +1,6 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import { targetOf, toClickHouseError } from "./errors.ts";
-import { TABLES, type TableName } from "./migrations.ts";
+import { TABLES, type TableName } from "./schema.ts";
 import {
   DEAD_LETTER_COLUMNS,
   EVENT_COLUMNS,

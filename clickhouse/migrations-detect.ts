@@ -1,36 +1,20 @@
 import type { Capabilities } from "./capabilities.ts";
+import { columnTypes, TABLES } from "./schema.ts";
 
 /**
  * Tables of anomaly detection and forecasting, versions 400–499. Kept apart from the
  * foundation's migrations so the two evolve without touching each other; `MIGRATIONS` in
- * migrations.ts spreads these in. Retention (TTL) is added by `migrate` like for every table.
+ * migrations.ts spreads these in. Names and retention columns are in schema.ts; retention (TTL)
+ * is added by `migrate` like for every table.
  */
-export const DETECT_TABLES = {
-  anomalies: "sluice.anomalies",
-  forecasts: "sluice.forecasts",
-} as const;
-
-/** The time column each table's retention and partitions follow. */
-export const DETECT_RETENTION_COLUMN = {
-  anomalies: "event_time",
-  forecasts: "made_at",
-} as const;
-
-function types(caps: Capabilities) {
-  return {
-    time: caps.dateTime64 ? "DateTime64(3, 'UTC')" : "DateTime('UTC')",
-    lowString: caps.lowCardinality ? "LowCardinality(String)" : "String",
-  };
-}
-
 export const DETECT_MIGRATIONS = [
   {
     version: 400,
     name: "create anomalies",
     statements: (caps: Capabilities): string[] => {
-      const t = types(caps);
+      const t = columnTypes(caps);
       return [
-        `CREATE TABLE IF NOT EXISTS ${DETECT_TABLES.anomalies}
+        `CREATE TABLE IF NOT EXISTS ${TABLES.anomalies}
 (
     event_id String,
     trace_id String,
@@ -57,9 +41,9 @@ ORDER BY (source, key, metric, event_time, event_id)`,
     version: 401,
     name: "create forecasts",
     statements: (caps: Capabilities): string[] => {
-      const t = types(caps);
+      const t = columnTypes(caps);
       return [
-        `CREATE TABLE IF NOT EXISTS ${DETECT_TABLES.forecasts}
+        `CREATE TABLE IF NOT EXISTS ${TABLES.forecasts}
 (
     series String,
     source ${t.lowString},

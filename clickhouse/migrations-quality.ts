@@ -1,17 +1,11 @@
 import type { Capabilities } from "./capabilities.ts";
+import { columnTypes, TABLES } from "./schema.ts";
 
 /**
  * Data-quality tables, versions 200–299. Kept apart from the foundation's migrations so the two
- * evolve without touching each other; `MIGRATIONS` in migrations.ts spreads these in.
+ * evolve without touching each other; `MIGRATIONS` in migrations.ts spreads these in. Names and
+ * retention columns are in schema.ts.
  */
-export const QUALITY_TABLES = {
-  dq_results: "sluice.dq_results",
-} as const;
-
-/** The time column each table's retention and partitions follow. */
-export const QUALITY_RETENTION_COLUMN = {
-  dq_results: "minute",
-} as const;
 
 export const QUALITY_MIGRATIONS = [
   {
@@ -21,9 +15,9 @@ export const QUALITY_MIGRATIONS = [
     // redelivered report replaces its own row (same ORDER BY key) instead of adding to a sum.
     // Plain DateTime and String types: the table reads the same on 18.16 and on chDB.
     statements: (caps: Capabilities): string[] => {
-      const lowString = caps.lowCardinality ? "LowCardinality(String)" : "String";
+      const { lowString } = columnTypes(caps);
       return [
-        `CREATE TABLE IF NOT EXISTS ${QUALITY_TABLES.dq_results}
+        `CREATE TABLE IF NOT EXISTS ${TABLES.dq_results}
 (
     report_id String,
     minute DateTime('UTC'),

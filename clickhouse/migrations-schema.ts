@@ -1,7 +1,7 @@
 import { SCHEMAS_V1 } from "../subjects/schemas/index.ts";
 import { SOURCES } from "../subjects/sources.ts";
 import { addColumnStatement, typedColumnsOf } from "./columns.ts";
-import type { Migration } from "./migrations.ts";
+import type { Migration } from "./schema.ts";
 
 /**
  * Schema-registry migrations (versions 100–199). 100 gives `sluice.events` a typed Nullable column

@@ -1,4 +1,5 @@
 import type { Capabilities } from "./capabilities.ts";
+import { columnTypes, TABLES, WINDOW_TABLES } from "./schema.ts";
 
 /**
  * Window storage beyond the foundation's `window_aggregates`, versions 300–399; `MIGRATIONS` in
@@ -10,23 +11,10 @@ import type { Capabilities } from "./capabilities.ts";
  * earlier version of a session whose bounds moved, is overwritten by a row with the same sorting
  * key, a higher version and count = 0; `sluice.windows` reads the final state without those.
  */
-export const WINDOW_TABLES = {
-  /** The final state of every window: latest version, retracted and superseded rows left out. */
-  windows: "sluice.windows",
-  late_events: "sluice.late_events",
-} as const;
-
 export const LATE_EVENT_COLUMNS = [
   "late_id", "source", "key", "event_id", "event_time", "watermark", "partition", "reason", "allowed_lateness_ms",
   "window_ids", "windows", "payload", "received_at", "trace_id",
 ] as const;
-
-function types(caps: Capabilities) {
-  return {
-    time: caps.dateTime64 ? "DateTime64(3, 'UTC')" : "DateTime('UTC')",
-    lowString: caps.lowCardinality ? "LowCardinality(String)" : "String",
-  };
-}
 
 export const WINDOW_MIGRATIONS = [
   {
@@ -36,7 +24,7 @@ export const WINDOW_MIGRATIONS = [
       `CREATE VIEW IF NOT EXISTS ${WINDOW_TABLES.windows} AS
 SELECT window_id, source, kind, key, metric, window_start, window_end, count, sum, min, max, mean, stddev,
        p50, p95, p99, distinct_count, version, emitted_at, trace_id
-FROM sluice.window_aggregates FINAL
+FROM ${TABLES.window_aggregates} FINAL
 WHERE count > 0`,
     ],
   },
@@ -44,7 +32,7 @@ WHERE count > 0`,
     version: 301,
     name: "create late_events",
     statements: (caps: Capabilities): string[] => {
-      const t = types(caps);
+      const t = columnTypes(caps);
       return [
         `CREATE TABLE IF NOT EXISTS ${WINDOW_TABLES.late_events}
 (

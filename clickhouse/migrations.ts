@@ -1,40 +1,11 @@
 import type { ClickHouseClient } from "@clickhouse/client";
-import type { Capabilities, ClickHouseLogger } from "./capabilities.ts";
+import type { Capabilities } from "./capabilities.ts";
 import { targetOf, toClickHouseError } from "./errors.ts";
-import { DETECT_MIGRATIONS, DETECT_RETENTION_COLUMN, DETECT_TABLES } from "./migrations-detect.ts";
+import { DETECT_MIGRATIONS } from "./migrations-detect.ts";
 import { WINDOW_MIGRATIONS } from "./migrations-windows.ts";
-import { QUALITY_MIGRATIONS, QUALITY_RETENTION_COLUMN, QUALITY_TABLES } from "./migrations-quality.ts";
+import { QUALITY_MIGRATIONS } from "./migrations-quality.ts";
 import { SCHEMA_MIGRATIONS } from "./migrations-schema.ts";
-
-export const DATABASE = "sluice";
-export const MIGRATIONS_TABLE = `${DATABASE}.schema_migrations`;
-
-/** The tables other code writes, by short name. */
-export const TABLES = {
-  events: `${DATABASE}.events`,
-  dead_letters: `${DATABASE}.dead_letters`,
-  window_aggregates: `${DATABASE}.window_aggregates`,
-  ...DETECT_TABLES,
-  ...QUALITY_TABLES,
-} as const;
-export type TableName = keyof typeof TABLES;
-
-export interface MigrateOptions {
-  /** Rows older than this many days (by event_time, received_at, window_start) are dropped by TTL where the server has TTL. Default: kept forever. */
-  retentionDays?: number;
-  logger?: ClickHouseLogger;
-}
-
-/**
- * One schema step. `statements` renders it for the connected server: the same migration
- * gives DateTime64 and LowCardinality on a modern server and DateTime and String on 18.16.
- * A released migration never changes; a schema change is a new one.
- */
-export interface Migration {
-  version: number;
-  name: string;
-  statements(caps: Capabilities, opts: MigrateOptions): string[];
-}
+import { columnTypes, DATABASE, MIGRATIONS_TABLE, RETENTION_COLUMN, TABLES, type MigrateOptions, type Migration, type TableName } from "./schema.ts";
 
 export interface MigrationResult {
   /** Versions this call applied, in order; empty when the schema was current. */
@@ -56,14 +27,6 @@ export class MigrationError extends Error {
   }
 }
 
-function types(caps: Capabilities) {
-  return {
-    time: caps.dateTime64 ? "DateTime64(3, 'UTC')" : "DateTime('UTC')",
-    lowString: caps.lowCardinality ? "LowCardinality(String)" : "String",
-    compressed: caps.codecs ? " CODEC(ZSTD(3))" : "",
-  };
-}
-
 /** The TTL expression for a table, or undefined where there is none to set. */
 export function retentionTtl(caps: Capabilities, timeColumn: string, days: number | undefined): string | undefined {
   if (!caps.ttl || days === undefined) return undefined;
@@ -76,21 +39,12 @@ function ttlClause(caps: Capabilities, timeColumn: string, days: number | undefi
   return ttl ? `\nTTL ${ttl}` : "";
 }
 
-/** The time column each table's retention and partitions follow (sinks split inserts by its day). */
-export const RETENTION_COLUMN: Record<TableName, string> = {
-  events: "event_time",
-  dead_letters: "received_at",
-  window_aggregates: "window_start",
-  ...DETECT_RETENTION_COLUMN,
-  ...QUALITY_RETENTION_COLUMN,
-};
-
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     name: "create events",
     statements: (caps, opts) => {
-      const t = types(caps);
+      const t = columnTypes(caps);
       return [
         `CREATE TABLE IF NOT EXISTS ${TABLES.events}
 (
@@ -116,7 +70,7 @@ ORDER BY (source, key, event_time, event_id)${ttlClause(caps, RETENTION_COLUMN.e
     version: 2,
     name: "create dead_letters",
     statements: (caps, opts) => {
-      const t = types(caps);
+      const t = columnTypes(caps);
       return [
         `CREATE TABLE IF NOT EXISTS ${TABLES.dead_letters}
 (
@@ -144,7 +98,7 @@ ORDER BY (actor, source, dlq_id)${ttlClause(caps, RETENTION_COLUMN.dead_letters,
     version: 3,
     name: "create window_aggregates",
     statements: (caps, opts) => {
-      const t = types(caps);
+      const t = columnTypes(caps);
       return [
         `CREATE TABLE IF NOT EXISTS ${TABLES.window_aggregates}
 (

@@ -1,4 +1,5 @@
 import type { Capabilities } from "./capabilities.ts";
+import { TABLES } from "./schema.ts";
 import { RowMappingError, timeValue, type FloatValue, type TimeValue } from "./rows.ts";
 
 /**
@@ -106,7 +107,7 @@ function text(value: unknown, table: string, field: string): string {
 
 /** An alert as a `sluice.anomalies` row; `trace_id` is the trace of the event it was found in. */
 export function anomalyRow(a: AnomalyRecord, traceId: string, caps: Capabilities): AnomaliesInsertRow {
-  const table = "sluice.anomalies";
+  const table = TABLES.anomalies;
   return {
     event_id: text(a.event_id, table, "event_id"),
     trace_id: traceId,
@@ -127,7 +128,7 @@ export function anomalyRow(a: AnomalyRecord, traceId: string, caps: Capabilities
 
 /** A forecast point as a `sluice.forecasts` row. */
 export function forecastRow(f: ForecastRecord, traceId: string, caps: Capabilities): ForecastsInsertRow {
-  const table = "sluice.forecasts";
+  const table = TABLES.forecasts;
   if (!Number.isSafeInteger(f.step) || f.step < 0) throw new RowMappingError(table, "step", "a whole number ≥ 0", f.step);
   return {
     series: text(f.series, table, "series"),

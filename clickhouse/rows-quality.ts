@@ -1,4 +1,5 @@
 import { RowMappingError } from "./rows.ts";
+import { TABLES } from "./schema.ts";
 
 /**
  * One data-quality count as the validate actor publishes it on `dq.<source>`: how many accepted
@@ -30,7 +31,7 @@ export const DQ_RESULT_COLUMNS = [
   "report_id", "minute", "source", "expectation", "kind", "severity", "evaluated", "failed", "sample_event_id", "sample_reason", "reported_at",
 ] as const satisfies readonly (keyof DqResultsInsertRow)[];
 
-const TABLE = "sluice.dq_results";
+const TABLE = TABLES.dq_results;
 const MAX_DATETIME_SECONDS = 4_294_967_295;
 
 function seconds(ms: number, field: string): number {

@@ -1,5 +1,6 @@
 import type { Envelope } from "../subjects/envelope.ts";
 import type { Capabilities } from "./capabilities.ts";
+import { TABLES } from "./schema.ts";
 
 /**
  * Pure mappers from pipeline values to rows for JSONEachRow inserts, in the form both engines
@@ -162,7 +163,7 @@ const utf8 = new TextDecoder("utf-8");
 
 /** An envelope from the EVENTS stream as a `sluice.events` row. */
 export function eventRow(envelope: Envelope, traceId: string, caps: Capabilities): EventsInsertRow {
-  const table = "sluice.events";
+  const table = TABLES.events;
   return {
     event_id: envelope.event_id,
     source: envelope.source,
@@ -179,7 +180,7 @@ export function eventRow(envelope: Envelope, traceId: string, caps: Capabilities
 
 /** A dead letter as a `sluice.dead_letters` row; headers become one JSON object. */
 export function deadLetterRow(dead: DeadLetterRow, traceId: string, caps: Capabilities): DeadLettersInsertRow {
-  const table = "sluice.dead_letters";
+  const table = TABLES.dead_letters;
   return {
     dlq_id: dead.dlq_id,
     received_at: timeValue(dead.received_at, caps, table, "received_at"),
@@ -199,7 +200,7 @@ export function deadLetterRow(dead: DeadLetterRow, traceId: string, caps: Capabi
 
 /** A window's aggregates as a `sluice.window_aggregates` row. */
 export function windowRow(window: WindowRow, traceId: string, caps: Capabilities): WindowAggregatesInsertRow {
-  const table = "sluice.window_aggregates";
+  const table = TABLES.window_aggregates;
   return {
     window_id: window.window_id,
     source: window.source,

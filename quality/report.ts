@@ -1,5 +1,5 @@
 import { quoteString } from "../clickhouse/query.ts";
-import { QUALITY_TABLES } from "../clickhouse/migrations-quality.ts";
+import { TABLES } from "../clickhouse/schema.ts";
 
 export interface DqReportOptions {
   /** Results from this time on, epoch ms (rounded down to the minute). */
@@ -20,7 +20,7 @@ export function dqReportQuery(opts: DqReportOptions): string {
   sum(evaluated) AS judged, sum(failed) AS failures,
   round(100 * sum(failed) / greatest(sum(evaluated), 1), 2) AS failed_pct,
   argMaxIf(sample_reason, minute, failed > 0) AS last_failure
-FROM ${QUALITY_TABLES.dq_results} FINAL
+FROM ${TABLES.dq_results} FINAL
 WHERE ${where.join(" AND ")}
 GROUP BY source, expectation
 ORDER BY source, failures DESC, expectation`;

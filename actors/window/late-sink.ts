@@ -1,7 +1,8 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import { timeValue, toClickHouseError, type Capabilities } from "../../clickhouse/index.ts";
 import { targetOf } from "../../clickhouse/errors.ts";
-import { LATE_EVENT_COLUMNS, WINDOW_TABLES } from "../../clickhouse/migrations-windows.ts";
+import { LATE_EVENT_COLUMNS } from "../../clickhouse/migrations-windows.ts";
+import { WINDOW_TABLES } from "../../clickhouse/schema.ts";
 import { seconds } from "../../subjects/catalog.ts";
 import type { ConsumerDefinition } from "../../subjects/consumers.ts";
 import { defineActor, type ActorDefinition, type Inbound } from "../runtime/actor.ts";

@@ -88,7 +88,8 @@ test("runQuery returns columns and rows, renders both formats, and types its err
 
   const missing = (await runQuery(ch.client, "SELECT * FROM sluice.nope").catch((e: unknown) => e)) as ClickHouseQueryError;
   assert.is(missing.type, "UNKNOWN_TABLE");
-  assert.match(missing.message, /sluice\.events, sluice\.dead_letters and sluice\.window_aggregates/);
+  // The hint names every table, from the one list in clickhouse/schema.ts.
+  assert.match(missing.message, /sluice\.events, sluice\.dead_letters, sluice\.window_aggregates, sluice\.anomalies, sluice\.forecasts, sluice\.dq_results, sluice\.windows, sluice\.late_events,/);
 
   const formatted = await runQuery(ch.client, "SELECT 1 FORMAT CSV").catch((e: unknown) => e);
   assert.instance(formatted, QueryInputError);

@@ -1,0 +1,65 @@
+import type { Capabilities, ClickHouseLogger } from "./capabilities.ts";
+
+/**
+ * The names and shared pieces of the `sluice` database, in one module that imports no other part
+ * of the storage layer: the migrations (migrations*.ts), the row mappers, the typed columns and
+ * every reader take table names from here, so a name is written once and no module has to import
+ * the migration list to learn one.
+ */
+
+export const DATABASE = "sluice";
+export const MIGRATIONS_TABLE = `${DATABASE}.schema_migrations`;
+
+/** The tables rows are inserted into with `insertRows`, by short name; each has a retention column. */
+export const TABLES = {
+  events: `${DATABASE}.events`,
+  dead_letters: `${DATABASE}.dead_letters`,
+  window_aggregates: `${DATABASE}.window_aggregates`,
+  anomalies: `${DATABASE}.anomalies`,
+  forecasts: `${DATABASE}.forecasts`,
+  dq_results: `${DATABASE}.dq_results`,
+} as const;
+export type TableName = keyof typeof TABLES;
+
+/** Window storage beyond `window_aggregates` (migrations-windows.ts); the late-events sink writes its own rows. */
+export const WINDOW_TABLES = {
+  /** The final state of every window: latest version, retracted and superseded rows left out. */
+  windows: `${DATABASE}.windows`,
+  late_events: `${DATABASE}.late_events`,
+} as const;
+
+/** The time column each table's retention and partitions follow (sinks split inserts by its day). */
+export const RETENTION_COLUMN: Record<TableName, string> = {
+  events: "event_time",
+  dead_letters: "received_at",
+  window_aggregates: "window_start",
+  anomalies: "event_time",
+  forecasts: "made_at",
+  dq_results: "minute",
+};
+
+/** Column types as the connected server has them: DateTime64 and LowCardinality where it can, DateTime and String on 18.16. */
+export function columnTypes(caps: Capabilities): { time: string; lowString: string; compressed: string } {
+  return {
+    time: caps.dateTime64 ? "DateTime64(3, 'UTC')" : "DateTime('UTC')",
+    lowString: caps.lowCardinality ? "LowCardinality(String)" : "String",
+    compressed: caps.codecs ? " CODEC(ZSTD(3))" : "",
+  };
+}
+
+export interface MigrateOptions {
+  /** Rows older than this many days (by event_time, received_at, window_start) are dropped by TTL where the server has TTL. Default: kept forever. */
+  retentionDays?: number;
+  logger?: ClickHouseLogger;
+}
+
+/**
+ * One schema step. `statements` renders it for the connected server: the same migration
+ * gives DateTime64 and LowCardinality on a modern server and DateTime and String on 18.16.
+ * A released migration never changes; a schema change is a new one.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  statements(caps: Capabilities, opts: MigrateOptions): string[];
+}
