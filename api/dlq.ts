@@ -1,6 +1,6 @@
 import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
-import { HEADERS, STREAMS, subject as subjects } from "../subjects/catalog.ts";
+import { HEADERS, parseDeadLetterSubject, STREAMS, subject as subjects } from "../subjects/catalog.ts";
 import { eventMsgId, sequenceEventId } from "../subjects/identity.ts";
 
 export { sequenceEventId };
@@ -75,7 +75,7 @@ function headerRecord(h: MsgHdrs | undefined): Record<string, string> {
 
 /** A stored DLQ message as a {@link DeadLetter}. */
 export function toDeadLetter(id: number, subject: string, headers: Record<string, string>, data: Uint8Array, storedAtMs: number): DeadLetter {
-  const [, actor = "", source = ""] = subject.split(".");
+  const { actor, source } = parseDeadLetterSubject(subject) ?? { actor: "", source: "" };
   const h = (name: string) => headers[name] ?? "";
   return {
     id,

@@ -124,6 +124,20 @@ export function parseRawSubject(value: string): { source: string; key: string } 
   return { source: parts[1], key: parts.slice(2).join(".") };
 }
 
+/** Parses `events.<source>.<partition>`; undefined when the last token is no whole number (its range is the reader's to check). */
+export function parseEventsSubject(value: string): { source: string; partition: number } | undefined {
+  const parts = value.split(".");
+  if (parts.length !== 3 || parts[0] !== "events" || !/^\d+$/.test(parts[2])) return undefined;
+  return { source: parts[1], partition: Number(parts[2]) };
+}
+
+/** Parses `dlq.<actor>.<source>` and `dlq-sink.<actor>.<source>`: which actor gave up on a message of which source. */
+export function parseDeadLetterSubject(value: string): { actor: string; source: string } | undefined {
+  const parts = value.split(".");
+  if (parts.length !== 3 || (parts[0] !== "dlq" && parts[0] !== "dlq-sink")) return undefined;
+  return { actor: parts[1], source: parts[2] };
+}
+
 /** Stable FNV-1a hash of the key, so one key always lands in one partition. */
 export function partitionOf(key: string, partitions: number): number {
   let hash = 0x811c9dc5;

@@ -2,7 +2,7 @@ import type { ClickHouseClient } from "@clickhouse/client";
 import type { Capabilities } from "../../clickhouse/index.ts";
 import { deadLetterRow, eventRow, windowRow, type WindowRow } from "../../clickhouse/index.ts";
 import { CONSUMERS } from "../../subjects/consumers.ts";
-import { HEADERS, subject as subjects } from "../../subjects/catalog.ts";
+import { HEADERS, parseDeadLetterSubject, subject as subjects } from "../../subjects/catalog.ts";
 import type { Envelope } from "../../subjects/envelope.ts";
 import type { ActorDefinition, Inbound, Outbound } from "../runtime/actor.ts";
 import { PoisonError } from "../runtime/errors.ts";
@@ -38,7 +38,7 @@ const DLQ_SINK = "clickhouse-sink-dlq";
  * loop this avoids.
  */
 export function unstorableDeadLetter(input: Inbound, error: PoisonError, maxPayload = Infinity, nowMs = Date.now()): Outbound {
-  const [, actor = "unknown", source = "unknown"] = input.subject.split(".");
+  const { actor, source } = parseDeadLetterSubject(input.subject) ?? { actor: "unknown", source: "unknown" };
   // Without the dead letter's own Nats-Msg-Id, which would overwrite Sluice-Original-Msg-Id: a
   // replay must still carry the id of the message that first failed.
   const keys = [...input.headers.keys()].filter((k) => k !== HEADERS.msgId);
@@ -97,14 +97,15 @@ export function sinkActors(deps: SinkDeps): Record<"clickhouse-sink-events" | "c
       divert: { stream: "DLQ_SINK", message: (input, error) => unstorableDeadLetter(input, error, deps.maxPayload?.()) },
       toRow: (input) => {
         const h = (name: string) => input.headers.get(name) ?? "";
-        const actor = h(HEADERS.actor) || input.subject.split(".")[1] || "unknown";
+        const fromSubject = parseDeadLetterSubject(input.subject);
+        const actor = h(HEADERS.actor) || fromSubject?.actor || "unknown";
         const stream = h(HEADERS.originalStream);
         const seq = Number(h(HEADERS.streamSequence) || 0);
         return deadLetterRow({
           dlq_id: `${actor}:${stream}:${seq}`,
           received_at: Date.parse(h(HEADERS.failedAt)) || input.timestampMs,
           actor,
-          source: input.subject.split(".")[2] ?? "unknown",
+          source: fromSubject?.source ?? "unknown",
           subject: h(HEADERS.originalSubject),
           stream,
           stream_seq: seq,

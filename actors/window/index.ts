@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { configFingerprint, createWindowEngine, defaultWindowConfig, type EngineSnapshot, type Output, type WindowConfig, type WindowEngine } from "../../windowing/index.ts";
+import { parseEventsSubject } from "../../subjects/catalog.ts";
 import type { Envelope } from "../../subjects/envelope.ts";
 import type { Source } from "../../subjects/sources.ts";
 import { DEFAULT_PARTITIONS } from "../../config/index.ts";
@@ -76,10 +77,10 @@ export function windowDefinition(opts: WindowActorOptions = {}): KeyedActorDefin
     handle(state, batch, ctx) {
       const { task, engine, sessions } = state;
       for (const input of batch) {
-        const partition = Number(input.subject.split(".")[2]);
+        const partition = parseEventsSubject(input.subject)?.partition ?? NaN;
         let results: Output[];
         try {
-          if (!Number.isInteger(partition) || partition < 0) throw new Error(`subject ${input.subject} has no partition token`);
+          if (!Number.isInteger(partition)) throw new Error(`subject ${input.subject} has no partition token`);
           const envelope = JSON.parse(decoder.decode(input.data)) as Envelope;
           results = engine.onEvent(envelope, task.enginePartition(partition), input.timestampMs);
         } catch (err) {
