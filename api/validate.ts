@@ -1,3 +1,4 @@
+import { parseSinceMs } from "../config/duration.ts";
 import { isSource, SOURCES, type Source } from "../subjects/sources.ts";
 
 /** A request the client has to correct: 400 with the field and how to fix it. */
@@ -16,8 +17,6 @@ export class RequestError extends Error {
 
 /** Keys, metrics and series names: subject-token characters only (`=` for group keys such as `merchant=m-1`), so they are safe in SQL even before quoting. */
 const NAME = /^[A-Za-z0-9_.:@=\-]{1,200}$/;
-const RELATIVE = /^(\d{1,6})(s|m|h|d)$/;
-const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
 export function source(value: string | undefined, field = "source", required = true): Source | undefined {
   if (value === undefined || value === "") {
@@ -40,11 +39,8 @@ export function name(value: string | undefined, field: string, required: boolean
 /** `since` as epoch ms: RFC 3339, epoch ms, or a duration back from now such as 15m, 2h, 7d. */
 export function since(value: string | undefined, now: number, fallbackMs: number): number {
   if (value === undefined || value === "") return now - fallbackMs;
-  const rel = RELATIVE.exec(value);
-  if (rel) return now - Number(rel[1]) * UNIT_MS[rel[2] as keyof typeof UNIT_MS];
-  if (/^\d{1,16}$/.test(value)) return Number(value);
-  const parsed = Date.parse(value);
-  if (Number.isFinite(parsed) && /^\d{4}-\d{2}-\d{2}/.test(value)) return parsed;
+  const at = parseSinceMs(value, now);
+  if (at !== undefined) return at;
   throw new RequestError("since", `since ${JSON.stringify(value.slice(0, 40))} is not a time`, "RFC 3339 (2026-01-01T00:00:00Z), epoch milliseconds, or a duration back from now (15m, 2h, 7d)");
 }
 

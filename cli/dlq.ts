@@ -1,5 +1,6 @@
 import { createInterface } from "node:readline/promises";
 import { loadConfig } from "../config/index.ts";
+import { parseSinceMs } from "../config/duration.ts";
 import { formatResult, type Tabular } from "../clickhouse/index.ts";
 import { connectNats } from "../nats/connect.ts";
 import {
@@ -14,14 +15,10 @@ const USAGE = `sluice dlq ls [--actor A] [--source S] [--reason R] [--since 1h] 
        sluice dlq replay <id…> | [--actor A] [--source S] [--reason R] [--since 1h] [--limit N] | --all
        sluice dlq purge  <id…> | [--actor A] [--source S] [--reason R] [--since 1h] | --all  [--yes]`;
 
-const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 /** `--since 90m`, `2h`, `7d`, or an ISO time; returns epoch ms. */
 export function parseSince(value: string, nowMs: number): number {
-  const match = /^(\d+)([smhd])$/.exec(value.trim());
-  if (match) return nowMs - Number(match[1]) * UNITS[match[2]];
-  const at = Date.parse(value);
-  if (Number.isFinite(at)) return at;
+  const at = parseSinceMs(value, nowMs);
+  if (at !== undefined) return at;
   throw new UsageError(`--since ${JSON.stringify(value)}: expected a duration such as 30m, 2h, 7d or an ISO time such as 2026-11-27T10:00:00Z`);
 }
 

@@ -1,3 +1,5 @@
+import { parseDurationMs } from "../config/duration.ts";
+
 /**
  * Data-quality expectations, in the spirit of Great Expectations: declared per source in
  * `subjects/schemas/<source>.expectations.json`, checked by the validate actor on every event the
@@ -76,14 +78,10 @@ export class ExpectationConfigError extends Error {
   }
 }
 
-const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 /** Milliseconds of a {@link Duration}; undefined when it is no duration. */
 export function durationMs(value: Duration | undefined): number | undefined {
   if (typeof value === "number") return Number.isFinite(value) && value >= 0 ? value : undefined;
-  if (typeof value !== "string") return undefined;
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(value.trim());
-  return match ? Number(match[1]) * UNITS[match[2]] : undefined;
+  return typeof value === "string" ? parseDurationMs(value) : undefined;
 }
 
 function optionalNumber(raw: Record<string, unknown>, key: string, fail: (m: string) => never): void {
