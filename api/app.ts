@@ -147,7 +147,7 @@ export function createApp(deps: ApiDeps): Hono {
       }
     };
     const [nats, clickhouse] = await Promise.all([probe(deps.pingNats), probe(deps.pingClickHouse)]);
-    // Judged by the runtime from what it sees (actors/runtime/metrics.ts); real time, not `now`.
+    // Judged by the runtime from what it sees (otel/metrics.ts judgeStuck); real time, not `now`.
     const stuck = [...deps.metrics()].filter(([, m]) => m.stuck).map(([actor, m]) =>
       `actor ${actor} is stuck: ${m.pending} pending in the stream, ${m.inFlight} in flight, ${m.held} held, no ack for ${Math.round((Date.now() - m.lastProgressAt) / 1000)} s (limit ${Math.round(m.stuckAfterMs / 1000)} s)`);
     const actors = stuck.length ? { ok: false, error: stuck.join("; ") } : { ok: true };

@@ -12,7 +12,7 @@ export class BrokerTimeoutError extends Error {
   readonly timeoutMs: number;
   constructor(what: string, timeoutMs: number) {
     super(`${what}: no answer from NATS within ${timeoutMs} ms (is the server up and reachable?)`);
-    // Classified as retryable by the runtime (errors are matched by name, see actors/runtime/errors.ts).
+    // Classified as retryable by the runtime (errors are matched by name, see subjects/errors.ts).
     this.name = "RetryableError";
     this.what = what;
     this.timeoutMs = timeoutMs;

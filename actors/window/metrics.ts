@@ -1,6 +1,6 @@
 /**
  * Watermark gauges of the window tasks this process runs, next to the runtime's per-actor
- * counters (actors/runtime/metrics.ts). A person asking "why has this window not closed?" reads
+ * counters (otel/metrics.ts). A person asking "why has this window not closed?" reads
  * the source's watermark, its lag behind the wall clock, and what each task buffers.
  */
 export interface WindowGauge {

@@ -162,7 +162,7 @@ test("GET /readyz says which dependency is down", async ({ ch }) => {
     const up = await get(app, "/readyz");
     assert.is(up.status, 200);
     assert.equal(up.body, { ready: true, checks: { nats: { ok: true }, clickhouse: { ok: true }, actors: { ok: true } } });
-    // The runtime's verdict (actors/runtime/metrics.ts judgeStuck): readyz names the actor and what it holds.
+    // The runtime's verdict (otel/metrics.ts judgeStuck): readyz names the actor and what it holds.
     const wedged = Object.assign(metricsFor("validate-wedged"), { pending: 12, inFlight: 3, lastProgressAt: Date.now() - 100_000, stuckAfterMs: 90_000, stuck: 1 });
     const stuck = await get(app, "/readyz");
     wedged.stuck = 0;
