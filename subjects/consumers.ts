@@ -33,7 +33,6 @@ function durable(stream: StreamName, name: string, filter: string, overrides: Pa
 }
 
 export const CONSUMERS = {
-  validate: durable("RAW", "validate", "raw.>"),
   sinkEvents: durable("EVENTS", "clickhouse-sink-events", "events.>", { ack_wait: seconds(20), max_deliver: -1, max_ack_pending: 50_000 }),
   sinkDeadLetters: durable("DLQ", "clickhouse-sink-dlq", "dlq.>", { ack_wait: seconds(20), max_deliver: -1, max_ack_pending: 50_000 }),
   sinkWindows: durable("AGG", "clickhouse-sink-agg", "agg.>", { ack_wait: seconds(20), max_deliver: -1, max_ack_pending: 50_000 }),

@@ -42,7 +42,7 @@ export interface Batching {
  * @example
  * const upper = defineActor({
  *   name: "upper",
- *   consumes: CONSUMERS.validate,
+ *   consumes: CONSUMERS.sinkEvents,
  *   emits: ["EVENTS"],
  *   batch: { max_messages: 100, max_wait_ms: 5 },
  *   handle(batch, ctx) {

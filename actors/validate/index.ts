@@ -1,30 +1,87 @@
-import { CONSUMERS } from "../../subjects/consumers.ts";
-import { createQualityGate } from "../../quality/gate.ts";
+import { createHash } from "node:crypto";
+import { createQualityGate, type GateSnapshot, type QualityGate } from "../../quality/gate.ts";
 import { loadSuites } from "../../quality/suites.ts";
-import { defineActor, type ActorDefinition } from "../runtime/actor.ts";
+import { defineKeyedActor, type KeyedActorDefinition } from "../runtime/keyed/actor.ts";
+import { keyedActor, type KeyedRunOptions } from "../runtime/keyed/run.ts";
+import type { LoopActor } from "../runtime/supervisor.ts";
+import { ownedBy, validateTasks, type ValidateTask } from "./tasks.ts";
 import { createValidator, type ValidatorOptions } from "./validate.ts";
 
-/** `validate`: RAW → EVENTS (valid, normalised) or DLQ (with the schema error). */
-export function validateActor(opts: ValidatorOptions): ActorDefinition {
+export interface ValidateActorOptions extends ValidatorOptions, KeyedRunOptions {
+  readonly batchMessages?: number;
+}
+
+interface ValidateState {
+  readonly task: ValidateTask;
+  readonly gate: QualityGate;
+}
+
+/**
+ * Bumped when what a checkpoint means changes. Deliberately not a hash of the config (suites,
+ * partitions, skew): a changed fingerprint rebuilds a task from the start of RAW, and events
+ * older than EVENTS' duplicate window would then be stored twice. A suite edit instead restarts
+ * only the edited checks (QualityGate.restore).
+ */
+const VALIDATE_STATE_VERSION = 1;
+
+/**
+ * `validate` as a keyed actor (actors/runtime/keyed/): RAW → EVENTS (valid, normalised), DLQ (with
+ * the schema or data-quality error) and DQ (counts per expectation and minute), through the tasks
+ * of {@link validateTasks}. Each task reads its subjects in RAW order from its checkpoint, so
+ * after a crash EVENTS gets its events in the order of an uninterrupted run (a durable consumer
+ * redelivered the unacked ones ack_wait later, behind newer events). State per task: the quality
+ * gate's stateful checks and its open minute's counts.
+ *
+ * Determinism has one exception: the validator uses the schema registry's versions current when a
+ * message is handled, so a replay after a schema change may decide otherwise than the first
+ * pass (the first event or dead letter stands: JetStream drops a repeated id, whatever its body).
+ *
+ * DQ counts go out when a message's stream time passes a minute boundary, so they are exactly-once
+ * across crashes; with no ticks, a minute is reported only once a later message arrives.
+ */
+export function validateDefinition(opts: ValidateActorOptions): KeyedActorDefinition<ValidateState, ValidateTask> {
   const verdictOf = createValidator(opts);
-  const quality = createQualityGate(loadSuites());
-  return defineActor({
+  const suites = loadSuites();
+  const tasks = validateTasks();
+  const fingerprint = createHash("sha256")
+    .update(JSON.stringify([VALIDATE_STATE_VERSION, tasks.map((t) => [t.id, t.filter])]))
+    .digest("hex")
+    .slice(0, 16);
+  return defineKeyedActor<ValidateState, ValidateTask>({
     name: "validate",
-    consumes: CONSUMERS.validate,
+    reads: { mode: "keyed", stream: "RAW", tasks },
     emits: ["EVENTS", "DLQ", "DQ"],
-    batch: { max_messages: 1_000, max_wait_ms: 5 },
-    handle(batch, ctx) {
+    batch: { max_messages: opts.batchMessages ?? 1_000, max_wait_ms: 5 },
+    fingerprint,
+    createState: (task) => ({ task, gate: createQualityGate(suites) }),
+    snapshot: (state) => state.gate.snapshot(),
+    restore(task, snapshot) {
+      const gate = createQualityGate(suites);
+      gate.restore(snapshot as GateSnapshot);
+      return { task, gate };
+    },
+    handle(state, batch, ctx) {
+      const { task, gate } = state;
       for (const input of batch) {
-        const verdict = quality.admit(input, verdictOf(input));
+        // DQ report ids are scoped by the task like every keyed output: one report per task, source, expectation and minute.
+        for (const out of gate.advance(input.timestampMs, ctx.scope)) ctx.emitUnbound(out);
+        if (ownedBy(input.subject) !== task.id) continue;
+        const verdict = gate.admit(input, verdictOf(input));
+        // Exempt from the scope rule: the id is the event's (subjects/identity.ts), not this
+        // task's, so that EVENTS stores an event once whichever task, configuration or consumption
+        // mode validated it (it is the id the durable-consumer validate used).
         if (verdict.ok) ctx.emit(input, verdict.out);
         else ctx.reject(input, verdict.error);
       }
     },
-    // Data-quality counts leave once a second, whether or not messages arrive.
-    tick: { every_ms: 1_000, handle: (now, ctx) => quality.report(now).forEach((out) => ctx.emitUnbound(out)) },
   });
+}
+
+export function validateActor(opts: ValidateActorOptions): LoopActor {
+  return keyedActor(validateDefinition(opts), opts);
 }
 
 export { createValidator, type Verdict, type ValidatorOptions } from "./validate.ts";
 export { parseEventTime } from "./event-time.ts";
 export { BUILT_IN_SCHEMAS, statedVersion, type SchemaSource } from "./versions.ts";
+export { validateTasks, ownedBy, OTHER_TASK, type ValidateTask } from "./tasks.ts";

@@ -4,7 +4,6 @@
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { validateActor } from "../../actors/validate/index.ts";
-import { runActor } from "../../actors/runtime/run.ts";
 import { createLogger } from "../../actors/runtime/log.ts";
 import { ensureStreams } from "../../subjects/setup.ts";
 
@@ -18,7 +17,7 @@ for (let i = 0; i < 3; i++) {
 }
 await nc.flush();
 const controller = new AbortController();
-const running = runActor(validateActor({ partitions: 2 }), { nc, log: createLogger("warn"), signal: controller.signal });
+const running = validateActor({ partitions: 2 }).run({ nc, log: createLogger("warn"), signal: controller.signal });
 const deadline = Date.now() + 20_000;
 let stored = 0;
 while (Date.now() < deadline && stored < 3) {

@@ -5,6 +5,9 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { NatsServer } from "../harness/nats-server.ts";
 import { startTestPipeline, type TestPipeline } from "../harness/pipeline.ts";
 import { waitFor } from "../harness/wait.ts";
+import { validateTasks } from "../../actors/validate/index.ts";
+import { subject } from "../../subjects/catalog.ts";
+import { listDeadLetters, purgeDeadLetters } from "../../api/dlq.ts";
 
 /**
  * Hostile input through the real pipeline. Each case states its documented outcome: a dead-letter
@@ -60,9 +63,28 @@ export const freshKey = (prefix: string) => `${prefix}-${process.pid}-${++unique
 /** An RFC 3339 time a few seconds ago: fresh for every expectation. */
 export const recent = () => new Date(Date.now() - 5_000).toISOString();
 
-async function settled(nc: NatsConnection): Promise<boolean> {
+/**
+ * validate has no durable consumer to ask (its tasks read RAW in order from checkpoints): one
+ * barrier per task, published after the cases, is handled after them. Each is an unparseable
+ * payload, so it ends as a dead letter and no events query sees it; {@link dropBarriers} takes
+ * them off DLQ again so the cases' tests see only their own dead letters there.
+ */
+async function publishBarriers(nc: NatsConnection): Promise<string[]> {
+  const subjects = validateTasks().map((t) => subject.raw(t.source ?? "not-a-source", freshKey("barrier")));
+  for (const s of subjects) await jetstream(nc).publish(s, "{");
+  return subjects;
+}
+
+async function dropBarriers(nc: NatsConnection, barriers: readonly string[]): Promise<void> {
+  const letters = (await listDeadLetters(nc)).filter((d) => barriers.includes(d.originalSubject));
+  assert.is(await purgeDeadLetters(nc, { ids: letters.map((d) => d.id) }, letters), barriers.length, "every barrier dead letter purged");
+}
+
+async function settled(nc: NatsConnection, pipeline: TestPipeline, barriers: readonly string[]): Promise<boolean> {
+  const handled = await pipeline.scalar(`SELECT count() FROM sluice.dead_letters FINAL WHERE subject IN (${barriers.map((b) => `'${b}'`).join(",")})`);
+  if (handled < barriers.length) return false;
   const jsm = await jetstreamManager(nc);
-  for (const [stream, durable] of [["RAW", "validate"], ["EVENTS", "clickhouse-sink-events"], ["DLQ", "clickhouse-sink-dlq"]]) {
+  for (const [stream, durable] of [["EVENTS", "clickhouse-sink-events"], ["DLQ", "clickhouse-sink-dlq"]]) {
     const info = await jsm.consumers.info(stream, durable);
     if (info.num_pending + info.num_ack_pending > 0) return false;
   }
@@ -88,7 +110,9 @@ export async function runCases({ nc, pipeline }: Ctx, cases: readonly Case[]): P
       published.push({ c, error: (err as Error).message });
     }
   }
-  assert.ok(await waitFor(() => settled(nc), (done) => done, 60_000), "every consumer caught up");
+  const barriers = await publishBarriers(nc);
+  assert.ok(await waitFor(() => settled(nc, pipeline, barriers), (done) => done, 60_000), "every consumer caught up");
+  await dropBarriers(nc, barriers);
 
   const seqs = published.filter((p) => p.seq !== undefined && !p.duplicate).map((p) => p.seq!);
   const inList = seqs.length ? seqs.join(",") : "0";

@@ -1,5 +1,6 @@
 import * as assert from "uvu/assert";
 import { freshKey, hostileSuite, reading, runCases } from "./corpus.ts";
+import { jetstream } from "@nats-io/jetstream";
 import { waitFor } from "../harness/wait.ts";
 import { streamCount } from "../harness/pipeline.ts";
 import {
@@ -94,7 +95,11 @@ test("a dead letter replayed after the cause is fixed becomes exactly one event,
   assert.is(await pipeline.scalar(`SELECT count() FROM sluice.events FINAL WHERE event_id = '${eventId}'`), 1);
 });
 
-test("data-quality counts reach sluice.dq_results and sluice dq report reads them", async ({ pipeline }) => {
+test("data-quality counts reach sluice.dq_results and sluice dq report reads them", async ({ nc, pipeline }) => {
+  // A minute's counts go out when the task's first message of a later minute (stream time) arrives.
+  await new Promise((r) => setTimeout(r, 60_000 - (Date.now() % 60_000) + 200));
+  const key = freshKey("next-minute");
+  await jetstream(nc).publish(`raw.iot.${key}`, reading(key));
   const failed = await waitFor(() => pipeline.scalar("SELECT sum(failed) FROM sluice.dq_results FINAL WHERE expectation = 'event_time_fresh'"), (n) => n >= 2);
   assert.ok(failed >= 2, `event_time_fresh failures counted (${failed})`);
   const report = await runQuery(pipeline.clickhouse!.client, dqReportQuery({ sinceMs: Date.now() - 3_600_000 }));

@@ -1,5 +1,5 @@
 import { setMaxListeners } from "node:events";
-import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Link, type Tracer } from "@opentelemetry/api";
+import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Link, type Span, type Tracer } from "@opentelemetry/api";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { DeliverPolicy, jetstream, type JsMsg } from "@nats-io/jetstream";
 import { extractContext, injectContext } from "../../../otel/propagation.ts";
@@ -113,10 +113,10 @@ export class TaskRunner<S, T extends TaskSpec> {
       log.debug(`${name}: checkpoint at ${stream} sequence ${seq} (${stored} bytes)`);
     };
 
-    const publish = (out: Outbound) => {
+    const publish = (out: Outbound, parent: Span | undefined) => {
       const h = natsHeaders();
       for (const [k, v] of Object.entries(out.headers ?? {})) h.set(k, v);
-      injectContext(h);
+      injectContext(h, parent ? trace.setSpan(context.active(), parent) : undefined);
       return withDeadline(() => js.publish(out.subject, out.data, { headers: h, msgID: out.msgId }), { what: `${name}: publish to ${out.subject}`, signal: hard });
     };
 
@@ -164,21 +164,33 @@ export class TaskRunner<S, T extends TaskSpec> {
               log,
             };
             await def.handle(state, inputs, ctx);
-            const outputs = plan.unbound.slice();
+            const outputs: Array<{ out: Outbound; input?: Inbound }> = plan.unbound.map((out) => ({ out }));
             // An output over the server's max_payload can never be stored: dead-letter its input instead.
             const maxPayload = deps.nc.info?.max_payload ?? Infinity;
             for (const [input, outs] of plan.bound) {
               const big = outs.find((o) => wireSize(o) > maxPayload);
               if (big) plan.rejected.set(input, new PoisonError("too_large", `${input.subject} (stream ${stream} seq ${input.seq}): its output on ${big.subject} would be about ${wireSize(big)} bytes, over the server's max_payload of ${maxPayload}`));
-              else outputs.push(...outs);
+              else for (const out of outs) outputs.push({ out, input });
             }
-            const deadLetters = [...plan.rejected].map(([input, err]) =>
-              buildDeadLetter({ actor: def.name, stream, subject: input.subject, seq: input.seq, deliveries: 1, headers: batch[inputs.indexOf(input)]?.headers, data: input.data },
-                err.code, err.message, maxPayload, input.timestampMs));
+            const msgOf = plan.rejected.size + plan.bound.size > 0 ? new Map(inputs.map((input, i) => [input, batch[i]] as const)) : undefined;
+            const deadLetters = [...plan.rejected].map(([input, err]) => ({
+              input,
+              out: buildDeadLetter({ actor: def.name, stream, subject: input.subject, seq: input.seq, deliveries: 1, headers: msgOf?.get(input)?.headers, data: input.data },
+                err.code, err.message, maxPayload, input.timestampMs),
+            }));
             const all = [...outputs, ...deadLetters];
             if (all.length === 0) return;
             await lease.check(`publish ${all.length} outputs of ${stream} sequences ${first}-${last}`, hard);
-            const results = await Promise.allSettled(all.map(publish));
+            // An input's outputs are children of its own process span, itself a child of the input's
+            // trace: the event's trace goes on through this actor (the batch span only links to it).
+            const spans = new Map<Inbound, Span>();
+            const spanOf = (input: Inbound) => {
+              let span = spans.get(input);
+              if (!span) spans.set(input, (span = startProcessSpan(tracer, def.name, task.id, input, msgOf?.get(input))));
+              return span;
+            };
+            const results = await Promise.allSettled(all.map(({ out, input }) => publish(out, input && spanOf(input))));
+            for (const span of spans.values()) span.end();
             const failures = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
             if (failures.length) throw new PublishError(name, failures.length, all.length, failures[0].reason);
             metrics.emitted += outputs.length;
@@ -208,6 +220,22 @@ export class TaskRunner<S, T extends TaskSpec> {
       def.taskStopped?.(task);
     }
   }
+}
+
+/** One CONSUMER span per input that has outputs, its parent taken from the input's trace headers. */
+function startProcessSpan(tracer: Tracer, actor: string, task: string, input: Inbound, msg: JsMsg | undefined): Span {
+  return tracer.startSpan(`${actor} process`, {
+    kind: SpanKind.CONSUMER,
+    attributes: {
+      "messaging.system": "nats",
+      "messaging.operation.type": "process",
+      "messaging.destination.name": input.subject,
+      "messaging.nats.stream": input.stream,
+      "messaging.nats.stream_sequence": input.seq,
+      "sluice.actor": actor,
+      "sluice.task": task,
+    },
+  }, extractContext(msg?.headers, ROOT_CONTEXT));
 }
 
 /**
