@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { Capabilities } from "../../clickhouse/capabilities.ts";
 import { anomalyRow } from "../../clickhouse/rows-detect.ts";
-import { subject } from "../../subjects/catalog.ts";
+import { parseEventsSubject, subject } from "../../subjects/catalog.ts";
 import { CONSUMERS } from "../../subjects/consumers.ts";
 import type { Envelope } from "../../subjects/envelope.ts";
 import { isSource, SOURCES } from "../../subjects/sources.ts";
@@ -47,10 +47,9 @@ export interface DetectActorOptions extends KeyedRunOptions {
 
 /** The EVENTS partition of `events.<source>.<partition>`, or a poison error naming the subject. */
 function partitionOf(input: Inbound, partitions: number): number {
-  const token = input.subject.split(".")[2];
-  const p = Number(token);
-  if (!/^\d+$/.test(token ?? "") || p >= partitions) {
-    throw new PoisonError("partition", `${input.subject} (stream ${input.stream} seq ${input.seq}): expected a partition from 0 to ${partitions - 1} (SLUICE_PARTITIONS ${partitions}), got ${JSON.stringify(token)}`, { field: "subject" });
+  const p = parseEventsSubject(input.subject)?.partition;
+  if (p === undefined || p >= partitions) {
+    throw new PoisonError("partition", `${input.subject} (stream ${input.stream} seq ${input.seq}): expected events.<source>.<partition> with a partition from 0 to ${partitions - 1} (SLUICE_PARTITIONS ${partitions})`, { field: "subject" });
   }
   return p;
 }
