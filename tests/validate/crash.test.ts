@@ -233,4 +233,34 @@ test("the gate's unique and monotonic state survives SIGKILL: a repeat of an id 
   }
 });
 
+test("two validate instances split the tasks; one leaving mid-stream hands its tasks over without a gap, a duplicate or a reordering", async () => {
+  const env = await startEnv();
+  try {
+    const input = [...generated(21, 9_000), { subject: "raw.bogus.z", body: "{}" }];
+    const a = SluiceProcess.start(["actor", "validate"], env.env);
+    env.procs.push(a);
+    await publishAll(env.nc, input.slice(0, 3_000));
+    await waitFor(() => streamCount(env.nc, "EVENTS").catch(() => 0), (n) => n > 0, 30_000);
+    const b = SluiceProcess.start(["actor", "validate"], env.env);
+    env.procs.push(b);
+    await waitFor(async () => b.output, (o) => /runs task/.test(o), 15_000, 100);
+    await publishAll(env.nc, input.slice(3_000, 6_000));
+    await a.kill("SIGTERM");
+    await publishAll(env.nc, input.slice(6_000));
+    const want = await expected(env.nc);
+    const wantEvents = [...want.events.values()].reduce((n, l) => n + l.length, 0);
+    await waitFor(() => streamCount(env.nc, "EVENTS"), (n) => n >= wantEvents, 60_000);
+    await sleep(1_000);
+    assert.match(a.output, /runs task/);
+    const got = await storedEvents(env.nc);
+    assert.is(new Set(got.ids).size, got.ids.length, "no event twice on EVENTS");
+    assert.is(got.ids.length, wantEvents, `${a.output}\n---\n${b.output}`);
+    for (const [key, events] of want.events) assert.equal(got.byKey.get(key), events, `events of ${key} in order`);
+    const dq = await readAll(env.nc, "DQ");
+    assert.equal(new Map(dq.map((m) => [m.headers?.get(HEADERS.msgId) ?? "", m.string()])), want.dq);
+  } finally {
+    await env.close();
+  }
+});
+
 test.run();
