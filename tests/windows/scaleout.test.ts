@@ -1,9 +1,9 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { setTimeout as sleep } from "node:timers/promises";
 import { Kvm } from "@nats-io/kv";
 import { SluiceProcess } from "../harness/sluice-process.ts";
 import { publishAll } from "../harness/pipeline.ts";
+import { waitFor } from "../harness/wait.ts";
 import { keyedBuckets, type LeaseValue } from "../../actors/runtime/keyed/ownership.ts";
 import { finalRows, flush, publishInChunks, readings, sameRows, settle, startEnv, startWindow } from "./helpers.ts";
 
@@ -34,11 +34,16 @@ test("two window instances, joining and leaving mid-stream, give the rows of one
     const half = Math.floor(input.length / 2);
     await publishInChunks(env.nc, input.slice(0, half), 200, 200);
     b = SluiceProcess.start(["actor", "window"], processEnv);
-    await sleep(3_000);
     const leases = await new Kvm(env.nc).open(keyedBuckets("window").leases);
-    const owners = new Set<string>();
-    for await (const key of await leases.keys()) owners.add(String((JSON.parse((await leases.get(key))!.string()) as LeaseValue).holder));
-    assert.is(owners.size, 2, `both instances own tasks after the join:\n${a.output}\n${b.output}`);
+    const holders = async () => {
+      const owners = new Set<string>();
+      for await (const key of await leases.keys()) owners.add(String((JSON.parse((await leases.get(key))!.string()) as LeaseValue).holder));
+      return owners.size;
+    };
+    // A hand-over is a final checkpoint, a release and an acquire; on a loaded machine the second
+    // process alone can take seconds to start.
+    const owners = await waitFor(holders, (n) => n === 2, 20_000, 250);
+    assert.is(owners, 2, `both instances own tasks after the join:\n${a.output}\n${b.output}`);
     await publishInChunks(env.nc, input.slice(half), 200, 200);
     // The first instance leaves cleanly; its tasks move to the second.
     await a.kill("SIGTERM");
