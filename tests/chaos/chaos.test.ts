@@ -64,7 +64,7 @@ const TABLES: Record<string, TableSpec> = {
   anomalies: {
     name: "sluice.anomalies FINAL",
     from: "sluice.anomalies FINAL",
-    exclude: { detected_at: "wall clock of the detect actor", trace_id: "a new trace per run" },
+    exclude: { detected_at: "EVENTS stream timestamp of the message that released the alert: wall clock at publish", trace_id: "a new trace per run" },
   },
   late_events: {
     name: "sluice.late_events FINAL",
