@@ -10,6 +10,7 @@ import { defaultWindowConfig, type WindowConfig } from "../../windowing/index.ts
 import type { ActorDefinition, Inbound } from "../runtime/actor.ts";
 import { describeError, PoisonError } from "../runtime/errors.ts";
 import { defineKeyedActor, type KeyedActorDefinition } from "../runtime/keyed/actor.ts";
+import { durableAckFloor } from "../runtime/keyed/upgrade.ts";
 import { keyedActor, type KeyedRunOptions } from "../runtime/keyed/run.ts";
 import type { LoopActor } from "../runtime/supervisor.ts";
 import { sinkActor } from "../sink/sink.ts";
@@ -91,6 +92,8 @@ export function detectDefinition(opts: DetectActorOptions = {}): KeyedActorDefin
     emits: ["ALERTS"],
     batch: { max_messages: 1_000, max_wait_ms: 20 },
     fingerprint,
+    // Before it was keyed, detect read the durable EVENTS/detect: what that acknowledged is not published again.
+    outputsDoneThrough: durableAckFloor("EVENTS", "detect"),
     createState: (spec) => ({ spec, task: make(spec) }),
     snapshot: (state) => state.task.snapshot(),
     restore(spec, snapshot) {

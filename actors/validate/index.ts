@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { createQualityGate, type GateSnapshot, type QualityGate } from "../../quality/gate.ts";
 import { loadSuites } from "../../quality/suites.ts";
 import { defineKeyedActor, type KeyedActorDefinition } from "../runtime/keyed/actor.ts";
+import { durableAckFloor } from "../runtime/keyed/upgrade.ts";
 import { keyedActor, type KeyedRunOptions } from "../runtime/keyed/run.ts";
 import type { LoopActor } from "../runtime/supervisor.ts";
 import { ownedBy, validateTasks, type ValidateTask } from "./tasks.ts";
@@ -53,6 +54,8 @@ export function validateDefinition(opts: ValidateActorOptions): KeyedActorDefini
     emits: ["EVENTS", "DLQ", "DQ"],
     batch: { max_messages: opts.batchMessages ?? 1_000, max_wait_ms: 5 },
     fingerprint,
+    // Before it was keyed, validate read the durable RAW/validate: what that acknowledged is not published again.
+    outputsDoneThrough: durableAckFloor("RAW", "validate"),
     createState: (task) => ({ task, gate: createQualityGate(suites) }),
     snapshot: (state) => state.gate.snapshot(),
     restore(task, snapshot) {

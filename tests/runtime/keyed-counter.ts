@@ -24,7 +24,7 @@ const decoder = new TextDecoder();
  * output body; with `labelInId` it is in the msg id too, against the determinism contract on
  * purpose, so an output of a fenced instance cannot hide as a duplicate of the new owner's.
  */
-export function counter(opts: { label: string; labelInId?: boolean; fingerprint?: string; partitions?: number }): KeyedActorDefinition<CounterState, TaskSpec> {
+export function counter(opts: { label: string; labelInId?: boolean; fingerprint?: string; partitions?: number; doneThrough?: number }): KeyedActorDefinition<CounterState, TaskSpec> {
   const tasks = Array.from({ length: opts.partitions ?? 2 }, (_, p) => ({ id: `p${p}`, filter: `events.ktest.${p}` }));
   return defineKeyedActor<CounterState>({
     name: "ktest",
@@ -35,6 +35,7 @@ export function counter(opts: { label: string; labelInId?: boolean; fingerprint?
     createState: () => ({ count: 0, sum: 0 }),
     snapshot: (s) => ({ ...s }),
     restore: (_task, snap) => ({ ...(snap as CounterState) }),
+    ...(opts.doneThrough === undefined ? {} : { outputsDoneThrough: async () => opts.doneThrough! }),
     handle(state, batch, ctx) {
       for (const m of batch) {
         const text = decoder.decode(m.data);

@@ -1,7 +1,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { NatsServer } from "../harness/nats-server.ts";
 import { streamMessages } from "../harness/run-snapshot.ts";
@@ -10,6 +10,7 @@ import { ensureStreams } from "../../subjects/setup.ts";
 import { HEADERS } from "../../subjects/catalog.ts";
 import { createLogger } from "../../actors/runtime/log.ts";
 import { keyedActor } from "../../actors/runtime/keyed/run.ts";
+import { durableAckFloor } from "../../actors/runtime/keyed/upgrade.ts";
 import { keyedBuckets, type LeaseValue } from "../../actors/runtime/keyed/ownership.ts";
 import { counter, type CounterOutput } from "./keyed-counter.ts";
 
@@ -62,6 +63,32 @@ test("a stop checkpoints state and position; the next run resumes there: counts 
   await runUntil(nc, counter({ label: "second" }), async () => (await outputs(nc)).length === 45);
   const second = (await outputs(nc)).filter((o) => o.label === "second");
   assert.equal(second.map((o) => [o.task, o.seq, o.count]), [41, 42, 43, 44, 45].map((seq, i) => ["p0", seq, 31 + i]), "resumed at seq 41 with p0's count of 30");
+});
+
+test("a first start after an earlier deployment folds its messages but publishes only what came after", async ({ nc }) => {
+  await publish(nc, 0, ones(30));
+  await publish(nc, 0, ["poison"]);
+  await publish(nc, 0, ones(9));
+  await runUntil(nc, counter({ label: "upgraded", doneThrough: 35 }), async () => (await outputs(nc)).length === 5);
+  await new Promise((r) => setTimeout(r, 300));
+  const out = await outputs(nc);
+  assert.equal(out.map((o) => [o.seq, o.count]), [[36, 35], [37, 36], [38, 37], [39, 38], [40, 39]], "counts include the quiet messages, outputs only after seq 35");
+  assert.is((await streamMessages(nc, "DLQ")).length, 0, "the poison message at seq 31 was answered by the earlier deployment");
+
+  // With a checkpoint, the hook is not asked again: everything new is published.
+  await publish(nc, 0, ones(2));
+  await runUntil(nc, counter({ label: "again", doneThrough: 1_000 }), async () => (await outputs(nc)).length === 7);
+});
+
+test("an earlier durable's ack floor is where outputs resume; no durable means a new deployment (0)", async ({ nc }) => {
+  const io = { nc, signal: new AbortController().signal };
+  assert.is(await durableAckFloor("EVENTS", "legacy")(undefined, io), 0);
+  await publish(nc, 0, ones(6));
+  const jsm = await jetstreamManager(nc);
+  await jsm.consumers.add("EVENTS", { durable_name: "legacy", ack_policy: AckPolicy.Explicit, filter_subject: "events.>" });
+  const consumer = await jetstream(nc).consumers.get("EVENTS", "legacy");
+  for (let i = 0; i < 4; i++) await (await consumer.next())!.ackAck();
+  assert.is(await durableAckFloor("EVENTS", "legacy")(undefined, io), 4);
 });
 
 test("a rejected message is a dead letter with the runtime's headers; the task goes on", async ({ nc }) => {

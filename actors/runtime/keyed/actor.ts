@@ -1,4 +1,5 @@
 import type { Span } from "@opentelemetry/api";
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { StreamName } from "../../../subjects/catalog.ts";
 import type { Batching, Inbound, Logger, Outbound } from "../actor.ts";
 import type { PoisonError } from "../errors.ts";
@@ -76,6 +77,14 @@ export interface KeyedActorDefinition<S, T extends TaskSpec = TaskSpec> {
   snapshot(state: S): unknown;
   restore(task: T, snapshot: unknown): S;
   handle(state: S, batch: readonly Inbound[], ctx: KeyedContext): void | Promise<void>;
+  /**
+   * For a task with no checkpoint yet: the stream sequence up to which an earlier deployment
+   * already published this actor's outputs (e.g. the ack floor of the durable consumer the stage
+   * read before it was keyed). The task still folds those messages into its state from the start
+   * of the stream, but publishes nothing for them, so an upgrade does not publish again what the
+   * streams' duplicate windows no longer remember.
+   */
+  outputsDoneThrough?(task: T, io: { readonly nc: NatsConnection; readonly signal: AbortSignal }): Promise<number>;
   /** After a batch's outputs are stored: gauges, span attributes. */
   report?(state: S, task: T, progress: { readonly seq: number; readonly span: Span }): void;
   /** The task stopped on this instance (handed over, lost, shut down). */

@@ -93,6 +93,11 @@ export class TaskRunner<S, T extends TaskSpec> {
       if (cp) log.warn(`${name}: the checkpoint was taken under another configuration (fingerprint ${cp.fingerprint}, now ${def.fingerprint}); rebuilding from the start of ${stream}`);
       state = def.createState(task);
     }
+    let quietThrough = 0;
+    if (!cp && def.outputsDoneThrough) {
+      quietThrough = await withDeadline(() => def.outputsDoneThrough!(task, { nc: deps.nc, signal: hard }), { what: `${name}: where an earlier deployment's outputs end`, signal: hard });
+      if (quietThrough > 0) log.info(`${name}: no checkpoint; folding ${stream} from its start, publishing only after sequence ${quietThrough} (an earlier deployment published up to there)`);
+    }
     if (signal.aborted) return;
 
     const consumer = await withDeadline(() => js.consumers.get(stream, {
@@ -178,7 +183,10 @@ export class TaskRunner<S, T extends TaskSpec> {
               out: buildDeadLetter({ actor: def.name, stream, subject: input.subject, seq: input.seq, deliveries: 1, headers: msgOf?.get(input)?.headers, data: input.data },
                 err.code, err.message, maxPayload, input.timestampMs),
             }));
-            const all = [...outputs, ...deadLetters];
+            // Messages an earlier deployment already answered are folded, not answered again;
+            // unbound outputs belong to the batch's last message.
+            const fresh = <O extends { input?: Inbound }>(o: O) => (o.input ? o.input.seq : last) > quietThrough;
+            const all = quietThrough >= first ? [...outputs, ...deadLetters].filter(fresh) : [...outputs, ...deadLetters];
             if (all.length === 0) return;
             await lease.check(`publish ${all.length} outputs of ${stream} sequences ${first}-${last}`, hard);
             // An input's outputs are children of its own process span, itself a child of the input's
