@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { Capabilities } from "../../clickhouse/capabilities.ts";
 import { anomalyRow } from "../../clickhouse/rows-detect.ts";
@@ -9,7 +8,7 @@ import { isSource, SOURCES } from "../../subjects/sources.ts";
 import { defaultWindowConfig, type WindowConfig } from "../../windowing/index.ts";
 import type { ActorDefinition, Inbound } from "../runtime/actor.ts";
 import { describeError, PoisonError } from "../runtime/errors.ts";
-import { defineKeyedActor, type KeyedActorDefinition } from "../runtime/keyed/actor.ts";
+import { defineKeyedActor, fingerprintOf, type KeyedActorDefinition } from "../runtime/keyed/actor.ts";
 import { durableAckFloor } from "../runtime/keyed/upgrade.ts";
 import { keyedActor, type KeyedRunOptions } from "../runtime/keyed/run.ts";
 import type { LoopActor } from "../runtime/supervisor.ts";
@@ -81,10 +80,7 @@ export function detectDefinition(opts: DetectActorOptions = {}): KeyedActorDefin
     const sc = windows.sources[s];
     return sc ? [s, sc.outOfOrdernessMs, sc.allowedLatenessMs, sc.idleTimeoutMs] : [s];
   });
-  const fingerprint = createHash("sha256")
-    .update(JSON.stringify([DETECT_STATE_VERSION, partitions, specs.map((t) => [t.id, t.filter, t.sources]), timing, opts.detection ?? {}]))
-    .digest("hex")
-    .slice(0, 16);
+  const fingerprint = fingerprintOf([DETECT_STATE_VERSION, partitions, specs.map((t) => [t.id, t.filter, t.sources]), timing, opts.detection ?? {}]);
   const make = (spec: DetectTaskSpec) => createTaskFor(spec, { windows, detection: opts.detection });
   return defineKeyedActor<DetectState, DetectTaskSpec>({
     name: "detect",

@@ -1,7 +1,6 @@
-import { createHash } from "node:crypto";
 import { createQualityGate, type GateSnapshot, type QualityGate } from "../../quality/gate.ts";
 import { loadSuites } from "../../quality/suites.ts";
-import { defineKeyedActor, type KeyedActorDefinition } from "../runtime/keyed/actor.ts";
+import { defineKeyedActor, fingerprintOf, type KeyedActorDefinition } from "../runtime/keyed/actor.ts";
 import { durableAckFloor } from "../runtime/keyed/upgrade.ts";
 import { keyedActor, type KeyedRunOptions } from "../runtime/keyed/run.ts";
 import type { LoopActor } from "../runtime/supervisor.ts";
@@ -44,10 +43,7 @@ export function validateDefinition(opts: ValidateActorOptions): KeyedActorDefini
   const verdictOf = createValidator(opts);
   const suites = loadSuites();
   const tasks = validateTasks();
-  const fingerprint = createHash("sha256")
-    .update(JSON.stringify([VALIDATE_STATE_VERSION, tasks.map((t) => [t.id, t.filter])]))
-    .digest("hex")
-    .slice(0, 16);
+  const fingerprint = fingerprintOf([VALIDATE_STATE_VERSION, tasks.map((t) => [t.id, t.filter])]);
   return defineKeyedActor<ValidateState, ValidateTask>({
     name: "validate",
     reads: { mode: "keyed", stream: "RAW", tasks },

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { configFingerprint, createWindowEngine, defaultWindowConfig, type EngineSnapshot, type Output, type WindowConfig, type WindowEngine } from "../../windowing/index.ts";
 import { parseEventsSubject } from "../../subjects/catalog.ts";
 import type { Envelope } from "../../subjects/envelope.ts";
@@ -6,7 +5,7 @@ import type { Source } from "../../subjects/sources.ts";
 import { DEFAULT_PARTITIONS } from "../../config/index.ts";
 import { PoisonError, describeError } from "../runtime/errors.ts";
 import type { LoopActor } from "../runtime/supervisor.ts";
-import { defineKeyedActor, type KeyedActorDefinition } from "../runtime/keyed/actor.ts";
+import { defineKeyedActor, fingerprintOf, type KeyedActorDefinition } from "../runtime/keyed/actor.ts";
 import { keyedActor, type KeyedRunOptions } from "../runtime/keyed/run.ts";
 import { countLate, dropTaskGauges, setGauge } from "./metrics.ts";
 import { purgeSessions, toMessages, type SessionBounds } from "./outputs.ts";
@@ -52,10 +51,7 @@ const decoder = new TextDecoder();
 export function windowDefinition(opts: WindowActorOptions = {}): KeyedActorDefinition<WindowState, WindowTask> {
   const partitions = opts.partitions ?? DEFAULT_PARTITIONS;
   const tasks = windowTasks(opts.config ?? defaultWindowConfig, partitions, opts.idleMs);
-  const fingerprint = createHash("sha256")
-    .update(JSON.stringify([partitions, tasks.map((t) => [t.id, configFingerprint(t.config)])]))
-    .digest("hex")
-    .slice(0, 16);
+  const fingerprint = fingerprintOf([partitions, tasks.map((t) => [t.id, configFingerprint(t.config)])]);
   return defineKeyedActor<WindowState, WindowTask>({
     name: "window",
     reads: { mode: "keyed", stream: "EVENTS", tasks },

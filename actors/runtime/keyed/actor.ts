@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Span } from "@opentelemetry/api";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { StreamName } from "../../../subjects/catalog.ts";
@@ -91,6 +92,11 @@ export interface KeyedActorDefinition<S, T extends TaskSpec = TaskSpec> {
   taskStopped?(task: T): void;
   start?(log: Logger): void | Promise<void>;
   stop?(): void | Promise<void>;
+}
+
+/** A keyed actor's fingerprint: 16 hex characters of a hash of the JSON of what shapes its state and outputs. */
+export function fingerprintOf(shape: unknown): string {
+  return createHash("sha256").update(JSON.stringify(shape)).digest("hex").slice(0, 16);
 }
 
 export function defineKeyedActor<S, T extends TaskSpec = TaskSpec>(def: KeyedActorDefinition<S, T>): KeyedActorDefinition<S, T> {
