@@ -28,6 +28,24 @@ export const WINDOW_TABLES = {
   late_events: `${DATABASE}.late_events`,
 } as const;
 
+/**
+ * The columns that identify one row of each table a sink writes: a redelivered message maps to a
+ * row with the same values, so a sink looks these up before inserting a redelivered row and skips
+ * it when it is there (count() equals uniqExact(identity) without FINAL). Only String and integer
+ * columns, so the lookup's literals and its answer compare the same on chDB and 18.16; the leading
+ * ORDER BY columns come first, so the lookup reads few granules.
+ */
+export const IDENTITY_COLUMNS = {
+  events: ["source", "key", "event_id"],
+  dead_letters: ["actor", "source", "dlq_id"],
+  // window_id hashes source, kind, key, metric and the window's bounds; each emission has its own version.
+  window_aggregates: ["source", "kind", "metric", "key", "window_id", "version"],
+  anomalies: ["source", "key", "metric", "event_id", "signal"],
+  dq_results: ["source", "expectation", "report_id"],
+  late_events: ["source", "late_id"],
+} as const satisfies Record<string, readonly string[]>;
+export type IdentifiedTable = keyof typeof IDENTITY_COLUMNS;
+
 /** The time column each table's retention and partitions follow (sinks split inserts by its day). */
 export const RETENTION_COLUMN: Record<TableName, string> = {
   events: "event_time",

@@ -4,12 +4,17 @@ import type { StreamName } from "../../subjects/catalog.ts";
 import type { ConsumerDefinition } from "../../subjects/consumers.ts";
 import { defineActor, type ActorContext, type ActorDefinition, type Inbound, type Outbound } from "../runtime/actor.ts";
 import { describeError, PoisonError, RetryableError } from "../runtime/errors.ts";
+import { IDENTITY_COLUMNS, type IdentifiedTable } from "../../clickhouse/schema.ts";
 import { dayOf, insertIsolating, type PendingRow } from "./insert-errors.ts";
+import { withoutStored } from "./stored.ts";
 
 /** Deliveries a row that fails alone with an unclassified ClickHouse error gets before it is dead-lettered. */
 export const UNKNOWN_ERROR_DELIVERIES = 5;
 
-export interface SinkOptions<T extends TableName> {
+/** The tables a sink can write: those with a row identity to find a redelivered row by. */
+export type SinkTable = TableName & IdentifiedTable;
+
+export interface SinkOptions<T extends SinkTable> {
   readonly name: string;
   readonly consumes: ConsumerDefinition;
   readonly table: T;
@@ -32,21 +37,27 @@ export interface SinkOptions<T extends TableName> {
 }
 
 /**
- * A ClickHouse sink: batches by size and time, inserts, then the runtime acks. Rows are
- * idempotent (ReplacingMergeTree on the row's identity), so a redelivered batch replaces, never
- * double-counts. What a failed insert means is decided by clickhouse/errors.ts: while ClickHouse
+ * A ClickHouse sink: batches by size and time, inserts, then the runtime acks. A redelivered
+ * message's row is inserted only if its identity (clickhouse/schema.ts IDENTITY_COLUMNS) is not
+ * in the table yet, so a sink that died between its INSERT and its acks stores nothing twice, with
+ * or without FINAL. Two deliveries of one message inserting at the same moment (ack_wait expired
+ * during the first insert) can still both insert; ReplacingMergeTree collapses them under FINAL
+ * and in merges. What a failed insert means is decided by clickhouse/errors.ts: while ClickHouse
  * is unavailable the batch is held and retried (a RetryableError stops pulling); a batch over the
  * per-INSERT partition limit is split by partition; rows ClickHouse refuses are found by
  * bisection and dead-lettered alone; a row failing alone with an unclassified error is
  * redelivered a few times, then dead-lettered with that error.
  */
-export function sinkActor<T extends TableName>(opts: SinkOptions<T>): ActorDefinition {
+export function sinkActor<T extends SinkTable>(opts: SinkOptions<T>): ActorDefinition {
   const table = TABLES[opts.table];
   const partitionColumn = RETENTION_COLUMN[opts.table] as keyof InsertRowTypes[T];
   const maxDeliveries = opts.unknownErrorDeliveries ?? UNKNOWN_ERROR_DELIVERIES;
   // Rows stored by an earlier attempt at the batch the runtime is holding and retrying (same
   // Inbound objects): a retry after a transient failure inserts only what is still missing.
   const stored = new WeakSet<Inbound>();
+  // Inputs of an attempt that failed: a transient failure may have come after ClickHouse stored
+  // some of the rows (a timeout, a dropped connection, a multi-partition insert cut short).
+  const attempted = new WeakSet<Inbound>();
 
   const refuse = (ctx: ActorContext, input: Inbound, error: PoisonError) => {
     if (opts.divert) ctx.emit(input, opts.divert.message(input, error));
@@ -85,7 +96,13 @@ export function sinkActor<T extends TableName>(opts: SinkOptions<T>): ActorDefin
           refuse(ctx, input, err instanceof PoisonError ? err : new PoisonError("decode", `${input.subject} (seq ${input.seq}): cannot map to a ${table} row: ${describeError(err)}`, { cause: err }));
         }
       }
-      await insertIsolating(items, {
+      const missing = await withoutStored(items, { client: opts.client(), table, identity: IDENTITY_COLUMNS[opts.table], uncertain: (input) => attempted.has(input), log: ctx.log });
+      if (missing.length < items.length) {
+        for (const { input } of items) stored.add(input);
+        for (const { input } of missing) stored.delete(input);
+        ctx.log.info(`${opts.name}: ${items.length - missing.length} redelivered rows were already in ${table} (an earlier delivery stored them); not inserting them again`);
+      }
+      await insertIsolating(missing, {
         table,
         insert: (rows) => insertRows(opts.client(), opts.table, rows, opts.extraColumns?.()),
         partitionOf: (row) => dayOf(row[partitionColumn]),
@@ -93,6 +110,9 @@ export function sinkActor<T extends TableName>(opts: SinkOptions<T>): ActorDefin
           for (const { input } of done) stored.add(input);
         },
         failedAlone: (item, failure, err) => failedAlone(ctx, item, failure, err),
+      }).catch((err: unknown) => {
+        for (const { input } of missing) if (!stored.has(input)) attempted.add(input);
+        throw err;
       });
     },
   });

@@ -2,12 +2,13 @@ import type { ClickHouseClient } from "@clickhouse/client";
 import { timeValue, toClickHouseError, type Capabilities } from "../../clickhouse/index.ts";
 import { targetOf } from "../../clickhouse/errors.ts";
 import { LATE_EVENT_COLUMNS } from "../../clickhouse/migrations-windows.ts";
-import { WINDOW_TABLES } from "../../clickhouse/schema.ts";
+import { IDENTITY_COLUMNS, WINDOW_TABLES } from "../../clickhouse/schema.ts";
 import { seconds } from "../../subjects/catalog.ts";
 import type { ConsumerDefinition } from "../../subjects/consumers.ts";
 import { defineActor, type ActorDefinition, type Inbound } from "../runtime/actor.ts";
 import { describeError, PoisonError, RetryableError } from "../runtime/errors.ts";
 import { isDataError } from "../sink/insert-errors.ts";
+import { withoutStored } from "../sink/stored.ts";
 import type { LateMessage } from "./outputs.ts";
 
 export const LATE_SINK_CONSUMER: ConsumerDefinition = {
@@ -54,8 +55,8 @@ function lateRow(input: Inbound, caps: Capabilities): Record<(typeof LATE_EVENT_
 
 /**
  * LATE → `sluice.late_events`: every event that arrived after its windows closed for good, with
- * the ids of the windows it missed. Batches and retries like the other sinks; rows are keyed by
- * (source, late_id), so a redelivery replaces.
+ * the ids of the windows it missed. Batches and retries like the other sinks; a redelivered
+ * message whose (source, late_id) is already stored is not inserted again (see `withoutStored`).
  */
 export function lateSinkActor(deps: { client: () => ClickHouseClient; caps: () => Capabilities; maxRows: number; maxWaitMs: number }): ActorDefinition {
   const insert = async (rows: Array<Record<string, unknown>>) => {
@@ -66,24 +67,28 @@ export function lateSinkActor(deps: { client: () => ClickHouseClient; caps: () =
       throw toClickHouseError(err, `INSERT INTO ${WINDOW_TABLES.late_events} (${rows.length} rows)`, targetOf(client));
     }
   };
+  // Inputs of an attempt that failed transiently, which may have stored some rows before failing.
+  const attempted = new WeakSet<Inbound>();
   return defineActor({
     name: "clickhouse-sink-late",
     consumes: LATE_SINK_CONSUMER,
     emits: [],
     batch: { max_messages: deps.maxRows, max_wait_ms: deps.maxWaitMs },
     async handle(batch, ctx) {
-      const items: Array<{ input: Inbound; row: Record<string, unknown> }> = [];
+      const mapped: Array<{ input: Inbound; row: Record<string, unknown> }> = [];
       for (const input of batch) {
         try {
-          items.push({ input, row: lateRow(input, deps.caps()) });
+          mapped.push({ input, row: lateRow(input, deps.caps()) });
         } catch (err) {
           ctx.reject(input, err instanceof PoisonError ? err : new PoisonError("decode", `${input.subject} (seq ${input.seq}): ${describeError(err)}`, { cause: err }));
         }
       }
+      const items = await withoutStored(mapped, { client: deps.client(), table: WINDOW_TABLES.late_events, identity: IDENTITY_COLUMNS.late_events, uncertain: (input) => attempted.has(input), log: ctx.log });
       if (items.length === 0) return;
       try {
         await insert(items.map((i) => i.row));
       } catch (err) {
+        for (const { input } of items) attempted.add(input);
         if (!isDataError(err)) throw new RetryableError(`${WINDOW_TABLES.late_events}: ClickHouse unavailable: ${describeError(err)}`, { cause: err, delayMs: 500 });
         for (const { input, row } of items) {
           try {
