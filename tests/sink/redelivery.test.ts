@@ -13,7 +13,12 @@ import type { PendingRow } from "../../actors/sink/insert-errors.ts";
 import type { Inbound } from "../../actors/runtime/actor.ts";
 import { createLogger } from "../../actors/runtime/log.ts";
 import { ensureStreams } from "../../subjects/setup.ts";
-import { identityCases, sinkDiesBetweenInsertAndAck, watchedClient } from "./identity-rows.ts";
+import { identityCases, lostResponse, sinkDiesBetweenInsertAndAck, watchedClient } from "./identity-rows.ts";
+import { jetstream } from "@nats-io/jetstream";
+import { LATE_SINK_CONSUMER, lateSinkActor } from "../../actors/window/late-sink.ts";
+import type { LateMessage } from "../../actors/window/outputs.ts";
+import { runActor } from "../../actors/runtime/run.ts";
+import { waitFor } from "../harness/wait.ts";
 
 interface Ctx {
   nats: NatsServer;
@@ -98,6 +103,35 @@ test("a lookup ClickHouse cannot answer now holds the batch (RetryableError); on
   const ghost = [{ input: inbound(1, 2), row: { ...c.row(1), ghost: "x" } }];
   const kept = await withoutStored(ghost, { client: ch.client, table: c.table, identity: ["source", "ghost"], uncertain: () => false, log });
   assert.is(kept.length, 1, "a lookup refused for good does not wedge the sink");
+});
+
+test("the late-events sink retrying a batch whose INSERT answer was lost stores each late event once", async ({ nc, jsm, ch }) => {
+  const n = 6;
+  const js = jetstream(nc);
+  const T = Date.UTC(2020, 0, 1, 12);
+  for (let i = 0; i < n; i++) {
+    const m: LateMessage = { type: "late", late_id: `late-redelivery-${i}`, task: "t", reason: "after_close", source: "iot", event_id: `late-redelivery-${i}`, event_time: T + i, partition: 0, watermark: T + 60_000, allowed_lateness_ms: 0, windows: [], event: { key: "k", payload: {} } };
+    await js.publish("late.iot", JSON.stringify(m), { msgID: m.late_id });
+  }
+  const watch = watchedClient(ch.client);
+  watch.afterInsert = () => {
+    watch.afterInsert = undefined;
+    throw lostResponse();
+  };
+  const controller = new AbortController();
+  const running = runActor(lateSinkActor({ client: () => watch.client, caps: () => ch.caps, maxRows: 1_000, maxWaitMs: 200 }), { nc, log, signal: controller.signal });
+  const settled = await waitFor(async () => {
+    const info = await jsm.consumers.info("LATE", LATE_SINK_CONSUMER.durable_name);
+    return info.num_pending === 0 && info.num_ack_pending === 0;
+  }, Boolean, 20_000, 100);
+  controller.abort();
+  await running;
+  assert.ok(settled, "every late message acked after the retry");
+  const rs = await ch.client.query({ query: "SELECT count() AS rows, uniqExact(source, late_id) AS ids FROM sluice.late_events WHERE late_id LIKE 'late-redelivery-%'", format: "JSONEachRow" });
+  const [{ rows, ids }] = (await rs.json()) as Array<{ rows: string; ids: string }>;
+  assert.is(Number(ids), n);
+  assert.is(Number(rows), n, `count() without FINAL: ${rows} rows for ${n} late events`);
+  assert.ok(watch.queries() >= 1, "the retry looked up what the lost attempt stored");
 });
 
 test.run();
