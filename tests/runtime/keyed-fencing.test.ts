@@ -115,7 +115,7 @@ test("SIGSTOP past the member TTL, another instance takes over, SIGCONT: the fir
     assert.is(cp.seq, t === "p0" ? 79 : 80);
     if (now[t].holder === idA) assert.ok(pointer.seq >= beforeWake[t].checkpoint!.seq, `${t}: A took it back only by a hand-over from B`);
   }
-  assert.match(a.output, /refused to (publish|move the checkpoint)/);
+  assert.match(a.output, /refused to (publish|move the checkpoint)/, a.output);
 });
 
 test.run();

@@ -1,8 +1,8 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Kvm, type KV } from "@nats-io/kv";
-import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
-import { collect, withDeadline } from "../../../nats/deadline.ts";
+import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { withDeadline } from "../../../nats/deadline.ts";
 
 /** The KV and object store buckets of one keyed actor (the window actor's names predate the keyed runner and fit the scheme). */
 export function keyedBuckets(actor: string): { members: string; leases: string; state: string } {
@@ -132,14 +132,18 @@ export class Lease {
  */
 export class Ownership {
   readonly id = randomUUID().slice(0, 8);
+  private readonly jsm: JetStreamManager;
   private readonly members: KV;
   private readonly leases: KV;
   private readonly names: { members: string; leases: string };
   private readonly heartbeatMs: number;
   private timer: ReturnType<typeof setInterval> | undefined;
-  private heartbeatError: unknown;
+  private lastBeatAt = 0;
+  private readonly ttlMs: number;
 
-  private constructor(members: KV, leases: KV, names: { members: string; leases: string }, heartbeatMs: number) {
+  private constructor(jsm: JetStreamManager, members: KV, leases: KV, names: { members: string; leases: string }, heartbeatMs: number, ttlMs: number) {
+    this.jsm = jsm;
+    this.ttlMs = ttlMs;
     this.members = members;
     this.leases = leases;
     this.names = names;
@@ -152,25 +156,38 @@ export class Ownership {
     const ttl = opts.memberTtlMs ?? 4_000;
     const members = await withDeadline(() => kvm.create(names.members, { ttl, history: 1 }), { what: `kv ${names.members} open`, signal });
     const leases = await withDeadline(() => kvm.create(names.leases, { history: 1 }), { what: `kv ${names.leases} open`, signal });
-    return new Ownership(members, leases, names, opts.heartbeatMs ?? Math.max(250, Math.floor(ttl / 4)));
+    const jsm = await withDeadline(() => jetstreamManager(nc), { what: "jetstream manager", signal });
+    return new Ownership(jsm, members, leases, names, opts.heartbeatMs ?? Math.max(250, Math.floor(ttl / 4)), ttl);
   }
 
   async join(signal?: AbortSignal): Promise<void> {
     await this.beat(signal);
     // A beat is due every heartbeatMs; one that outlives that is as good as missed.
-    this.timer = setInterval(() => void this.beat(undefined, this.heartbeatMs).catch((err) => (this.heartbeatError ??= err)), this.heartbeatMs);
+    this.timer = setInterval(() => void this.beat(undefined, this.heartbeatMs).catch(() => undefined), this.heartbeatMs);
   }
 
   private async beat(signal?: AbortSignal, timeoutMs?: number): Promise<void> {
     await withDeadline(() => this.members.put(this.id, JSON.stringify({ at: Date.now() })), { what: `kv ${this.names.members} put ${this.id}`, signal, timeoutMs });
+    this.lastBeatAt = Date.now();
   }
 
   async liveMembers(signal?: AbortSignal): Promise<string[]> {
-    if (this.heartbeatError) throw this.heartbeatError;
+    // Missed beats (a loaded or stalled process) are harmless: leases, not membership, fence the
+    // tasks, and a task whose lease was taken meanwhile stops on its next lease check. A member
+    // whose entry may have expired puts it back before it counts the others.
+    if (Date.now() - this.lastBeatAt > this.ttlMs) await this.beat(signal);
     const ids = new Set<string>([this.id]);
-    // keys() is called inside the deadline: a call made after an abort would leave its rejection unhandled.
-    const keys = await withDeadline(() => collect(this.members.keys(), { what: `kv ${this.names.members} keys` }), { what: `kv ${this.names.members} keys`, signal });
-    for (const key of keys) ids.add(key);
+    // Not `keys()`: its ordered consumer over a bucket whose entries expire was seen waiting past
+    // any deadline under load (detect crashed every few minutes at 500 events/s). The stream's
+    // subject list is one request, and each key's last entry one more (members are few).
+    const stream = `KV_${this.names.members}`;
+    const prefix = `$KV.${this.names.members}.`;
+    const info = await withDeadline(() => this.jsm.streams.info(stream, { subjects_filter: ">" }), { what: `kv ${this.names.members} members`, signal });
+    const keys = Object.keys(info.state.subjects ?? {}).filter((s) => s.startsWith(prefix)).map((s) => s.slice(prefix.length));
+    const entries = await Promise.all(keys.map((key) => withDeadline(() => this.members.get(key), { what: `kv ${this.names.members} get ${key}`, signal })));
+    entries.forEach((entry, i) => {
+      if (entry?.operation === "PUT") ids.add(keys[i]);
+    });
     return [...ids].sort();
   }
 
