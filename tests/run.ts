@@ -32,10 +32,25 @@ function runFile(file: string): Promise<FileResult> {
       out += `\n[runner] killed after ${timeoutMs} ms\n`;
       child.kill("SIGKILL");
     }, timeoutMs);
-    child.stdout.on("data", (d) => (out += d));
+    // uvu prints its summary last; a process still alive well after it holds open handles (often
+    // because a before hook threw: uvu swallows hook errors, reports the file's tests as not
+    // passed and prints nothing). Waiting out the file timeout would only cost minutes.
+    let lingering: ReturnType<typeof setTimeout> | undefined;
+    const watchSummary = () => {
+      if (lingering || !/Duration:\s/.test(out)) return;
+      lingering = setTimeout(() => {
+        out += "\n[runner] killed: still running 20 s after its summary (open handles; if no test failed visibly, a before/after hook threw — uvu does not print hook errors)\n";
+        child.kill("SIGKILL");
+      }, 20_000);
+    };
+    child.stdout.on("data", (d) => {
+      out += d;
+      watchSummary();
+    });
     child.stderr.on("data", (d) => (out += d));
     child.on("close", (code) => {
       clearTimeout(timer);
+      clearTimeout(lingering);
       const num = (label: string) => Number(out.match(new RegExp(`${label}:\\s+(\\d+)`))?.[1] ?? 0);
       const total = num("Total");
       const passed = num("Passed");

@@ -13,6 +13,15 @@ import { setTimeout as sleep } from "node:timers/promises";
  * const nc = await connect({ servers: nats.url });
  * await nats.stop();
  */
+function parsePorts(text: string): { nats: string[] } | undefined {
+  try {
+    const ports = JSON.parse(text) as { nats?: string[] };
+    return Array.isArray(ports.nats) && ports.nats.length > 0 ? { nats: ports.nats } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export class NatsServer {
   readonly dir: string;
   port = 0;
@@ -60,9 +69,12 @@ export class NatsServer {
       if (child.exitCode !== null) throw new Error(`nats-server exited early:\n${log}`);
       const portsFile = readdirSync(this.dir).find((f) => f.endsWith(".ports"));
       if (portsFile) {
-        const ports = JSON.parse(readFileSync(join(this.dir, portsFile), "utf8")) as { nats: string[] };
-        this.port = Number(new URL(ports.nats[0]).port);
-        return;
+        // The server may not have finished writing it: an empty or cut file is read again.
+        const ports = parsePorts(readFileSync(join(this.dir, portsFile), "utf8"));
+        if (ports) {
+          this.port = Number(new URL(ports.nats[0]).port);
+          return;
+        }
       }
       await sleep(25);
     }
