@@ -67,7 +67,17 @@ export class TaskRunner<S, T extends TaskSpec> {
     if (budget.aborted) this.hard.abort();
     else budget.addEventListener("abort", () => this.hard.abort(), { once: true });
     this.controller.abort();
-    await this.done;
+    // Closing the consumer does not always end its iterator (seen in a hand-over that waited
+    // forever, so the other instance never got its tasks). Past the budget the loop is left
+    // behind: every broker call it could still make waits on `hard`, which has aborted, so it can
+    // neither publish nor checkpoint.
+    const outOfBudget = new Promise<"late">((resolve) => {
+      if (this.hard.signal.aborted) resolve("late");
+      else this.hard.signal.addEventListener("abort", () => resolve("late"), { once: true });
+    });
+    if ((await Promise.race([this.done.then(() => "done" as const), outOfBudget])) === "late") {
+      this.deps.log.warn(`${this.deps.def.name} ${this.task.id}: still stopping when its budget ran out; left behind (it can no longer publish or checkpoint)`);
+    }
   }
 
   private async run(): Promise<void> {
