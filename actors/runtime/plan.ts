@@ -15,14 +15,17 @@ export function newPlan(): Plan {
   return { bound: new Map(), unbound: [], rejected: new Map(), retried: new Map(), held: new Map(), release: undefined };
 }
 
+/** Records `out` as one of `input`'s outputs: both consumption modes publish them before `input` counts as done. */
+export function bindOutput(bound: Map<Inbound, Outbound[]>, input: Inbound, out: Outbound): void {
+  const list = bound.get(input);
+  if (list) list.push(out);
+  else bound.set(input, [out]);
+}
+
 /** The handler's view of `plan`: every call records a decision, nothing touches the broker. */
 export function planContext(plan: Plan, log: Logger): ActorContext {
   return {
-    emit: (input, out) => {
-      const list = plan.bound.get(input);
-      if (list) list.push(out);
-      else plan.bound.set(input, [out]);
-    },
+    emit: (input, out) => bindOutput(plan.bound, input, out),
     emitUnbound: (out) => void plan.unbound.push(out),
     reject: (input, error) => void plan.rejected.set(input, error),
     retry: (input, error) => void plan.retried.set(input, error),

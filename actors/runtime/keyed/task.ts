@@ -9,6 +9,7 @@ import { batches } from "../batches.ts";
 import { buildDeadLetter } from "../dead-letter.ts";
 import { describeError, PoisonError } from "../errors.ts";
 import { metricsFor } from "../metrics.ts";
+import { bindOutput } from "../plan.ts";
 import { PublishError } from "../run.ts";
 import { wireSize } from "../size.ts";
 import type { KeyedActorDefinition, KeyedContext, TaskSpec } from "./actor.ts";
@@ -168,11 +169,7 @@ export class TaskRunner<S, T extends TaskSpec> {
           await context.with(trace.setSpan(context.active(), span), async () => {
             const plan = { bound: new Map<Inbound, Outbound[]>(), unbound: [] as Outbound[], rejected: new Map<Inbound, PoisonError>() };
             const ctx: KeyedContext = {
-              emit: (input, out) => {
-                const list = plan.bound.get(input);
-                if (list) list.push(out);
-                else plan.bound.set(input, [out]);
-              },
+              emit: (input, out) => bindOutput(plan.bound, input, out),
               emitUnbound: (out) => void plan.unbound.push(out),
               reject: (input, error) => void plan.rejected.set(input, error),
               scope,
