@@ -171,7 +171,8 @@ test("a RetryableError holds the batch and retries it without losing or duplicat
   assert.ok(attempts >= 4, `retried ${attempts} times`);
   assert.ok(metricsFor(name).batchRetries >= 3);
   assert.is(metricsFor(name).deadLettered, 0);
-  assert.equal(await pending(jsm, name), { ackPending: 0, unprocessed: 0 });
+  // Acks are sent without waiting for the server; give them a moment to arrive.
+  assert.equal(await waitFor(() => pending(jsm, name), (p) => p.ackPending === 0, 5_000, 50), { ackPending: 0, unprocessed: 0 });
 });
 
 test("held messages are acked only when the watermark releases them; a stop naks them for redelivery", async ({ nc, jsm }) => {

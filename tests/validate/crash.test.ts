@@ -166,7 +166,8 @@ test("SIGKILL mid-backlog and restart: EVENTS per key in the uninterrupted order
     await publishAll(env.nc, [...backlog, repeat("dq-b")]);
     const total = first.length + backlog.length;
     const at = await waitFor(() => streamCount(env.nc, "EVENTS"), (n) => n >= first.length + 3_000, 60_000, 20);
-    const saved = await checkpoints(env.nc);
+    // A checkpoint is written after a batch, and the write takes a moment: wait for it, not longer.
+    const saved = await waitFor(() => checkpoints(env.nc), (c) => c.iot > 0, 10_000, 20);
     await a.kill("SIGKILL");
     const killedAt = await streamCount(env.nc, "EVENTS");
     assert.ok(killedAt < total - 1_000, `killed mid-backlog: EVENTS ${killedAt} (seen ${at}) of about ${total}\n${a.output}`);
