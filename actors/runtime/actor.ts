@@ -54,6 +54,8 @@ export interface ActorDefinition {
   readonly name: string;
   readonly consumes: ConsumerDefinition;
   readonly emits: readonly StreamName[];
+  /** ClickHouse tables the handler writes (sinks); the dataset graph (subjects/topology.ts) shows them. */
+  readonly writes?: readonly string[];
   readonly batch: Batching;
   /**
    * Decides what to do with each message of `batch` through `ctx`. Contract: decisions depend only

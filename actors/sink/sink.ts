@@ -80,6 +80,7 @@ export function sinkActor<T extends SinkTable>(opts: SinkOptions<T>): ActorDefin
     name: opts.name,
     consumes: opts.consumes,
     emits: opts.divert ? [opts.divert.stream] : [],
+    writes: [table],
     batch: { max_messages: opts.maxRows ?? 5_000, max_wait_ms: opts.maxWaitMs ?? 1_000 },
     async handle(batch, ctx) {
       if (opts.prepare) {

@@ -73,6 +73,7 @@ export function lateSinkActor(deps: { client: () => ClickHouseClient; caps: () =
     name: "clickhouse-sink-late",
     consumes: LATE_SINK_CONSUMER,
     emits: [],
+    writes: [WINDOW_TABLES.late_events],
     batch: { max_messages: deps.maxRows, max_wait_ms: deps.maxWaitMs },
     async handle(batch, ctx) {
       const mapped: Array<{ input: Inbound; row: Record<string, unknown> }> = [];
