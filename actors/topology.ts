@@ -1,0 +1,44 @@
+import type { ClickHouseClient } from "@clickhouse/client";
+import type { Capabilities } from "../clickhouse/index.ts";
+import { topologyOf, type Topology, type TopologyActor } from "../subjects/topology.ts";
+import type { ActorDefinition } from "./runtime/actor.ts";
+import type { KeyedActorDefinition } from "./runtime/keyed/actor.ts";
+import { ACTOR_NAMES, type ActorName } from "./pipeline.ts";
+import { validateDefinition } from "./validate/index.ts";
+import { windowDefinition } from "./window/index.ts";
+import { lateSinkActor } from "./window/late-sink.ts";
+import { sinkActors } from "./sink/index.ts";
+import { dqSinkActor } from "./sink/dq.ts";
+import { anomaliesSinkActor, detectDefinition } from "./detect/index.ts";
+
+// Declarations only: nothing here connects, so the client a sink would write through is never asked for.
+const unused = (): never => {
+  throw new Error("topology: a declaration was asked to run");
+};
+const sinkDeps = { client: unused as () => ClickHouseClient, caps: unused as () => Capabilities, maxRows: 1, maxWaitMs: 1 };
+
+type Declared = ActorDefinition | KeyedActorDefinition<unknown, never>;
+
+/** Every actor's declaration, keyed by name: a new entry in ACTOR_NAMES does not compile until it is here too. */
+const DECLARATIONS: Record<ActorName, (partitions: number) => Declared> = {
+  validate: (partitions) => validateDefinition({ partitions }) as unknown as Declared,
+  window: (partitions) => windowDefinition({ partitions }) as unknown as Declared,
+  detect: (partitions) => detectDefinition({ partitions }) as unknown as Declared,
+  ...sinkActors(sinkDeps),
+  "clickhouse-sink-dq": () => dqSinkActor(sinkDeps),
+  "clickhouse-sink-late": () => lateSinkActor(sinkDeps),
+  "clickhouse-sink-anomalies": () => anomaliesSinkActor(sinkDeps),
+};
+
+function describe(def: Declared): TopologyActor {
+  if ("reads" in def) return { name: def.name, reads: def.reads.stream, emits: def.emits, writes: [] };
+  return { name: def.name, reads: def.consumes.stream, durable: def.consumes.durable_name, emits: def.emits, writes: def.writes ?? [] };
+}
+
+/**
+ * The dataset graph of the actors `sluice up` runs, read from their declarations (what each
+ * consumes, emits and writes). The API gets it from the process that starts both.
+ */
+export function pipelineTopology(partitions: number, actors: readonly ActorName[] = ACTOR_NAMES): Topology {
+  return topologyOf(actors.map((name) => describe(DECLARATIONS[name](partitions))));
+}
