@@ -1,6 +1,8 @@
+import { readFileSync, writeFileSync } from "node:fs";
 import { evalSynthetic, type SyntheticEvalReport } from "../actors/detect/eval.ts";
 import { evalNab } from "../models/anomaly/index.ts";
 import { evalForecast, formatReport, nabSeries } from "../models/forecast/eval.ts";
+import { forecastM4, formatM4, intervalScore, readM4 } from "../models/forecast/m4.ts";
 import { syntheticSeries } from "../actors/generate/series.ts";
 import { SOURCES } from "../subjects/sources.ts";
 import { parse, positiveNumber, UsageError } from "./args.ts";
@@ -10,6 +12,7 @@ const USAGE = [
   "sluice eval synthetic [--events N] [--seed N] [--anomaly-rate F] [--interval-ms N] [--sources iot,social,txn] [--format table|json]",
   "sluice eval nab --data DIR --out DIR [--only SUBSTRING]",
   "sluice eval forecast --data DIR | --synthetic [--seed N] [--horizon 12] [--origins 10] [--format table|json]",
+  "sluice eval forecast --m4 FILE --out F.csv [--horizon 48] [--level 0.95] [--actuals FILE]",
 ].join("\n       ");
 
 function table(report: SyntheticEvalReport): string {
@@ -65,8 +68,41 @@ function nab(argv: string[]): number {
   return 0;
 }
 
+/** The file next to `out` holding one interval bound: F.csv -> F-lower.csv. */
+const boundPath = (out: string, bound: "lower" | "upper") => out.replace(/(\.csv)?$/, `-${bound}.csv`);
+
+/** Forecasts every series of an M4-layout file into M4-layout files: F.csv (means), F-lower.csv and F-upper.csv (interval bounds). */
+function forecastFile(file: string, values: { out?: string; horizon?: string; level?: string; actuals?: string }): number {
+  if (!values.out) throw new UsageError(`eval forecast --m4 needs --out F.csv\nusage: ${USAGE}`);
+  const horizon = Math.floor(positiveNumber(values.horizon, "--horizon", 48));
+  const level = positiveNumber(values.level, "--level", 0.95);
+  if (horizon < 1) throw new UsageError(`--horizon ${horizon}: must be at least 1`);
+  if (level <= 0 || level >= 1) throw new UsageError(`--level ${level}: expected a fraction between 0 and 1`);
+  const series = readM4(readFileSync(file, "utf8"));
+  const started = performance.now();
+  const forecasts = forecastM4(series, { horizon, level });
+  const ms = performance.now() - started;
+  writeFileSync(values.out, formatM4(forecasts.map((f) => ({ id: f.id, values: f.mean }))));
+  writeFileSync(boundPath(values.out, "lower"), formatM4(forecasts.map((f) => ({ id: f.id, values: f.lower }))));
+  writeFileSync(boundPath(values.out, "upper"), formatM4(forecasts.map((f) => ({ id: f.id, values: f.upper }))));
+  const models = new Map<string, number>();
+  for (const f of forecasts) models.set(f.model, (models.get(f.model) ?? 0) + 1);
+  console.log(`${series.length} series, horizon ${horizon}, ${Math.round(level * 100)}% intervals, ${(ms / 1000).toFixed(1)} s (${(ms / Math.max(1, series.length)).toFixed(1)} ms a series) -> ${values.out}, ${boundPath(values.out, "lower")}, ${boundPath(values.out, "upper")}`);
+  console.log(`models: ${[...models].sort((a, b) => b[1] - a[1]).map(([m, n]) => `${m} ${n}`).join(", ")}`);
+  if (values.actuals) {
+    const byId = (rows: { id: string; values: number[] }[]) => new Map(rows.map((r) => [r.id, r.values]));
+    const s = intervalScore(byId(series), byId(readM4(readFileSync(values.actuals, "utf8"))), byId(forecasts.map((f) => ({ id: f.id, values: f.lower }))), byId(forecasts.map((f) => ({ id: f.id, values: f.upper }))), { level, period: 24 });
+    console.log(`intervals against ${values.actuals}: coverage ${s.coverage.toFixed(3)}  MSIS ${s.msis.toFixed(3)}  mean scaled width ${s.width.toFixed(3)}`);
+  }
+  return 0;
+}
+
 function forecast(argv: string[]): number {
   const { values } = parse(argv, {
+    m4: { type: "string" },
+    out: { type: "string" },
+    level: { type: "string" },
+    actuals: { type: "string" },
     data: { type: "string" },
     synthetic: { type: "boolean" },
     seed: { type: "string" },
@@ -74,7 +110,8 @@ function forecast(argv: string[]): number {
     origins: { type: "string" },
     format: { type: "string" },
   }, USAGE);
-  if (!values.data === !values.synthetic) throw new UsageError(`eval forecast needs --data DIR (NAB's data/) or --synthetic\nusage: ${USAGE}`);
+  if (values.m4) return forecastFile(values.m4, values);
+  if (!values.data === !values.synthetic) throw new UsageError(`eval forecast needs --data DIR (NAB's data/) or --synthetic, or --m4 FILE\nusage: ${USAGE}`);
   const format = values.format ?? "table";
   if (format !== "table" && format !== "json") throw new UsageError(`--format ${JSON.stringify(format)}: expected table or json`);
   const series = values.data ? nabSeries(values.data) : syntheticSeries({ seed: positiveNumber(values.seed, "--seed", 1) });
