@@ -37,6 +37,12 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   /** How far an event time may lie ahead of its RAW stream timestamp before validate dead-letters it. */
   readonly maxFutureSkewMs: number;
+  /** Jaeger's web UI, e.g. http://localhost:16686: the dashboard links each anomaly's trace there. */
+  readonly jaegerUiUrl: string | undefined;
+  /** Cron expression of the scheduled report (croner syntax), e.g. "0 6 * * *"; absent: no schedule. */
+  readonly reportCron: string | undefined;
+  /** Where OpenLineage run events go: a Marquez-compatible http(s) base URL, or file:///path/events.ndjson. */
+  readonly openLineageUrl: string | undefined;
 }
 
 /** Five minutes: NTP-synced producers and batching clients stay well inside it. */
@@ -113,6 +119,9 @@ export function loadConfig(env: Env): Config {
     forecastRefitMs: integer(env, "SLUICE_FORECAST_REFIT_MS", 300_000, 1_000, 86_400_000),
     shutdownTimeoutMs: integer(env, "SLUICE_SHUTDOWN_TIMEOUT_MS", 8_000, 1_000, 600_000),
     maxFutureSkewMs: integer(env, "SLUICE_MAX_FUTURE_SKEW_MS", DEFAULT_MAX_FUTURE_SKEW_MS, 0, 30 * 86_400_000),
+    jaegerUiUrl: url(env, "JAEGER_UI_URL", ["http:", "https:"]),
+    reportCron: env.SLUICE_REPORT_CRON || undefined,
+    openLineageUrl: url(env, "OPENLINEAGE_URL", ["http:", "https:", "file:"]),
   });
 }
 
