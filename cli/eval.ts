@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { evalSynthetic, type SyntheticEvalReport } from "../actors/detect/eval.ts";
-import { evalNab } from "../models/anomaly/index.ts";
+import { evalNab, formatNabCv, nabCrossValidation, publicSplits } from "../models/anomaly/index.ts";
+import { dirname, join } from "node:path";
 import { evalForecast, formatReport, nabSeries } from "../models/forecast/eval.ts";
 import { forecastM4, formatM4, intervalScore, readM4 } from "../models/forecast/m4.ts";
 import { syntheticSeries } from "../actors/generate/series.ts";
@@ -10,7 +11,7 @@ import { parseSources } from "./generate.ts";
 
 const USAGE = [
   "sluice eval synthetic [--events N] [--seed N] [--anomaly-rate F] [--interval-ms N] [--sources iot,social,txn] [--format table|json]",
-  "sluice eval nab --data DIR --out DIR [--only SUBSTRING]",
+  "sluice eval nab --data DIR --out DIR [--only SUBSTRING] [--cv [--scorer FILE]]",
   "sluice eval forecast --data DIR | --synthetic [--seed N] [--horizon 12] [--origins 10] [--format table|json]",
   "sluice eval forecast --m4 FILE --out F.csv [--horizon 48] [--level 0.95] [--actuals FILE]",
 ].join("\n       ");
@@ -58,13 +59,20 @@ async function synthetic(argv: string[]): Promise<number> {
 }
 
 function nab(argv: string[]): number {
-  const { values } = parse(argv, { data: { type: "string" }, out: { type: "string" }, only: { type: "string", multiple: true } }, USAGE);
+  const { values } = parse(argv, { data: { type: "string" }, out: { type: "string" }, only: { type: "string", multiple: true }, cv: { type: "boolean" }, scorer: { type: "string" } }, USAGE);
   if (!values.data || !values.out) throw new UsageError(`eval nab needs --data DIR (NAB's data/) and --out DIR\nusage: ${USAGE}`);
   const started = Date.now();
   const run = evalNab({ dataDir: values.data, outDir: values.out, only: values.only });
   const points = run.files.reduce((n, f) => n + f.rows, 0);
   console.log(`${run.files.length} series, ${points} points, ${((Date.now() - started) / 1000).toFixed(1)} s -> ${values.out}`);
-  console.log(`score it: python3 <nab>/score.py --results ${values.out}`);
+  if (!values.cv) {
+    console.log(`score it: python3 <nab>/score.py --results ${values.out}`);
+    return 0;
+  }
+  if (values.only) throw new UsageError("eval nab --cv scores the whole public set: drop --only");
+  // NAB's layout: score.py sits next to data/.
+  const scorer = values.scorer ?? join(dirname(values.data), "score.py");
+  console.log(formatNabCv(nabCrossValidation({ scorer, dataDir: values.data, resultsDir: values.out }, publicSplits())));
   return 0;
 }
 
