@@ -1,4 +1,5 @@
 import { join, resolve } from "node:path";
+import { LakeUrlError, parseLakeUrl, type LakeLocation } from "../lake/location.ts";
 
 /**
  * Everything sluice reads from its environment, read once and frozen. No other module reads
@@ -123,10 +124,27 @@ export function loadConfig(env: Env): Config {
     forecastRefitMs: integer(env, "SLUICE_FORECAST_REFIT_MS", 300_000, 1_000, 86_400_000),
     shutdownTimeoutMs: integer(env, "SLUICE_SHUTDOWN_TIMEOUT_MS", 8_000, 1_000, 600_000),
     maxFutureSkewMs: integer(env, "SLUICE_MAX_FUTURE_SKEW_MS", DEFAULT_MAX_FUTURE_SKEW_MS, 0, 30 * 86_400_000),
+    lake: lakeLocation(env, resolve(env.SLUICE_STATE_DIR || ".sluice")),
+    lakeFileRows: integer(env, "SLUICE_LAKE_FILE_ROWS", 1_000_000, 1, 100_000_000),
+    lakeFileBytes: integer(env, "SLUICE_LAKE_FILE_MB", 32, 1, 1_024) * 1024 * 1024,
     jaegerUiUrl: url(env, "JAEGER_UI_URL", ["http:", "https:"]),
     reportCron: env.SLUICE_REPORT_CRON || undefined,
     openLineageUrl: url(env, "OPENLINEAGE_URL", ["http:", "https:", "file:"]),
   });
+}
+
+function lakeLocation(env: Env, stateDir: string): LakeLocation {
+  try {
+    return parseLakeUrl(env.SLUICE_LAKE_URL || join(stateDir, "lake"), {
+      endpoint: env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined,
+      region: env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined,
+      accessKeyId: env.AWS_ACCESS_KEY_ID || undefined,
+      secretAccessKey: env.AWS_SECRET_ACCESS_KEY || undefined,
+    });
+  } catch (err) {
+    if (err instanceof LakeUrlError) throw new ConfigError(`SLUICE_LAKE_URL: ${err.message}`);
+    throw err;
+  }
 }
 
 /** The embedded engine's data directory; its owner answers `sluice.rpc.sql` for it. */
