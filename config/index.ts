@@ -46,6 +46,11 @@ export interface Config {
   readonly reportCron: string | undefined;
   /** Where OpenLineage run events go: a Marquez-compatible http(s) base URL, or file:///path/events.ndjson. */
   readonly openLineageUrl: string | undefined;
+  /** Where the lake sinks write Parquet (`SLUICE_LAKE_URL`: a directory or s3://bucket/prefix; default `<state dir>/lake`). */
+  readonly lake: LakeLocation;
+  /** A lake file is complete at the end of its hour, or at this many rows or uncompressed bytes. */
+  readonly lakeFileRows: number;
+  readonly lakeFileBytes: number;
 }
 
 /** Five minutes: NTP-synced producers and batching clients stay well inside it. */
