@@ -18,9 +18,10 @@ import { anomaliesSinkActor, detectActor } from "./detect/index.ts";
 import { SchemaRegistry } from "../subjects/registry/index.ts";
 import { EventColumns } from "../clickhouse/columns.ts";
 import { TypedColumnSync } from "./sink/typed-columns.ts";
+import { lakeActors } from "./lake/index.ts";
 
 /** Every actor `sluice up` runs, by name; `sluice actor <name…>` runs a subset. */
-export const ACTOR_NAMES = ["validate", "window", "clickhouse-sink-events", "clickhouse-sink-dlq", "clickhouse-sink-agg", "clickhouse-sink-dq", "clickhouse-sink-late", "detect", "clickhouse-sink-anomalies"] as const;
+export const ACTOR_NAMES = ["validate", "window", "clickhouse-sink-events", "clickhouse-sink-dlq", "clickhouse-sink-agg", "clickhouse-sink-dq", "clickhouse-sink-late", "detect", "clickhouse-sink-anomalies", "lake-raw", "lake-events"] as const;
 export type ActorName = (typeof ACTOR_NAMES)[number];
 
 export function isActorName(value: string): value is ActorName {
@@ -88,6 +89,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
     return clickhouse.client;
   };
 
+  const lake = lakeActors({ location: config.lake, limits: { maxRows: config.lakeFileRows, maxBytes: config.lakeFileBytes }, embedded: () => (clickhouse?.kind === "embedded" ? clickhouse.client : undefined) });
   const all: Record<ActorName, () => ActorDefinition | LoopActor> = {
     validate: () => validateActor({ partitions: config.partitions, schemas: registry, maxFutureSkewMs: config.maxFutureSkewMs }),
     window: () => windowActor({ partitions: config.partitions }),
@@ -96,6 +98,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
     "clickhouse-sink-late": () => lateSinkActor({ client, caps: () => clickhouse!.caps, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs }),
     detect: () => detectActor({ partitions: config.partitions }),
     "clickhouse-sink-anomalies": () => anomaliesSinkActor({ client, caps: () => clickhouse!.caps, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs }),
+    ...lake.actors,
   };
   const controller = new AbortController();
   const actors = opts.actors.map((name) => all[name]());
@@ -124,6 +127,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
       await step("sql service", async () => sqlService?.stop());
       await step("schema registry", async () => registry?.close());
       await step("nats drain", () => closeNats(nc));
+      await step("lake engine close", () => lake.close());
       await step("clickhouse close", async () => clickhouse?.close());
     },
   };

@@ -10,6 +10,7 @@ import { lateSinkActor } from "./window/late-sink.ts";
 import { sinkActors } from "./sink/index.ts";
 import { dqSinkActor } from "./sink/dq.ts";
 import { anomaliesSinkActor, detectDefinition } from "./detect/index.ts";
+import { lakeDefinition } from "./lake/index.ts";
 
 // Declarations only: nothing here connects, so the client a sink would write through is never asked for.
 const unused = (): never => {
@@ -28,6 +29,8 @@ const DECLARATIONS: Record<ActorName, (partitions: number) => Declared> = {
   "clickhouse-sink-dq": () => dqSinkActor(sinkDeps),
   "clickhouse-sink-late": () => lateSinkActor(sinkDeps),
   "clickhouse-sink-anomalies": () => anomaliesSinkActor(sinkDeps),
+  "lake-raw": () => lakeDefinition({ dataset: "raw", store: unused, limits: { maxRows: 1, maxBytes: 1 } }) as unknown as Declared,
+  "lake-events": () => lakeDefinition({ dataset: "events", store: unused, limits: { maxRows: 1, maxBytes: 1 } }) as unknown as Declared,
 };
 
 function describe(def: Declared): TopologyActor {
