@@ -1,0 +1,166 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, open, readdir, rename, rm } from "node:fs/promises";
+import { dirname, join, relative } from "node:path";
+import { Readable } from "node:stream";
+import type { ClickHouseClient } from "@clickhouse/client";
+import { quoteString } from "../clickhouse/query.ts";
+import { fileKey, parseFileKey, type Dataset, type LakeFile } from "./layout.ts";
+import type { LakeLocation } from "./location.ts";
+import { LAKE_STRUCTURE, toTabSeparated, type LakeRow } from "./rows.ts";
+
+/** A lake file could not be written, listed or read; `key` names it below the lake root. */
+export class LakeStoreError extends Error {
+  readonly key: string;
+  constructor(message: string, key: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "LakeStoreError";
+    this.key = key;
+  }
+}
+
+const WRITE_SETTINGS = {
+  output_format_parquet_compression_method: "zstd",
+  engine_file_truncate_on_insert: 1,
+  s3_truncate_on_insert: 1,
+} as const;
+
+/**
+ * Reads and writes the lake's Parquet files through an embedded ClickHouse engine (chDB), which
+ * writes Parquet and S3 itself. Visibility is atomic: a local file is written under a temp name,
+ * fsync'ed, renamed and its directory fsync'ed; an S3 object appears only when its upload
+ * completes (a PUT, or a multipart upload's completion, is atomic). `write` resolves only once the
+ * file is durable, so a caller may then forget the rows.
+ */
+export class LakeStore {
+  readonly location: LakeLocation;
+  private readonly engine: ClickHouseClient;
+
+  constructor(location: LakeLocation, engine: ClickHouseClient) {
+    this.location = location;
+    this.engine = engine;
+  }
+
+  async write(file: LakeFile, rows: readonly LakeRow[]): Promise<void> {
+    const key = fileKey(file);
+    const body = toTabSeparated(rows);
+    if (this.location.kind === "s3") {
+      await this.insert(this.tableFunction(key, true), body, key);
+      return;
+    }
+    const final = join(this.location.root, key);
+    const dir = dirname(final);
+    await mkdir(dir, { recursive: true });
+    const tmp = `${final}.tmp-${randomBytes(6).toString("hex")}`;
+    try {
+      await this.insert(this.tableFunction(tmp, true), body, key);
+      const fh = await open(tmp, "r+");
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, final);
+      const dh = await open(dir, "r");
+      try {
+        await dh.sync();
+      } finally {
+        await dh.close();
+      }
+    } catch (err) {
+      await rm(tmp, { force: true }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** The files of `dataset` (of one source when given), ordered by source and first sequence. */
+  async list(dataset: Dataset, source?: string): Promise<LakeFile[]> {
+    const under = `${dataset}/${source ? `source=${source}/` : ""}`;
+    const keys = this.location.kind === "s3" ? await this.listS3(under) : await listDir(this.location.root, under);
+    return keys.flatMap((k) => parseFileKey(k) ?? []).sort((a, b) => (a.source === b.source ? a.firstSeq - b.firstSeq : a.source < b.source ? -1 : 1));
+  }
+
+  /** A file's rows in sequence order. */
+  async read(file: LakeFile): Promise<LakeRow[]> {
+    const key = fileKey(file);
+    const query = `SELECT stream, seq, subject, toUnixTimestamp64Milli(stream_time) AS ts, headers, base64Encode(data) AS data FROM ${this.tableFunction(this.location.kind === "s3" ? key : join(this.location.root, key), true)} ORDER BY seq`;
+    try {
+      const result = await this.engine.query({ query, format: "JSONEachRow", clickhouse_settings: { output_format_json_quote_64bit_integers: 0 } });
+      const rows = await result.json<{ stream: string; seq: number; subject: string; ts: number; headers: Record<string, string>; data: string }>();
+      return rows.map((r) => ({ stream: r.stream, seq: Number(r.seq), subject: r.subject, timestampMs: Number(r.ts), headers: r.headers, data: Buffer.from(r.data, "base64") }));
+    } catch (err) {
+      throw new LakeStoreError(`reading lake file ${key} failed: ${this.redact(err)}`, key, { cause: err });
+    }
+  }
+
+  /**
+   * The table function over every file a glob below the root matches (`raw/source=iot/**.parquet`),
+   * with Hive partition columns: for views and ad-hoc queries.
+   */
+  tableFunction(keyOrPath: string, exact = false): string {
+    const structure = quoteString(LAKE_STRUCTURE);
+    if (this.location.kind === "dir") {
+      const path = exact ? keyOrPath : join(this.location.root, keyOrPath);
+      return `file(${quoteString(path)}, 'Parquet', ${structure})`;
+    }
+    const { base, prefix, accessKeyId, secretAccessKey } = this.location;
+    const url = quoteString(`${base}/${prefix ? `${prefix}/` : ""}${keyOrPath}`);
+    const creds = accessKeyId && secretAccessKey ? `${quoteString(accessKeyId)}, ${quoteString(secretAccessKey)}, ` : "";
+    return `s3(${url}, ${creds}'Parquet', ${structure})`;
+  }
+
+  private async insert(target: string, body: string, key: string): Promise<void> {
+    try {
+      await this.engine.insert({
+        table: `FUNCTION ${target}`,
+        values: Readable.from([Buffer.from(body)], { objectMode: false }),
+        format: "TabSeparated",
+        clickhouse_settings: WRITE_SETTINGS,
+      });
+    } catch (err) {
+      throw new LakeStoreError(`writing lake file ${key} to ${this.location.url} failed: ${this.redact(err)}`, key, { cause: err });
+    }
+  }
+
+  private async listS3(under: string): Promise<string[]> {
+    const { prefix, bucket } = this.location as Extract<LakeLocation, { kind: "s3" }>;
+    const root = prefix ? `${prefix}/` : "";
+    const query = `SELECT _path FROM ${this.tableFunction(`${under}**.parquet`).replace(/'Parquet', '[^']*'\)$/, "'One')")}`;
+    try {
+      const result = await this.engine.query({ query, format: "JSONEachRow" });
+      const rows = await result.json<{ _path: string }>();
+      // _path is "<bucket>/<key>".
+      return rows.map((r) => r._path.slice(`${bucket}/${root}`.length));
+    } catch (err) {
+      // A glob that matches nothing is an error to the engine, not an empty answer.
+      if (/CANNOT_EXTRACT_TABLE_STRUCTURE|no files|Failed to get object info|doesn't exist/i.test(String(err))) return [];
+      throw new LakeStoreError(`listing ${under} on ${this.location.url} failed: ${this.redact(err)}`, under, { cause: err });
+    }
+  }
+
+  /** An engine error without the credentials the statement carried. */
+  private redact(err: unknown): string {
+    let text = err instanceof Error ? err.message : String(err);
+    if (this.location.kind === "s3" && this.location.secretAccessKey) text = text.split(this.location.secretAccessKey).join("***");
+    return text.length > 600 ? `${text.slice(0, 600)}…` : text;
+  }
+}
+
+async function listDir(root: string, under: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (dir: string) => {
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw err;
+    }
+    for (const e of entries) {
+      const path = join(dir, e.name);
+      if (e.isDirectory()) await walk(path);
+      else if (e.name.endsWith(".parquet")) out.push(relative(root, path));
+    }
+  };
+  await walk(join(root, under));
+  return out;
+}
