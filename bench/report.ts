@@ -71,10 +71,10 @@ export function isEntryPoint(moduleUrl: string): boolean {
  * a process of their own (RSS, one chDB data directory per process). Fails with the child's last
  * output when it exits non-zero or prints no summary.
  */
-export function runBenchChild(scriptUrl: string, args: string[], timeoutMs: number): Promise<BenchSummary> {
+export function runBenchChild(scriptUrl: string, args: string[], timeoutMs: number, nodeArgs: string[] = []): Promise<BenchSummary> {
   const script = fileURLToPath(scriptUrl);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let output = "";
     child.stdout.on("data", (d) => (output += d));
     child.stderr.on("data", (d) => (output += d));

@@ -1,0 +1,102 @@
+// Cost growth: throughput and memory of the whole pipeline (all actors on, one process) as the
+// number of distinct keys grows (1k, 10k, 100k sensors at 4 partitions) and as the partitions
+// grow (1, 2, 4 at 10k sensors). Each configuration runs in a process of its own (fresh
+// nats-server, fresh chDB), so its RSS is its own: RSS when the pipeline is up, the peak while the
+// events flow, and the JS heap after a full collection before and after (their difference over
+// the keys is an upper bound on the state kept per key). The bare nats.js loop of baseline.ts is
+// measured once in the same run.
+//   npm run bench:growth [-- --events 100000 --keys 1000,10000,100000 --partitions 1,2,4 --at-keys 10000]
+import { parseArgs } from "node:util";
+import { setTimeout as sleep } from "node:timers/promises";
+import { connect } from "@nats-io/transport-node";
+import { NatsServer } from "../tests/harness/nats-server.ts";
+import { publishAll, startTestPipeline } from "../tests/harness/pipeline.ts";
+import { natsBaseline } from "./baseline.ts";
+import { recentReadings, secondsUntil } from "./load.ts";
+import { figure, isEntryPoint, printSummary, ratio, round, rssMb, runBenchChild, withPeakRss, type BenchSummary } from "./report.ts";
+
+interface Case {
+  readonly keys: number;
+  readonly partitions: number;
+}
+
+const heapAfterGcMb = (): number => {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage().heapUsed / 1024 / 1024;
+};
+
+/** One configuration, in this process (started by `main` as a child with --expose-gc). */
+async function one(c: Case, events: number): Promise<BenchSummary> {
+  const nats = await NatsServer.start();
+  const p = await startTestPipeline(nats.url, { env: { SLUICE_PARTITIONS: String(c.partitions) } });
+  try {
+    const nc = await connect({ servers: nats.url });
+    const messages = recentReadings(events, c.keys);
+    const heapStart = heapAfterGcMb();
+    const rssStart = rssMb();
+    const { value: seconds, peakMb } = await withPeakRss(async () => {
+      const started = performance.now();
+      await publishAll(nc, messages);
+      return secondsUntil("rows in sluice.events", () => p.scalar("SELECT count() FROM sluice.events"), events, started, 600_000);
+    });
+    // The stateful actors may still be folding the last events; give them a moment before weighing.
+    await sleep(2_000);
+    const heapEnd = heapAfterGcMb();
+    await nc.close();
+    const summary: BenchSummary = {
+      name: "growth-case", keys: c.keys, partitions: c.partitions, events, events_per_s: round(events / seconds),
+      rss_start_mb: round(rssStart), rss_peak_mb: round(peakMb), rss_end_mb: round(rssMb()),
+      heap_start_mb: round(heapStart, 1), heap_end_mb: round(heapEnd, 1),
+      heap_bytes_per_key: round(((heapEnd - heapStart) * 1024 * 1024) / c.keys),
+    };
+    printSummary(summary);
+    return summary;
+  } finally {
+    await p.cleanup();
+    await nats.stop();
+  }
+}
+
+function cases(keys: readonly number[], partitions: readonly number[], atKeys: number): Case[] {
+  const all = [...keys.map((k) => ({ keys: k, partitions: 4 })), ...partitions.map((n) => ({ keys: atKeys, partitions: n }))];
+  return all.filter((c, i) => all.findIndex((d) => d.keys === c.keys && d.partitions === c.partitions) === i);
+}
+
+export async function main(opts: { events: number; keys: readonly number[]; partitions: readonly number[]; atKeys: number; timeoutMs?: number }): Promise<BenchSummary> {
+  const base = await natsBaseline(opts.events);
+  const results: BenchSummary[] = [];
+  for (const c of cases(opts.keys, opts.partitions, opts.atKeys)) {
+    const args = ["--one", "--events", String(opts.events), "--keys", String(c.keys), "--partitions", String(c.partitions)];
+    results.push(await runBenchChild(import.meta.url, args, opts.timeoutMs ?? 900_000, ["--expose-gc"]));
+  }
+  console.log(`events: ${opts.events} per configuration, all actors on, one process each; baseline nats.js publish → stream → consume + JSON.parse + ack: ${figure(base)} msgs/s`);
+  console.log("   keys  partitions   events/s   ratio   RSS up MB   RSS peak MB   heap up MB   heap end MB   heap B/key");
+  for (const r of results) {
+    const n = (field: string) => Number(r[field]);
+    console.log(`${figure(n("keys"), 7)}  ${figure(n("partitions"), 10)}  ${figure(n("events_per_s"))}  ${ratio(n("events_per_s"), base).toFixed(3).padStart(6)}  ${figure(n("rss_start_mb"), 10)}  ${figure(n("rss_peak_mb"), 12)}  ${n("heap_start_mb").toFixed(1).padStart(11)}  ${n("heap_end_mb").toFixed(1).padStart(12)}  ${figure(n("heap_bytes_per_key"), 11)}`);
+  }
+  const headline = results.find((r) => r.keys === opts.atKeys && r.partitions === 4) ?? results[0];
+  const summary: BenchSummary = {
+    name: "growth", events: opts.events, events_per_s: Number(headline.events_per_s), baseline: round(base), ratio: ratio(Number(headline.events_per_s), base),
+    cases: results.map(({ name: _name, ...fields }) => fields),
+  };
+  printSummary(summary);
+  return summary;
+}
+
+const numbers = (text: string): number[] => text.split(",").map(Number);
+
+if (isEntryPoint(import.meta.url)) {
+  const { values } = parseArgs({
+    options: {
+      one: { type: "boolean", default: false },
+      events: { type: "string", default: "100000" },
+      keys: { type: "string", default: "1000,10000,100000" },
+      partitions: { type: "string", default: "1,2,4" },
+      "at-keys": { type: "string", default: "10000" },
+    },
+  });
+  if (values.one) await one({ keys: Number(values.keys), partitions: Number(values.partitions) }, Number(values.events));
+  else await main({ events: Number(values.events), keys: numbers(values.keys), partitions: numbers(values.partitions), atKeys: Number(values["at-keys"]) });
+  process.exit(0);
+}
