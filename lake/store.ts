@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, open, readdir, rename, rm } from "node:fs/promises";
-import { dirname, join, relative } from "node:path";
+import { basename, dirname, join, relative } from "node:path";
 import { Readable } from "node:stream";
 import type { ClickHouseClient } from "@clickhouse/client";
 import { quoteString } from "../clickhouse/query.ts";
@@ -50,6 +50,7 @@ export class LakeStore {
     const final = join(this.location.root, key);
     const dir = dirname(final);
     await mkdir(dir, { recursive: true });
+    await removeStaleTemps(dir, basename(final));
     const tmp = `${final}.tmp-${randomBytes(6).toString("hex")}`;
     try {
       await this.insert(this.tableFunction(tmp, true), body, key);
@@ -143,6 +144,12 @@ export class LakeStore {
     if (this.location.kind === "s3" && this.location.secretAccessKey) text = text.split(this.location.secretAccessKey).join("***");
     return text.length > 600 ? `${text.slice(0, 600)}…` : text;
   }
+}
+
+/** Temp files a crashed write of the same file left behind: the rewrite supersedes them. */
+async function removeStaleTemps(dir: string, name: string): Promise<void> {
+  const prefix = `${name}.tmp-`;
+  for (const entry of await readdir(dir)) if (entry.startsWith(prefix)) await rm(join(dir, entry), { force: true });
 }
 
 async function listDir(root: string, under: string): Promise<string[]> {
