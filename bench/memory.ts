@@ -1,6 +1,6 @@
 // Memory over time: `sluice up` (every actor, the API and its generator at a steady `rate`) as a
 // child on a nats-server of ours, its RSS read from /proc at each mark (default 2 and 10 minutes
-// after the start), with the rows stored and the backlog (RAW messages not yet rows) at each mark
+// after `sluice up` was started), with the rows stored and the backlog (RAW messages not yet rows) at each mark
 // to show the rate was held. The first mark is the baseline; the ratio is last / first (target:
 // flat within 10 %, ≤ 400 MB).
 //   npm run bench:memory [-- --rate 1000 --at 120,600]
@@ -12,8 +12,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { connect } from "@nats-io/transport-node";
 import { NatsServer } from "../tests/harness/nats-server.ts";
 import { streamCount } from "../tests/harness/pipeline.ts";
-import { SluiceProcess, scalarOverNats } from "../tests/harness/sluice-process.ts";
-import { stopProcess } from "./pipeline.ts";
+import { scalarOverNats } from "../tests/harness/sluice-process.ts";
+import { startSluiceUp, stopProcess } from "./sluice-up.ts";
 import { figure, isEntryPoint, printSummary, ratio, round, rssMb, type BenchSummary } from "./report.ts";
 
 interface Mark {
@@ -30,7 +30,10 @@ export async function main(opts: { rate: number; atSeconds: readonly number[] })
   const nats = await NatsServer.start();
   const stateDir = mkdtempSync(join(tmpdir(), "sluice-bench-memory-"));
   const started = Date.now();
-  const up = SluiceProcess.start(["up", "--rate", String(opts.rate)], { NATS_URL: nats.url, SLUICE_STATE_DIR: stateDir, SLUICE_API_PORT: "0", SLUICE_LOG_LEVEL: "warn" });
+  const { process: up } = await startSluiceUp(["--rate", String(opts.rate)], nats.url, stateDir, { SLUICE_LOG_LEVEL: "warn" }).catch(async (err: unknown) => {
+    await nats.stop();
+    throw err;
+  });
   const nc = await connect({ servers: nats.url });
   try {
     const taken: Mark[] = [];

@@ -14,18 +14,16 @@ import { connect } from "@nats-io/transport-node";
 import { NatsServer } from "../tests/harness/nats-server.ts";
 import { validReadings } from "../tests/harness/events.ts";
 import { publishAll, startTestPipeline } from "../tests/harness/pipeline.ts";
-import { SluiceProcess, scalarOverNats } from "../tests/harness/sluice-process.ts";
-import { waitFor } from "../tests/harness/wait.ts";
+import { scalarOverNats } from "../tests/harness/sluice-process.ts";
 import { natsBaseline } from "./baseline.ts";
 import { secondsUntil } from "./load.ts";
+import { startSluiceUp, stopProcess } from "./sluice-up.ts";
 import { figure, isEntryPoint, printSummary, ratio, round, type BenchSummary } from "./report.ts";
 
 export const MODES = ["in-process", "split"] as const;
 export type Mode = (typeof MODES)[number];
 
 const readingsFor = (events: number) => validReadings(events, Date.UTC(2026, 10, 27, 10), 50);
-/** validate, window, detect, and the sinks with the embedded engine: see `splitGroups` in cli/up.ts. */
-const SPLIT_PROCESSES = 4;
 
 async function inProcess(events: number): Promise<number> {
   const nats = await NatsServer.start();
@@ -43,30 +41,10 @@ async function inProcess(events: number): Promise<number> {
   }
 }
 
-/** `sluice up --split` on our nats-server, waited for until every actor process says it runs. */
-export async function startSplit(natsUrl: string, stateDir: string, env: Record<string, string> = {}): Promise<SluiceProcess> {
-  const up = SluiceProcess.start(["up", "--split", "--no-generate"], {
-    NATS_URL: natsUrl, SLUICE_STATE_DIR: stateDir, SLUICE_API_PORT: "0", SLUICE_LOG_LEVEL: "info", ...env,
-  });
-  const running = await waitFor(async () => up.output.split("actors running").length - 1, (n) => n >= SPLIT_PROCESSES || up.child.exitCode !== null, 180_000, 100);
-  if (running < SPLIT_PROCESSES) {
-    await stopProcess(up);
-    throw new Error(`sluice up --split: ${running} of ${SPLIT_PROCESSES} actor processes started:\n${up.output.slice(-2_000)}`);
-  }
-  return up;
-}
-
-/** SIGTERM (drain), then SIGKILL if it is still there after `graceMs`. */
-export async function stopProcess(p: SluiceProcess, graceMs = 20_000): Promise<void> {
-  const timer = setTimeout(() => p.child.kill("SIGKILL"), graceMs);
-  await p.kill("SIGTERM");
-  clearTimeout(timer);
-}
-
 async function split(events: number): Promise<number> {
   const nats = await NatsServer.start();
   const stateDir = mkdtempSync(join(tmpdir(), "sluice-bench-split-"));
-  const up = await startSplit(nats.url, stateDir).catch(async (err: unknown) => {
+  const { process: up } = await startSluiceUp(["--split", "--no-generate"], nats.url, stateDir).catch(async (err: unknown) => {
     await nats.stop();
     throw err;
   });

@@ -1,0 +1,37 @@
+import { SluiceProcess } from "../tests/harness/sluice-process.ts";
+import { waitFor } from "../tests/harness/wait.ts";
+
+/** validate, window, detect, and the sinks with the embedded engine: see `splitGroups` in cli/up.ts. */
+const SPLIT_PROCESSES = 4;
+
+export interface SluiceUp {
+  readonly process: SluiceProcess;
+  /** Where its HTTP API listens (from the banner). */
+  readonly apiUrl: string;
+}
+
+/**
+ * `sluice up <args>` as a child on our nats-server and state dir, API on a free port, waited for
+ * until its banner is printed and, with `--split`, every actor process says it runs.
+ */
+export async function startSluiceUp(args: readonly string[], natsUrl: string, stateDir: string, env: Record<string, string> = {}): Promise<SluiceUp> {
+  const up = SluiceProcess.start(["up", ...args], { NATS_URL: natsUrl, SLUICE_STATE_DIR: stateDir, SLUICE_API_PORT: "0", SLUICE_LOG_LEVEL: "info", ...env });
+  const processes = args.includes("--split") ? SPLIT_PROCESSES : 0;
+  const ready = () => {
+    const apiUrl = up.output.match(/^\s+API\s+(http:\/\/\S+)/m)?.[1];
+    return apiUrl && up.output.split("actors running").length - 1 >= processes ? apiUrl : undefined;
+  };
+  const apiUrl = await waitFor(async () => ready(), (url) => url !== undefined || up.child.exitCode !== null, 180_000, 100);
+  if (!apiUrl) {
+    await stopProcess(up);
+    throw new Error(`sluice up ${args.join(" ")} did not come up:\n${up.output.slice(-2_000)}`);
+  }
+  return { process: up, apiUrl };
+}
+
+/** SIGTERM (drain), then SIGKILL if it is still there after `graceMs`. */
+export async function stopProcess(p: SluiceProcess, graceMs = 20_000): Promise<void> {
+  const timer = setTimeout(() => p.child.kill("SIGKILL"), graceMs);
+  await p.kill("SIGTERM");
+  clearTimeout(timer);
+}
