@@ -14,6 +14,7 @@ import { startLocalNats, type LocalNats } from "./local-nats.ts";
 import { flushTelemetry, handleShutdown } from "./signals.ts";
 import { ActorProcesses } from "./children.ts";
 import { startApi } from "../api/start.ts";
+import { pipelineTopology } from "../actors/topology.ts";
 import { clearLocalNatsUrl, writeLocalNatsUrl } from "./state.ts";
 
 const USAGE = "sluice up [--no-generate] [--rate N] [--sources iot,social,txn] [--seed N] [--anomaly-rate F] [--split]";
@@ -123,7 +124,7 @@ export async function run(argv: string[], env: Record<string, string | undefined
       stops.push({ name: "generator", stop: () => publisher.stop() });
     }
     if (signal.aborted) throw new AbortedError("start");
-    const api = await startApi({ config, natsUrl, pipeline, log });
+    const api = await startApi({ config, natsUrl, pipeline, topology: pipelineTopology(config.partitions), log });
     stops.push({ name: "api", stop: () => api.close() });
     console.log(banner(config, natsUrl, !values["no-generate"], api.url));
     log.info(`${await shutdown.requested}: stopping (${stops.map((s) => s.name).reverse().join(", ")})`);
