@@ -6,6 +6,11 @@ import { Lru } from "../models/lru.ts";
 import type { ConsumerLag, QueryRows } from "./deps.ts";
 import type { ForecastProvider } from "./forecast.ts";
 import { openApiDocument } from "./openapi.ts";
+import { sqlTime } from "../clickhouse/queries.ts";
+import type { Topology } from "../subjects/topology.ts";
+import { dashboard } from "./dashboard.ts";
+import type { DeadLetterAccess } from "./dlq.ts";
+import { isoTime } from "./time.ts";
 import * as check from "./validate.ts";
 import { RequestError } from "./validate.ts";
 
@@ -30,6 +35,12 @@ export interface ApiDeps {
   now?: () => number;
   /** Series `/v1/predict` keeps detectors for. Default 1000. */
   maxSeries?: number;
+  /** The running actors' dataset graph, for `/v1/topology` and the dashboard. */
+  topology?: Topology;
+  /** Absent: the `/v1/dlq` routes answer 404. */
+  deadLetters?: DeadLetterAccess;
+  /** Jaeger's UI, linked from the dashboard's anomalies. */
+  jaegerUiUrl?: string;
 }
 
 const MAX_BATCH = 10_000;
@@ -39,13 +50,6 @@ function problem(c: Context, status: 400 | 404 | 413 | 415 | 500 | 503, field: s
   return c.json({ error: { ...(field ? { field } : {}), message, hint } }, status);
 }
 
-/** "2026-01-01 10:00:00.123" (DateTime64 text, UTC) or epoch seconds → RFC 3339. */
-function isoTime(value: unknown): string {
-  if (typeof value === "number" || (typeof value === "string" && /^\d+$/.test(value))) return new Date(Number(value) * 1000).toISOString();
-  const text = String(value);
-  return new Date(`${text.replace(" ", "T")}Z`).toISOString();
-}
-
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<T>((_, reject) => {
@@ -53,9 +57,6 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
-
-/** Epoch ms as a SQL time literal both engines compare with DateTime and DateTime64 columns. */
-const sqlTime = (ms: number): string => `toDateTime(${Math.floor(ms / 1000)})`;
 
 function prometheus(metrics: ReadonlyMap<string, ActorMetrics>, lag: ConsumerLag[]): string {
   const families: Array<[string, string, "counter" | "gauge", (m: ActorMetrics) => number]> = [
@@ -260,6 +261,8 @@ LIMIT ${limit}`);
     });
     return c.json({ series: posted.series, points: scored });
   });
+
+  app.route("/", dashboard({ ...deps, now }));
 
   return app;
 }

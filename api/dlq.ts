@@ -2,6 +2,7 @@ import { headers as natsHeaders, type MsgHdrs, type NatsConnection } from "@nats
 import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
 import { HEADERS, parseDeadLetterSubject, STREAMS, subject as subjects } from "../subjects/catalog.ts";
 import { eventMsgId, sequenceEventId } from "../subjects/identity.ts";
+import { withDeadline } from "../nats/deadline.ts";
 
 export { sequenceEventId };
 
@@ -264,4 +265,19 @@ export async function purgeDeadLetters(nc: NatsConnection, filter: DlqFilter, le
   let removed = 0;
   for (const dl of letters) if (await jsm.streams.deleteMessage(DLQ, dl.id, false).catch(() => false)) removed++;
   return removed;
+}
+
+/** What the API's dead-letter routes read and do, over one NATS connection; each call has a deadline. */
+export interface DeadLetterAccess {
+  list(filter: DlqFilter): Promise<DeadLetter[]>;
+  get(id: number): Promise<DeadLetter | undefined>;
+  replay(letters: readonly DeadLetter[]): Promise<ReplayResult[]>;
+}
+
+export function natsDeadLetters(nc: NatsConnection, timeoutMs = 10_000): DeadLetterAccess {
+  return {
+    list: (filter) => withDeadline(listDeadLetters(nc, filter), { what: `list ${filterSubject(filter)}`, timeoutMs }),
+    get: (id) => withDeadline(getDeadLetter(nc, id), { what: `get ${DLQ} seq ${id}`, timeoutMs }),
+    replay: (letters) => withDeadline(replayDeadLetters(nc, letters), { what: `replay ${letters.length} dead letters`, timeoutMs }),
+  };
 }

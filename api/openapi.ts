@@ -16,6 +16,65 @@ const sourceParam = (required: boolean) => param("source", "iot, social or txn",
 const sinceParam = param("since", "RFC 3339, epoch ms, or a duration back from now (15m, 2h, 7d); default 1h", { type: "string" });
 const limitParam = (max: number, dflt: number) => param("limit", `rows at most (1–${max})`, { type: "integer", minimum: 1, maximum: max, default: dflt });
 
+const html = (description: string) => ({ description, content: { "text/html": { schema: { type: "string" } } } });
+const period = param("since", "start of the period: RFC 3339, epoch ms or a duration back (1h, 24h); default 1h", { type: "string" });
+const dlqId = param("id", "the dead letter's DLQ stream sequence", { type: "integer", minimum: 1 }, true, "path");
+const obj = (properties: Record<string, unknown>) => ({ type: "object", properties });
+const list = (items: Record<string, unknown>) => ({ type: "array", items });
+
+/** The dashboard's pages and the JSON only its pages need (api/dashboard.ts). */
+function dashboardPaths(): Record<string, unknown> {
+  return {
+    "/": { get: { summary: "Redirects to the dashboard", responses: { 302: { description: "to /ui/" } } } },
+    "/ui/": { get: { summary: "The dashboard: Pipeline, Sources, Anomalies, Forecasts, Dead letters", responses: { 200: html("the page") } } },
+    "/ui/config.json": { get: { summary: "What the pages need to know of the deployment (Jaeger UI URL)", responses: { 200: json(obj({ jaeger_ui_url: { type: ["string", "null"] } }), "settings") } } },
+    "/ui/{file}": { get: { summary: "A dashboard script or style sheet", parameters: [param("file", "e.g. app.js", { type: "string" }, true, "path")], responses: { 200: { description: "the file" }, 404: error } } },
+    "/ui/vendor/{file}": { get: { summary: "uPlot, served from node_modules", parameters: [param("file", "uPlot.iife.min.js or uPlot.min.css", { type: "string" }, true, "path")], responses: { 200: { description: "the file" }, 404: error } } },
+    "/v1/topology": {
+      get: {
+        summary: "The dataset graph of the running actors, from their declarations: streams, actors, tables, edges",
+        responses: { 200: json(obj({ streams: list(obj({ name: { type: "string" }, subjects: list({ type: "string" }) })), actors: list(obj({ name: { type: "string" }, reads: { type: "string" }, durable: { type: "string" }, emits: list({ type: "string" }), writes: list({ type: "string" }) })), tables: list({ type: "string" }), edges: list(obj({ from: { type: "string" }, to: { type: "string" } })) }), "the graph"), 404: error },
+      },
+    },
+    "/v1/pipeline": {
+      get: {
+        summary: "Per-actor counters, consumer lag, per-source volumes and watermark, dead letters per reason, data-quality pass rates",
+        parameters: [period],
+        responses: { 200: json(obj({ from: { type: "string" }, at: { type: "string" }, actors: list({ type: "object" }), lag: list({ type: "object" }), sources: list(obj({ source: { type: "string" }, events: { type: "integer" }, keys: { type: "integer" }, watermark: { type: "string" } })), dead_letters: list(obj({ actor: { type: "string" }, code: { type: "string" }, count: { type: "integer" } })), data_quality: list(obj({ source: { type: "string" }, expectation: { type: "string" }, evaluated: { type: "integer" }, failed: { type: "integer" }, pass_rate: { type: "number" } })) }), "the summary"), 400: error, 500: internal },
+      },
+    },
+    "/v1/sources/{source}": {
+      get: {
+        summary: "One source: events per minute of arrival and its busiest keys",
+        parameters: [param("source", "iot, social or txn", { type: "string" }, true, "path"), period, limitParam(100, 10)],
+        responses: { 200: json(obj({ source: { type: "string" }, per_minute: list(obj({ minute: { type: "string" }, events: { type: "integer" } })), top_keys: list(obj({ key: { type: "string" }, events: { type: "integer" } })) }), "volumes"), 400: error, 500: internal },
+      },
+    },
+    "/v1/series": {
+      get: {
+        summary: "Series with tumbling windows in the period, for the forecast picker",
+        parameters: [period, limitParam(1_000, 200)],
+        responses: { 200: json(obj({ series: list(obj({ series: { type: "string" }, windows: { type: "integer" } })) }), "series"), 400: error, 500: internal },
+      },
+    },
+    "/v1/dlq": {
+      get: {
+        summary: "Dead letters in the DLQ stream, newest first (payload cut to 200 characters)",
+        parameters: [param("actor", "actor name", { type: "string" }), param("source", "source", { type: "string" }), param("reason", "error code, or part of the reason", { type: "string" }), limitParam(5_000, 200)],
+        responses: { 200: json(obj({ count: { type: "integer" }, dead_letters: list({ $ref: "#/components/schemas/DeadLetter" }) }), "dead letters"), 400: error, 404: error, 500: internal },
+      },
+    },
+    "/v1/dlq/{id}": { get: { summary: "One dead letter with its whole payload and headers", parameters: [dlqId], responses: { 200: json({ $ref: "#/components/schemas/DeadLetter" }, "the dead letter"), 400: error, 404: error, 500: internal } } },
+    "/v1/dlq/{id}/replay": {
+      post: {
+        summary: "Republishes the dead letter to its original subject with its original event id",
+        parameters: [dlqId],
+        responses: { 200: json(obj({ id: { type: "integer" }, subject: { type: "string" }, event_id: { type: "string" }, duplicate: { type: "boolean" } }), "stored again"), 400: error, 404: error, 500: internal },
+      },
+    },
+  };
+}
+
 export function openApiDocument(): Record<string, unknown> {
   return {
     openapi: "3.1.0",
@@ -90,6 +149,7 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
       },
+      ...dashboardPaths(),
     },
     components: {
       schemas: {
@@ -103,6 +163,15 @@ export function openApiDocument(): Record<string, unknown> {
           properties: {
             ready: { type: "boolean" },
             checks: { type: "object", properties: { nats: { $ref: "#/components/schemas/Check" }, clickhouse: { $ref: "#/components/schemas/Check" } } },
+          },
+        },
+        DeadLetter: {
+          type: "object",
+          properties: {
+            id: { type: "integer" }, actor: { type: "string" }, source: { type: "string" }, code: { type: "string" }, reason: { type: "string" },
+            original_subject: { type: "string" }, original_stream: { type: "string" }, original_seq: { type: "integer" }, deliveries: { type: "integer" },
+            replay_count: { type: "integer" }, failed_at: { type: "string", format: "date-time" }, payload: { type: "string" }, payload_bytes: { type: "integer" },
+            headers: { type: "object", additionalProperties: { type: "string" } },
           },
         },
         Check: { type: "object", properties: { ok: { type: "boolean" }, error: { type: "string" } } },

@@ -9,13 +9,15 @@ import { clickhouseRows, consumerLag, natsPing, natsSqlRows, type InProcessPipel
 import { windowForecasts } from "./forecast.ts";
 import { createForecastService, type ForecastService } from "./forecast-service.ts";
 import { serveApi, type ServedApi } from "./serve.ts";
+import { natsDeadLetters } from "./dlq.ts";
+import type { Topology } from "../subjects/topology.ts";
 
 /**
  * Starts the HTTP API for `sluice up` on `config.apiPort`. In the process that owns ClickHouse it
  * reads through the pipeline's client; otherwise (`--split`) it has its own NATS connection and
  * asks the owner of the embedded engine over `sluice.rpc.sql`, or opens the server at CLICKHOUSE_URL.
  */
-export async function startApi(opts: { config: Config; natsUrl: string; pipeline?: InProcessPipeline; log: Logger }): Promise<ServedApi> {
+export async function startApi(opts: { config: Config; natsUrl: string; pipeline?: InProcessPipeline; topology?: Topology; log: Logger }): Promise<ServedApi> {
   const { config, pipeline } = opts;
   let nc: NatsConnection;
   let ownNats = false;
@@ -53,6 +55,9 @@ export async function startApi(opts: { config: Config; natsUrl: string; pipeline
     metrics: allMetrics,
     lag: consumerLag(nc),
     forecast: forecasts ? forecasts.provider(windowForecasts(rows)) : windowForecasts(rows),
+    topology: opts.topology,
+    deadLetters: natsDeadLetters(nc),
+    jaegerUiUrl: config.jaegerUiUrl,
   });
   const served = await serveApi(app, config.apiPort, config.apiHost);
   opts.log.info(`api: listening on ${served.url}`);

@@ -1,0 +1,174 @@
+import { readFileSync, readdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, extname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Hono } from "hono";
+import { queries, type Period } from "../clickhouse/queries.ts";
+import type { Topology } from "../subjects/topology.ts";
+import type { ActorMetrics } from "../otel/metrics.ts";
+import type { ConsumerLag, QueryRows } from "./deps.ts";
+import { payloadText, type DeadLetter, type DeadLetterAccess } from "./dlq.ts";
+import { isoTime } from "./time.ts";
+import * as check from "./validate.ts";
+import { RequestError } from "./validate.ts";
+
+/** What the dashboard's pages read beyond the SQL every route has. */
+export interface DashboardDeps {
+  rows: QueryRows;
+  metrics: () => ReadonlyMap<string, ActorMetrics>;
+  lag?: () => Promise<ConsumerLag[]>;
+  /** The dataset graph of the running actors, from their declarations (given by the process that starts both). */
+  topology?: Topology;
+  /** Absent: the dead-letter routes answer 503. */
+  deadLetters?: DeadLetterAccess;
+  /** Jaeger's UI; each anomaly links to `<url>/trace/<trace_id>`. */
+  jaegerUiUrl?: string;
+  now: () => number;
+}
+
+const WEB_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "web");
+const CONTENT_TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+};
+/** uPlot, served from node_modules: no CDN, no bundler. */
+const VENDOR: Record<string, string> = {
+  "uPlot.iife.min.js": "uplot/dist/uPlot.iife.min.js",
+  "uPlot.min.css": "uplot/dist/uPlot.min.css",
+};
+
+/** The files a page may ask for, read once: a name not listed here is a 404, never a path walk. */
+function staticFiles(): Map<string, { body: string; type: string }> {
+  const files = new Map<string, { body: string; type: string }>();
+  for (const name of readdirSync(WEB_DIR)) {
+    const type = CONTENT_TYPES[extname(name)];
+    if (type) files.set(name, { body: readFileSync(join(WEB_DIR, name), "utf8"), type });
+  }
+  const resolve = createRequire(import.meta.url).resolve;
+  for (const [name, module] of Object.entries(VENDOR)) files.set(`vendor/${name}`, { body: readFileSync(resolve(module), "utf8"), type: CONTENT_TYPES[extname(name)] });
+  return files;
+}
+
+const num = (v: unknown) => Number(v);
+
+/** A dead letter as the page lists it: the payload as text when it is UTF-8, cut to `preview` characters. */
+function deadLetterJson(dl: DeadLetter, preview?: number) {
+  const text = payloadText(dl);
+  return {
+    id: dl.id, actor: dl.actor, source: dl.source, code: dl.code, reason: dl.reason,
+    original_subject: dl.originalSubject, original_stream: dl.originalStream, original_seq: dl.originalSeq,
+    deliveries: dl.deliveries, replay_count: dl.replayCount, failed_at: new Date(dl.failedAt).toISOString(),
+    payload: text === undefined ? undefined : preview === undefined ? text : text.slice(0, preview),
+    payload_bytes: dl.data.length,
+    ...(preview === undefined ? { headers: dl.headers } : {}),
+  };
+}
+
+/**
+ * The dashboard (`/ui/`, static pages in `web/`) and the JSON routes only its pages need:
+ * topology, a pipeline summary, per-source volumes, the series list, and dead letters with replay.
+ */
+export function dashboard(deps: DashboardDeps): Hono {
+  const files = staticFiles();
+  const app = new Hono();
+  const period = (since: string | undefined, fallbackMs: number): Period => {
+    const toMs = deps.now();
+    return { fromMs: check.since(since, toMs, fallbackMs), toMs: toMs + 1_000 };
+  };
+  const deadLetters = (): DeadLetterAccess => {
+    if (!deps.deadLetters) throw new RequestError("path", "dead letters are not available in this process", "run the API with a NATS connection (sluice up)", 404);
+    return deps.deadLetters;
+  };
+
+  app.get("/", (c) => c.redirect("/ui/"));
+  app.get("/ui/", (c) => c.html(files.get("index.html")!.body));
+  app.get("/ui/config.json", (c) => c.json({ jaeger_ui_url: deps.jaegerUiUrl ?? null }));
+  const serve = (name: string) => {
+    const file = files.get(name);
+    if (!file) throw new RequestError("path", `no file ${JSON.stringify(name.slice(0, 80))} in the dashboard`, "open /ui/", 404);
+    return new Response(file.body, { headers: { "content-type": file.type, "cache-control": "no-cache" } });
+  };
+  app.get("/ui/vendor/:file", (c) => serve(`vendor/${c.req.param("file")}`));
+  app.get("/ui/:file", (c) => serve(c.req.param("file")));
+
+  app.get("/v1/topology", (c) => {
+    if (!deps.topology) throw new RequestError("path", "this process was not given the pipeline's topology", "the API started by sluice up has it", 404);
+    return c.json(deps.topology);
+  });
+
+  app.get("/v1/pipeline", async (c) => {
+    const p = period(c.req.query("since"), 3_600_000);
+    const [volumes, deadLetterRows, quality, lag] = await Promise.all([
+      deps.rows(queries.volumes(p)),
+      deps.rows(queries.deadLettersByReason(p)),
+      deps.rows(queries.dataQuality(p)),
+      deps.lag ? deps.lag().catch(() => []) : Promise.resolve([]),
+    ]);
+    const actors = [...deps.metrics()].sort(([a], [b]) => a.localeCompare(b)).map(([name, m]) => ({
+      name, received: m.received, acked: m.acked, emitted: m.emitted, dead_lettered: m.deadLettered, errors: m.errors, restarts: m.restarts, held: m.held, stuck: m.stuck === 1,
+    }));
+    return c.json({
+      from: new Date(p.fromMs).toISOString(),
+      at: new Date(deps.now()).toISOString(),
+      actors,
+      lag,
+      sources: volumes.map((r) => ({ source: r.source, events: num(r.events), keys: num(r.keys), watermark: isoTime(r.latest_event_time), latest_ingest: isoTime(r.latest_ingest_time) })),
+      dead_letters: deadLetterRows.map((r) => ({ actor: r.actor, code: r.error_code, count: num(r.dead_letters) })),
+      data_quality: quality.map((r) => {
+        const evaluated = num(r.evaluated);
+        const failed = num(r.failed);
+        return { source: r.source, expectation: r.expectation, severity: r.severity, evaluated, failed, pass_rate: evaluated ? (evaluated - failed) / evaluated : 1 };
+      }),
+    });
+  });
+
+  app.get("/v1/sources/:source", async (c) => {
+    const source = check.source(c.req.param("source"))!;
+    const p = period(c.req.query("since"), 3_600_000);
+    const limit = check.number(c.req.query("limit"), "limit", 10, 1, 100, true);
+    const [perMinute, top] = await Promise.all([deps.rows(queries.eventsPerMinute(p)), deps.rows(queries.topKeys(source, p, limit))]);
+    return c.json({
+      source,
+      per_minute: perMinute.filter((r) => r.source === source).map((r) => ({ minute: new Date(num(r.minute) * 1000).toISOString(), events: num(r.events) })),
+      top_keys: top.map((r) => ({ key: r.key, events: num(r.events) })),
+    });
+  });
+
+  app.get("/v1/series", async (c) => {
+    const p = period(c.req.query("since"), 24 * 3_600_000);
+    const rows = await deps.rows(queries.series(p, check.number(c.req.query("limit"), "limit", 200, 1, 1_000, true)));
+    return c.json({ series: rows.map((r) => ({ series: `${r.source}:${r.key}:${r.metric}`, source: r.source, key: r.key, metric: r.metric, windows: num(r.windows) })) });
+  });
+
+  app.get("/v1/dlq", async (c) => {
+    const q = c.req.query();
+    const letters = await deadLetters().list({
+      actor: check.name(q.actor, "actor", false),
+      source: check.name(q.source, "source", false),
+      reason: q.reason ? q.reason.slice(0, 200) : undefined,
+      limit: check.number(q.limit, "limit", 200, 1, 5_000, true),
+    });
+    return c.json({ dead_letters: letters.reverse().map((dl) => deadLetterJson(dl, 200)), count: letters.length });
+  });
+
+  const idOf = (raw: string) => check.number(raw, "id", 0, 1, Number.MAX_SAFE_INTEGER, true);
+  app.get("/v1/dlq/:id", async (c) => {
+    const id = idOf(c.req.param("id"));
+    const dl = await deadLetters().get(id);
+    if (!dl) throw new RequestError("id", `no dead letter ${id} in the DLQ stream`, "it was purged, replayed and purged, or expired; GET /v1/dlq lists what is there", 404);
+    return c.json(deadLetterJson(dl));
+  });
+
+  app.post("/v1/dlq/:id/replay", async (c) => {
+    const id = idOf(c.req.param("id"));
+    const access = deadLetters();
+    const dl = await access.get(id);
+    if (!dl) throw new RequestError("id", `no dead letter ${id} in the DLQ stream`, "GET /v1/dlq lists what is there", 404);
+    const [result] = await access.replay([dl]);
+    if (result.error) throw new Error(`replay of dead letter ${id} failed: ${result.error}`);
+    return c.json({ id, subject: result.subject, event_id: result.eventId, duplicate: result.duplicate });
+  });
+
+  return app;
+}
