@@ -113,6 +113,8 @@ export const subject = {
   alertsAll: () => "alerts.>",
   /** JetStream's advisory when a message of `durable` reached max_deliver and will not be delivered again. */
   maxDeliveriesAdvisory: (stream: string, durable: string) => `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.${durable}`,
+  /** Core publish: a report was written (`sluice report`, SLUICE_REPORT_CRON); the body says where. */
+  report: (name: string) => `reports.${name}`,
   /** Request/reply: the process that owns the embedded ClickHouse answers SQL here. */
   sqlService: () => "sluice.rpc.sql",
 } as const;
