@@ -16,20 +16,19 @@ import { ensureStreams } from "../subjects/setup.ts";
 import { partitionOf } from "../subjects/catalog.ts";
 import { metricsFor } from "../actors/runtime/metrics.ts";
 import type { Envelope } from "../subjects/envelope.ts";
+import type { TestMessage } from "../tests/harness/events.ts";
+import { isEntryPoint, printSummary, ratio, round, type BenchSummary } from "./report.ts";
 
-const { values } = parseArgs({ options: { events: { type: "string", default: "50000" } } });
-const count = Number(values.events);
 const SENSORS = 200;
 const PARTITIONS = 4;
-// 200 sensors every 10 s: `count` readings span count / 20 seconds of event time.
-const minutes = Math.ceil(count / SENSORS / 6) + 1;
-const input = readings(SENSORS, minutes).slice(0, count);
+/** 200 sensors every 10 s: `count` readings span count / 20 seconds of event time. */
+const minutesFor = (count: number) => Math.ceil(count / SENSORS / 6) + 1;
 
 
 /** Every event is read twice: by its partition's task and by the cross-partition groups task. */
 const folded = (before: number) => () => Promise.resolve(metricsFor("window").received - before);
 
-async function windowAlone(): Promise<number> {
+async function windowAlone(input: TestMessage[]): Promise<{ rate: number; results: number }> {
   const nats = await NatsServer.start();
   try {
     const nc = await connect({ servers: nats.url });
@@ -57,14 +56,13 @@ async function windowAlone(): Promise<number> {
     await window.cleanup();
     await nc.close();
     if (done < 2 * all.length) throw new Error(`the window actor read ${done} of ${2 * all.length}`);
-    console.log(`          (window alone: ${agg} results in AGG)`);
-    return all.length / seconds;
+    return { rate: all.length / seconds, results: agg };
   } finally {
     await nats.stop();
   }
 }
 
-async function wholePipeline(): Promise<number> {
+async function wholePipeline(input: TestMessage[]): Promise<number> {
   const nats = await NatsServer.start();
   const p = await startTestPipeline(nats.url, { env: { SLUICE_PARTITIONS: String(PARTITIONS) } });
   try {
@@ -90,11 +88,27 @@ async function wholePipeline(): Promise<number> {
   }
 }
 
-const base = await natsBaseline(count);
-const alone = await windowAlone();
-const full = await wholePipeline();
-console.log(`events: ${input.length} iot readings (${SENSORS} sensors, 3 sites, ${minutes} minutes of event time), ${PARTITIONS} partitions, default window config`);
-console.log(`baseline  nats.js publish → stream → consume + JSON.parse + ack: ${base.toFixed(0)} msgs/s`);
-console.log(`window    EVENTS → window actor (5 tasks, all kinds) → AGG: ${alone.toFixed(0)} events/s   ratio ${(alone / base).toFixed(3)}`);
-console.log(`pipeline  raw → validate → EVENTS → window → AGG → ClickHouse (+ events sink): ${full.toFixed(0)} events/s   ratio ${(full / base).toFixed(3)}`);
-process.exit(0);
+export async function main(opts: { events: number }): Promise<BenchSummary> {
+  const count = opts.events;
+  const minutes = minutesFor(count);
+  const input = readings(SENSORS, minutes).slice(0, count);
+  const base = await natsBaseline(count);
+  const alone = await windowAlone(input);
+  const full = await wholePipeline(input);
+  console.log(`events: ${input.length} iot readings (${SENSORS} sensors, 3 sites, ${minutes} minutes of event time), ${PARTITIONS} partitions, default window config`);
+  console.log(`baseline  nats.js publish → stream → consume + JSON.parse + ack: ${base.toFixed(0)} msgs/s`);
+  console.log(`window    EVENTS → window actor (all tasks, all kinds) → AGG: ${alone.rate.toFixed(0)} events/s   ratio ${(alone.rate / base).toFixed(3)}   (${alone.results} results in AGG)`);
+  console.log(`pipeline  raw → validate → EVENTS → window → AGG → ClickHouse (+ events sink): ${full.toFixed(0)} events/s   ratio ${(full / base).toFixed(3)}`);
+  const summary: BenchSummary = {
+    name: "windows", events: input.length, events_per_s: round(alone.rate), baseline: round(base), ratio: ratio(alone.rate, base),
+    agg_results: alone.results, pipeline_events_per_s: round(full), pipeline_ratio: ratio(full, base),
+  };
+  printSummary(summary);
+  return summary;
+}
+
+if (isEntryPoint(import.meta.url)) {
+  const { values } = parseArgs({ options: { events: { type: "string", default: "50000" } } });
+  await main({ events: Number(values.events) });
+  process.exit(0);
+}
