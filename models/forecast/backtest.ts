@@ -1,5 +1,5 @@
 import { fitBest, predict } from "./forecaster.ts";
-import type { ModelKind } from "./models.ts";
+import type { MemberKind } from "./members.ts";
 
 /**
  * Rolling-origin backtest result for one series.
@@ -23,7 +23,7 @@ export interface BacktestResult {
   coverage: number;
   /** Nominal coverage of the intervals. */
   level: number;
-  origins: { at: number; kind: ModelKind; period: number; mae: number; scale: number; maeSeasonalNaive: number }[];
+  origins: { at: number; kind: MemberKind; period: number; mae: number; scale: number; maeSeasonalNaive: number }[];
 }
 
 export class BacktestError extends Error {
@@ -56,8 +56,8 @@ export function backtest(
     const at = origins === 1 ? last : Math.round(first + ((last - first) * k) / (origins - 1));
     const train = values.slice(Math.max(0, at - maxHistory), at);
     const model = fitBest(train, { horizon, level, maxPeriod, period: opts.period });
-    const m = opts.period ?? model.params.period;
-    const f = predict(model, horizon);
+    const m = opts.period ?? model.spec.period;
+    const f = predict(model, train, horizon);
     const actual = values.slice(at, at + horizon);
     let scale = 0;
     for (let t = m; t < train.length; t++) scale += Math.abs(train[t] - train[t - m]);
@@ -70,7 +70,7 @@ export function backtest(
       if (y >= f.lower[j] && y <= f.upper[j]) inside++;
       total++;
     });
-    out.push({ at, kind: model.params.kind, period: model.params.period, mae: mae / horizon, scale, maeSeasonalNaive: maeSn / horizon });
+    out.push({ at, kind: model.spec.kind, period: model.spec.period, mae: mae / horizon, scale, maeSeasonalNaive: maeSn / horizon });
   }
   // A flat training window has no scale; such origins are left out of the MASE averages.
   const scored = out.filter((o) => o.scale > 0);
