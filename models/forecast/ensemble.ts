@@ -75,22 +75,21 @@ export function widening(level: number): number {
 const FEW_ERRORS = 30;
 
 /**
- * The width no history can argue away: 0.1% of the series' magnitude (one unit when it is all
- * zeros) times the normal quantile, so a flat line never gets a zero-width interval; and when
- * the history leaves fewer than {@link FEW_ERRORS} errors per step, the spread of its one-step
- * changes times the t quantile for as many degrees of freedom as there are changes — wide for
- * a few points.
+ * The width no history can argue away, so that a flat line never gets a zero-width interval:
+ * 0.1% of the series' magnitude (one unit when it is all zeros) times the normal quantile; and
+ * when the history leaves fewer than {@link FEW_ERRORS} errors per step, the spread of its
+ * one-step changes (at least 10% of the magnitude) times the t quantile for as many degrees of
+ * freedom as there are changes — wide for a few points.
  */
 function intervalFloor(values: readonly number[], level: number, errorsPerStep: number): number {
   const n = values.length;
   const p = 1 - (1 - level) / 2;
   const magnitude = values.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
-  const least = (0.001 * magnitude || 1) * normalQuantile(p);
-  if (errorsPerStep >= FEW_ERRORS) return least;
+  if (errorsPerStep >= FEW_ERRORS) return (0.001 * magnitude || 1) * normalQuantile(p);
   let ss = 0;
   for (let t = 1; t < n; t++) ss += (values[t] - values[t - 1]) ** 2;
   const sd = n > 1 ? Math.sqrt(ss / (n - 1)) : 0;
-  return Math.max(least, sd * tQuantile(p, Math.max(1, n - 1)));
+  return Math.max(sd, 0.1 * magnitude || 1) * tQuantile(p, Math.max(1, n - 1));
 }
 
 /** Per-series error of a member at the inner origins: mean of sMAPE and scaled error, each relative to the reference member's. */

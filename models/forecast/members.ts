@@ -70,10 +70,13 @@ function profile(values: readonly number[], m: number, cycles: number, multiplic
   if (n < m * (cycles + 1)) return null;
   const half = Math.floor(m / 2);
   const byPhase: number[][] = Array.from({ length: m }, () => []);
-  for (let t = Math.max(half, n - half - m * cycles); t < n - half; t++) {
-    let s = 0;
-    for (let j = -half; j <= half; j++) s += (m % 2 === 0 && Math.abs(j) === half ? 0.5 : 1) * values[t + j];
-    const trend = s / m;
+  const start = Math.max(half, n - half - m * cycles);
+  // Running sum of the m points centred on t (2×m with half weights at the ends for even m).
+  let window = 0;
+  for (let i = start - half; i <= start + half; i++) window += values[i];
+  for (let t = start; t < n - half; t++) {
+    if (t > start) window += values[t + half] - values[t - half - 1];
+    const trend = (m % 2 === 0 ? window - 0.5 * (values[t - half] + values[t + half]) : window) / m;
     if (multiplicative) {
       if (!(trend > 0)) return null;
       byPhase[t % m].push(values[t] / trend);
@@ -161,6 +164,8 @@ function solve(a: number[][], b: number[]): number[] {
 }
 
 const RIDGE = 0.01;
+/** Most recent targets a lag regression is fitted on per step (bounds its cost on long histories). */
+const MAX_ROWS = 2000;
 
 /**
  * A direct linear regression per step ahead k on same-phase lags: the values one, two, …
@@ -173,12 +178,12 @@ function lagRegression(spec: MemberSpec): Member {
   const days = spec.cycles ?? 2;
   const weeks = spec.weeks ?? 0;
   const week = 7 * m;
-  // Features for target t + k given values before t; the reference level last.
-  const features = (y: readonly number[], t: number, k: number): number[] | null => {
+  // Features for target t + k given values before t; the reference level last. `sums` are the
+  // prefix sums of y, so the mean of the last period costs nothing per row.
+  const prefixSums = (y: readonly number[]) => y.reduce<number[]>((acc, v) => (acc.push(acc[acc.length - 1] + v), acc), [0]);
+  const features = (y: readonly number[], sums: readonly number[], t: number, k: number): number[] | null => {
     if (t < m) return null;
-    let level = 0;
-    for (let i = t - m; i < t; i++) level += y[i];
-    level /= m;
+    const level = (sums[t] - sums[t - m]) / m;
     const f = [1, y[t - 1] - level];
     const first = Math.ceil((k + 1) / m);
     for (let j = first; j < first + days; j++) {
@@ -198,12 +203,13 @@ function lagRegression(spec: MemberSpec): Member {
     spec,
     minPoints: m * (days + 2) + week * weeks,
     fit(values, horizon) {
+      const sums = prefixSums(values);
       const coefficients: number[][] = [];
       for (let k = 0; k < horizon; k++) {
         let a: number[][] | null = null;
         let b: number[] = [];
-        for (let t = m; t + k < values.length; t++) {
-          const f = features(values, t, k);
+        for (let t = Math.max(m, values.length - k - MAX_ROWS); t + k < values.length; t++) {
+          const f = features(values, sums, t, k);
           if (!f) continue;
           const target = values[t + k] - f.pop()!;
           if (!a) {
@@ -226,8 +232,9 @@ function lagRegression(spec: MemberSpec): Member {
       const n = values.length;
       const coefficients = fit && "coefficients" in fit ? fit.coefficients : null;
       const fallback = seasonalNaive(values, m, h);
+      const sums = prefixSums(values);
       return fallback.map((sn, k) => {
-        const f = coefficients && k < coefficients.length ? features(values, n, k) : null;
+        const f = coefficients && k < coefficients.length ? features(values, sums, n, k) : null;
         if (!coefficients || !f) return sn;
         const level = f.pop()!;
         return level + f.reduce((s, v, i) => s + v * coefficients[k][i], 0);
