@@ -18,7 +18,14 @@ export class LakeStoreError extends Error {
   }
 }
 
+/**
+ * The engine retries an unreachable S3 500 times on its own, which makes an outage look like a
+ * hang; a few attempts, then the caller's own backoff (which logs the wait) takes over.
+ */
+const S3_SETTINGS = { s3_retry_attempts: 3 } as const;
+
 const WRITE_SETTINGS = {
+  ...S3_SETTINGS,
   output_format_parquet_compression_method: "zstd",
   engine_file_truncate_on_insert: 1,
   s3_truncate_on_insert: 1,
@@ -85,7 +92,7 @@ export class LakeStore {
     const key = fileKey(file);
     const query = `SELECT stream, seq, subject, toUnixTimestamp64Milli(stream_time) AS ts, headers, base64Encode(data) AS data FROM ${this.tableFunction(this.location.kind === "s3" ? key : join(this.location.root, key), true)} ORDER BY seq`;
     try {
-      const result = await this.engine.query({ query, format: "JSONEachRow", clickhouse_settings: { output_format_json_quote_64bit_integers: 0 } });
+      const result = await this.engine.query({ query, format: "JSONEachRow", clickhouse_settings: { ...S3_SETTINGS, output_format_json_quote_64bit_integers: 0 } });
       const rows = await result.json<{ stream: string; seq: number; subject: string; ts: number; headers: Record<string, string>; data: string }>();
       return rows.map((r) => ({ stream: r.stream, seq: Number(r.seq), subject: r.subject, timestampMs: Number(r.ts), headers: r.headers, data: Buffer.from(r.data, "base64") }));
     } catch (err) {
@@ -125,11 +132,11 @@ export class LakeStore {
   private async listS3(under: string): Promise<string[]> {
     const { prefix, bucket } = this.location as Extract<LakeLocation, { kind: "s3" }>;
     const root = prefix ? `${prefix}/` : "";
-    const query = `SELECT _path FROM ${this.tableFunction(`${under}**.parquet`).replace(/'Parquet', '[^']*'\)$/, "'One')")}`;
+    const query = `SELECT DISTINCT _path FROM ${this.tableFunction(`${under}**.parquet`).replace(/'Parquet', '[^']*'\)$/, "'One')")}`;
     try {
-      const result = await this.engine.query({ query, format: "JSONEachRow" });
+      const result = await this.engine.query({ query, format: "JSONEachRow", clickhouse_settings: S3_SETTINGS });
       const rows = await result.json<{ _path: string }>();
-      // _path is "<bucket>/<key>".
+      // _path is "<bucket>/<key>"; the One format can give a file more than one row.
       return rows.map((r) => r._path.slice(`${bucket}/${root}`.length));
     } catch (err) {
       // A glob that matches nothing is an error to the engine, not an empty answer.
