@@ -22,7 +22,7 @@ export class LakeStoreError extends Error {
  * The engine retries an unreachable S3 500 times on its own, which makes an outage look like a
  * hang; a few attempts, then the caller's own backoff (which logs the wait) takes over.
  */
-const S3_SETTINGS = { s3_retry_attempts: 3 } as const;
+const S3_SETTINGS = { s3_retry_attempts: "3" } as const;
 
 const WRITE_SETTINGS = {
   ...S3_SETTINGS,
