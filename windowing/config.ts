@@ -101,6 +101,11 @@ export function compileWindowConfig(config: WindowConfig): CompiledSource[] {
   if (config.partitions !== undefined) {
     number("partitions", config.partitions, "an integer >= 0", (n) => Number.isInteger(n) && n >= 0);
   }
+  if (config.groupShard !== undefined) {
+    const count = config.groupShard?.count;
+    number("groupShard.count", count, "an integer >= 1", (n) => Number.isInteger(n) && n >= 1);
+    number("groupShard.index", config.groupShard.index, `an integer from 0 to ${count - 1}`, (n) => Number.isInteger(n) && n >= 0 && n < count);
+  }
   const unknown = Object.keys(config.sources).filter((s) => !(SOURCES as readonly string[]).includes(s));
   if (unknown.length > 0) throw new WindowConfigError("sources", `only ${SOURCES.join(", ")}`, unknown);
   return SOURCES.flatMap((source) => {

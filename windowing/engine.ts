@@ -45,6 +45,7 @@ export function createWindowEngine(config: WindowConfig): WindowEngine {
     relativeAccuracy: config.sketchRelativeAccuracy,
     distinct: { exactLimit: config.distinctExactLimit, precision: config.hllPrecision },
     expectedPartitions: config.partitions ?? 0,
+    groupShard: config.groupShard,
   };
   const engines = new Map<Source, SourceEngine>(compiled.map((c) => [c.source, new SourceEngine(c, options)]));
   let unconfigured = 0;

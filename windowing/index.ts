@@ -1,8 +1,9 @@
 export { createWindowEngine, configFingerprint, WindowInputError, WindowSnapshotError } from "./engine.ts";
 export { compileWindowConfig, defaultWindowConfig, WindowConfigError } from "./config.ts";
-export { windowId } from "./window-id.ts";
+export { groupShardOf, windowId } from "./window-id.ts";
 export type {
   EngineSnapshot,
+  GroupShard,
   GroupSpec,
   HoppingSpec,
   LateOutput,

@@ -3,9 +3,9 @@ import type { CompiledSource, CompiledSpec } from "./config.ts";
 import { addDistinct, countDistinct, distinctFromJson, distinctToJson, mergeDistinct, newDistinct, type DistinctJson, type DistinctOptions, type DistinctState } from "./distinct.ts";
 import { MinHeap } from "./heap.ts";
 import { addValue, mergeStats, newStats, statsFromJson, statsToJson, summarize, type MetricStats, type MetricStatsJson } from "./stats.ts";
-import type { LateOutput, LateWindowRef, Output, RetractOutput, SourceStatus, WindowKind, WindowResult } from "./types.ts";
+import type { GroupShard, LateOutput, LateWindowRef, Output, RetractOutput, SourceStatus, WindowKind, WindowResult } from "./types.ts";
 import { WatermarkTracker, type WatermarkJson } from "./watermark.ts";
-import { windowId } from "./window-id.ts";
+import { groupShardOf, windowId } from "./window-id.ts";
 
 /** What the engine keeps of an event: its time, id and the values its config looks at. */
 interface Fact {
@@ -61,6 +61,7 @@ export interface EngineOptions {
   relativeAccuracy: number;
   distinct: DistinctOptions;
   expectedPartitions: number;
+  groupShard?: GroupShard;
 }
 
 const factBefore = (a: Fact, b: Fact) => a.t < b.t || (a.t === b.t && a.id < b.id);
@@ -109,6 +110,8 @@ export class SourceEngine {
       this.duplicates++;
     } else {
       const fact = this.extract(event);
+      // No window of this shard can hold it (it only moved the watermark above).
+      if (fact === null) return this.advance(nowMs, []);
       if (fact.t >= this.tracker.watermark) {
         this.buffer.push(fact);
         this.remember(fact);
@@ -201,12 +204,19 @@ export class SourceEngine {
     });
   }
 
-  private extract(event: Envelope): Fact {
+  /** null when the engine folds a shard of group keys and none of the event's is in it. */
+  private extract(event: Envelope): Fact | null {
     const p = event.payload;
+    let groups = this.c.groups.map((g) => label(g.field === undefined ? event.key : p[g.field]));
+    const shard = this.opts.groupShard;
+    if (shard) {
+      groups = groups.map((v, g) => (v !== null && groupShardOf(this.keyLabel(g, v), shard.count) === shard.index ? v : null));
+      if (groups.every((v) => v === null)) return null;
+    }
     return {
       t: event.event_time,
       id: event.event_id,
-      groups: this.c.groups.map((g) => label(g.field === undefined ? event.key : p[g.field])),
+      groups,
       values: this.c.metrics.map((m) => (m.field === undefined ? 1 : finiteNumber(p[m.field]))),
       distinct: this.c.groups.map((g) => (g.distinct === undefined ? null : label(p[g.distinct]))),
     };

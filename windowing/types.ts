@@ -65,6 +65,12 @@ export interface SourceWindowConfig {
   readonly windows: readonly WindowSpec[];
 }
 
+/** One of `count` disjoint shards of group keys (see WindowConfig.groupShard). */
+export interface GroupShard {
+  readonly count: number;
+  readonly index: number;
+}
+
 export interface WindowConfig {
   readonly sources: Readonly<Partial<Record<Source, SourceWindowConfig>>>;
   /**
@@ -72,6 +78,13 @@ export interface WindowConfig {
    * first call until it has sent an event or gone idle; without it partitions count once seen.
    */
   readonly partitions?: number;
+  /**
+   * Fold only the windows of one shard of group keys: a window whose row key (`sensor-7`,
+   * `site=berlin`) has `groupShardOf(key, count) === index`. Every event still moves the
+   * watermark, so each shard closes its windows exactly when an unsharded engine would; events
+   * with no group key in the shard are neither buffered nor remembered. Without it: every key.
+   */
+  readonly groupShard?: GroupShard;
   /** DDSketch relative accuracy of p50/p95/p99 (0.01 = within 1% of the true value). */
   readonly sketchRelativeAccuracy: number;
   /** Distinct values are counted exactly up to this many per window and group, then by HyperLogLog. */

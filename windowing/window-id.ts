@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { partitionOf } from "../subjects/catalog.ts";
 import type { Source } from "../subjects/sources.ts";
 import type { WindowKind } from "./types.ts";
 
@@ -14,4 +15,12 @@ export function windowId(source: Source, kind: WindowKind, key: string, metric: 
     .update(JSON.stringify([source, kind, key, metric, start, end]))
     .digest("hex")
     .slice(0, 32);
+}
+
+/**
+ * The shard of a window's row key (`sensor-7`, `site=berlin`) among `count`: the key's FNV-1a
+ * hash, like an envelope key's EVENTS partition, so the same key is in the same shard everywhere.
+ */
+export function groupShardOf(key: string, count: number): number {
+  return partitionOf(key, count);
 }

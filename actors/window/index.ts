@@ -7,14 +7,17 @@ import { PoisonError, describeError } from "../runtime/errors.ts";
 import type { LoopActor } from "../runtime/supervisor.ts";
 import { defineKeyedActor, fingerprintOf, type KeyedActorDefinition } from "../runtime/keyed/actor.ts";
 import { keyedActor, type KeyedRunOptions } from "../runtime/keyed/run.ts";
+import { retiredTaskCheckpoint } from "../runtime/keyed/upgrade.ts";
 import { countLate, dropTaskGauges, setGauge } from "./metrics.ts";
 import { purgeSessions, toMessages, type SessionBounds } from "./outputs.ts";
-import { windowTasks, type WindowTask } from "./tasks.ts";
+import { layoutBeforeGroupShards, RETIRED_GROUPS_TASK, windowTasks, type WindowTask } from "./tasks.ts";
 
 export interface WindowActorOptions extends KeyedRunOptions {
   /** Partitions of `events.<source>.<partition>` (SLUICE_PARTITIONS). */
   readonly partitions?: number;
-  /** Overrides every source's idle timeout (stream time) in the cross-partition `groups` task. */
+  /** Shards of the payload-field group keys, each a task per source (SLUICE_GROUP_SHARDS; default: `partitions`). */
+  readonly groupShards?: number;
+  /** Overrides every source's idle timeout (stream time). */
   readonly idleMs?: number;
   readonly config?: WindowConfig;
   readonly batchMessages?: number;
@@ -50,14 +53,21 @@ const decoder = new TextDecoder();
  */
 export function windowDefinition(opts: WindowActorOptions = {}): KeyedActorDefinition<WindowState, WindowTask> {
   const partitions = opts.partitions ?? DEFAULT_PARTITIONS;
-  const tasks = windowTasks(opts.config ?? defaultWindowConfig, partitions, opts.idleMs);
-  const fingerprint = fingerprintOf([partitions, tasks.map((t) => [t.id, configFingerprint(t.config)])]);
+  const groupShards = opts.groupShards ?? partitions;
+  const config = opts.config ?? defaultWindowConfig;
+  const tasks = windowTasks(config, partitions, groupShards, opts.idleMs);
+  const shaped = configShape(config, partitions, opts.idleMs);
+  const quietThrough = retiredTaskCheckpoint("window", RETIRED_GROUPS_TASK);
   return defineKeyedActor<WindowState, WindowTask>({
     name: "window",
     reads: { mode: "keyed", stream: "EVENTS", tasks },
     emits: ["AGG", "LATE"],
     batch: { max_messages: opts.batchMessages ?? 1_000, max_wait_ms: 20 },
-    fingerprint,
+    // A partition task's output does not depend on how the groups are sharded, so changing
+    // SLUICE_GROUP_SHARDS keeps its checkpoint (and its ids); a group task's names the shard count.
+    fingerprint: (task) => (task.partition === undefined ? fingerprintOf([shaped, groupShards]) : shaped),
+    // The group tasks replaced one `groups` task: what it published is not published again.
+    outputsDoneThrough: async (task, io) => (task.partition === undefined ? quietThrough(task, io) : 0),
     createState: (task) => ({ task, engine: createWindowEngine(task.config), sessions: new Map(), late: 0 }),
     snapshot(state) {
       // Sessions past their end plus the lateness can no longer change: nothing refers to them again.
@@ -112,6 +122,16 @@ export function windowDefinition(opts: WindowActorOptions = {}): KeyedActorDefin
 
 export function windowActor(opts: WindowActorOptions = {}): LoopActor {
   return keyedActor(windowDefinition(opts), opts);
+}
+
+/**
+ * The fingerprint every task had before the group windows were sharded: the partition count and
+ * each task's config in the layout of then (`p<n>` and one `groups` task). Kept as it was, so the
+ * partition tasks resume from their checkpoints under the same output ids across the upgrade; it
+ * still hashes the whole window config.
+ */
+function configShape(config: WindowConfig, partitions: number, idleMs: number | undefined): string {
+  return fingerprintOf([partitions, layoutBeforeGroupShards(config, partitions, idleMs).map(([id, c]) => [id, configFingerprint(c)])]);
 }
 
 /** Event time before which a source's sessions can no longer change. */

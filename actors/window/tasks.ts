@@ -1,4 +1,5 @@
 import type { SourceWindowConfig, WindowConfig, WindowSpec } from "../../windowing/index.ts";
+import { subject } from "../../subjects/catalog.ts";
 import type { Source } from "../../subjects/sources.ts";
 import type { TaskSpec } from "../runtime/keyed/actor.ts";
 
@@ -9,8 +10,13 @@ import type { TaskSpec } from "../runtime/keyed/actor.ts";
  *   sensor, user, customer). validate partitions by that key, so every such window lives in
  *   exactly one partition, and one engine per partition makes its output a function of that
  *   partition's message order alone, whatever else runs and whenever it runs.
- * - `groups`: every partition (`events.>`), windows of the payload-field groups (site, merchant,
- *   topic), which span partitions. Its engine reads the stream in stored order.
+ * - `groups-<source>-<s>`: every partition of one source (`events.<source>.>`), the windows of
+ *   the payload-field groups (site, merchant, topic) whose key falls in group shard s of
+ *   `groupShards` (windowing's `groupShardOf`). Such a window spans partitions, so its task reads
+ *   them all, in stored order, and its watermark is the minimum over them, as the single `groups`
+ *   task's was; but each window lives in exactly one shard, so the shards split the work between
+ *   instances. Every shard parses every message of its source: that is the price of not
+ *   re-publishing the stream keyed by group (measured in the README).
  */
 export interface WindowTask extends TaskSpec {
   readonly filter: string;
@@ -45,7 +51,14 @@ function restrict(base: WindowConfig, idleMs: number | undefined, keep: (g: { fi
   return out;
 }
 
-export function windowTasks(base: WindowConfig, partitions: number, idleMs?: number): WindowTask[] {
+/** The task that folded every payload-field group before they were sharded (see upgrade in index.ts). */
+export const RETIRED_GROUPS_TASK = "groups";
+
+export function groupsTaskId(source: Source, shard: number): string {
+  return `groups-${source}-${shard}`;
+}
+
+export function windowTasks(base: WindowConfig, partitions: number, groupShards: number, idleMs?: number): WindowTask[] {
   const keyed = restrict(base, idleMs, (g) => g.field === undefined);
   const fielded = restrict(base, idleMs, (g) => g.field !== undefined);
   const tasks: WindowTask[] = [];
@@ -60,14 +73,24 @@ export function windowTasks(base: WindowConfig, partitions: number, idleMs?: num
       });
     }
   }
-  if (Object.keys(fielded).length) {
-    tasks.push({
-      id: "groups",
-      filter: "events.>",
-      enginePartition: (p) => p,
-      partition: undefined,
-      config: { ...base, partitions, sources: fielded },
-    });
+  for (const [source, sc] of Object.entries(fielded) as Array<[Source, SourceWindowConfig]>) {
+    for (let shard = 0; shard < groupShards; shard++) {
+      tasks.push({
+        id: groupsTaskId(source, shard),
+        filter: subject.eventsAll(source),
+        enginePartition: (p) => p,
+        partition: undefined,
+        config: { ...base, partitions, groupShard: { count: groupShards, index: shard }, sources: { [source]: sc } },
+      });
+    }
   }
   return tasks;
+}
+
+/** Each task's id and config in the layout before group shards: the partition tasks, and `groups` over every partition. */
+export function layoutBeforeGroupShards(base: WindowConfig, partitions: number, idleMs?: number): Array<[string, WindowConfig]> {
+  const layout = windowTasks(base, partitions, 0, idleMs).map((t): [string, WindowConfig] => [t.id, t.config]);
+  const fielded = restrict(base, idleMs, (g) => g.field !== undefined);
+  if (Object.keys(fielded).length) layout.push([RETIRED_GROUPS_TASK, { ...base, partitions, sources: fielded }]);
+  return layout;
 }

@@ -65,12 +65,18 @@ test("same config and partitions: identical ids; another partition count or conf
   const again = await outputIds({ partitions: 2, idleMs: 1 });
   const fourPartitions = await outputIds({ partitions: 4, idleMs: 1 });
   const otherIdle = await outputIds({ partitions: 2, idleMs: 2 });
+  const threeShards = await outputIds({ partitions: 2, groupShards: 3, idleMs: 1 });
   assert.ok(first.length > 14, `${first.length} outputs`);
-  assert.ok(first.some((id) => id.includes(".groups:")), `the groups task emitted too: ${first.slice(0, 3).join(", ")}`);
+  assert.ok(first.some((id) => id.includes(".groups-iot-")), `a group task emitted too: ${first.slice(0, 3).join(", ")}`);
   assert.equal(again, first, "a replay of the same input under the same config gives the same ids");
   const seen = new Set(first);
   assert.equal(fourPartitions.filter((id) => seen.has(id)), [], "SLUICE_PARTITIONS 4 instead of 2 reuses no id");
   assert.equal(otherIdle.filter((id) => seen.has(id)), [], "another window config reuses no id");
+  // The partition tasks do not depend on the group shards: their ids stay, the group tasks' change.
+  const isGroup = (id: string) => id.includes(".groups-");
+  assert.equal(threeShards.filter((id) => !isGroup(id)), first.filter((id) => !isGroup(id)), "SLUICE_GROUP_SHARDS 3 keeps the partition tasks' ids");
+  assert.ok(threeShards.some(isGroup), "three shards: a group task emitted");
+  assert.equal(threeShards.filter((id) => isGroup(id) && seen.has(id)), [], "SLUICE_GROUP_SHARDS 3 instead of 2 reuses no group task id");
 });
 
 test.run();

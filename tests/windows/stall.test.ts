@@ -8,7 +8,7 @@ import { NatsServer } from "../harness/nats-server.ts";
 import { waitFor } from "../harness/wait.ts";
 import { ensureStreams } from "../../subjects/setup.ts";
 import { createLogger } from "../../actors/runtime/log.ts";
-import { windowActor } from "../../actors/window/index.ts";
+import { windowActor, windowDefinition } from "../../actors/window/index.ts";
 import { keyedBuckets } from "../../actors/runtime/keyed/ownership.ts";
 
 const test = suite<{ nats: NatsServer; nc: NatsConnection }>("windows: a broker that stops answering cannot wedge shutdown");
@@ -27,15 +27,17 @@ test.after(async (ctx) => {
 
 test("abort while nats-server is stopped (SIGSTOP) mid-rebalance: run() returns within the shutdown budget", async ({ nats, nc }) => {
   const controller = new AbortController();
-  const actor = windowActor({ partitions: 2, rebalanceMs: 50, shutdownBudgetMs: 1_000 });
+  const opts = { partitions: 2, rebalanceMs: 50, shutdownBudgetMs: 1_000 };
+  const actor = windowActor(opts);
+  const tasks = windowDefinition(opts).reads.tasks.length;
   const running = actor.run({ nc, log, signal: controller.signal });
   const leases = await new Kvm(nc).open(keyedBuckets("window").leases);
   const held = await waitFor(async () => {
     let n = 0;
     for await (const _ of await leases.keys()) n++;
     return n;
-  }, (n) => n === 3, 10_000, 100);
-  assert.is(held, 3, "the instance took the leases of p0, p1 and groups");
+  }, (n) => n === tasks, 10_000, 100);
+  assert.is(held, tasks, "the instance took the leases of p0, p1 and the group shards");
 
   process.kill(nats.pid!, "SIGSTOP");
   // Several rebalance rounds: the loop is now inside a members keys() that will never be answered.

@@ -70,9 +70,10 @@ export interface KeyedActorDefinition<S, T extends TaskSpec = TaskSpec> {
   /**
    * Hash of everything that shapes state and outputs: config, partition count, task layout. A
    * checkpoint under another fingerprint is not restored (the task rebuilds from the stream's
-   * start), and it scopes output ids (KeyedContext.scope).
+   * start), and it scopes output ids (KeyedContext.scope). A function gives each task its own:
+   * the hash of what shapes that task, so a change that leaves a task alone keeps its checkpoint.
    */
-  readonly fingerprint: string;
+  readonly fingerprint: string | ((task: T) => string);
   createState(task: T): S;
   /** JSON-serialisable; may drop what can no longer affect any output (e.g. closed sessions). */
   snapshot(state: S): unknown;
@@ -97,6 +98,11 @@ export interface KeyedActorDefinition<S, T extends TaskSpec = TaskSpec> {
 /** A keyed actor's fingerprint: 16 hex characters of a hash of the JSON of what shapes its state and outputs. */
 export function fingerprintOf(shape: unknown): string {
   return createHash("sha256").update(JSON.stringify(shape)).digest("hex").slice(0, 16);
+}
+
+/** The fingerprint `task` runs under (KeyedActorDefinition.fingerprint). */
+export function fingerprintOfTask<T extends TaskSpec>(def: { readonly fingerprint: string | ((task: T) => string) }, task: T): string {
+  return typeof def.fingerprint === "string" ? def.fingerprint : def.fingerprint(task);
 }
 
 export function defineKeyedActor<S, T extends TaskSpec = TaskSpec>(def: KeyedActorDefinition<S, T>): KeyedActorDefinition<S, T> {

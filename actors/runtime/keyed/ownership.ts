@@ -46,7 +46,8 @@ export function isLeaseLost(err: unknown): err is LeaseLostError {
 
 const encoder = new TextEncoder();
 
-function parseLease(raw: string): LeaseValue {
+/** A lease entry's value, as written now or before fencing. */
+export function parseLease(raw: string): LeaseValue {
   // Before fencing, a lease value was the bare holder id.
   if (!raw.startsWith("{")) return { holder: raw };
   const v = JSON.parse(raw) as LeaseValue;

@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import { trace } from "@opentelemetry/api";
 import type { LoopActor } from "../supervisor.ts";
@@ -87,6 +88,8 @@ export function keyedActor<S, T extends TaskSpec>(def: KeyedActorDefinition<S, T
       } finally {
         // One budget for the whole shutdown: a stalled server cannot make SIGTERM wait longer.
         const budget = AbortSignal.timeout(budgetMs);
+        // Every task's stop listens to it: as many listeners as tasks, removed with the signal.
+        setMaxListeners(0, budget);
         const stopping = await Promise.allSettled([...running.keys()].map((id) => stopTask(id, budget)));
         await own.leave(budget);
         await def.stop?.();

@@ -12,7 +12,7 @@ import { metricsFor } from "../metrics.ts";
 import { bindOutput } from "../plan.ts";
 import { PublishError } from "../run.ts";
 import { wireSize } from "../size.ts";
-import type { KeyedActorDefinition, KeyedContext, TaskSpec } from "./actor.ts";
+import { fingerprintOfTask, type KeyedActorDefinition, type KeyedContext, type TaskSpec } from "./actor.ts";
 import type { CheckpointStore } from "./checkpoint.ts";
 import type { Lease } from "./ownership.ts";
 
@@ -91,17 +91,18 @@ export class TaskRunner<S, T extends TaskSpec> {
     const metrics = metricsFor(def.name);
     const js = jetstream(deps.nc);
     const filters = typeof task.filter === "string" ? [task.filter] : [...task.filter];
-    const scope = `${def.fingerprint}.${task.id}`;
+    const fingerprint = fingerprintOfTask(def, task);
+    const scope = `${fingerprint}.${task.id}`;
     let state: S;
     let seq = 0;
 
     const cp = await store.load(lease, hard);
-    if (cp && cp.fingerprint === def.fingerprint) {
+    if (cp && cp.fingerprint === fingerprint) {
       state = def.restore(task, cp.state);
       seq = cp.seq;
       log.info(`${name}: resuming after ${stream} sequence ${seq}`);
     } else {
-      if (cp) log.warn(`${name}: the checkpoint was taken under another configuration (fingerprint ${cp.fingerprint}, now ${def.fingerprint}); rebuilding from the start of ${stream}`);
+      if (cp) log.warn(`${name}: the checkpoint was taken under another configuration (fingerprint ${cp.fingerprint}, now ${fingerprint}); rebuilding from the start of ${stream}`);
       state = def.createState(task);
     }
     let quietThrough = 0;
@@ -123,7 +124,7 @@ export class TaskRunner<S, T extends TaskSpec> {
     let savedSeq = seq;
     let savedAt = Date.now();
     const save = async () => {
-      const stored = await store.save({ format: 2, actor: def.name, task: task.id, fingerprint: def.fingerprint, seq, state: def.snapshot(state), savedAt: Date.now() }, lease, hard);
+      const stored = await store.save({ format: 2, actor: def.name, task: task.id, fingerprint, seq, state: def.snapshot(state), savedAt: Date.now() }, lease, hard);
       savedSeq = seq;
       savedAt = Date.now();
       log.debug(`${name}: checkpoint at ${stream} sequence ${seq} (${stored} bytes)`);

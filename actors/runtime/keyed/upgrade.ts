@@ -1,6 +1,8 @@
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { Kvm } from "@nats-io/kv";
 import { withDeadline } from "../../../nats/deadline.ts";
+import { keyedBuckets, parseLease } from "./ownership.ts";
 
 /**
  * `outputsDoneThrough` for a stage that read a durable consumer before it became keyed: what that
@@ -18,5 +20,23 @@ export function durableAckFloor(stream: string, durable: string) {
       if (/consumer not found/i.test(err instanceof Error ? err.message : String(err))) return 0;
       throw err;
     }
+  };
+}
+
+/**
+ * `outputsDoneThrough` for tasks that replace a retired task of the same actor (the window
+ * actor's one `groups` task became a task per source and group shard). The retired task's last
+ * checkpoint means every output of the messages up to its sequence is stored, so each new task
+ * folds those from the start of the stream and publishes only what follows. 0 when the retired
+ * task never ran. Only an instance that no longer runs the retired task may start the new ones:
+ * stop every old instance (SIGTERM writes its last checkpoint) before starting a new one.
+ */
+export function retiredTaskCheckpoint(actor: string, retired: string) {
+  return async (_task: unknown, io: { readonly nc: NatsConnection; readonly signal: AbortSignal }): Promise<number> => {
+    const bucket = keyedBuckets(actor).leases;
+    const kv = await withDeadline(() => new Kvm(io.nc).create(bucket, { history: 1 }), { what: `kv ${bucket} open`, signal: io.signal });
+    const entry = await withDeadline(() => kv.get(retired), { what: `kv ${bucket} get ${retired}`, signal: io.signal });
+    if (!entry || entry.operation !== "PUT") return 0;
+    return parseLease(entry.string()).checkpoint?.seq ?? 0;
   };
 }
