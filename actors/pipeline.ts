@@ -92,7 +92,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   const lake = lakeActors({ location: config.lake, limits: { maxRows: config.lakeFileRows, maxBytes: config.lakeFileBytes }, embedded: () => (clickhouse?.kind === "embedded" ? clickhouse.client : undefined) });
   const all: Record<ActorName, () => ActorDefinition | LoopActor> = {
     validate: () => validateActor({ partitions: config.partitions, schemas: registry, maxFutureSkewMs: config.maxFutureSkewMs }),
-    window: () => windowActor({ partitions: config.partitions }),
+    window: () => windowActor({ partitions: config.partitions, groupShards: config.groupShards }),
     ...sinkActors({ client, caps: () => clickhouse!.caps, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs, maxPayload: () => nc.info?.max_payload, typedColumns: () => typedColumns }),
     "clickhouse-sink-dq": () => dqSinkActor({ client, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs }),
     "clickhouse-sink-late": () => lateSinkActor({ client, caps: () => clickhouse!.caps, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs }),
