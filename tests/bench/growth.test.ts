@@ -1,0 +1,24 @@
+// The cost-growth benchmark on a tiny input: one child process per configuration, each storing
+// every reading and reporting its memory; the table covers the keys and partitions asked for.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { main as growth } from "../../bench/growth.ts";
+
+const test = suite("bench: growth");
+
+// Two configurations keep the file short: the key counts only change the data, the partition
+// count also the pipeline's configuration (SLUICE_PARTITIONS) — both reach the child.
+test("growth: a configuration per key count and per partition count, each with its rate and memory", async () => {
+  const s = await growth({ events: 300, keys: [5], partitions: [1], atKeys: 5, timeoutMs: 60_000 });
+  const cases = s.cases as Array<Record<string, number>>;
+  assert.equal(cases.map((c) => [c.keys, c.partitions]), [[5, 4], [5, 1]]);
+  for (const c of cases) {
+    assert.is(c.events, 300);
+    assert.ok(c.events_per_s > 0, `events_per_s ${c.events_per_s}`);
+    assert.ok(c.rss_start_mb > 0 && c.rss_peak_mb >= c.rss_start_mb, `rss ${c.rss_start_mb} → peak ${c.rss_peak_mb}`);
+    assert.ok(c.heap_end_mb > 0, `heap ${c.heap_end_mb}`);
+  }
+  assert.is(s.events_per_s, cases[0].events_per_s);
+});
+
+test.run();
