@@ -37,6 +37,11 @@ export function partitionDir(dataset: Dataset, source: string, hourMs: number): 
   return `${dataset}/source=${source}/date=${date}/hour=${hour}`;
 }
 
+/** Every file of a dataset, as a glob below the lake root (the engines' `**` does not match `/` everywhere). */
+export function datasetGlob(dataset: Dataset): string {
+  return `${dataset}/source=*/date=*/hour=*/*.parquet`;
+}
+
 /** The file's key below the lake root. */
 export function fileKey(f: LakeFile): string {
   const pad = (n: number) => String(n).padStart(SEQ_DIGITS, "0");

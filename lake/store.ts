@@ -51,7 +51,7 @@ export class LakeStore {
     const key = fileKey(file);
     const body = toTabSeparated(rows);
     if (this.location.kind === "s3") {
-      await this.insert(this.tableFunction(key, true), body, key);
+      await this.insert(this.tableFunction(key, { exact: true }), body, key);
       return;
     }
     const final = join(this.location.root, key);
@@ -60,7 +60,7 @@ export class LakeStore {
     await removeStaleTemps(dir, basename(final));
     const tmp = `${final}.tmp-${randomBytes(6).toString("hex")}`;
     try {
-      await this.insert(this.tableFunction(tmp, true), body, key);
+      await this.insert(this.tableFunction(tmp, { exact: true }), body, key);
       const fh = await open(tmp, "r+");
       try {
         await fh.sync();
@@ -90,7 +90,7 @@ export class LakeStore {
   /** A file's rows in sequence order. */
   async read(file: LakeFile): Promise<LakeRow[]> {
     const key = fileKey(file);
-    const query = `SELECT stream, seq, subject, toUnixTimestamp64Milli(stream_time) AS ts, headers, base64Encode(data) AS data FROM ${this.tableFunction(this.location.kind === "s3" ? key : join(this.location.root, key), true)} ORDER BY seq`;
+    const query = `SELECT stream, seq, subject, toUnixTimestamp64Milli(stream_time) AS ts, headers, base64Encode(data) AS data FROM ${this.tableFunction(this.location.kind === "s3" ? key : join(this.location.root, key), { exact: true })} ORDER BY seq`;
     try {
       const result = await this.engine.query({ query, format: "JSONEachRow", clickhouse_settings: { ...S3_SETTINGS, output_format_json_quote_64bit_integers: 0 } });
       const rows = await result.json<{ stream: string; seq: number; subject: string; ts: number; headers: Record<string, string>; data: string }>();
@@ -101,18 +101,20 @@ export class LakeStore {
   }
 
   /**
-   * The table function over every file a glob below the root matches (`raw/source=iot/**.parquet`),
-   * with Hive partition columns: for views and ad-hoc queries.
+   * The table function over `keyOrPath`: a key or glob below the root (see `datasetGlob`),
+   * or with `exact` an absolute local path. Views leave the credentials out (`credentials: false`):
+   * the engine then takes them from the process's AWS variables, and no statement it stores
+   * carries a secret.
    */
-  tableFunction(keyOrPath: string, exact = false): string {
+  tableFunction(keyOrPath: string, opts: { exact?: boolean; credentials?: boolean } = {}): string {
     const structure = quoteString(LAKE_STRUCTURE);
     if (this.location.kind === "dir") {
-      const path = exact ? keyOrPath : join(this.location.root, keyOrPath);
+      const path = opts.exact ? keyOrPath : join(this.location.root, keyOrPath);
       return `file(${quoteString(path)}, 'Parquet', ${structure})`;
     }
     const { base, prefix, accessKeyId, secretAccessKey } = this.location;
     const url = quoteString(`${base}/${prefix ? `${prefix}/` : ""}${keyOrPath}`);
-    const creds = accessKeyId && secretAccessKey ? `${quoteString(accessKeyId)}, ${quoteString(secretAccessKey)}, ` : "";
+    const creds = opts.credentials !== false && accessKeyId && secretAccessKey ? `${quoteString(accessKeyId)}, ${quoteString(secretAccessKey)}, ` : "";
     return `s3(${url}, ${creds}'Parquet', ${structure})`;
   }
 
