@@ -19,6 +19,7 @@ import { SchemaRegistry } from "../subjects/registry/index.ts";
 import { EventColumns } from "../clickhouse/columns.ts";
 import { TypedColumnSync } from "./sink/typed-columns.ts";
 import { lakeActors } from "./lake/index.ts";
+import { createLakeViews } from "../lake/index.ts";
 
 /** Every actor `sluice up` runs, by name; `sluice actor <name…>` runs a subset. */
 export const ACTOR_NAMES = ["validate", "window", "clickhouse-sink-events", "clickhouse-sink-dlq", "clickhouse-sink-agg", "clickhouse-sink-dq", "clickhouse-sink-late", "detect", "clickhouse-sink-anomalies", "lake-raw", "lake-events"] as const;
@@ -73,6 +74,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
       dataDir: embeddedDataDir(config),
       logger: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
     }, { signal: opts.signal, log });
+    if (clickhouse.kind === "embedded") await createLakeViews(clickhouse.client, config.lake);
     if (clickhouse.kind === "embedded") sqlService = serveSql(nc, clickhouse.client, { dataDir: embeddedDataDir(config), log });
   }
   // The registry's watch makes a version registered while sluice runs take effect within a second.
