@@ -3,6 +3,10 @@ import type { StreamName } from "../../subjects/catalog.ts";
 import type { PoisonError, RetryableError } from "../../subjects/errors.ts";
 import type { Inbound, Outbound } from "../../subjects/message.ts";
 import type { Logger } from "../../otel/log.ts";
+import type { Tracer } from "@opentelemetry/api";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { KV, KvOptions } from "@nats-io/kv";
+import type { ObjectStore } from "@nats-io/obj";
 
 // Handlers are written against these; they live with the message contract and observability so
 // layers below the actors can use them too.
@@ -26,6 +30,49 @@ export interface ActorContext {
   /** Ack every held input whose watermark has passed, once this batch's outputs are stored. */
   release(watermark: number): void;
   readonly log: Logger;
+}
+
+/**
+ * A process-wide service an actor may need (the schema registry, ClickHouse), named by a typed
+ * key: the process opens each once and shares it between its actors.
+ *
+ * @example
+ * const REGISTRY = serviceKey<SchemaRegistry>("schema registry");
+ * defineActor({ ..., needs: [REGISTRY], async start(ctx) { registry = await ctx.use(REGISTRY); } });
+ */
+export interface ServiceKey<T> {
+  readonly name: string;
+  /** Never set: carries T. */
+  readonly type?: (value: T) => T;
+}
+
+export function serviceKey<T>(name: string): ServiceKey<T> {
+  return { name };
+}
+
+/** Where the runtime finds the services actors declared (actors/services.ts opens sluice's). */
+export interface ServiceProvider {
+  get<T>(key: ServiceKey<T>, signal: AbortSignal): Promise<T>;
+}
+
+/**
+ * What an actor gets when it starts (and after every restart), before its first message: the
+ * runtime's handles, so a declaration never needs them wired in by hand. Handlers stay plain
+ * functions of their batch: a test calls `handle` without any of this.
+ */
+export interface StartContext {
+  readonly actor: string;
+  readonly nc: NatsConnection;
+  readonly log: Logger;
+  /** Aborts when the actor stops: every wait in `start` must end with it. */
+  readonly signal: AbortSignal;
+  readonly tracer: Tracer;
+  /** A KV bucket, created with `opts` if it does not exist; the call has a deadline and honours `signal`. */
+  kv(bucket: string, opts?: Partial<KvOptions>): Promise<KV>;
+  /** An object store bucket, created if it does not exist; deadline and `signal` as for `kv`. */
+  objectStore(bucket: string): Promise<ObjectStore>;
+  /** A service named in the definition's `needs` (asking for another one throws). */
+  use<T>(key: ServiceKey<T>): Promise<T>;
 }
 
 export interface Batching {
@@ -69,8 +116,10 @@ export interface ActorDefinition {
   handle(batch: readonly Inbound[], ctx: ActorContext): void | Promise<void>;
   /** Called every `every_ms` even when no message arrives (idle watermarks). */
   readonly tick?: { readonly every_ms: number; handle(nowMs: number, ctx: ActorContext): void | Promise<void> };
+  /** Process-wide services `start` takes through `ctx.use`; the process opens them before the actor starts. */
+  readonly needs?: readonly ServiceKey<unknown>[];
   /** Called once when the actor starts and after every restart, before the first message. */
-  start?(log: Logger): void | Promise<void>;
+  start?(ctx: StartContext): void | Promise<void>;
   /** Called when the actor stops or crashes; release resources here. */
   stop?(): void | Promise<void>;
 }

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { ensureConsumer } from "../../subjects/setup.ts";
 import { injectContext } from "../../otel/propagation.ts";
 import { DEFAULT_BROKER_TIMEOUT_MS, withDeadline } from "../../nats/deadline.ts";
-import type { ActorContext, ActorDefinition, Inbound, Logger, Outbound } from "./actor.ts";
+import type { ActorContext, ActorDefinition, Inbound, Logger, Outbound, ServiceProvider } from "./actor.ts";
 import { batches } from "./batches.ts";
 import { buildDeadLetter, LastErrors } from "./dead-letter.ts";
 import { describeError, isRetryable, PoisonError, type RetryableError } from "./errors.ts";
@@ -16,6 +16,7 @@ import { judgeStuck, metricsFor, STUCK_AFTER_ACK_WAITS } from "./metrics.ts";
 import { handleIsolating, type Isolated, type Plan } from "./plan.ts";
 import { startStoredSpan, track, type Tracked } from "./spans.ts";
 import { wireSize } from "./size.ts";
+import { startContext } from "./start.ts";
 
 export interface RuntimeDeps {
   readonly nc: NatsConnection;
@@ -23,6 +24,8 @@ export interface RuntimeDeps {
   /** Tracer per actor (service.name per actor); defaults to the global API tracer. */
   readonly tracerFor?: (actor: string) => Tracer;
   readonly signal: AbortSignal;
+  /** Process-wide services the actors declared in `needs` (StartContext.use). */
+  readonly services?: ServiceProvider;
 }
 
 /** Publishing a handler's output failed: nothing of the batch was acked; the actor restarts. */
@@ -251,7 +254,7 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
   const onAbort = () => void messages.close();
   signal.addEventListener("abort", onAbort, { once: true });
   try {
-    await actor.start?.(log);
+    await actor.start?.(startContext(actor, deps, tracer));
     for await (const batch of batches(messages, actor.batch.max_messages, actor.batch.max_wait_ms)) {
       if (tickError) break;
       // Work arriving after an idle spell starts the stuck clock now, not at the last ack.

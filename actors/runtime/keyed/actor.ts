@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import type { Span } from "@opentelemetry/api";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { StreamName } from "../../../subjects/catalog.ts";
-import type { Batching, Inbound, Logger, Outbound } from "../actor.ts";
+import type { Batching, Inbound, Logger, Outbound, ServiceKey, StartContext } from "../actor.ts";
 import type { PoisonError } from "../errors.ts";
 
 /** One unit of a keyed actor's work: owned by one instance at a time, checkpointed on its own. */
@@ -91,7 +91,10 @@ export interface KeyedActorDefinition<S, T extends TaskSpec = TaskSpec> {
   report?(state: S, task: T, progress: { readonly seq: number; readonly span: Span }): void;
   /** The task stopped on this instance (handed over, lost, shut down). */
   taskStopped?(task: T): void;
-  start?(log: Logger): void | Promise<void>;
+  /** Process-wide services `start` takes through `ctx.use` (ActorDefinition.needs). */
+  readonly needs?: readonly ServiceKey<unknown>[];
+  /** Called when the actor starts (and after every restart), before any task runs. */
+  start?(ctx: StartContext): void | Promise<void>;
   stop?(): void | Promise<void>;
 }
 

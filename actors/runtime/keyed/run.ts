@@ -6,6 +6,7 @@ import type { KeyedActorDefinition, TaskSpec } from "./actor.ts";
 import { CheckpointStore } from "./checkpoint.ts";
 import { isLeaseLost, Ownership } from "./ownership.ts";
 import { TaskRunner } from "./task.ts";
+import { startContext } from "../start.ts";
 
 export interface KeyedRunOptions {
   /** Longest time between two checkpoints of a task while messages flow. */
@@ -50,7 +51,7 @@ export function keyedActor<S, T extends TaskSpec>(def: KeyedActorDefinition<S, T
         await runner.lease.release(budget);
         if (runner.error) throw runner.error;
       };
-      await def.start?.(log);
+      await def.start?.(startContext(def, deps, tracer));
       await own.join(signal);
       log.info(`${def.name}: instance ${own.id} joined; ${tasks.length} tasks (${ids.join(", ")})`);
       try {
