@@ -9,6 +9,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv
   schema: { summary: "schema registry: list, show <source>[@v], check <source> <file>, add <source> <file> [--mode], mode <source> <mode>", load: () => import("./schema.ts") },
   eval: { summary: "score the detectors: sluice eval synthetic [--seed N --anomaly-rate F] | sluice eval nab --data DIR --out DIR | sluice eval forecast --data DIR | --synthetic", load: () => import("./eval.ts") },
   dlq: { summary: "dead letters: ls [--actor --source --reason --since --limit], show <id>, replay <filter>, purge <filter> [--yes]", load: () => import("./dlq.ts") },
+  report: { summary: "report of a period as HTML or PDF: [--since 24h] [--out FILE.html|.pdf]; ls lists the newest (schedule: SLUICE_REPORT_CRON)", load: () => import("./report.ts") },
   dq: { summary: "data quality: report [--since 1h] [--source S], counts per expectation from sluice.dq_results", load: () => import("./dq.ts") },
 };
 
