@@ -11,6 +11,7 @@ import type { Topology } from "../subjects/topology.ts";
 import { dashboard } from "./dashboard.ts";
 import type { DeadLetterAccess } from "./dlq.ts";
 import { isoTime } from "./time.ts";
+import type { ReportEntry } from "../reports/store.ts";
 import * as check from "./validate.ts";
 import { RequestError } from "./validate.ts";
 
@@ -41,6 +42,8 @@ export interface ApiDeps {
   deadLetters?: DeadLetterAccess;
   /** Jaeger's UI, linked from the dashboard's anomalies. */
   jaegerUiUrl?: string;
+  /** The newest written reports (state dir), for `/v1/reports`. */
+  reports?: () => readonly ReportEntry[];
 }
 
 const MAX_BATCH = 10_000;

@@ -9,6 +9,7 @@ import type { ActorMetrics } from "../otel/metrics.ts";
 import type { ConsumerLag, QueryRows } from "./deps.ts";
 import { payloadText, type DeadLetter, type DeadLetterAccess } from "./dlq.ts";
 import { isoTime } from "./time.ts";
+import type { ReportEntry } from "../reports/store.ts";
 import * as check from "./validate.ts";
 import { RequestError } from "./validate.ts";
 
@@ -23,6 +24,7 @@ export interface DashboardDeps {
   deadLetters?: DeadLetterAccess;
   /** Jaeger's UI; each anomaly links to `<url>/trace/<trace_id>`. */
   jaegerUiUrl?: string;
+  reports?: () => readonly ReportEntry[];
   now: () => number;
 }
 
@@ -140,6 +142,8 @@ export function dashboard(deps: DashboardDeps): Hono {
     const rows = await deps.rows(queries.series(p, check.number(c.req.query("limit"), "limit", 200, 1, 1_000, true)));
     return c.json({ series: rows.map((r) => ({ series: `${r.source}:${r.key}:${r.metric}`, source: r.source, key: r.key, metric: r.metric, windows: num(r.windows) })) });
   });
+
+  app.get("/v1/reports", (c) => c.json({ reports: deps.reports?.() ?? [] }));
 
   app.get("/v1/dlq", async (c) => {
     const q = c.req.query();

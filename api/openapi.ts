@@ -57,6 +57,12 @@ function dashboardPaths(): Record<string, unknown> {
         responses: { 200: json(obj({ series: list(obj({ series: { type: "string" }, windows: { type: "integer" } })) }), "series"), 400: error, 500: internal },
       },
     },
+    "/v1/reports": {
+      get: {
+        summary: "The newest reports written to the state dir (sluice report, SLUICE_REPORT_CRON)",
+        responses: { 200: json(obj({ reports: list(obj({ name: { type: "string" }, from: { type: "string" }, to: { type: "string" }, generated_at: { type: "string" }, files: list({ type: "string" }), events: { type: "integer" }, dead_letters: { type: "integer" }, anomalies: { type: "integer" } })) }), "reports") },
+      },
+    },
     "/v1/dlq": {
       get: {
         summary: "Dead letters in the DLQ stream, newest first (payload cut to 200 characters)",

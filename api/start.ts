@@ -11,6 +11,8 @@ import { createForecastService, type ForecastService } from "./forecast-service.
 import { serveApi, type ServedApi } from "./serve.ts";
 import { natsDeadLetters } from "./dlq.ts";
 import type { Topology } from "../subjects/topology.ts";
+import { startReportSchedule } from "../reports/schedule.ts";
+import { listReports, reportsDir } from "../reports/store.ts";
 
 /**
  * Starts the HTTP API for `sluice up` on `config.apiPort`. In the process that owns ClickHouse it
@@ -46,6 +48,11 @@ export async function startApi(opts: { config: Config; natsUrl: string; pipeline
   } else {
     rows = natsSqlRows(nc, embeddedDataDir(config));
   }
+  const lag = consumerLag(nc);
+  // The schedule runs where ClickHouse is read directly; the period's KV key keeps it to one instance.
+  const schedule = direct && config.reportCron
+    ? startReportSchedule({ cron: config.reportCron, nc, rows, lag, stateDir: config.stateDir, formats: ["html", "pdf"], log: opts.log })
+    : undefined;
   const app = createApp({
     rows,
     pingNats: natsPing(nc),
@@ -53,11 +60,12 @@ export async function startApi(opts: { config: Config; natsUrl: string; pipeline
       await rows("SELECT 1");
     },
     metrics: allMetrics,
-    lag: consumerLag(nc),
+    lag,
     forecast: forecasts ? forecasts.provider(windowForecasts(rows)) : windowForecasts(rows),
     topology: opts.topology,
     deadLetters: natsDeadLetters(nc),
     jaegerUiUrl: config.jaegerUiUrl,
+    reports: () => listReports(reportsDir(config.stateDir)),
   });
   const served = await serveApi(app, config.apiPort, config.apiHost);
   opts.log.info(`api: listening on ${served.url}`);
@@ -66,6 +74,7 @@ export async function startApi(opts: { config: Config; natsUrl: string; pipeline
     ...served,
     async close() {
       await served.close();
+      await schedule?.stop();
       await forecasts?.stop();
       await ownClickHouse?.close();
       if (ownNats) await closeNats(nc);

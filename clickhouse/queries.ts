@@ -62,6 +62,35 @@ WHERE ${within("event_time", p)}
 GROUP BY source, severity
 ORDER BY source, severity`,
 
+  /** The anomalies of the period with their explanations, highest score first. */
+  anomalies: (p: Period, limit: number) => `SELECT event_id, trace_id, source, key, metric, score, severity, signal, explanation, expected_low, expected_high, observed, event_time
+FROM ${TABLES.anomalies} FINAL
+WHERE ${within("event_time", p)}
+ORDER BY score DESC, event_time
+LIMIT ${limit}`,
+
+  /**
+   * Forecast accuracy per series over the period: for each window that closed in it, the latest
+   * forecast made for its start against the window's realised mean: mean absolute error and the
+   * share of windows inside the prediction interval (its coverage, to compare with the level).
+   */
+  forecastAccuracy: (p: Period) => `SELECT series, count() AS points, avg(abs(realised - forecast)) AS mae, avg(realised >= lower AND realised <= upper) AS coverage, any(level) AS level
+FROM
+(
+    SELECT series, source, key, metric, target_time, argMax(mean, made_at) AS forecast, argMax(lower, made_at) AS lower, argMax(upper, made_at) AS upper, argMax(level, made_at) AS level
+    FROM ${TABLES.forecasts} FINAL
+    WHERE ${within("target_time", p)} AND made_at < target_time
+    GROUP BY series, source, key, metric, target_time
+) AS f
+ALL INNER JOIN
+(
+    SELECT source, key, metric, window_start AS target_time, mean AS realised
+    FROM ${TABLES.window_aggregates} FINAL
+    WHERE kind = 'tumbling' AND count > 0 AND ${within("window_start", p)}
+) AS w USING (source, key, metric, target_time)
+GROUP BY series
+ORDER BY series`,
+
   /** Series the window actor aggregated (tumbling windows), for the forecast picker. */
   series: (p: Period, limit: number) => `SELECT source, key, metric, count() AS windows
 FROM ${TABLES.window_aggregates} FINAL

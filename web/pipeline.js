@@ -3,7 +3,7 @@ import { topologySvg } from "./graph.js";
 
 /** Topology, per-actor rates, consumer lag, watermark per source, dead letters per reason, data quality. */
 export function pipelinePage(main) {
-  const slots = { topology: h("div"), actors: h("div"), lag: h("div"), sources: h("div"), dead: h("div"), dq: h("div") };
+  const slots = { topology: h("div"), actors: h("div"), lag: h("div"), sources: h("div"), dead: h("div"), dq: h("div"), reports: h("div") };
   main.append(
     section("Topology (from the actor declarations)", slots.topology),
     section("Actors (rate: acks per second between two refreshes)", slots.actors),
@@ -12,6 +12,7 @@ export function pipelinePage(main) {
       section("Sources (last hour, by arrival)", slots.sources),
       section("Dead letters per reason (last hour)", slots.dead)),
     section("Data quality (last hour)", slots.dq),
+    section("Reports", slots.reports),
   );
   let previous;
   let drawn = false;
@@ -43,6 +44,11 @@ export function pipelinePage(main) {
         ["source", (q) => q.source], ["expectation", (q) => q.expectation], ["severity", (q) => q.severity],
         ["evaluated", (q) => fmt.int(q.evaluated), true], ["failed", (q) => fmt.int(q.failed), true], ["pass rate", (q) => fmt.pct(q.pass_rate), true],
       ], p.data_quality, { rowId: (q) => `${q.source}/${q.expectation}` }));
+      const { reports } = await api("/v1/reports");
+      fill(slots.reports, table("reports", [
+        ["name", (r) => r.name], ["from", (r) => fmt.time(r.from)], ["to", (r) => fmt.time(r.to)], ["events", (r) => fmt.int(r.events), true],
+        ["dead letters", (r) => fmt.int(r.dead_letters), true], ["anomalies", (r) => fmt.int(r.anomalies), true], ["files", (r) => r.files.map((f) => f.split("/").pop()).join(" ")],
+      ], reports, { rowId: (r) => `${r.name}/${r.to}`, empty: "no report written yet (sluice report, SLUICE_REPORT_CRON)" }));
       previous = p;
     },
   };

@@ -1,0 +1,159 @@
+// Reports against a running pipeline: `sluice report` writes HTML and PDF whose figures equal the
+// SQL answers for the period; the SLUICE_REPORT_CRON schedule of two instances writes each period
+// once, announces it on reports.<name>, and its figures equal SQL for that period.
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import { NatsServer } from "../harness/nats-server.ts";
+import { invalidMessages, validReadings, watermarkFlush } from "../harness/events.ts";
+import { publishAll, startTestPipeline, type TestPipeline } from "../harness/pipeline.ts";
+import { waitFor } from "../harness/wait.ts";
+import { alertMessage } from "../../actors/detect/index.ts";
+import { forecastRow, insertRows } from "../../clickhouse/index.ts";
+import { clickhouseRows } from "../../api/deps.ts";
+import { run as report } from "../../cli/report.ts";
+import { startReportSchedule, type ReportSchedule } from "../../reports/schedule.ts";
+import type { ReportEntry } from "../../reports/store.ts";
+import { subject } from "../../subjects/catalog.ts";
+import { createLogger } from "../../actors/runtime/log.ts";
+
+const test = suite<{ nats: NatsServer; nc: NatsConnection; pipeline: TestPipeline; dir: string }>("reports");
+
+const q = async (p: TestPipeline, sql: string) => (await p.clickhouse!.client.query({ query: sql, format: "JSONEachRow" })).json<Record<string, string>>();
+const within = (column: string, from: string, to: string) => `${column} >= toDateTime(${Math.floor(Date.parse(from) / 1000)}) AND ${column} < toDateTime(${Math.floor(Date.parse(to) / 1000)})`;
+
+/** The text of one cell of a report table: `<table id=…>` → `<tr data-row=…>` → `<td data-cell=…>`. */
+function cell(html: string, table: string, row: string, column: string): string | undefined {
+  const t = new RegExp(`<table id="${table}">[\\s\\S]*?</table>`).exec(html)?.[0];
+  const r = t && new RegExp(`<tr data-row="${row.replace(/[/.]/g, "\\$&")}">.*?</tr>`).exec(t)?.[0];
+  return r ? new RegExp(`<td data-cell="${column}"[^>]*>([^<]*)</td>`).exec(r)?.[1] : undefined;
+}
+const int = (text: string | undefined) => (text === undefined ? NaN : Number(text.replace(/,/g, "")));
+
+async function publishAnomaly(nc: NatsConnection, p: TestPipeline, scope: string): Promise<void> {
+  const [event] = await q(p, "SELECT event_id, key, trace_id, event_time FROM sluice.events FINAL WHERE source = 'iot' ORDER BY event_time DESC LIMIT 1");
+  const at = Date.parse(`${event.event_time.replace(" ", "T")}Z`);
+  const alert = alertMessage({
+    event_id: event.event_id, source: "iot", key: event.key, metric: "temperature", score: 0.8, severity: "high", signal: "level-shift/1",
+    explanation: { signal: "level", expected: [19, 23], observed: 40 }, expected_low: 19, expected_high: 23, observed: 40, event_time: at, detected_at: at + 50, trace_id: event.trace_id,
+  }, scope);
+  await jetstream(nc).publish(alert.subject, alert.data, { msgID: alert.msgId });
+}
+
+test.before(async (ctx) => {
+  ctx.nats = await NatsServer.start();
+  ctx.pipeline = await startTestPipeline(ctx.nats.url, { env: { SLUICE_SINK_BATCH_MS: "200" } });
+  ctx.nc = await connect({ servers: ctx.nats.url });
+  ctx.dir = mkdtempSync(join(tmpdir(), "sluice-reports-"));
+  // Kept after the run, like the browser tests' screenshots: the reports are there to be looked at.
+  console.log(`reports: ${ctx.dir}`);
+  // Readings of the last minutes, their windows closed by a flush; a few dead letters.
+  const base = Date.now() - 4 * 60_000;
+  await publishAll(ctx.nc, [...validReadings(200, base), ...invalidMessages(5)]);
+  await publishAll(ctx.nc, watermarkFlush(Date.now()));
+  await waitFor(() => ctx.pipeline.scalar("SELECT count() FROM sluice.events FINAL WHERE position(payload, 'temperature') > 0"), (n) => n >= 200);
+  await waitFor(() => ctx.pipeline.scalar("SELECT count() FROM sluice.dead_letters FINAL"), (n) => n >= 5);
+  await waitFor(() => ctx.pipeline.scalar("SELECT count() FROM sluice.window_aggregates FINAL WHERE kind = 'tumbling' AND metric = 'temperature' AND count > 0"), (n) => n > 0);
+  await publishAnomaly(ctx.nc, ctx.pipeline, "report-test");
+  await waitFor(() => ctx.pipeline.scalar("SELECT count() FROM sluice.anomalies FINAL"), (n) => n >= 1);
+});
+
+test.after(async (ctx) => {
+  await ctx.nc?.close();
+  await ctx.pipeline?.cleanup();
+  await ctx.nats?.stop();
+});
+
+test("sluice report --since 1h: HTML figures equal SQL (volumes, dead letters, anomalies, forecast accuracy); --out .pdf is a PDF", async ({ nats, pipeline, dir }) => {
+  // Forecasts for three closed windows of sensor-1, one of them outside its interval.
+  const windows = await q(pipeline, "SELECT window_start, mean FROM sluice.window_aggregates FINAL WHERE kind = 'tumbling' AND key = 'sensor-1' AND metric = 'temperature' AND count > 0 ORDER BY window_start LIMIT 3");
+  assert.ok(windows.length >= 2, `closed windows: ${windows.length}`);
+  const forecasts = windows.map((w, i) => {
+    const target = Date.parse(`${w.window_start.replace(" ", "T")}Z`);
+    const realised = Number(w.mean);
+    const mean = realised + (i === 0 ? 5 : 0.25);
+    return { series: "iot:sensor-1:temperature", source: "iot", key: "sensor-1", metric: "temperature", made_at: target - 60_000, target_time: target, step: 1, mean, lower: mean - 1, upper: mean + 1, level: 0.8, model: "test" };
+  });
+  await insertRows(pipeline.clickhouse!.client, "forecasts", forecasts.map((f) => forecastRow(f, "", pipeline.clickhouse!.caps)));
+  const env = { NATS_URL: nats.url, SLUICE_STATE_DIR: pipeline.stateDir, SLUICE_LOG_LEVEL: "warn" };
+  const html = join(dir, "adhoc.html");
+  assert.is(await report(["--since", "1h", "--out", html], env), 0);
+  const page = readFileSync(html, "utf8");
+  const from = /<time id="from">([^<]+)</.exec(page)![1];
+  const to = /<time id="to">([^<]+)</.exec(page)![1];
+  for (const r of await q(pipeline, `SELECT source, count() AS n FROM sluice.events FINAL WHERE ${within("ingest_time", from, to)} GROUP BY source`)) {
+    assert.is(int(cell(page, "volumes", r.source, "events")), Number(r.n), `events of ${r.source}`);
+  }
+  const reasons = await q(pipeline, `SELECT actor, error_code, count() AS n FROM sluice.dead_letters FINAL WHERE ${within("received_at", from, to)} GROUP BY actor, error_code`);
+  assert.ok(reasons.length >= 2);
+  for (const r of reasons) assert.is(int(cell(page, "dead-letters", `${r.actor}/${r.error_code}`, "count")), Number(r.n), `${r.actor}/${r.error_code}`);
+  const anomalies = await q(pipeline, "SELECT event_id, signal FROM sluice.anomalies FINAL");
+  for (const a of anomalies) assert.is(cell(page, "anomalies", a.event_id, "signal"), a.signal);
+  assert.match(page, /&quot;signal&quot;:&quot;level&quot;/, "the explanation is in the report");
+  // Accuracy computed here from the rows inserted, not by the report's SQL.
+  const mae = forecasts.reduce((s, f, i) => s + Math.abs(f.mean - Number(windows[i].mean)), 0) / forecasts.length;
+  const coverage = forecasts.filter((f, i) => Number(windows[i].mean) >= f.lower && Number(windows[i].mean) <= f.upper).length / forecasts.length;
+  assert.is(cell(page, "forecasts", "iot:sensor-1:temperature", "windows"), String(forecasts.length));
+  assert.is(cell(page, "forecasts", "iot:sensor-1:temperature", "MAE"), mae.toFixed(3));
+  assert.is(cell(page, "forecasts", "iot:sensor-1:temperature", "coverage"), `${(coverage * 100).toFixed(1)}%`);
+  assert.is(cell(page, "lag", "clickhouse-sink-events", "pending"), "0", "lag asked of NATS");
+  assert.match(page, /<svg [^>]*aria-label="events per minute"[\s\S]*?<path d="M/, "an inline SVG chart of the volumes");
+
+  const pdf = join(dir, "adhoc.pdf");
+  assert.is(await report(["--since", "1h", "--out", pdf], env), 0);
+  const bytes = readFileSync(pdf);
+  assert.is(bytes.subarray(0, 5).toString(), "%PDF-");
+  assert.ok(bytes.length > 5_000, `pdf of ${bytes.length} bytes`);
+});
+
+test("the schedule of two instances writes each period once, announces it, and its figures equal SQL for the period", async ({ nats, nc, pipeline, dir }) => {
+  const announced: ReportEntry[] = [];
+  const sub = nc.subscribe(subject.report("pipeline"), { callback: (_err, m) => void announced.push(m.json<ReportEntry>()) });
+  const written: Array<{ by: string; entry: ReportEntry }> = [];
+  const rows = clickhouseRows(() => pipeline.clickhouse!.client);
+  const instances: ReportSchedule[] = [];
+  const connections: NatsConnection[] = [];
+  for (const by of ["a", "b"]) {
+    const own = await connect({ servers: nats.url });
+    connections.push(own);
+    instances.push(startReportSchedule({ cron: "*/3 * * * * *", nc: own, rows, stateDir: join(dir, by), settleMs: 1_500, log: createLogger("error"), onReport: (entry) => written.push({ by, entry }) }));
+  }
+  try {
+    assert.ok(await waitFor(async () => written.length, (n) => n >= 1, 15_000, 100) >= 1, "a first scheduled report");
+    const publishedAt = Date.now();
+    await publishAll(nc, validReadings(30, Date.now() - 20_000, 3));
+    await waitFor(() => pipeline.scalar(`SELECT count() FROM sluice.events FINAL WHERE ingest_time >= toDateTime(${Math.floor(publishedAt / 1000)})`), (n) => n >= 30, 20_000);
+    // Reports up to a period that ends after every new event was stored.
+    const storedAt = Date.now();
+    assert.ok(await waitFor(async () => written.filter((w) => Date.parse(w.entry.to) > storedAt + 3_000).length, (n) => n >= 1, 20_000, 100) >= 1, "a report after the new events");
+  } finally {
+    for (const s of instances) await s.stop();
+    for (const c of connections) await c.close();
+  }
+  const periods = written.map((w) => w.entry.to);
+  assert.equal([...new Set(periods)].length, periods.length, `a period written twice: ${periods.join(", ")}`);
+  const sorted = written.map((w) => w.entry).sort((a, b) => a.to.localeCompare(b.to));
+  for (let i = 1; i < sorted.length; i++) assert.is(sorted[i].from, sorted[i - 1].to, "periods follow each other");
+  await waitFor(async () => announced.length, (n) => n >= written.length, 5_000, 50);
+  sub.unsubscribe();
+  assert.equal(announced.map((a) => a.to).sort(), [...periods].sort());
+  let events = 0;
+  for (const { entry } of written) {
+    const page = readFileSync(entry.files[0], "utf8");
+    const [stored] = await q(pipeline, `SELECT count() AS n FROM sluice.events FINAL WHERE source = 'iot' AND ${within("ingest_time", entry.from, entry.to)}`);
+    const shown = cell(page, "volumes", "iot", "events");
+    assert.is(shown === undefined ? 0 : int(shown), Number(stored.n), `events in ${entry.from} – ${entry.to}`);
+    assert.is(entry.events, Number(stored.n));
+    events += entry.events;
+  }
+  const [all] = await q(pipeline, `SELECT count() AS n FROM sluice.events FINAL WHERE ${within("ingest_time", sorted[0].from, sorted[sorted.length - 1].to)}`);
+  assert.ok(events >= 30, `the scheduled reports counted the new events (${events})`);
+  assert.is(events, Number(all.n));
+  assert.ok(written.some((w) => w.by === "a") || written.some((w) => w.by === "b"));
+});
+
+test.run();
