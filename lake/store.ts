@@ -90,13 +90,29 @@ export class LakeStore {
   /** A file's rows in sequence order. */
   async read(file: LakeFile): Promise<LakeRow[]> {
     const key = fileKey(file);
-    const query = `SELECT stream, seq, subject, toUnixTimestamp64Milli(stream_time) AS ts, headers, base64Encode(data) AS data FROM ${this.tableFunction(this.location.kind === "s3" ? key : join(this.location.root, key), { exact: true })} ORDER BY seq`;
+    const query = `SELECT stream, seq, subject, toUnixTimestamp64Milli(stream_time) AS ts, headers, base64Encode(data) AS data FROM ${this.fileFunction(key)} ORDER BY seq`;
     try {
       const result = await this.engine.query({ query, format: "JSONEachRow", clickhouse_settings: { ...S3_SETTINGS, output_format_json_quote_64bit_integers: 0 } });
       const rows = await result.json<{ stream: string; seq: number; subject: string; ts: number; headers: Record<string, string>; data: string }>();
       return rows.map((r) => ({ stream: r.stream, seq: Number(r.seq), subject: r.subject, timestampMs: Number(r.ts), headers: r.headers, data: Buffer.from(r.data, "base64") }));
     } catch (err) {
       throw new LakeStoreError(`reading lake file ${key} failed: ${this.redact(err)}`, key, { cause: err });
+    }
+  }
+
+  /** How many of a file's rows have a stream time in [fromMs, toMs) (Parquet metadata when unbounded). */
+  async count(file: LakeFile, range: { readonly fromMs?: number; readonly toMs?: number } = {}): Promise<number> {
+    const key = fileKey(file);
+    const where = [
+      range.fromMs === undefined ? "" : `toUnixTimestamp64Milli(stream_time) >= ${Math.floor(range.fromMs)}`,
+      range.toMs === undefined ? "" : `toUnixTimestamp64Milli(stream_time) < ${Math.floor(range.toMs)}`,
+    ].filter(Boolean);
+    const query = `SELECT count() AS n FROM ${this.fileFunction(key)}${where.length ? ` WHERE ${where.join(" AND ")}` : ""}`;
+    try {
+      const result = await this.engine.query({ query, format: "JSONEachRow", clickhouse_settings: { ...S3_SETTINGS, output_format_json_quote_64bit_integers: 0 } });
+      return Number((await result.json<{ n: number }>())[0]?.n ?? 0);
+    } catch (err) {
+      throw new LakeStoreError(`counting lake file ${key} failed: ${this.redact(err)}`, key, { cause: err });
     }
   }
 
@@ -116,6 +132,11 @@ export class LakeStore {
     const url = quoteString(`${base}/${prefix ? `${prefix}/` : ""}${keyOrPath}`);
     const creds = opts.credentials !== false && accessKeyId && secretAccessKey ? `${quoteString(accessKeyId)}, ${quoteString(secretAccessKey)}, ` : "";
     return `s3(${url}, ${creds}'Parquet', ${structure})`;
+  }
+
+  /** The table function over one file of the lake. */
+  private fileFunction(key: string): string {
+    return this.tableFunction(this.location.kind === "s3" ? key : join(this.location.root, key), { exact: true });
   }
 
   private async insert(target: string, body: string, key: string): Promise<void> {

@@ -113,7 +113,8 @@ export function lakeDefinition(opts: LakeActorOptions): KeyedActorDefinition<Lak
     emits: [],
     batch: { max_messages: opts.batchMessages ?? 2_000, max_wait_ms: 20 },
     fingerprint: fingerprintOf([LAKE_LAYOUT_VERSION, opts.dataset, tasks.map((t) => [t.id, t.filter]), opts.limits]),
-    async start(logger) {
+    async start(ctx) {
+      const logger = ctx.log;
       log = logger;
       stopping = new AbortController();
       store = await opts.store();
