@@ -59,3 +59,33 @@ export function judgeStuck(m: ActorMetrics, nowMs: number): void {
   }
   m.stuck = m.stuckAfterMs > 0 && nowMs - m.lastProgressAt > m.stuckAfterMs ? 1 : 0;
 }
+
+/**
+ * Where a durable consumer read in this process stands, from what its deliveries carry; lag for
+ * `/metrics` is computed from it and the stream's last sequence, never from `consumer info`.
+ */
+export interface ConsumerPosition {
+  readonly actor: string;
+  readonly stream: string;
+  readonly consumer: string;
+  /** The consumer reads the whole stream, so its lag is the stream's last sequence minus {@link deliveredSeq}. */
+  readonly wholeStream: boolean;
+  /** Highest stream sequence the consumer has delivered; -1 until the actor has its consumer (then the server's delivered position). */
+  deliveredSeq: number;
+  /** num_pending as of the last delivery (for a filtered consumer, whose lag subtraction cannot give). */
+  pending: number;
+}
+
+const positions = new Map<string, ConsumerPosition>();
+
+/** The position of `stream`/`consumer`, shared by every instance of its actor in this process; registered when the actor starts. */
+export function consumerPosition(init: Omit<ConsumerPosition, "deliveredSeq" | "pending">): ConsumerPosition {
+  const key = `${init.stream}/${init.consumer}`;
+  let p = positions.get(key);
+  if (!p) positions.set(key, (p = { ...init, deliveredSeq: -1, pending: 0 }));
+  return p;
+}
+
+export function allConsumerPositions(): ReadonlyMap<string, ConsumerPosition> {
+  return positions;
+}

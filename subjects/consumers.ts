@@ -1,4 +1,4 @@
-import { seconds, type StreamName } from "./catalog.ts";
+import { seconds, STREAMS, type StreamName } from "./catalog.ts";
 
 /**
  * A durable pull consumer as the server sees it (snake_case wire config), plus the stream it
@@ -30,6 +30,21 @@ function durable(stream: StreamName, name: string, filter: string, overrides: Pa
     max_ack_pending: 5_000,
     ...overrides,
   };
+}
+
+/** The server-side settings of a consumer: {@link ConsumerDefinition} without its stream. */
+export type ConsumerWireConfig = Omit<ConsumerDefinition, "stream" | "filter_subject"> & { readonly filter_subject?: string };
+
+/**
+ * The config sluice sends for `def`: without a filter when the filter selects the whole stream.
+ * On nats-server 2.9.10 one `consumer info` on a filtered consumer with a backlog makes the server
+ * rescan the message block on every later delivery (fixed in 2.9.15); an unfiltered consumer
+ * counts its pending by subtraction and is immune.
+ */
+export function consumerConfig(def: ConsumerDefinition): ConsumerWireConfig {
+  const { stream, filter_subject, ...rest } = def;
+  const whole: readonly string[] = STREAMS[stream].subjects;
+  return whole.length === 1 && whole[0] === filter_subject ? rest : { ...rest, filter_subject };
 }
 
 export const CONSUMERS = {

@@ -1,6 +1,6 @@
-import type { JetStreamManager, StreamConfig } from "@nats-io/jetstream";
+import type { ConsumerInfo, JetStreamManager, StreamConfig } from "@nats-io/jetstream";
 import { STREAMS, type StreamDefinition } from "./catalog.ts";
-import type { ConsumerDefinition } from "./consumers.ts";
+import { consumerConfig, type ConsumerDefinition, type ConsumerWireConfig } from "./consumers.ts";
 
 /** A stream or consumer exists on the server with settings that differ from the catalog. */
 export class ConfigConflictError extends Error {
@@ -58,17 +58,38 @@ export async function ensureStreams(jsm: JetStreamManager, overrides: StreamOver
   }
 }
 
-/** Creates the durable consumer if missing; an existing one must match the definition. */
-export async function ensureConsumer(jsm: JetStreamManager, def: ConsumerDefinition): Promise<void> {
-  const { stream, ...config } = def;
-  const existing = await jsm.consumers.info(stream, def.durable_name).catch((err: Error) => {
-    if (/consumer not found/i.test(err.message)) return undefined;
-    throw err;
-  });
-  if (!existing) {
-    await jsm.consumers.add(stream, config);
-    return;
+/** The wanted config with its filter stated also when absent, so that a filter on the server counts as a difference. */
+const withFilter = (wanted: ConsumerWireConfig): Record<string, unknown> => ({ ...wanted, filter_subject: wanted.filter_subject });
+
+/**
+ * Creates the durable consumer if missing and returns its info; an existing one must match the
+ * definition. Never sends `consumer info` on the way (see {@link consumerConfig}): the create
+ * request answers with the consumer as it is. nats-server 2.9 applies a create to an existing
+ * durable as an update of what it allows to change (ack_wait, max_deliver, max_ack_pending,
+ * the filter), so the catalog's values win there; a setting it cannot change is reported.
+ * 2.10 and later refuse a differing create: then the one difference sluice makes itself —
+ * dropping a filter that selects the whole stream, from before consumers were unfiltered — is
+ * applied as an update, and any other is reported.
+ */
+export async function ensureConsumer(jsm: JetStreamManager, def: ConsumerDefinition): Promise<ConsumerInfo> {
+  const resource = `consumer ${def.stream}/${def.durable_name}`;
+  const wanted = consumerConfig(def);
+  let info: ConsumerInfo;
+  try {
+    info = await jsm.consumers.add(def.stream, wanted);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    const immutable = /^(.+) can not be updated/i.exec(message);
+    if (immutable) throw new ConfigConflictError(resource, immutable[1], "the catalog's value", `another value (${message})`);
+    if (!/consumer already exists/i.test(message)) throw err;
+    // Only servers from 2.10 get here, and they have no consumer-info trap.
+    const existing = await jsm.consumers.info(def.stream, def.durable_name);
+    const legacyFilter = wanted.filter_subject === undefined && existing.config.filter_subject === def.filter_subject;
+    const conflict = firstConflict(resource, legacyFilter ? { ...wanted, filter_subject: def.filter_subject } : withFilter(wanted), existing.config as unknown as Record<string, unknown>);
+    if (conflict) throw conflict;
+    info = legacyFilter ? await jsm.consumers.update(def.stream, def.durable_name, { filter_subject: "" }) : existing;
   }
-  const conflict = firstConflict(`consumer ${stream}/${def.durable_name}`, config, existing.config as unknown as Record<string, unknown>);
+  const conflict = firstConflict(resource, withFilter(wanted), info.config as unknown as Record<string, unknown>);
   if (conflict) throw conflict;
+  return info;
 }

@@ -1,2 +1,2 @@
 // The per-actor metrics registry is observability (otel/metrics.ts): the API reads it without importing the runtime.
-export { metricsFor, allMetrics, judgeStuck, STUCK_AFTER_ACK_WAITS, type ActorMetrics } from "../../otel/metrics.ts";
+export { metricsFor, allMetrics, judgeStuck, STUCK_AFTER_ACK_WAITS, consumerPosition, type ActorMetrics } from "../../otel/metrics.ts";

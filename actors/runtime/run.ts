@@ -4,6 +4,7 @@ import { jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClien
 import type { MsgHdrs } from "@nats-io/nats-core";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ensureConsumer } from "../../subjects/setup.ts";
+import { consumerConfig } from "../../subjects/consumers.ts";
 import { injectContext } from "../../otel/propagation.ts";
 import { DEFAULT_BROKER_TIMEOUT_MS, withDeadline } from "../../nats/deadline.ts";
 import type { ActorContext, ActorDefinition, Inbound, Logger, Outbound, ServiceProvider } from "./actor.ts";
@@ -12,7 +13,7 @@ import { buildDeadLetter, LastErrors } from "./dead-letter.ts";
 import { describeError, isRetryable, PoisonError, type RetryableError } from "./errors.ts";
 import { MinHeap } from "./heap.ts";
 import { listenForMaxDeliveries, type MaxDeliveryListener } from "./max-deliver.ts";
-import { judgeStuck, metricsFor, STUCK_AFTER_ACK_WAITS } from "./metrics.ts";
+import { consumerPosition, judgeStuck, metricsFor, STUCK_AFTER_ACK_WAITS } from "./metrics.ts";
 import { handleIsolating, type Isolated, type Plan } from "./plan.ts";
 import { startStoredSpan, track, type Tracked } from "./spans.ts";
 import { wireSize } from "./size.ts";
@@ -55,6 +56,8 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
   const tracer = deps.tracerFor?.(actor.name) ?? trace.getTracer(`sluice-${actor.name}`);
   const metrics = metricsFor(actor.name);
   const def = actor.consumes;
+  // Registered before the first await: `/metrics` then knows this process reads the consumer.
+  const position = consumerPosition({ actor: actor.name, stream: def.stream, consumer: def.durable_name, wholeStream: consumerConfig(def).filter_subject === undefined });
   const js: JetStreamClient = jetstream(nc);
   const ackWaitMs = def.ack_wait / 1_000_000;
   const lastErrors = new LastErrors();
@@ -214,8 +217,11 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
     const jsm = await withDeadline(jetstreamManager(nc), { what: `${actor.name}: JetStream manager`, signal });
     // A consumer without max_deliver (the sinks wait out outages) never gets the advisory.
     if (def.max_deliver > 0) advisories = await listenForMaxDeliveries({ nc, jsm, actor: actor.name, def, lastErrors, publish: publishForStored, metrics, log, signal });
-    await withDeadline(ensureConsumer(jsm, def), { what: `${actor.name}: ensure consumer ${def.stream}/${def.durable_name}`, signal });
-    const consumer = await withDeadline(js.consumers.get(def.stream, def.durable_name), { what: `${actor.name}: get consumer ${def.stream}/${def.durable_name}`, signal });
+    // From the create's answer, not `consumers.get` (a `consumer info`: see consumerConfig).
+    const info = await withDeadline(ensureConsumer(jsm, def), { what: `${actor.name}: ensure consumer ${def.stream}/${def.durable_name}`, signal });
+    position.deliveredSeq = Math.max(position.deliveredSeq, info.delivered.stream_seq);
+    position.pending = info.num_pending;
+    const consumer = js.consumers.getConsumerFromInfo(info);
     const starting = consumer.consume({ max_messages: Math.min(def.max_ack_pending, Math.max(actor.batch.max_messages * 2, 256)) });
     messages = await withDeadline(starting, { what: `${actor.name}: start consuming ${def.stream}/${def.durable_name}`, signal }).catch((err: unknown) => {
       // A consume that starts after its deadline would pull with no one reading it.
@@ -261,7 +267,10 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
       if (metrics.inFlight === 0 && metrics.pending === 0) progressed();
       inFlight = batch.map((msg) => track(tracer, actor.name, def, msg));
       metrics.inFlight += inFlight.length;
-      metrics.pending = batch[batch.length - 1].info.pending;
+      const last = batch[batch.length - 1];
+      metrics.pending = last.info.pending;
+      position.pending = last.info.pending;
+      position.deliveredSeq = Math.max(position.deliveredSeq, last.seq);
       metrics.received += batch.length;
       metrics.lastBatchAt = Date.now();
       const items = inFlight;
