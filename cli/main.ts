@@ -10,6 +10,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv
   eval: { summary: "score the detectors: sluice eval synthetic [--seed N --anomaly-rate F] | sluice eval nab --data DIR --out DIR | sluice eval forecast --data DIR | --synthetic", load: () => import("./eval.ts") },
   dlq: { summary: "dead letters: ls [--actor --source --reason --since --limit], show <id>, replay <filter>, purge <filter> [--yes]", load: () => import("./dlq.ts") },
   report: { summary: "report of a period as HTML or PDF: [--since 24h] [--out FILE.html|.pdf]; ls lists the newest (schedule: SLUICE_REPORT_CRON)", load: () => import("./report.ts") },
+  lineage: { summary: "follow data: lineage event <event_id> (raw message, schema, trace, windows, late, anomalies, dead letters) | lineage window <window_id> (definition, versions, inputs)", load: () => import("./lineage.ts") },
   dq: { summary: "data quality: report [--since 1h] [--source S], counts per expectation from sluice.dq_results", load: () => import("./dq.ts") },
   lake: { summary: "the Parquet lake: ls [--dataset raw|events] [--source S], replay --source S [--from T --to T] [--to-subject raw.<name>]", load: () => import("./lake.ts") },
 };
