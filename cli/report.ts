@@ -1,10 +1,10 @@
 import { loadConfig } from "../config/index.ts";
 import { formatResult } from "../clickhouse/index.ts";
-import { gatherReport, type ReportRows } from "../reports/data.ts";
+import { gatherReport } from "../reports/data.ts";
 import { formatOf, listReports, reportsDir, writeReport } from "../reports/store.ts";
 import { parse, positiveNumber, UsageError } from "./args.ts";
 import { parseSince } from "./dlq.ts";
-import { querySluice } from "./sql.ts";
+import { sluiceRows } from "./rows.ts";
 import { readLocalNatsUrl } from "./state.ts";
 import { closeNats, connectNats } from "../nats/connect.ts";
 import { withDeadline } from "../nats/deadline.ts";
@@ -43,17 +43,7 @@ export async function run(argv: string[], env: Record<string, string | undefined
   if (values.out && !formatOf(values.out)) throw new UsageError(`--out ${values.out}: expected a file ending in .html or .pdf`);
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(values.name)) throw new UsageError(`--name ${JSON.stringify(values.name)}: letters, digits, _ and - only (it is a subject token and a file name)`);
   const toMs = Date.now();
-  // One query at a time: without a running owner each query opens the embedded engine, which
-  // only one client may hold.
-  let queue: Promise<unknown> = Promise.resolve();
-  const rows: ReportRows = (sql) => {
-    const next = queue.then(async () => {
-      const { columns, rows: data } = await querySluice(config, sql);
-      return (data as unknown[][]).map((r) => Object.fromEntries(columns.map((c, i) => [c.name, r[i]])));
-    });
-    queue = next.catch(() => undefined);
-    return next;
-  };
+  const rows = sluiceRows(config);
   // Lag when NATS is there to ask; a report without it says so.
   const natsUrl = config.natsUrl ?? readLocalNatsUrl(config.stateDir);
   const nc = natsUrl ? await connectNats(natsUrl, config, "sluice:report", { wait: false, dialTimeoutMs: 1_000 }).catch(() => undefined) : undefined;

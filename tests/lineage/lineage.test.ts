@@ -1,0 +1,132 @@
+// Lineage against a running pipeline: an event that came late and was flagged shows its raw
+// message, schema version, trace, late record, anomaly and the windows it was (not) counted in;
+// a window shows its definition, versions and exactly the inputs its count was computed from.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import { NatsServer } from "../harness/nats-server.ts";
+import { validReadings, watermarkFlush } from "../harness/events.ts";
+import { publishAll, startTestPipeline, type TestPipeline } from "../harness/pipeline.ts";
+import { waitFor } from "../harness/wait.ts";
+import { alertMessage } from "../../actors/detect/index.ts";
+import { clickhouseRows } from "../../api/deps.ts";
+import { eventLineage } from "../../lineage/event.ts";
+import { windowLineage } from "../../lineage/window.ts";
+import { natsRawReader } from "../../lineage/raw.ts";
+import { run as lineage } from "../../cli/lineage.ts";
+import { injectContext, startTelemetry, type Telemetry } from "../../otel/index.ts";
+import { HEADERS } from "../../subjects/catalog.ts";
+
+const MINUTE = 60_000;
+const LATE_ID = "late-reading-1";
+const test = suite<{ nats: NatsServer; nc: NatsConnection; pipeline: TestPipeline; telemetry: Telemetry; lateBody: string; lateMinute: number }>("lineage");
+
+const q = async (p: TestPipeline, sql: string) => (await p.clickhouse!.client.query({ query: sql, format: "JSONEachRow" })).json<Record<string, string>>();
+
+test.before(async (ctx) => {
+  ctx.telemetry = startTelemetry({ log: () => undefined });
+  ctx.nats = await NatsServer.start();
+  ctx.pipeline = await startTestPipeline(ctx.nats.url, { tracerFor: ctx.telemetry.tracerFor, env: { SLUICE_SINK_BATCH_MS: "200" } });
+  ctx.nc = await connect({ servers: ctx.nats.url });
+  // Ten minutes ago, 100 readings over 25 s; then a flush moves every watermark to a minute ago.
+  const base = Math.floor((Date.now() - 10 * MINUTE) / MINUTE) * MINUTE;
+  ctx.lateMinute = base;
+  await publishAll(ctx.nc, validReadings(100, base));
+  await publishAll(ctx.nc, watermarkFlush(Date.now() - MINUTE));
+  await waitFor(() => ctx.pipeline.scalar(`SELECT count() FROM sluice.window_aggregates FINAL WHERE kind = 'tumbling' AND key = 'sensor-1' AND metric = 'temperature' AND window_start = toDateTime(${base / 1000}) AND count > 0`), (n) => n === 1);
+  // A reading of sensor-1 in that closed minute, with its own id and schema version: too late for its window.
+  ctx.lateBody = JSON.stringify({ sensor_id: "sensor-1", ts: new Date(base + 40_000).toISOString(), temperature: 35.5 });
+  const h = headers();
+  h.set(HEADERS.msgId, LATE_ID);
+  h.set(HEADERS.schemaVersion, "1");
+  const producer = ctx.telemetry.tracerFor("test-producer");
+  await producer.startActiveSpan("publish", async (span) => {
+    injectContext(h);
+    await jetstream(ctx.nc).publish("raw.iot.sensor-1", ctx.lateBody, { headers: h });
+    span.end();
+  });
+  await waitFor(() => ctx.pipeline.scalar(`SELECT count() FROM sluice.late_events FINAL WHERE event_id = '${LATE_ID}'`), (n) => n === 1);
+  // Flagged: an anomaly on it as detect would send one.
+  const [event] = await q(ctx.pipeline, `SELECT trace_id, event_time FROM sluice.events FINAL WHERE event_id = '${LATE_ID}'`);
+  const at = Date.parse(`${event.event_time.replace(" ", "T")}Z`);
+  const alert = alertMessage({
+    event_id: LATE_ID, source: "iot", key: "sensor-1", metric: "temperature", score: 0.93, severity: "high", signal: "spike/1",
+    explanation: { signal: "spike", expected: [19, 23], observed: 35.5 }, expected_low: 19, expected_high: 23, observed: 35.5, event_time: at, detected_at: at + 10, trace_id: event.trace_id,
+  }, "lineage-test");
+  await jetstream(ctx.nc).publish(alert.subject, alert.data, { msgID: alert.msgId });
+  await waitFor(() => ctx.pipeline.scalar(`SELECT count() FROM sluice.anomalies FINAL WHERE event_id = '${LATE_ID}'`), (n) => n === 1);
+});
+
+test.after(async (ctx) => {
+  await ctx.nc?.close();
+  await ctx.pipeline?.cleanup();
+  await ctx.nats?.stop();
+  await ctx.telemetry?.shutdown();
+});
+
+test("lineage event on a late, flagged event: raw message, schema, trace, late record, anomaly; not counted in the window it missed", async ({ nc, pipeline, lateBody, lateMinute }) => {
+  const rows = clickhouseRows(() => pipeline.clickhouse!.client);
+  const l = await eventLineage(LATE_ID, { rows, raw: natsRawReader(nc) });
+  const [stored] = await q(pipeline, `SELECT raw_seq, trace_id FROM sluice.events FINAL WHERE event_id = '${LATE_ID}'`);
+  assert.ok(l.event, "the events row");
+  assert.is(l.event!.raw_seq, Number(stored.raw_seq));
+  assert.match(l.event!.trace_id, /^(?!0+$)[0-9a-f]{32}$/);
+  assert.ok(!("gone" in l.raw), "RAW still has it");
+  if (!("gone" in l.raw)) {
+    assert.is(l.raw.subject, "raw.iot.sensor-1");
+    assert.is(l.raw.seq, Number(stored.raw_seq));
+    assert.is(l.raw.text, lateBody, "the original bytes");
+    assert.is(l.raw.headers[HEADERS.msgId], LATE_ID);
+    assert.ok(l.raw.headers.traceparent?.includes(l.event!.trace_id), "the producer's trace context travelled with it");
+  }
+  assert.equal(l.schema, { written: 1, stored: 1 });
+  assert.is(l.late.length, 1);
+  const [missed] = await q(pipeline, `SELECT window_id FROM sluice.window_aggregates FINAL WHERE kind = 'tumbling' AND key = 'sensor-1' AND metric = 'temperature' AND window_start = toDateTime(${lateMinute / 1000})`);
+  assert.ok(l.late[0].window_ids.includes(missed.window_id), `late for ${missed.window_id}: ${l.late[0].window_ids.join(", ")}`);
+  assert.not.ok(l.windows.some((w) => w.window_id === missed.window_id), "not counted in the window it was late for");
+  // Every window of its minute had closed: the window actor folded it into none.
+  assert.equal(l.windows, [], `counted in ${JSON.stringify(l.windows.map((w) => [w.kind, w.window_start, w.window_end]))}`);
+  assert.is(await pipeline.scalar(`SELECT count() FROM sluice.window_aggregates FINAL WHERE key = 'sensor-1' AND metric = 'temperature' AND emitted_at >= (SELECT ingest_time FROM sluice.events FINAL WHERE event_id = '${LATE_ID}')`), 0);
+  assert.is(l.anomalies.length, 1);
+  assert.is(l.anomalies[0].signal, "spike/1");
+  assert.equal(l.anomalies[0].explanation, { signal: "spike", expected: [19, 23], observed: 35.5 });
+
+  // The command prints every part of it.
+  const out: string[] = [];
+  const log = console.log;
+  console.log = (line: string) => void out.push(line);
+  try {
+    assert.is(await lineage(["event", LATE_ID], { NATS_URL: nc.getServer().startsWith("nats") ? nc.getServer() : `nats://${nc.getServer()}`, SLUICE_STATE_DIR: pipeline.stateDir, SLUICE_LOG_LEVEL: "warn" }), 0);
+  } finally {
+    console.log = log;
+  }
+  const text = out.join("\n");
+  for (const part of [`body ${lateBody}`, `header ${HEADERS.msgId}: ${LATE_ID}`, l.event!.trace_id, "schema written v1, stored v1", `not counted in ${l.late[0].window_ids.join(", ")}`, "high temperature spike/1 score 0.93"]) {
+    assert.ok(text.includes(part), `the text shows ${JSON.stringify(part)}:\n${text}`);
+  }
+});
+
+test("lineage event on an on-time event: the windows it was counted in; lineage window: definition, versions and exactly its counted inputs", async ({ pipeline, lateMinute }) => {
+  const rows = clickhouseRows(() => pipeline.clickhouse!.client);
+  const [onTime] = await q(pipeline, `SELECT event_id FROM sluice.events FINAL WHERE key = 'sensor-1' AND event_time >= toDateTime(${lateMinute / 1000}) AND event_id != '${LATE_ID}' AND position(payload, 'temperature') > 0 ORDER BY event_time LIMIT 1`);
+  const l = await eventLineage(onTime.event_id, { rows });
+  assert.is(l.late.length, 0);
+  assert.equal(l.raw, { gone: "NATS is not reachable: the RAW message was not read" });
+  const tumbling = l.windows.find((w) => w.kind === "tumbling" && w.metric === "temperature" && w.key === "sensor-1");
+  assert.ok(tumbling, `windows: ${JSON.stringify(l.windows.map((w) => [w.kind, w.key, w.metric]))}`);
+  assert.equal(tumbling!.definition, { kind: "tumbling", sizeMs: MINUTE });
+  assert.ok(l.windows.some((w) => w.kind === "session" && w.key === "sensor-1"), "the sensor's session too");
+
+  const w = await windowLineage(tumbling!.window_id, { rows });
+  assert.is(w.window!.key, "sensor-1");
+  assert.is(w.definition!.allowed_lateness_ms, MINUTE);
+  const newest = w.versions[w.versions.length - 1];
+  assert.is(w.input_count, newest.count, "the inputs are the events the window counted");
+  assert.ok(w.inputs.some((e) => e.event_id === onTime.event_id));
+  assert.equal(w.late.map((e) => e.event_id), [LATE_ID], "the late reading is listed, not counted");
+  const values = w.inputs.map((e) => Number(e.value));
+  assert.ok(Math.abs(values.reduce((a, b) => a + b, 0) / values.length - newest.mean) < 1e-9, "their mean is the window's mean");
+});
+
+test.run();
