@@ -1,7 +1,11 @@
 import { parseSinceMs } from "../config/duration.ts";
 import { loadConfig, type Config } from "../config/index.ts";
 import { fileKey, LakeStore, openMemoryEngine, replayRange, type Dataset, type ReplayProgress, type ReplayRange } from "../lake/index.ts";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { streamOverrides } from "../actors/pipeline.ts";
 import { closeNats, connectNats } from "../nats/connect.ts";
+import { withDeadline } from "../nats/deadline.ts";
+import { ensureStreams } from "../subjects/setup.ts";
 import { parse, UsageError } from "./args.ts";
 import { readLocalNatsUrl } from "./state.ts";
 
@@ -56,6 +60,8 @@ async function replay(config: Config, argv: string[]): Promise<number> {
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   const nc = await connectNats(natsUrl, config, "sluice:lake-replay", { signal: stop.signal });
+  // Replaying into a server whose streams are gone (RAW aged out, a new deployment) recreates them.
+  await withDeadline(async () => ensureStreams(await jetstreamManager(nc), streamOverrides(config)), { what: "check the streams", signal: stop.signal });
   const engine = await openMemoryEngine();
   const tty = process.stderr.isTTY;
   let lastLine = 0;
