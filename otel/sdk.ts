@@ -55,6 +55,9 @@ class QuietExporter implements SpanExporter {
 
 let started: Telemetry | undefined;
 
+/** Links kept per span; the SDK's default of 128 would cut a batch span's links to its messages. */
+const MAX_LINKS = 10_000;
+
 /**
  * Starts OpenTelemetry once per process, at the entrypoint. Library code only uses
  * `@opentelemetry/api`; this is the one place that knows about the SDK.
@@ -84,6 +87,8 @@ export function startTelemetry(opts: TelemetryOptions = {}): Telemetry {
       provider = new BasicTracerProvider({
         resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: `${prefix}-${service}`, [ATTR_SERVICE_VERSION]: "0.1.0" }),
         spanProcessors: processors,
+        // A batch span links to the trace of each of its messages (a sink's batch is 5,000 by default).
+        spanLimits: { linkCountLimit: MAX_LINKS },
       });
       providers.set(service, provider);
     }

@@ -1,4 +1,4 @@
-import { context, SpanKind, SpanStatusCode, trace, type Span, type Tracer } from "@opentelemetry/api";
+import { context, SpanStatusCode, trace, type Span, type Tracer } from "@opentelemetry/api";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type PubAck } from "@nats-io/jetstream";
 import type { MsgHdrs } from "@nats-io/nats-core";
@@ -15,7 +15,7 @@ import { MinHeap } from "./heap.ts";
 import { listenForMaxDeliveries, type MaxDeliveryListener } from "./max-deliver.ts";
 import { consumerPosition, judgeStuck, metricsFor, STUCK_AFTER_ACK_WAITS } from "./metrics.ts";
 import { handleIsolating, type Isolated, type Plan } from "./plan.ts";
-import { startStoredSpan, track, type Tracked } from "./spans.ts";
+import { processSpan, startBatchSpan, startStoredSpan, track, type Tracked } from "./spans.ts";
 import { wireSize } from "./size.ts";
 import { startContext } from "./start.ts";
 
@@ -98,7 +98,7 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
       code,
       reason,
       nc.info?.max_payload ?? Infinity,
-    ), t.span);
+    ), processSpan(tracer, actor.name, def, t));
 
   const finish = async (items: Tracked[], plan: Plan) => {
     const byInbound = new Map(items.map((t) => [t.inbound, t] as const));
@@ -112,7 +112,10 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
       plan.rejected.set(inbound, new PoisonError("too_large", `${inbound.subject} (stream ${inbound.stream} seq ${inbound.seq}): its output on ${big.subject} would be about ${wireSize(big)} bytes, over the server's max_payload of ${maxPayload}`));
     }
     const outputs: Array<Promise<unknown>> = [];
-    for (const [inbound, outs] of plan.bound) for (const out of outs) outputs.push(publish(out, byInbound.get(inbound)?.span));
+    for (const [inbound, outs] of plan.bound) {
+      const t = byInbound.get(inbound);
+      for (const out of outs) outputs.push(publish(out, t && processSpan(tracer, actor.name, def, t)));
+    }
     for (const out of plan.unbound) outputs.push(publish(out, undefined));
 
     const deadLetters: Array<{ t: Tracked; code: string; reason: string }> = [];
@@ -140,16 +143,18 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
         t.msg.term();
         lastErrors.forget(t.msg.seq);
         progressed();
-        t.span.setStatus({ code: SpanStatusCode.ERROR, message: rejected?.message ?? "max_deliver exhausted" });
-        t.span.end();
+        const span = processSpan(tracer, actor.name, def, t);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: rejected?.message ?? "max_deliver exhausted" });
+        span.end();
       } else if (retry) {
         const delay = isRetryable(retry) ? retry.delayMs : backoffMs(t.inbound.deliveries - 1, 500);
         // Remembered for the max_deliver advisory, should the next delivery end without an error.
         lastErrors.record(t.msg.seq, describeError(retry));
         t.msg.nak(delay);
         metrics.retried++;
-        t.span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(retry) });
-        t.span.end();
+        const span = processSpan(tracer, actor.name, def, t);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(retry) });
+        span.end();
       } else if (plan.held.has(t.inbound)) {
         held.push(plan.held.get(t.inbound)!, t);
       } else {
@@ -157,7 +162,7 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
         lastErrors.forget(t.msg.seq);
         metrics.acked++;
         progressed();
-        t.span.end();
+        t.span?.end();
       }
     }
     if (plan.release !== undefined) {
@@ -166,7 +171,7 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
         lastErrors.forget(t.msg.seq);
         metrics.acked++;
         progressed();
-        t.span.end();
+        t.span?.end();
       }
     }
     showHeld();
@@ -191,8 +196,7 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
   };
 
   const step = async (items: Tracked[], handle: (batch: readonly Inbound[], ctx: ActorContext) => void | Promise<void>) => {
-    const links = items.slice(0, 128).map((t) => ({ context: t.span.spanContext() }));
-    const batchSpan = tracer.startSpan(`${actor.name} batch`, { kind: SpanKind.INTERNAL, links, attributes: { "messaging.batch.message_count": items.length, "sluice.actor": actor.name } });
+    const batchSpan = startBatchSpan(tracer, actor.name, def, items);
     try {
       const { plan, failed, firstError } = await decide(items, handle, batchSpan);
       if (firstError) {
@@ -265,7 +269,7 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
       if (tickError) break;
       // Work arriving after an idle spell starts the stuck clock now, not at the last ack.
       if (metrics.inFlight === 0 && metrics.pending === 0) progressed();
-      inFlight = batch.map((msg) => track(tracer, actor.name, def, msg));
+      inFlight = batch.map((msg) => track(def, msg));
       metrics.inFlight += inFlight.length;
       const last = batch[batch.length - 1];
       metrics.pending = last.info.pending;
@@ -291,7 +295,7 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
     // Whatever is unacked goes back to the stream at once, for this or another instance.
     for (const t of [...inFlight, ...held.clear()]) {
       t.msg.nak();
-      t.span.end();
+      t.span?.end();
     }
     showHeld();
     // close() can wait on a pull that a restarted server never answers; do not hang the restart on it.

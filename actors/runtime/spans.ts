@@ -1,46 +1,93 @@
-import { context, SpanKind, type Span, type Tracer } from "@opentelemetry/api";
+import { context, ROOT_CONTEXT, SpanKind, trace, type Link, type Span, type SpanContext, type Tracer } from "@opentelemetry/api";
 import type { JsMsg } from "@nats-io/jetstream";
 import type { MsgHdrs } from "@nats-io/nats-core";
 import type { ConsumerDefinition } from "../../subjects/consumers.ts";
 import { extractContext } from "../../otel/propagation.ts";
 import type { Inbound } from "./actor.ts";
 
-/** A delivery in hand: the broker handle, the handler's plain view of it, and its processing span. */
+/**
+ * A delivery in hand: the broker handle, the handler's plain view of it, the trace it arrived
+ * with, and its own process span once it needs one ({@link processSpan}).
+ */
 export interface Tracked {
   readonly msg: JsMsg;
   readonly inbound: Inbound;
-  readonly span: Span;
+  /** The span context in the message's trace headers; undefined when it carries none. */
+  readonly carried: SpanContext | undefined;
+  span: Span | undefined;
 }
 
-/** One CONSUMER span per message per actor, its parent taken from the message's trace headers. */
-export function track(tracer: Tracer, actor: string, def: ConsumerDefinition, msg: JsMsg): Tracked {
-  const parent = extractContext(msg.headers, context.active());
-  const span = tracer.startSpan(`${actor} process`, {
-    kind: SpanKind.CONSUMER,
-    attributes: {
-      "messaging.system": "nats",
-      "messaging.operation.type": "process",
-      "messaging.destination.name": msg.subject,
-      "messaging.consumer.group.name": def.durable_name,
-      "messaging.nats.stream": def.stream,
-      "messaging.nats.stream_sequence": msg.seq,
-      "messaging.nats.delivery_count": msg.info.deliveryCount,
-      "sluice.actor": actor,
-    },
-  }, parent);
-  const hdrs = new Map<string, string>();
-  if (msg.headers) for (const key of msg.headers.keys()) hdrs.set(key, msg.headers.get(key));
+/**
+ * A delivered message as the handler sees it. Headers are copied when first asked for: most
+ * handlers never read them. The trace id is the one the message arrived with (its lineage), ""
+ * for a message that carries none.
+ */
+export function track(def: ConsumerDefinition, msg: JsMsg): Tracked {
+  const parent = trace.getSpanContext(extractContext(msg.headers, ROOT_CONTEXT));
+  const carried = parent && trace.isSpanContextValid(parent) ? parent : undefined;
+  let headers: Map<string, string> | undefined;
   const inbound: Inbound = {
     subject: msg.subject,
     stream: def.stream,
     seq: msg.seq,
     deliveries: msg.info.deliveryCount,
     timestampMs: Number(msg.timestampNanos / 1_000_000n),
-    headers: hdrs,
     data: msg.data,
-    traceId: span.spanContext().traceId,
+    get headers() {
+      if (!headers) {
+        headers = new Map();
+        if (msg.headers) for (const key of msg.headers.keys()) headers.set(key, msg.headers.get(key));
+      }
+      return headers;
+    },
+    traceId: carried?.traceId ?? "",
   };
-  return { msg, inbound, span };
+  return { msg, inbound, carried, span: undefined };
+}
+
+/**
+ * One span per batch, linked to the trace of every message in it: a sink's work on an event is
+ * found from the event's trace through the link, at the cost of one span per batch instead of
+ * one per message.
+ */
+export function startBatchSpan(tracer: Tracer, actor: string, def: ConsumerDefinition, items: readonly Tracked[]): Span {
+  const links: Link[] = [];
+  for (const t of items) if (t.carried) links.push({ context: t.carried });
+  return tracer.startSpan(`${actor} batch`, {
+    kind: SpanKind.CONSUMER,
+    links,
+    attributes: {
+      "messaging.system": "nats",
+      "messaging.operation.type": "process",
+      "messaging.consumer.group.name": def.durable_name,
+      "messaging.nats.stream": def.stream,
+      "messaging.batch.message_count": items.length,
+      ...(items.length ? { "messaging.nats.stream_sequence.first": items[0].inbound.seq, "messaging.nats.stream_sequence.last": items[items.length - 1].inbound.seq } : {}),
+      "sluice.actor": actor,
+    },
+  });
+}
+
+/**
+ * The message's own CONSUMER span, a child of the trace it arrived with, started the first time
+ * it is needed: for a message with outputs (their parent, so the event's trace goes on through
+ * this actor), a dead letter or an error. A message that is only acked has none.
+ */
+export function processSpan(tracer: Tracer, actor: string, def: ConsumerDefinition, t: Tracked): Span {
+  t.span ??= tracer.startSpan(`${actor} process`, {
+    kind: SpanKind.CONSUMER,
+    attributes: {
+      "messaging.system": "nats",
+      "messaging.operation.type": "process",
+      "messaging.destination.name": t.msg.subject,
+      "messaging.consumer.group.name": def.durable_name,
+      "messaging.nats.stream": def.stream,
+      "messaging.nats.stream_sequence": t.msg.seq,
+      "messaging.nats.delivery_count": t.msg.info.deliveryCount,
+      "sluice.actor": actor,
+    },
+  }, t.carried ? trace.setSpanContext(ROOT_CONTEXT, t.carried) : ROOT_CONTEXT);
+  return t.span;
 }
 
 /** A span for work on a message that is not in hand (read back from the stream), parented by its trace headers. */

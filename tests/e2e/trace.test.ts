@@ -9,7 +9,7 @@ import { startTestPipeline, type TestPipeline } from "../harness/pipeline.ts";
 import { waitFor } from "../harness/wait.ts";
 import { injectContext, startTelemetry, type Telemetry } from "../../otel/index.ts";
 
-interface ReceivedSpan { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; service: string; attributes: Record<string, unknown> }
+interface ReceivedSpan { traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; service: string; attributes: Record<string, unknown>; links: Array<{ traceId: string; spanId: string }> }
 
 /** A stand-in for Jaeger's OTLP/HTTP endpoint: keeps every span it is sent. */
 function otlpReceiver(): Promise<{ server: Server; url: string; spans: ReceivedSpan[] }> {
@@ -25,7 +25,8 @@ function otlpReceiver(): Promise<{ server: Server; url: string; spans: ReceivedS
           for (const s of ss.spans) {
             const attributes: Record<string, unknown> = {};
             for (const a of (s.attributes as Array<{ key: string; value: Record<string, unknown> }>) ?? []) attributes[a.key] = Object.values(a.value)[0];
-            spans.push({ traceId: String(s.traceId), spanId: String(s.spanId), parentSpanId: s.parentSpanId ? String(s.parentSpanId) : undefined, name: String(s.name), kind: Number(s.kind), service, attributes });
+            const links = ((s.links as Array<{ traceId: unknown; spanId: unknown }>) ?? []).map((l) => ({ traceId: String(l.traceId), spanId: String(l.spanId) }));
+            spans.push({ traceId: String(s.traceId), spanId: String(s.spanId), parentSpanId: s.parentSpanId ? String(s.parentSpanId) : undefined, name: String(s.name), kind: Number(s.kind), service, attributes, links });
           }
         }
       }
@@ -52,7 +53,7 @@ test.after(async (ctx) => {
   ctx.receiver?.server.close();
 });
 
-test("one trace joins the raw publish, validate and sink spans of an event, and the row keeps its trace id", async ({ nc, pipeline, telemetry, receiver }) => {
+test("one trace joins the raw publish and validate spans of an event, the sink's batch span links to it, and the row keeps its trace id", async ({ nc, pipeline, telemetry, receiver }) => {
   const producer = telemetry.tracerFor("test-producer");
   const span = producer.startSpan("send raw.iot.traced-1", { kind: SpanKind.PRODUCER });
   const h = headers();
@@ -69,11 +70,10 @@ test("one trace joins the raw publish, validate and sink spans of an event, and 
   assert.is(rowTrace, traceId, "the row's trace_id is the producer's trace");
 
   await telemetry.shutdown();
-  const inTrace = await waitFor(async () => receiver.spans.filter((s) => s.traceId === traceId), (s) => s.length >= 3, 10_000);
+  const inTrace = await waitFor(async () => receiver.spans.filter((s) => s.traceId === traceId), (s) => s.length >= 2, 10_000);
   const services = new Set(inTrace.map((s) => s.service));
   assert.ok(services.has("sluice-test-producer"), [...services].join(","));
   assert.ok(services.has("sluice-validate"), [...services].join(","));
-  assert.ok(services.has("sluice-clickhouse-sink-events"), [...services].join(","));
 
   const validate = inTrace.find((s) => s.service === "sluice-validate" && s.name === "validate process")!;
   assert.is(validate.parentSpanId, span.spanContext().spanId, "validate's span is a child of the publish");
@@ -81,8 +81,14 @@ test("one trace joins the raw publish, validate and sink spans of an event, and 
   assert.is(validate.attributes["messaging.system"], "nats");
   assert.is(validate.attributes["messaging.destination.name"], "raw.iot.traced-1");
   assert.ok(Number(validate.attributes["messaging.nats.stream_sequence"]) >= 1);
-  const sink = inTrace.find((s) => s.service === "sluice-clickhouse-sink-events" && s.name.endsWith("process"))!;
-  assert.is(sink.parentSpanId, validate.spanId, "the sink's span is a child of validate's");
+  // The sink stores a batch with one span, linked to each event's trace (no span per row).
+  const sink = receiver.spans.find((s) => s.service === "sluice-clickhouse-sink-events" && s.links.some((l) => l.traceId === traceId));
+  assert.ok(sink, "a sink span links to the event's trace");
+  assert.is(sink!.name, "clickhouse-sink-events batch");
+  assert.is(sink!.kind, 5, "CONSUMER");
+  assert.ok(sink!.links.some((l) => l.traceId === traceId && l.spanId === validate.spanId), "the link points at validate's span of the event");
+  assert.ok(Number(sink!.attributes["messaging.batch.message_count"]) >= 1);
+  assert.not.ok(receiver.spans.some((s) => s.service === "sluice-clickhouse-sink-events" && s.name.endsWith("process")), "no span per stored row");
 
   const everything = JSON.stringify(receiver.spans);
   assert.not.ok(everything.includes("secret-lab") || everything.includes("36.6"), "no payload field reaches a span");
