@@ -43,7 +43,7 @@ export interface ActorContext {
 export interface ServiceKey<T> {
   readonly name: string;
   /** Never set: carries T. */
-  readonly type?: (value: T) => T;
+  readonly type?: () => T;
 }
 
 export function serviceKey<T>(name: string): ServiceKey<T> {

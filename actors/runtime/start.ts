@@ -14,13 +14,13 @@ export interface StartDeps {
 
 /** A service asked for that the actor did not declare, or that this process does not provide. */
 export class ServiceUnavailableError extends Error {
-  readonly actor: string;
   readonly service: string;
-  constructor(actor: string, service: string, why: string) {
-    super(`actor ${actor}: service ${service} ${why}`);
+  readonly actor: string | undefined;
+  constructor(service: string, why: string, actor?: string) {
+    super(`service ${service} ${why}${actor ? ` (asked for by actor ${actor})` : ""}`);
     this.name = "ServiceUnavailableError";
-    this.actor = actor;
     this.service = service;
+    this.actor = actor;
   }
 }
 
@@ -37,8 +37,8 @@ export function startContext(def: { readonly name: string; readonly needs?: read
     kv: (bucket, opts) => withDeadline(() => new Kvm(nc).create(bucket, opts), { what: `${def.name}: kv ${bucket} open`, signal }),
     objectStore: (bucket) => withDeadline(() => new Objm(nc).create(bucket), { what: `${def.name}: object store ${bucket} open`, signal }),
     use<T>(key: ServiceKey<T>): Promise<T> {
-      if (!declared.has(key.name)) return Promise.reject(new ServiceUnavailableError(def.name, key.name, "is not in its declared needs"));
-      if (!deps.services) return Promise.reject(new ServiceUnavailableError(def.name, key.name, "was asked for, and this process provides no services"));
+      if (!declared.has(key.name)) return Promise.reject(new ServiceUnavailableError(key.name, "is not in the actor's declared needs", def.name));
+      if (!deps.services) return Promise.reject(new ServiceUnavailableError(key.name, "is not provided: this process runs its actors without services", def.name));
       return deps.services.get(key, signal);
     },
   };

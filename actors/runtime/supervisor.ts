@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import type { ActorDefinition } from "./actor.ts";
+import type { ActorDefinition, ServiceKey } from "./actor.ts";
 import { describeError } from "./errors.ts";
 import { metricsFor } from "./metrics.ts";
 import { runActor, type RuntimeDeps } from "./run.ts";
@@ -12,6 +12,8 @@ const HEALTHY_AFTER_MS = 60_000;
  */
 export interface LoopActor {
   readonly name: string;
+  /** Process-wide services it takes at start (ActorDefinition.needs). */
+  readonly needs?: readonly ServiceKey<unknown>[];
   run(deps: RuntimeDeps): Promise<void>;
 }
 

@@ -33,6 +33,7 @@ export function keyedActor<S, T extends TaskSpec>(def: KeyedActorDefinition<S, T
   const budgetMs = opts.shutdownBudgetMs ?? 3_000;
   return {
     name: def.name,
+    needs: def.needs,
     async run(deps) {
       const { nc, log, signal } = deps;
       const tracer = deps.tracerFor?.(def.name) ?? trace.getTracer(`sluice-${def.name}`);
