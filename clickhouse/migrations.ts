@@ -5,6 +5,7 @@ import { DETECT_MIGRATIONS } from "./migrations-detect.ts";
 import { WINDOW_MIGRATIONS } from "./migrations-windows.ts";
 import { QUALITY_MIGRATIONS } from "./migrations-quality.ts";
 import { SCHEMA_MIGRATIONS } from "./migrations-schema.ts";
+import { JOB_MIGRATIONS } from "./migrations-jobs.ts";
 import { columnTypes, DATABASE, MIGRATIONS_TABLE, RETENTION_COLUMN, TABLES, type MigrateOptions, type Migration, type TableName } from "./schema.ts";
 
 export interface MigrationResult {
@@ -133,6 +134,7 @@ ORDER BY (source, kind, metric, key, window_start, window_end)${ttlClause(caps, 
   ...DETECT_MIGRATIONS,
   ...QUALITY_MIGRATIONS,
   ...SCHEMA_MIGRATIONS,
+  ...JOB_MIGRATIONS,
 ];
 
 const BOOTSTRAP = [

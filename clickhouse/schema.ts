@@ -28,6 +28,12 @@ export const WINDOW_TABLES = {
   late_events: `${DATABASE}.late_events`,
 } as const;
 
+/** Scheduled jobs (jobs/, migrations-jobs.ts): every attempt of every run, and the daily rollup a job writes. */
+export const JOB_TABLES = {
+  job_runs: `${DATABASE}.job_runs`,
+  daily_rollups: `${DATABASE}.daily_rollups`,
+} as const;
+
 /**
  * The columns that identify one row of each table a sink writes: a redelivered message maps to a
  * row with the same values, so a sink looks these up before inserting a redelivered row and skips
