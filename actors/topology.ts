@@ -1,5 +1,3 @@
-import type { ClickHouseClient } from "@clickhouse/client";
-import type { Capabilities } from "../clickhouse/index.ts";
 import { topologyOf, type Topology, type TopologyActor } from "../subjects/topology.ts";
 import type { ActorDefinition } from "./runtime/actor.ts";
 import type { KeyedActorDefinition } from "./runtime/keyed/actor.ts";
@@ -12,11 +10,11 @@ import { dqSinkActor } from "./sink/dq.ts";
 import { anomaliesSinkActor, detectDefinition } from "./detect/index.ts";
 import { lakeDefinition } from "./lake/index.ts";
 
-// Declarations only: nothing here connects, so the client a sink would write through is never asked for.
+// Declarations only: nothing here starts, so no actor takes its services and the lake's store is never asked for.
 const unused = (): never => {
   throw new Error("topology: a declaration was asked to run");
 };
-const sinkDeps = { client: unused as () => ClickHouseClient, caps: unused as () => Capabilities, maxRows: 1, maxWaitMs: 1 };
+const sinkDeps = { maxRows: 1, maxWaitMs: 1 };
 
 type Declared = ActorDefinition | KeyedActorDefinition<unknown, never>;
 

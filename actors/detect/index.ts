@@ -1,5 +1,3 @@
-import type { ClickHouseClient } from "@clickhouse/client";
-import type { Capabilities } from "../../clickhouse/capabilities.ts";
 import { anomalyRow } from "../../clickhouse/rows-detect.ts";
 import { parseEventsSubject, subject } from "../../subjects/catalog.ts";
 import { CONSUMERS } from "../../subjects/consumers.ts";
@@ -12,7 +10,7 @@ import { defineKeyedActor, fingerprintOf, type KeyedActorDefinition } from "../r
 import { durableAckFloor } from "../runtime/keyed/upgrade.ts";
 import { keyedActor, type KeyedRunOptions } from "../runtime/keyed/run.ts";
 import type { LoopActor } from "../runtime/supervisor.ts";
-import { sinkActor } from "../sink/sink.ts";
+import { sinkActor, type SinkSettings } from "../sink/sink.ts";
 import { DEFAULT_PARTITIONS } from "../../config/index.ts";
 import type { Alert, DetectionOptions } from "./detection.ts";
 import type { DetectTask, DetectTaskSnapshot } from "./task.ts";
@@ -146,22 +144,21 @@ export function alertMessage(alert: Alert, scope: string): { subject: string; da
 }
 
 /** `clickhouse-sink-anomalies`: ALERTS → sluice.anomalies, each row with its event's trace id. */
-export function anomaliesSinkActor(deps: { client: () => ClickHouseClient; caps: () => Capabilities; maxRows: number; maxWaitMs: number }): ActorDefinition {
+export function anomaliesSinkActor(settings: SinkSettings): ActorDefinition {
   return sinkActor({
     name: "clickhouse-sink-anomalies",
     consumes: CONSUMERS.sinkAnomalies,
     table: "anomalies",
-    client: deps.client,
-    maxRows: deps.maxRows,
-    maxWaitMs: deps.maxWaitMs,
-    toRow: (input) => {
+    maxRows: settings.maxRows,
+    maxWaitMs: settings.maxWaitMs,
+    toRow: (input, caps) => {
       let alert: Alert;
       try {
         alert = JSON.parse(utf8.decode(input.data)) as Alert;
       } catch (err) {
         throw new PoisonError("json", `${input.subject} (seq ${input.seq}): not a JSON alert`, { cause: err });
       }
-      return anomalyRow(alert, alert.trace_id || input.traceId, deps.caps());
+      return anomalyRow(alert, alert.trace_id || input.traceId, caps);
     },
   });
 }

@@ -1,21 +1,19 @@
-import type { ClickHouseClient } from "@clickhouse/client";
 import { dqResultRow, type DqResultRecord } from "../../clickhouse/rows-quality.ts";
 import { CONSUMERS } from "../../subjects/consumers.ts";
 import type { ActorDefinition } from "../runtime/actor.ts";
 import { PoisonError } from "../runtime/errors.ts";
-import { sinkActor } from "./sink.ts";
+import { sinkActor, type SinkSettings } from "./sink.ts";
 
 const decoder = new TextDecoder();
 
 /** `clickhouse-sink-dq`: DQ → sluice.dq_results, one row per report. */
-export function dqSinkActor(deps: { client: () => ClickHouseClient; maxRows: number; maxWaitMs: number }): ActorDefinition {
+export function dqSinkActor(settings: SinkSettings): ActorDefinition {
   return sinkActor({
     name: "clickhouse-sink-dq",
     consumes: CONSUMERS.sinkDq,
     table: "dq_results",
-    client: deps.client,
-    maxRows: deps.maxRows,
-    maxWaitMs: deps.maxWaitMs,
+    maxRows: settings.maxRows,
+    maxWaitMs: settings.maxWaitMs,
     toRow: (input) => {
       let record: DqResultRecord;
       try {

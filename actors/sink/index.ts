@@ -1,5 +1,3 @@
-import type { ClickHouseClient } from "@clickhouse/client";
-import type { Capabilities } from "../../clickhouse/index.ts";
 import { deadLetterRow, eventRow, windowRow, type WindowRow } from "../../clickhouse/index.ts";
 import { CONSUMERS } from "../../subjects/consumers.ts";
 import { HEADERS, parseDeadLetterSubject, subject as subjects } from "../../subjects/catalog.ts";
@@ -7,9 +5,8 @@ import type { Envelope } from "../../subjects/envelope.ts";
 import type { ActorDefinition, Inbound, Outbound } from "../runtime/actor.ts";
 import { PoisonError } from "../runtime/errors.ts";
 import { buildDeadLetter } from "../runtime/dead-letter.ts";
-import { sinkActor } from "./sink.ts";
-import type { EventColumns } from "../../clickhouse/columns.ts";
-import type { TypedColumnSync } from "./typed-columns.ts";
+import { sinkActor, type SinkSettings } from "./sink.ts";
+import { SERVICES, type TypedColumns } from "../services.ts";
 
 const lenient = new TextDecoder();
 
@@ -52,79 +49,81 @@ export function unstorableDeadLetter(input: Inbound, error: PoisonError, maxPayl
   return { ...letter, subject: subjects.dlqSink(actor, source), msgId: `dlq-sink:${input.stream}:${input.seq}` };
 }
 
-export interface SinkDeps {
-  readonly client: () => ClickHouseClient;
-  readonly caps: () => Capabilities;
-  readonly maxRows: number;
-  readonly maxWaitMs: number;
-  /** The NATS server's max_payload, which the DLQ sink's diverted dead letters must fit; without it they are not cut. */
-  readonly maxPayload?: () => number | undefined;
-  /** Typed payload columns of sluice.events, kept in step with the schema registry; without it only `payload` is written. */
-  readonly typedColumns?: () => { sync: TypedColumnSync; columns: EventColumns } | undefined;
+export interface SinkActorsOptions extends SinkSettings {
+  /** Typed payload columns in sluice.events (SERVICES.typedColumns); default true, false writes only `payload`. */
+  readonly typedColumns?: boolean;
 }
 
 /** The three ClickHouse sinks: EVENTS → sluice.events, DLQ → sluice.dead_letters, AGG → sluice.window_aggregates. */
-export function sinkActors(deps: SinkDeps): Record<"clickhouse-sink-events" | "clickhouse-sink-dlq" | "clickhouse-sink-agg", () => ActorDefinition> {
+export function sinkActors(opts: SinkActorsOptions): Record<"clickhouse-sink-events" | "clickhouse-sink-dlq" | "clickhouse-sink-agg", () => ActorDefinition> {
   return {
-    "clickhouse-sink-events": () => sinkActor({
-      name: "clickhouse-sink-events",
-      consumes: CONSUMERS.sinkEvents,
-      table: "events",
-      client: deps.client,
-      maxRows: deps.maxRows,
-      maxWaitMs: deps.maxWaitMs,
-      extraColumns: () => deps.typedColumns?.()?.columns.names() ?? [],
-      prepare: async (batch) => deps.typedColumns?.()?.sync.prepare(batch),
-      toRow: (input) => {
-        const typed = deps.typedColumns?.();
-        if (!typed) return eventRow(json<Envelope>(input), input.traceId, deps.caps());
-        let envelope: Envelope;
-        try {
-          envelope = typed.sync.envelope(input);
-        } catch {
-          envelope = json<Envelope>(input);
-        }
-        return { ...eventRow(envelope, input.traceId, deps.caps()), ...typed.columns.values(envelope) };
-      },
-    }),
-    [DLQ_SINK]: () => sinkActor({
-      name: DLQ_SINK,
-      consumes: CONSUMERS.sinkDeadLetters,
-      table: "dead_letters",
-      client: deps.client,
-      maxRows: deps.maxRows,
-      maxWaitMs: deps.maxWaitMs,
-      divert: { stream: "DLQ_SINK", message: (input, error) => unstorableDeadLetter(input, error, deps.maxPayload?.()) },
-      toRow: (input) => {
-        const h = (name: string) => input.headers.get(name) ?? "";
-        const fromSubject = parseDeadLetterSubject(input.subject);
-        const actor = h(HEADERS.actor) || fromSubject?.actor || "unknown";
-        const stream = h(HEADERS.originalStream);
-        const seq = Number(h(HEADERS.streamSequence) || 0);
-        return deadLetterRow({
-          dlq_id: `${actor}:${stream}:${seq}`,
-          received_at: Date.parse(h(HEADERS.failedAt)) || input.timestampMs,
-          actor,
-          source: fromSubject?.source ?? "unknown",
-          subject: h(HEADERS.originalSubject),
-          stream,
-          stream_seq: seq,
-          deliveries: Number(h(HEADERS.deliveries) || 1),
-          reason: h(HEADERS.reason),
-          error_code: h(HEADERS.errorCode),
-          payload: lenient.decode(input.data),
-          headers: originalHeaders(input),
-        }, input.traceId, deps.caps());
-      },
-    }),
+    "clickhouse-sink-events": () => {
+      let typed: TypedColumns | undefined;
+      return sinkActor({
+        name: "clickhouse-sink-events",
+        consumes: CONSUMERS.sinkEvents,
+        table: "events",
+        maxRows: opts.maxRows,
+        maxWaitMs: opts.maxWaitMs,
+        needs: opts.typedColumns === false ? [] : [SERVICES.typedColumns],
+        start: async (ctx) => {
+          if (opts.typedColumns !== false) typed = await ctx.use(SERVICES.typedColumns);
+        },
+        extraColumns: () => typed?.columns.names() ?? [],
+        prepare: async (batch) => typed?.sync.prepare(batch),
+        toRow: (input, caps) => {
+          if (!typed) return eventRow(json<Envelope>(input), input.traceId, caps);
+          let envelope: Envelope;
+          try {
+            envelope = typed.sync.envelope(input);
+          } catch {
+            envelope = json<Envelope>(input);
+          }
+          return { ...eventRow(envelope, input.traceId, caps), ...typed.columns.values(envelope) };
+        },
+      });
+    },
+    [DLQ_SINK]: () => {
+      // The NATS server's max_payload, which a diverted dead letter must fit.
+      let maxPayload: number | undefined;
+      return sinkActor({
+        name: DLQ_SINK,
+        consumes: CONSUMERS.sinkDeadLetters,
+        table: "dead_letters",
+        maxRows: opts.maxRows,
+        maxWaitMs: opts.maxWaitMs,
+        start: (ctx) => void (maxPayload = ctx.nc.info?.max_payload),
+        divert: { stream: "DLQ_SINK", message: (input, error) => unstorableDeadLetter(input, error, maxPayload) },
+        toRow: (input, caps) => {
+          const h = (name: string) => input.headers.get(name) ?? "";
+          const fromSubject = parseDeadLetterSubject(input.subject);
+          const actor = h(HEADERS.actor) || fromSubject?.actor || "unknown";
+          const stream = h(HEADERS.originalStream);
+          const seq = Number(h(HEADERS.streamSequence) || 0);
+          return deadLetterRow({
+            dlq_id: `${actor}:${stream}:${seq}`,
+            received_at: Date.parse(h(HEADERS.failedAt)) || input.timestampMs,
+            actor,
+            source: fromSubject?.source ?? "unknown",
+            subject: h(HEADERS.originalSubject),
+            stream,
+            stream_seq: seq,
+            deliveries: Number(h(HEADERS.deliveries) || 1),
+            reason: h(HEADERS.reason),
+            error_code: h(HEADERS.errorCode),
+            payload: lenient.decode(input.data),
+            headers: originalHeaders(input),
+          }, input.traceId, caps);
+        },
+      });
+    },
     "clickhouse-sink-agg": () => sinkActor({
       name: "clickhouse-sink-agg",
       consumes: CONSUMERS.sinkWindows,
       table: "window_aggregates",
-      client: deps.client,
-      maxRows: deps.maxRows,
-      maxWaitMs: deps.maxWaitMs,
-      toRow: (input) => windowRow(json<WindowRow>(input), input.traceId, deps.caps()),
+      maxRows: opts.maxRows,
+      maxWaitMs: opts.maxWaitMs,
+      toRow: (input, caps) => windowRow(json<WindowRow>(input), input.traceId, caps),
     }),
   };
 }

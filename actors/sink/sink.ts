@@ -1,8 +1,8 @@
-import type { ClickHouseClient } from "@clickhouse/client";
-import { describeInsertFailure, insertRows, RETENTION_COLUMN, TABLES, type InsertFailure, type InsertRowTypes, type TableName } from "../../clickhouse/index.ts";
+import { describeInsertFailure, insertRows, RETENTION_COLUMN, TABLES, type Capabilities, type InsertFailure, type InsertRowTypes, type OpenClickHouse, type TableName } from "../../clickhouse/index.ts";
 import type { StreamName } from "../../subjects/catalog.ts";
 import type { ConsumerDefinition } from "../../subjects/consumers.ts";
-import { defineActor, type ActorContext, type ActorDefinition, type Inbound, type Outbound } from "../runtime/actor.ts";
+import { defineActor, type ActorContext, type ActorDefinition, type Inbound, type Outbound, type ServiceKey, type StartContext } from "../runtime/actor.ts";
+import { SERVICES } from "../services.ts";
 import { describeError, PoisonError, RetryableError } from "../runtime/errors.ts";
 import { IDENTITY_COLUMNS, type IdentifiedTable } from "../../clickhouse/schema.ts";
 import { dayOf, insertIsolating, type PendingRow } from "./insert-errors.ts";
@@ -14,13 +14,22 @@ export const UNKNOWN_ERROR_DELIVERIES = 5;
 /** The tables a sink can write: those with a row identity to find a redelivered row by. */
 export type SinkTable = TableName & IdentifiedTable;
 
+/** How a sink batches (SLUICE_SINK_BATCH_ROWS, SLUICE_SINK_BATCH_MS); the ClickHouse it writes comes at start (SERVICES.clickhouse). */
+export interface SinkSettings {
+  readonly maxRows: number;
+  readonly maxWaitMs: number;
+}
+
 export interface SinkOptions<T extends SinkTable> {
   readonly name: string;
   readonly consumes: ConsumerDefinition;
   readonly table: T;
-  readonly client: () => ClickHouseClient;
-  /** Turns one message into one row; throw a PoisonError for a message that cannot be a row. */
-  readonly toRow: (input: Inbound) => InsertRowTypes[T];
+  /** Turns one message into one row (in the column types of `caps`); throw a PoisonError for a message that cannot be a row. */
+  readonly toRow: (input: Inbound, caps: Capabilities) => InsertRowTypes[T];
+  /** Services beyond ClickHouse, taken in `start`. */
+  readonly needs?: readonly ServiceKey<unknown>[];
+  /** After the sink has its ClickHouse: take what else it needs from `ctx`. */
+  readonly start?: (ctx: StartContext) => void | Promise<void>;
   readonly maxRows?: number;
   readonly maxWaitMs?: number;
   /** Columns beyond the table's fixed list, named in every insert (typed payload columns of sluice.events). */
@@ -47,6 +56,8 @@ export interface SinkOptions<T extends SinkTable> {
  * per-INSERT partition limit is split by partition; rows ClickHouse refuses are found by
  * bisection and dead-lettered alone; a row failing alone with an unclassified error is
  * redelivered a few times, then dead-lettered with that error.
+ *
+ * It writes the process's ClickHouse (SERVICES.clickhouse), taken when it starts.
  */
 export function sinkActor<T extends SinkTable>(opts: SinkOptions<T>): ActorDefinition {
   const table = TABLES[opts.table];
@@ -58,6 +69,11 @@ export function sinkActor<T extends SinkTable>(opts: SinkOptions<T>): ActorDefin
   // Inputs of an attempt that failed: a transient failure may have come after ClickHouse stored
   // some of the rows (a timeout, a dropped connection, a multi-partition insert cut short).
   const attempted = new WeakSet<Inbound>();
+  let clickhouse: OpenClickHouse | undefined;
+  const open = (): OpenClickHouse => {
+    if (!clickhouse) throw new Error(`${opts.name}: handled a batch before it started (no ClickHouse yet)`);
+    return clickhouse;
+  };
 
   const refuse = (ctx: ActorContext, input: Inbound, error: PoisonError) => {
     if (opts.divert) ctx.emit(input, opts.divert.message(input, error));
@@ -82,7 +98,13 @@ export function sinkActor<T extends SinkTable>(opts: SinkOptions<T>): ActorDefin
     emits: opts.divert ? [opts.divert.stream] : [],
     writes: [table],
     batch: { max_messages: opts.maxRows ?? 5_000, max_wait_ms: opts.maxWaitMs ?? 1_000 },
+    needs: [SERVICES.clickhouse, ...(opts.needs ?? [])],
+    async start(ctx) {
+      clickhouse = await ctx.use(SERVICES.clickhouse);
+      await opts.start?.(ctx);
+    },
     async handle(batch, ctx) {
+      const { client, caps } = open();
       if (opts.prepare) {
         await opts.prepare(batch).catch((err) => {
           throw new RetryableError(`${table}: preparing the batch failed: ${describeError(err)}`, { cause: err, delayMs: 500 });
@@ -92,12 +114,12 @@ export function sinkActor<T extends SinkTable>(opts: SinkOptions<T>): ActorDefin
       for (const input of batch) {
         if (stored.has(input)) continue;
         try {
-          items.push({ input, row: opts.toRow(input) });
+          items.push({ input, row: opts.toRow(input, caps) });
         } catch (err) {
           refuse(ctx, input, err instanceof PoisonError ? err : new PoisonError("decode", `${input.subject} (seq ${input.seq}): cannot map to a ${table} row: ${describeError(err)}`, { cause: err }));
         }
       }
-      const missing = await withoutStored(items, { client: opts.client(), table, identity: IDENTITY_COLUMNS[opts.table], uncertain: (input) => attempted.has(input), log: ctx.log });
+      const missing = await withoutStored(items, { client, table, identity: IDENTITY_COLUMNS[opts.table], uncertain: (input) => attempted.has(input), log: ctx.log });
       if (missing.length < items.length) {
         for (const { input } of items) stored.add(input);
         for (const { input } of missing) stored.delete(input);
@@ -105,7 +127,7 @@ export function sinkActor<T extends SinkTable>(opts: SinkOptions<T>): ActorDefin
       }
       await insertIsolating(missing, {
         table,
-        insert: (rows) => insertRows(opts.client(), opts.table, rows, opts.extraColumns?.()),
+        insert: (rows) => insertRows(client, opts.table, rows, opts.extraColumns?.()),
         partitionOf: (row) => dayOf(row[partitionColumn]),
         inserted: (done) => {
           for (const { input } of done) stored.add(input);

@@ -6,6 +6,7 @@ import { keyedActor, type KeyedRunOptions } from "../runtime/keyed/run.ts";
 import type { LoopActor } from "../runtime/supervisor.ts";
 import { ownedBy, validateTasks, type ValidateTask } from "./tasks.ts";
 import { createValidator, type ValidatorOptions } from "./validate.ts";
+import { SERVICES } from "../services.ts";
 
 export interface ValidateActorOptions extends ValidatorOptions, KeyedRunOptions {
   readonly batchMessages?: number;
@@ -38,9 +39,12 @@ const VALIDATE_STATE_VERSION = 1;
  *
  * DQ counts go out when a message's stream time passes a minute boundary, so they are exactly-once
  * across crashes; with no ticks, a minute is reported only once a later message arrives.
+ *
+ * Without `opts.schemas` it needs the process's schema registry (SERVICES.schemaRegistry), taken
+ * when it starts.
  */
 export function validateDefinition(opts: ValidateActorOptions): KeyedActorDefinition<ValidateState, ValidateTask> {
-  const verdictOf = createValidator(opts);
+  let verdictOf = createValidator(opts);
   const suites = loadSuites();
   const tasks = validateTasks();
   const fingerprint = fingerprintOf([VALIDATE_STATE_VERSION, tasks.map((t) => [t.id, t.filter])]);
@@ -50,6 +54,10 @@ export function validateDefinition(opts: ValidateActorOptions): KeyedActorDefini
     emits: ["EVENTS", "DLQ", "DQ"],
     batch: { max_messages: opts.batchMessages ?? 1_000, max_wait_ms: 5 },
     fingerprint,
+    needs: opts.schemas ? [] : [SERVICES.schemaRegistry],
+    async start(ctx) {
+      if (!opts.schemas) verdictOf = createValidator({ ...opts, schemas: await ctx.use(SERVICES.schemaRegistry) });
+    },
     // Before it was keyed, validate read the durable RAW/validate: what that acknowledged is not published again.
     outputsDoneThrough: durableAckFloor("RAW", "validate"),
     createState: (task) => ({ task, gate: createQualityGate(suites) }),

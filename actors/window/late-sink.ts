@@ -1,5 +1,4 @@
-import type { ClickHouseClient } from "@clickhouse/client";
-import { timeValue, toClickHouseError, type Capabilities } from "../../clickhouse/index.ts";
+import { timeValue, toClickHouseError, type Capabilities, type OpenClickHouse } from "../../clickhouse/index.ts";
 import { targetOf } from "../../clickhouse/errors.ts";
 import { LATE_EVENT_COLUMNS } from "../../clickhouse/migrations-windows.ts";
 import { IDENTITY_COLUMNS, WINDOW_TABLES } from "../../clickhouse/schema.ts";
@@ -9,6 +8,8 @@ import { defineActor, type ActorDefinition, type Inbound } from "../runtime/acto
 import { describeError, PoisonError, RetryableError } from "../runtime/errors.ts";
 import { isDataError } from "../sink/insert-errors.ts";
 import { withoutStored } from "../sink/stored.ts";
+import type { SinkSettings } from "../sink/sink.ts";
+import { SERVICES } from "../services.ts";
 import type { LateMessage } from "./outputs.ts";
 
 export const LATE_SINK_CONSUMER: ConsumerDefinition = {
@@ -57,10 +58,16 @@ function lateRow(input: Inbound, caps: Capabilities): Record<(typeof LATE_EVENT_
  * LATE → `sluice.late_events`: every event that arrived after its windows closed for good, with
  * the ids of the windows it missed. Batches and retries like the other sinks; a redelivered
  * message whose (source, late_id) is already stored is not inserted again (see `withoutStored`).
+ * It writes the process's ClickHouse (SERVICES.clickhouse), taken when it starts.
  */
-export function lateSinkActor(deps: { client: () => ClickHouseClient; caps: () => Capabilities; maxRows: number; maxWaitMs: number }): ActorDefinition {
+export function lateSinkActor(settings: SinkSettings): ActorDefinition {
+  let clickhouse: OpenClickHouse | undefined;
+  const open = (): OpenClickHouse => {
+    if (!clickhouse) throw new Error("clickhouse-sink-late: handled a batch before it started (no ClickHouse yet)");
+    return clickhouse;
+  };
   const insert = async (rows: Array<Record<string, unknown>>) => {
-    const client = deps.client();
+    const { client } = open();
     try {
       await client.insert({ table: WINDOW_TABLES.late_events, values: rows, columns: [...LATE_EVENT_COLUMNS], format: "JSONEachRow" });
     } catch (err) {
@@ -74,17 +81,22 @@ export function lateSinkActor(deps: { client: () => ClickHouseClient; caps: () =
     consumes: LATE_SINK_CONSUMER,
     emits: [],
     writes: [WINDOW_TABLES.late_events],
-    batch: { max_messages: deps.maxRows, max_wait_ms: deps.maxWaitMs },
+    batch: { max_messages: settings.maxRows, max_wait_ms: settings.maxWaitMs },
+    needs: [SERVICES.clickhouse],
+    async start(ctx) {
+      clickhouse = await ctx.use(SERVICES.clickhouse);
+    },
     async handle(batch, ctx) {
+      const { client, caps } = open();
       const mapped: Array<{ input: Inbound; row: Record<string, unknown> }> = [];
       for (const input of batch) {
         try {
-          mapped.push({ input, row: lateRow(input, deps.caps()) });
+          mapped.push({ input, row: lateRow(input, caps) });
         } catch (err) {
           ctx.reject(input, err instanceof PoisonError ? err : new PoisonError("decode", `${input.subject} (seq ${input.seq}): ${describeError(err)}`, { cause: err }));
         }
       }
-      const items = await withoutStored(mapped, { client: deps.client(), table: WINDOW_TABLES.late_events, identity: IDENTITY_COLUMNS.late_events, uncertain: (input) => attempted.has(input), log: ctx.log });
+      const items = await withoutStored(mapped, { client, table: WINDOW_TABLES.late_events, identity: IDENTITY_COLUMNS.late_events, uncertain: (input) => attempted.has(input), log: ctx.log });
       if (items.length === 0) return;
       try {
         await insert(items.map((i) => i.row));

@@ -3,7 +3,7 @@
 // envelopes. Prints "deno smoke: ok <runtime>" on success; exits non-zero otherwise.
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { validateActor } from "../../actors/validate/index.ts";
+import { BUILT_IN_SCHEMAS, validateActor } from "../../actors/validate/index.ts";
 import { createLogger } from "../../actors/runtime/log.ts";
 import { ensureStreams } from "../../subjects/setup.ts";
 
@@ -17,7 +17,7 @@ for (let i = 0; i < 3; i++) {
 }
 await nc.flush();
 const controller = new AbortController();
-const running = validateActor({ partitions: 2 }).run({ nc, log: createLogger("warn"), signal: controller.signal });
+const running = validateActor({ partitions: 2, schemas: BUILT_IN_SCHEMAS }).run({ nc, log: createLogger("warn"), signal: controller.signal });
 const deadline = Date.now() + 20_000;
 let stored = 0;
 while (Date.now() < deadline && stored < 3) {

@@ -2,6 +2,7 @@ import type { ClickHouseClient } from "@clickhouse/client";
 import { jetstream, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { sinkActor } from "../../actors/sink/sink.ts";
+import { OpenServices, SERVICES } from "../../actors/services.ts";
 import { runActor } from "../../actors/runtime/run.ts";
 import { createLogger } from "../../actors/runtime/log.ts";
 import { seconds } from "../../subjects/catalog.ts";
@@ -53,6 +54,11 @@ export function identityCases(caps: Capabilities, tag: string): Record<Identifie
  * A client that counts its queries (the sink's lookups) and, while `afterInsert` is set, runs it
  * once each real INSERT has returned: the moment between a sink's INSERT and its acks.
  */
+/** The services a sink takes at start, with `client` as the ClickHouse it writes (a watched one, say). */
+export function clickhouseServices(client: ClickHouseClient, caps: Capabilities): OpenServices {
+  return new OpenServices().provide(SERVICES.clickhouse, { client, caps, kind: "embedded", target: "the test's ClickHouse", close: async () => undefined });
+}
+
 export function watchedClient(client: ClickHouseClient): { client: ClickHouseClient; queries: () => number; afterInsert?: () => void | Promise<void> } {
   let queries = 0;
   const watch: { client: ClickHouseClient; queries: () => number; afterInsert?: () => void | Promise<void> } = { client, queries: () => queries };
@@ -111,14 +117,13 @@ export async function sinkDiesBetweenInsertAndAck(
     const e: Envelope = { event_id: `${durable}-${i}`, source, key: `k-${i % 5}`, schema_version: 1, event_time: T + i * 1000, ingest_time: T, payload: { i }, raw_subject: `raw.${source}.k`, raw_seq: i + 1 };
     return js.publish(`events.${source}.0`, JSON.stringify(e), { msgID: e.event_id });
   }));
-  const sink = (client: ClickHouseClient, ackWait: number) => sinkActor({
+  const sink = (ackWait: number) => sinkActor({
     name: durable,
     consumes: { stream: "EVENTS", durable_name: durable, filter_subject: `events.${source}.>`, ack_policy: "explicit", deliver_policy: "all", ack_wait: ackWait, max_deliver: -1, max_ack_pending: 10_000 },
     table: "events",
-    client: () => client,
     maxRows: 5_000,
     maxWaitMs: 300,
-    toRow: (input) => eventRow(JSON.parse(new TextDecoder().decode(input.data)) as Envelope, input.traceId, deps.caps),
+    toRow: (input, caps) => eventRow(JSON.parse(new TextDecoder().decode(input.data)) as Envelope, input.traceId, caps),
   });
   const count = (what: string) => scalar(deps.client, `SELECT ${what} FROM sluice.events WHERE source = '${source}'`);
   const settledNow = async () => {
@@ -141,12 +146,12 @@ export async function sinkDiesBetweenInsertAndAck(
       await released;
       throw lostResponse();
     };
-    const running = runActor(sink(first.client, seconds(2)), { nc: doomed, log, signal: firstRun.signal }).catch(() => undefined);
+    const running = runActor(sink(seconds(2)), { nc: doomed, log, signal: firstRun.signal, services: clickhouseServices(first.client, deps.caps) }).catch(() => undefined);
     await waitFor(() => count("count()"), (c) => c >= n, 20_000, 100);
     await doomed.close();
     const second = watchedClient(deps.client);
     const secondRun = new AbortController();
-    const restarted = runActor(sink(second.client, seconds(2)), { nc: deps.nc, log, signal: secondRun.signal });
+    const restarted = runActor(sink(seconds(2)), { nc: deps.nc, log, signal: secondRun.signal, services: clickhouseServices(second.client, deps.caps) });
     // Settled once no message is left unacked; the first count is still n while none is redelivered yet.
     await new Promise((r) => setTimeout(r, 2_500));
     settled = await waitFor(settledNow, Boolean, 20_000, 100);
@@ -161,7 +166,7 @@ export async function sinkDiesBetweenInsertAndAck(
       first.afterInsert = undefined;
       throw lostResponse();
     };
-    const running = runActor(sink(first.client, seconds(20)), { nc: deps.nc, log, signal: firstRun.signal });
+    const running = runActor(sink(seconds(20)), { nc: deps.nc, log, signal: firstRun.signal, services: clickhouseServices(first.client, deps.caps) });
     settled = await waitFor(settledNow, Boolean, 20_000, 100);
     firstRun.abort();
     await running;

@@ -13,7 +13,7 @@ import type { PendingRow } from "../../actors/sink/insert-errors.ts";
 import type { Inbound } from "../../actors/runtime/actor.ts";
 import { createLogger } from "../../actors/runtime/log.ts";
 import { ensureStreams } from "../../subjects/setup.ts";
-import { identityCases, lostResponse, sinkDiesBetweenInsertAndAck, watchedClient } from "./identity-rows.ts";
+import { clickhouseServices, identityCases, lostResponse, sinkDiesBetweenInsertAndAck, watchedClient } from "./identity-rows.ts";
 import { jetstream } from "@nats-io/jetstream";
 import { LATE_SINK_CONSUMER, lateSinkActor } from "../../actors/window/late-sink.ts";
 import type { LateMessage } from "../../actors/window/outputs.ts";
@@ -119,7 +119,7 @@ test("the late-events sink retrying a batch whose INSERT answer was lost stores 
     throw lostResponse();
   };
   const controller = new AbortController();
-  const running = runActor(lateSinkActor({ client: () => watch.client, caps: () => ch.caps, maxRows: 1_000, maxWaitMs: 200 }), { nc, log, signal: controller.signal });
+  const running = runActor(lateSinkActor({ maxRows: 1_000, maxWaitMs: 200 }), { nc, log, signal: controller.signal, services: clickhouseServices(watch.client, ch.caps) });
   const settled = await waitFor(async () => {
     const info = await jsm.consumers.info("LATE", LATE_SINK_CONSUMER.durable_name);
     return info.num_pending === 0 && info.num_ack_pending === 0;

@@ -10,6 +10,7 @@ import { waitFor } from "../harness/wait.ts";
 import { eventRow, migrate, openClickHouse, type OpenClickHouse } from "../../clickhouse/index.ts";
 import { sinkActors, unstorableDeadLetter } from "../../actors/sink/index.ts";
 import { sinkActor } from "../../actors/sink/sink.ts";
+import { OpenServices, SERVICES } from "../../actors/services.ts";
 import { alertMessage, anomaliesSinkActor, type Alert } from "../../actors/detect/index.ts";
 import type { ActorDefinition } from "../../actors/runtime/actor.ts";
 import { runActor } from "../../actors/runtime/run.ts";
@@ -59,9 +60,9 @@ async function scalar(ch: OpenClickHouse, sql: string): Promise<number> {
 }
 
 /** Runs the actor until `until` holds (or the timeout), then stops it; returns whether it held. */
-async function runUntil(nc: NatsConnection, actor: ActorDefinition, until: () => Promise<boolean>, timeoutMs = 20_000): Promise<boolean> {
+async function runUntil(nc: NatsConnection, ch: OpenClickHouse, actor: ActorDefinition, until: () => Promise<boolean>, timeoutMs = 20_000): Promise<boolean> {
   const controller = new AbortController();
-  const running = runActor(actor, { nc, log, signal: controller.signal });
+  const running = runActor(actor, { nc, log, signal: controller.signal, services: new OpenServices().provide(SERVICES.clickhouse, ch) });
   const ok = await waitFor(until, Boolean, timeoutMs, 100);
   controller.abort();
   await running;
@@ -90,8 +91,8 @@ test("a batch of events spanning 150 days (over the 100-partition INSERT limit) 
   const n = 150;
   // Published before the sink starts, so they arrive as one batch: one INSERT over 150 daily partitions.
   await publishEnvelopes(nc, "iot", Array.from({ length: n }, (_, i) => envelope("iot", i, T0 + i * DAY)));
-  const actor = sinkActors({ client: () => ch.client, caps: () => ch.caps, maxRows: 5_000, maxWaitMs: 500 })["clickhouse-sink-events"]();
-  const landed = await runUntil(nc, actor, async () => (await scalar(ch, "SELECT count() FROM sluice.events WHERE source = 'iot'")) >= n);
+  const actor = sinkActors({ maxRows: 5_000, maxWaitMs: 500, typedColumns: false })["clickhouse-sink-events"]();
+  const landed = await runUntil(nc, ch, actor, async () => (await scalar(ch, "SELECT count() FROM sluice.events WHERE source = 'iot'")) >= n);
   assert.ok(landed, "every row of the 150-day batch was inserted (the old sink retried the refused INSERT forever)");
   assert.is(await scalar(ch, "SELECT count() FROM sluice.events WHERE source = 'iot'"), n, "no row inserted twice (count without FINAL)");
   assert.is(await scalar(ch, "SELECT uniqExact(event_id) FROM sluice.events WHERE source = 'iot'"), n);
@@ -108,7 +109,6 @@ test("one row ClickHouse refuses is dead-lettered alone; every other row of its 
     name: "test-sink-refused",
     consumes: ownConsumer("test-sink-refused", "events.social.>"),
     table: "events",
-    client: () => ch.client,
     maxRows: 5_000,
     maxWaitMs: 500,
     toRow: (input) => {
@@ -118,7 +118,7 @@ test("one row ClickHouse refuses is dead-lettered alone; every other row of its 
       return e.event_id === `social-${bad}` ? { ...row, raw_seq: -1 } : row;
     },
   });
-  const settled = await runUntil(nc, actor, () => consumerSettled(jsm, "EVENTS", "test-sink-refused"));
+  const settled = await runUntil(nc, ch, actor, () => consumerSettled(jsm, "EVENTS", "test-sink-refused"));
   assert.ok(settled, "every message acked or dead-lettered");
   assert.is(await scalar(ch, "SELECT count() FROM sluice.events WHERE source = 'social'"), n - 1, "the others inserted, each once (count without FINAL)");
   assert.is(await scalar(ch, `SELECT count() FROM sluice.events WHERE event_id = 'social-${bad}'`), 0);
@@ -140,13 +140,12 @@ test("a row that fails alone with an unclassified error is retried, then dead-le
     name: "test-sink-unknown",
     consumes: ownConsumer("test-sink-unknown", "events.txn.>"),
     table: "events",
-    client: () => ch.client,
     maxRows: 5_000,
     maxWaitMs: 200,
     unknownErrorDeliveries: 3,
     toRow: (input) => eventRow(JSON.parse(new TextDecoder().decode(input.data)) as Envelope, input.traceId, ch.caps),
   });
-  const settled = await runUntil(nc, actor, () => consumerSettled(jsm, "EVENTS", "test-sink-unknown"), 30_000);
+  const settled = await runUntil(nc, ch, actor, () => consumerSettled(jsm, "EVENTS", "test-sink-unknown"), 30_000);
   assert.ok(settled, "the failing row was given up on after its deliveries");
   assert.is(await scalar(ch, "SELECT count() FROM sluice.events WHERE source = 'txn'"), 11, "every other row inserted, each once");
   const dead = await jsm.streams.getMessage("DLQ", { last_by_subj: "dlq.test-sink-unknown.txn" });
@@ -174,8 +173,8 @@ test("the DLQ sink puts a dead letter it cannot store on dlq-sink.>, never back 
   await deadLetter("42", `{"sensor_id":"s-1","temperature":"cold"}`);
   const dlqBefore = (await jsm.streams.info("DLQ")).state.messages;
 
-  const actor = sinkActors({ client: () => ch.client, caps: () => ch.caps, maxRows: 5_000, maxWaitMs: 200 })["clickhouse-sink-dlq"]();
-  const stored = await runUntil(nc, actor, async () => (await scalar(ch, "SELECT count() FROM sluice.dead_letters WHERE stream_seq = 42")) === 1 && (await consumerSettled(jsm, "DLQ", "clickhouse-sink-dlq")));
+  const actor = sinkActors({ maxRows: 5_000, maxWaitMs: 200 })["clickhouse-sink-dlq"]();
+  const stored = await runUntil(nc, ch, actor, async () => (await scalar(ch, "SELECT count() FROM sluice.dead_letters WHERE stream_seq = 42")) === 1 && (await consumerSettled(jsm, "DLQ", "clickhouse-sink-dlq")));
   assert.ok(stored, "the storable dead letter reached sluice.dead_letters and every DLQ message was acked");
   assert.is((await jsm.streams.info("DLQ")).state.messages, dlqBefore, "the DLQ stream gained no message");
   const diverted = await jsm.streams.getMessage("DLQ_SINK", { last_by_subj: "dlq-sink.validate.iot" });
@@ -200,8 +199,8 @@ test("a payment alert with an open expected range (expected_high Infinity, null 
   const message = alertMessage(alert, "sink-test");
   assert.match(message.data, /"expected_high":null/, "JSON carries the open bound as null");
   await jetstream(nc).publish(message.subject, message.data, { msgID: message.msgId });
-  const actor = anomaliesSinkActor({ client: () => ch.client, caps: () => ch.caps, maxRows: 100, maxWaitMs: 200 });
-  const landed = await runUntil(nc, actor, async () => (await scalar(ch, "SELECT count() FROM sluice.anomalies WHERE event_id = 'txn-velocity-1'")) === 1);
+  const actor = anomaliesSinkActor({ maxRows: 100, maxWaitMs: 200 });
+  const landed = await runUntil(nc, ch, actor, async () => (await scalar(ch, "SELECT count() FROM sluice.anomalies WHERE event_id = 'txn-velocity-1'")) === 1);
   assert.ok(landed, "the alert is a row, not a dead letter");
   assert.is(await scalar(ch, "SELECT isInfinite(expected_high) AND expected_high > 0 FROM sluice.anomalies WHERE event_id = 'txn-velocity-1'"), 1);
   assert.is(await scalar(ch, "SELECT expected_low FROM sluice.anomalies WHERE event_id = 'txn-velocity-1'"), 42.5);
