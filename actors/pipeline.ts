@@ -1,4 +1,3 @@
-import type { ClickHouseClient } from "@clickhouse/client";
 import type { Tracer } from "@opentelemetry/api";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -6,7 +5,7 @@ import { embeddedDataDir, type Config } from "../config/index.ts";
 import { closeNats, connectNats, INSTANCE_ID } from "../nats/connect.ts";
 import { openWhenReachable, type OpenClickHouse } from "../clickhouse/index.ts";
 import { ensureStreams, type StreamOverrides } from "../subjects/setup.ts";
-import type { ActorDefinition, Logger } from "./runtime/actor.ts";
+import type { ActorDefinition, Logger, ServiceKey } from "./runtime/actor.ts";
 import { supervise, type LoopActor } from "./runtime/supervisor.ts";
 import { validateActor } from "./validate/index.ts";
 import { windowActor } from "./window/index.ts";
@@ -19,6 +18,7 @@ import { SchemaRegistry } from "../subjects/registry/index.ts";
 import { EventColumns } from "../clickhouse/columns.ts";
 import { TypedColumnSync } from "./sink/typed-columns.ts";
 import { lakeActors } from "./lake/index.ts";
+import { neededBy, OpenServices, SERVICES, type TypedColumns } from "./services.ts";
 import { createLakeViews } from "../lake/index.ts";
 
 /** Every actor `sluice up` runs, by name; `sluice actor <name…>` runs a subset. */
@@ -63,10 +63,27 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   const nc = await connectNats(opts.natsUrl, config, `sluice:${opts.actors.join(",")}`, { signal: opts.signal, log });
   await ensureStreams(await jetstreamManager(nc), streamOverrides(config));
 
-  const needsClickHouse = opts.actors.some((a) => a.startsWith("clickhouse-sink"));
+  const sink = { maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs };
   let clickhouse: OpenClickHouse | undefined;
+  const lake = lakeActors({ location: config.lake, limits: { maxRows: config.lakeFileRows, maxBytes: config.lakeFileBytes }, embedded: () => (clickhouse?.kind === "embedded" ? clickhouse.client : undefined) });
+  // Declarations only: what each actor needs from the process it takes at start (SERVICES).
+  const all: Record<ActorName, () => ActorDefinition | LoopActor> = {
+    validate: () => validateActor({ partitions: config.partitions, maxFutureSkewMs: config.maxFutureSkewMs }),
+    window: () => windowActor({ partitions: config.partitions, groupShards: config.groupShards }),
+    ...sinkActors(sink),
+    "clickhouse-sink-dq": () => dqSinkActor(sink),
+    "clickhouse-sink-late": () => lateSinkActor(sink),
+    detect: () => detectActor({ partitions: config.partitions }),
+    "clickhouse-sink-anomalies": () => anomaliesSinkActor(sink),
+    ...lake.actors,
+  };
+  const actors = opts.actors.map((name) => all[name]());
+
+  // Each service opened once, for every actor here that declared it.
+  const needed = neededBy(actors);
+  const needs = (key: ServiceKey<unknown>) => needed.has(key.name);
   let sqlService: { stop(): Promise<void> } | undefined;
-  if (needsClickHouse) {
+  if (needs(SERVICES.clickhouse) || needs(SERVICES.typedColumns)) {
     clickhouse = await openWhenReachable({
       url: config.clickhouseUrl,
       user: config.clickhouseUser,
@@ -78,34 +95,22 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
     if (clickhouse.kind === "embedded") sqlService = serveSql(nc, clickhouse.client, { dataDir: embeddedDataDir(config), log });
   }
   // The registry's watch makes a version registered while sluice runs take effect within a second.
-  const registry = opts.actors.some((a) => a === "validate" || a === "clickhouse-sink-events") ? await SchemaRegistry.open(nc, { log }) : undefined;
+  const registry = needs(SERVICES.schemaRegistry) || needs(SERVICES.typedColumns) ? await SchemaRegistry.open(nc, { log }) : undefined;
   registry?.watch();
-  let typedColumns: { sync: TypedColumnSync; columns: EventColumns } | undefined;
-  if (registry && clickhouse && opts.actors.includes("clickhouse-sink-events")) {
+  let typedColumns: TypedColumns | undefined;
+  if (registry && clickhouse && needs(SERVICES.typedColumns)) {
     const columns = new EventColumns(clickhouse.client, clickhouse.caps, log);
     typedColumns = { sync: new TypedColumnSync(columns, registry, log), columns };
     await typedColumns.sync.start();
   }
-  const client = (): ClickHouseClient => {
-    if (!clickhouse) throw new Error("ClickHouse is not open in this process");
-    return clickhouse.client;
-  };
+  const services = new OpenServices()
+    .provide(SERVICES.clickhouse, clickhouse)
+    .provide(SERVICES.schemaRegistry, registry)
+    .provide(SERVICES.typedColumns, typedColumns);
 
-  const lake = lakeActors({ location: config.lake, limits: { maxRows: config.lakeFileRows, maxBytes: config.lakeFileBytes }, embedded: () => (clickhouse?.kind === "embedded" ? clickhouse.client : undefined) });
-  const all: Record<ActorName, () => ActorDefinition | LoopActor> = {
-    validate: () => validateActor({ partitions: config.partitions, schemas: registry, maxFutureSkewMs: config.maxFutureSkewMs }),
-    window: () => windowActor({ partitions: config.partitions, groupShards: config.groupShards }),
-    ...sinkActors({ client, caps: () => clickhouse!.caps, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs, maxPayload: () => nc.info?.max_payload, typedColumns: () => typedColumns }),
-    "clickhouse-sink-dq": () => dqSinkActor({ client, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs }),
-    "clickhouse-sink-late": () => lateSinkActor({ client, caps: () => clickhouse!.caps, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs }),
-    detect: () => detectActor({ partitions: config.partitions }),
-    "clickhouse-sink-anomalies": () => anomaliesSinkActor({ client, caps: () => clickhouse!.caps, maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs }),
-    ...lake.actors,
-  };
   const controller = new AbortController();
-  const actors = opts.actors.map((name) => all[name]());
   const running = new Set(opts.actors.map((name) => `actor ${name}`));
-  const deps = { nc, log, signal: controller.signal, tracerFor: opts.tracerFor };
+  const deps = { nc, log, signal: controller.signal, tracerFor: opts.tracerFor, services };
   const done = Promise.all(actors.map((a, i) => supervise(a, deps).finally(() => running.delete(`actor ${opts.actors[i]}`)))).then(() => undefined);
   log.info(`actors running: ${opts.actors.join(", ")} (instance ${INSTANCE_ID}${clickhouse?.kind === "embedded" ? `, ClickHouse data in ${embeddedDataDir(config)}` : ""})`);
   const step = async (name: string, work: () => Promise<unknown>) => {
