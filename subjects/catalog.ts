@@ -111,6 +111,8 @@ export const subject = {
   lateAll: () => "late.>",
   alerts: (source: Source, severity: string) => `alerts.${source}.${severity}`,
   alertsAll: () => "alerts.>",
+  /** A scheduled job that kept failing (jobs/): on ALERTS, stored with the anomalies under source "jobs". */
+  jobAlerts: (severity: string) => `alerts.jobs.${severity}`,
   /** JetStream's advisory when a message of `durable` reached max_deliver and will not be delivered again. */
   maxDeliveriesAdvisory: (stream: string, durable: string) => `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.${durable}`,
   /** Core publish: a report was written (`sluice report`, SLUICE_REPORT_CRON); the body says where. */
