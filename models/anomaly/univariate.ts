@@ -1,11 +1,11 @@
 import { newCalibrator, observe, tailProbability, type CalibratorConfig, type CalibratorState } from "./calibrate.ts";
-import { newNovelty, pushNovelty, type NoveltyConfig, type NoveltyState } from "./novelty.ts";
+import { newNovelty, pushNovelty, resizeNovelty, type NoveltyConfig, type NoveltyState } from "./novelty.ts";
 
 /**
  * Why a point got its score.
  *
- * `signal` names the time scale whose pattern was most novel ("novel-pattern/1" = the last 12
- * points, "/4" = the last 48 points averaged by 4, "/16" = the last 192 by 16), or
+ * `signal` names the time scale whose pattern was most novel ("novel-pattern/1" = the last 8-16
+ * points, "/4" = the last 32-64 points averaged by 4, "/16" = the last 128-256 by 16), or
  * "out-of-range" when the value left the range of every value seen before, or "flatline" when the
  * same value has repeated for longer than ever before (and longer than any pattern). `context` names the
  * simple predictor the value departs from most (level, daily or weekly profile, previous value),
@@ -28,7 +28,7 @@ export interface AnomalyExplanation {
   observed: number;
   /** Range the context predictor considered normal (prediction ± 4 mean absolute residuals); for "out-of-range" and "flatline", the lowest and highest values seen before. */
   expected: { low: number; high: number };
-  /** Nearest-neighbour distance of the newest pattern, in units of its long-run average (1 = typical). */
+  /** Nearest-neighbour distance of the newest pattern, in units of its long-run average (1 = typical), averaged over pattern lengths. */
   novelty: number;
   /** Tail probability of that novelty under its own history, Bonferroni-corrected over time scales; for "out-of-range" ("flatline"), how often this series left its range (set a record run) before. */
   pValue: number;
@@ -72,7 +72,7 @@ export interface UnivariateDetector {
 }
 
 /** The snapshot format: versioned plain JSON. */
-export type UnivariateSnapshot = { version: 4 } & Record<string, unknown>;
+export type UnivariateSnapshot = { version: 5 } & Record<string, unknown>;
 
 export class SnapshotError extends Error {
   override name = "SnapshotError";
@@ -88,7 +88,7 @@ interface SeasonState {
 }
 
 interface State {
-  version: 4;
+  version: 5;
   n: number;
   lastTs: number | null;
   dtSamples: number[];
@@ -101,9 +101,9 @@ interface State {
   day: SeasonState | null;
   week: SeasonState | null;
   novelty: NoveltyState[];
-  /** Long-run mean nearest-neighbour distance per time scale: the unit novelty is measured in. */
-  noveltyUnit: number[];
-  calibrators: CalibratorState[];
+  /** Long-run mean nearest-neighbour distance per time scale and pattern length: the unit novelty is measured in. */
+  noveltyUnit: number[][];
+  calibrators: CalibratorState[][];
   /** Decaying surprise of the last alert. */
   lastSurprise: number;
   /**
@@ -120,8 +120,13 @@ const DT_SAMPLES = 16;
 const A_SLOW = 1 / 1000;
 const A_LEVEL = 1 / 64;
 const A_PROFILE = 0.25;
-/** Time scales: raw points, then means of 4 and of 16, each a 12-value pattern against ~1000 past ones. */
-const SCALES: NoveltyConfig[] = [1, 4, 16].map((step) => ({ step, m: 12, capacity: 1000 }));
+/**
+ * Time scales: raw points, then means of 4 and of 16, each the newest pattern against ~1000 past
+ * ones, at three pattern lengths whose surprises are averaged. One length (12) was the most
+ * sensitive constant of the detector (8 or 16 alone lost 4 points on NAB's public series); the
+ * mean over 8, 12 and 16 needs no choice among them and scored 2.4 points higher in 2-fold CV.
+ */
+const SCALES: NoveltyConfig[] = [1, 4, 16].map((step) => ({ step, lengths: [8, 12, 16], capacity: 1000 }));
 /** A new alert must beat the decayed last one by this many nats. */
 const ALERT_MARGIN = 1;
 /**
@@ -135,7 +140,7 @@ const RANGE_TOLERANCE = 0.05;
  * pattern spans (12 means of 16 points). A shorter run is a pattern the novelty test already
  * compares with its past; a longer one looks the same to it at every scale, however long it lasts.
  */
-const FLAT_MIN_RUN = Math.max(...SCALES.map((c) => c.step * c.m));
+const FLAT_MIN_RUN = Math.max(...SCALES.map((c) => c.step * 12));
 
 
 function isOutOfRange(seen: { low: number; high: number }, x: number): boolean {
@@ -173,11 +178,12 @@ function ewma(current: number, x: number, alpha: number, first: boolean): number
 /**
  * Creates a streaming univariate anomaly detector.
  *
- * At three time scales (raw, means of 4, means of 16) it measures how far the newest 12-value
- * pattern is from its nearest neighbour among the ~1000 before it: recurring spikes, daily
+ * At three time scales (raw, means of 4, means of 16) it measures how far the newest 8-, 12- and
+ * 16-value patterns are from their nearest neighbours among the ~1000 before: recurring spikes, daily
  * cycles and known levels have close neighbours, new levels, shapes, amplitudes and volatility
  * do not. Each scale's distance is calibrated against its own history into a tail probability
- * (decayed log-histogram, Hill-estimated Pareto tail), and the most surprising scale sets the
+ * (decayed log-histogram, Hill-estimated Pareto tail), the three lengths' surprises are
+ * averaged (no single length to choose), and the most surprising scale sets the
  * score. A value beyond every value seen before (by 5% of that range, as in HTM's detector) has
  * no neighbour to be measured against; its surprise is how rarely this series has left its
  * range (-ln of the Laplace estimate, decayed like the calibrators), so a drifting series that
@@ -211,7 +217,7 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
   };
 
   const fresh = (): State => ({
-    version: 4,
+    version: 5,
     n: 0,
     lastTs: null,
     dtSamples: [],
@@ -222,8 +228,8 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
     day: null,
     week: null,
     novelty: SCALES.map((c) => newNovelty(c)),
-    noveltyUnit: SCALES.map(() => 0),
-    calibrators: SCALES.map(() => newCalibrator(cal)),
+    noveltyUnit: SCALES.map((c) => c.lengths.map(() => 0)),
+    calibrators: SCALES.map((c) => c.lengths.map(() => newCalibrator(cal))),
     lastSurprise: 0,
     range: null,
     flat: null,
@@ -297,17 +303,26 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
     let best: { s: number; p: number; scale: number; novelty: number } | null = null;
     let active = 0;
     SCALES.forEach((cfg, i) => {
-      const dist = pushNovelty(cfg, st.novelty[i], value);
-      if (dist === null) return;
-      const unit = st.noveltyUnit[i];
-      st.noveltyUnit[i] = ewma(unit, dist, A_SLOW, unit === 0);
-      if (unit <= floor) return;
-      const novelty = dist / unit;
-      const p = tailProbability(cal, st.calibrators[i], novelty);
-      observe(cal, st.calibrators[i], novelty);
+      const dists = pushNovelty(cfg, st.novelty[i], value);
+      if (dists === null) return;
+      let s = 0;
+      let novelty = 0;
+      let calibrated = 0;
+      dists.forEach((dist, j) => {
+        if (dist === null) return;
+        const unit = st.noveltyUnit[i][j];
+        st.noveltyUnit[i][j] = ewma(unit, dist, A_SLOW, unit === 0);
+        if (unit <= floor) return;
+        const nov = dist / unit;
+        s -= Math.log(tailProbability(cal, st.calibrators[i][j], nov));
+        observe(cal, st.calibrators[i][j], nov);
+        novelty += nov;
+        calibrated++;
+      });
+      if (calibrated < dists.length) return;
       active++;
-      const s = -Math.log(p);
-      if (!best || s > best.s) best = { s, p, scale: cfg.step, novelty };
+      s /= calibrated;
+      if (!best || s > best.s) best = { s, p: Math.exp(-s), scale: cfg.step, novelty: novelty / calibrated };
     });
 
     const seen = st.range;
@@ -369,12 +384,25 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
     snapshot: () => structuredClone(st) as unknown as UnivariateSnapshot,
     restore(snapshot) {
       const version: unknown = snapshot?.version;
-      if (version !== 4 && version !== 3 && version !== 2) {
-        throw new SnapshotError(`unsupported univariate detector snapshot: expected version 4 (or 3, 2), got ${String(version)}`);
+      if (version !== 5 && version !== 4 && version !== 3 && version !== 2) {
+        throw new SnapshotError(`unsupported univariate detector snapshot: expected version 5 (or 4, 3, 2), got ${String(version)}`);
       }
-      // Version 2 had no range, version 3 no run length: those signals start learning from the next value.
+      // Version 2 had no range, version 3 no run length: those signals start learning from the
+      // next value. Before version 5 novelty had one pattern length (12) per scale: its history
+      // is re-laid for the three lengths, which start from its unit and calibration.
       const restored = structuredClone(snapshot) as unknown as State;
-      st = { ...restored, range: restored.range ?? null, flat: restored.flat ?? null, version: 4 };
+      const single = restored as unknown as { noveltyUnit: number[]; calibrators: CalibratorState[] };
+      st = {
+        ...restored,
+        ...(version === 5 ? {} : {
+          novelty: SCALES.map((c, i) => resizeNovelty(c, restored.novelty[i])),
+          noveltyUnit: SCALES.map((c, i) => c.lengths.map(() => single.noveltyUnit[i])),
+          calibrators: SCALES.map((c, i) => c.lengths.map(() => structuredClone(single.calibrators[i]))),
+        }),
+        range: restored.range ?? null,
+        flat: restored.flat ?? null,
+        version: 5,
+      };
     },
   };
 }

@@ -1,10 +1,18 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createUnivariateDetector, SnapshotError, type AnomalyResult } from "../../models/anomaly/index.ts";
+import { newNovelty, pushNovelty, type NoveltyConfig, type NoveltyState } from "../../models/anomaly/novelty.ts";
 import { FIVE_MIN, gaussian, PER_DAY, seasonalSeries, seededRandom, T0 } from "./synthetic.ts";
 
-// The operating point the tests hold the detector to: on NAB the swept threshold lands near 0.45.
+// The operating point the tests hold the detector to: on NAB the swept threshold lands near 0.40-0.45.
 const ALERT = 0.5;
+/**
+ * NAB's swept threshold since the pattern-length ensemble (public series and every CV fold). A
+ * moderate variance increase is seen at this point, not at ALERT: averaging the 8/12/16-value
+ * patterns' surprises scores it 0.45-0.60 (0.54-0.59 with 12 alone), the price of fewer false
+ * alerts on NAB (RESULTS.md, attempt 19).
+ */
+const NAB_ALERT = 0.4;
 const AT = 10 * PER_DAY;
 const SEEDS = [1, 2, 3];
 
@@ -13,8 +21,8 @@ function run(values: number[]): AnomalyResult[] {
   return values.map((v, i) => d.update(T0 + i * FIVE_MIN, v));
 }
 
-function firstAlertAfter(results: AnomalyResult[], from: number): number {
-  const i = results.findIndex((r, k) => k >= from && r.score >= ALERT);
+function firstAlertAfter(results: AnomalyResult[], from: number, threshold = ALERT): number {
+  const i = results.findIndex((r, k) => k >= from && r.score >= threshold);
   return i < 0 ? -1 : i - from;
 }
 
@@ -54,7 +62,7 @@ test("finds an injected level shift within a few points", () => {
 test("finds an injected variance increase", () => {
   for (const seed of SEEDS) {
     const results = run(seasonalSeries(seed, 12, (i, v, random) => (i >= AT ? v + 4 * gaussian(random) : v)));
-    const lag = firstAlertAfter(results, AT);
+    const lag = firstAlertAfter(results, AT, NAB_ALERT);
     assert.ok(lag >= 0 && lag <= 50, `seed ${seed}: lag ${lag}`);
   }
 });
@@ -108,7 +116,7 @@ test("a version 2 snapshot (no range yet) restores and keeps scoring", () => {
   const { range: _range, flat: _flat, ...old } = a.snapshot() as Record<string, unknown>;
   const b = createUnivariateDetector();
   b.restore({ ...old, version: 2 } as never);
-  assert.is(b.snapshot().version, 4);
+  assert.is(b.snapshot().version, 5);
   const r = b.update(T0 + values.length * FIVE_MIN, values[0]);
   assert.ok(r.score >= 0 && r.score < ALERT, `score ${r.score}`);
 });
@@ -120,7 +128,7 @@ test("a version 3 snapshot (no run length yet) restores and still finds a later 
   const { flat: _flat, ...old } = a.snapshot() as Record<string, unknown>;
   const b = createUnivariateDetector();
   b.restore({ ...old, version: 3 } as never);
-  assert.is(b.snapshot().version, 4);
+  assert.is(b.snapshot().version, 5);
   const results = values.map((v, i) => (i < PER_DAY * 4 ? null : b.update(T0 + i * FIVE_MIN, v)));
   assert.ok(results.some((r) => r?.explanation.signal === "flatline"), "no flatline after restoring a version 3 snapshot");
 });
@@ -159,9 +167,57 @@ test("a snapshot is a copy: later updates do not change it", () => {
   assert.is(JSON.stringify(snap), before);
 });
 
+test("a version 4 snapshot (one pattern length) restores with its history and keeps finding what it found", () => {
+  const values = seasonalSeries(9, 12, (i, v) => (i === AT ? v + 20 : v));
+  const cut = AT - PER_DAY;
+  const a = createUnivariateDetector();
+  values.slice(0, cut).forEach((v, i) => a.update(T0 + i * FIVE_MIN, v));
+  // What version 4 held: one 12-value pattern per scale, its ring 12 longer than the capacity.
+  const snap = a.snapshot() as unknown as { novelty: NoveltyState[]; noveltyUnit: number[][]; calibrators: unknown[][] };
+  const v4 = {
+    ...snap,
+    version: 4,
+    novelty: snap.novelty.map((n) => ({ ...n, ring: n.ring.slice(4), head: Math.max(0, n.head - 4), filled: Math.min(n.filled, n.ring.length - 4) })),
+    noveltyUnit: snap.noveltyUnit.map((u) => u[1]),
+    calibrators: snap.calibrators.map((c) => c[1]),
+  };
+  const b = createUnivariateDetector();
+  b.restore(v4 as never);
+  assert.is(b.snapshot().version, 5);
+  const later = values.slice(cut).map((v, i) => b.update(T0 + (cut + i) * FIVE_MIN, v));
+  assert.ok(later.slice(0, AT - cut).every((r) => r.score < ALERT), "alert before the spike after restoring");
+  assert.is(firstAlertAfter(later, AT - cut), 0);
+  assert.is(later[0].explanation.signal.startsWith("novel-pattern/"), true, `first point after restore: ${later[0].explanation.signal}`);
+});
+
+test("one scan gives each pattern length its exact nearest-neighbour distance", () => {
+  const cfg: NoveltyConfig = { step: 1, lengths: [3, 5, 8], capacity: 60 };
+  const state = newNovelty(cfg);
+  const random = seededRandom(11);
+  const history: number[] = [];
+  for (let i = 0; i < 400; i++) {
+    // Levels that come back, plus noise: neighbours near and far, ties at repeated levels.
+    const x = Math.floor(i / 37) % 3 === 0 ? 5 : Math.round(10 * random());
+    history.push(x);
+    const got = pushNovelty(cfg, state, x);
+    const filled = Math.min(history.length, cfg.capacity + 8);
+    const want = cfg.lengths.map((m) => {
+      if (filled - 2 * m + 1 < m) return null;
+      let best = Infinity;
+      for (let back = m; back <= Math.min(cfg.capacity, filled - m); back++) {
+        let d2 = 0;
+        for (let k = 0; k < m; k++) d2 += (history[history.length - 1 - k] - history[history.length - 1 - back - k]) ** 2;
+        best = Math.min(best, d2);
+      }
+      return Math.sqrt(best / m);
+    });
+    assert.equal(got, want, `point ${i}`);
+  }
+});
+
 test("restore rejects a foreign snapshot", () => {
   const d = createUnivariateDetector();
-  assert.throws(() => d.restore({ version: 1 } as never), (e: Error) => e instanceof SnapshotError && /version 4/.test(e.message));
+  assert.throws(() => d.restore({ version: 1 } as never), (e: Error) => e instanceof SnapshotError && /version 5/.test(e.message));
 });
 
 test("state size does not grow with the number of points", () => {
