@@ -1,4 +1,10 @@
-import { loadConfig } from "../config/index.ts";
+import type { ClickHouseClient } from "@clickhouse/client";
+import { loadConfig, type Config } from "../config/index.ts";
+import type { Logger } from "../otel/log.ts";
+import { allMetrics } from "../otel/metrics.ts";
+import { clickhouseRows } from "../api/deps.ts";
+import { pipelineTopology } from "../actors/topology.ts";
+import { namespaceOf, startOpenLineage, tableFieldsFrom, transportFor, type OpenLineageEmitter } from "../lineage/openlineage.ts";
 import { connectNats, closeNats } from "../nats/connect.ts";
 import { eventLineage } from "../lineage/event.ts";
 import { windowLineage } from "../lineage/window.ts";
@@ -36,4 +42,22 @@ export async function run(argv: string[], env: Record<string, string | undefined
   } finally {
     if (nc) await closeNats(nc);
   }
+}
+
+/**
+ * OpenLineage run events of the actors `sluice up` runs, when OPENLINEAGE_URL is set; table
+ * schemas from the pipeline's ClickHouse when this process has it.
+ */
+export async function startPipelineLineage(opts: { config: Config; natsUrl: string; clickhouse: ClickHouseClient | undefined; log: Logger }): Promise<OpenLineageEmitter | undefined> {
+  const { config } = opts;
+  if (!config.openLineageUrl) return undefined;
+  const client = opts.clickhouse;
+  return startOpenLineage({
+    topology: pipelineTopology(config.partitions),
+    transport: transportFor(config.openLineageUrl),
+    metrics: allMetrics,
+    namespaces: { nats: namespaceOf(opts.natsUrl, "nats://localhost:4222"), clickhouse: namespaceOf(config.clickhouseUrl, "clickhouse://embedded") },
+    tableFields: client ? tableFieldsFrom(clickhouseRows(() => client)) : undefined,
+    log: opts.log,
+  });
 }
