@@ -15,6 +15,7 @@ import { flushTelemetry, handleShutdown } from "./signals.ts";
 import { ActorProcesses } from "./children.ts";
 import { startApi } from "../api/start.ts";
 import { pipelineTopology } from "../actors/topology.ts";
+import { startPipelineLineage } from "./lineage.ts";
 import { clearLocalNatsUrl, writeLocalNatsUrl } from "./state.ts";
 
 const USAGE = "sluice up [--no-generate] [--rate N] [--sources iot,social,txn] [--seed N] [--anomaly-rate F] [--split]";
@@ -126,6 +127,8 @@ export async function run(argv: string[], env: Record<string, string | undefined
     if (signal.aborted) throw new AbortedError("start");
     const api = await startApi({ config, natsUrl, pipeline, topology: pipelineTopology(config.partitions), log });
     stops.push({ name: "api", stop: () => api.close() });
+    const lineage = await startPipelineLineage({ config, natsUrl, clickhouse: pipeline?.clickhouse?.client, log });
+    if (lineage) stops.push({ name: "openlineage", stop: () => lineage.stop() });
     console.log(banner(config, natsUrl, !values["no-generate"], api.url));
     log.info(`${await shutdown.requested}: stopping (${stops.map((s) => s.name).reverse().join(", ")})`);
   } catch (err) {
