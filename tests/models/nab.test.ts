@@ -3,7 +3,7 @@ import * as assert from "uvu/assert";
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { evalNab, readNabCsv } from "../../models/anomaly/index.ts";
+import { crossValidate, evalNab, publicSplits, readNabCsv, scoreNab } from "../../models/anomaly/index.ts";
 
 const repo = new URL("../..", import.meta.url).pathname;
 const dataDir = join(repo, "../shared/nab/data");
@@ -41,6 +41,40 @@ test("evalNab mirrors the data layout with timestamp,value,anomaly_score rows in
   } finally {
     rmSync(outDir, { recursive: true, force: true });
   }
+});
+
+test("CV scores each fold at the threshold swept on the others and pools the held-out raw scores", () => {
+  const resultsDir = mkdtempSync(join(tmpdir(), "nab-cv-test-"));
+  try {
+    const folds = [
+      { heldOut: "one", series: ["artificialWithAnomaly/art_daily_jumpsup.csv", "realAdExchange/exchange-3_cpc_results.csv"] },
+      { heldOut: "two", series: ["realAWSCloudwatch/iio_us-east-1_i-a2eb1cd9_NetworkIn.csv", "artificialWithAnomaly/art_daily_flatmiddle.csv"] },
+    ];
+    evalNab({ dataDir, outDir: resultsDir, only: folds.flatMap((f) => f.series.map((s) => s.split("/")[1])) });
+    const setup = { scorer: join(dataDir, "../score.py"), dataDir, resultsDir };
+    const cv = crossValidate(setup, "test", folds);
+    const [one, two] = cv.folds;
+    assert.is(one.threshold, scoreNab(setup, folds[1].series).threshold);
+    assert.is(two.threshold, scoreNab(setup, folds[0].series).threshold);
+    for (const [i, f] of cv.folds.entries()) {
+      // A threshold chosen elsewhere never beats the fold's own sweep.
+      assert.ok(f.score.raw <= scoreNab(setup, folds[i].series).raw + 1e-9, `${f.heldOut}: ${f.score.raw}`);
+    }
+    const raw = one.score.raw + two.score.raw;
+    const nul = one.score.nullScore + two.score.nullScore;
+    assert.ok(Math.abs(cv.pooled - (100 * (raw - nul)) / (one.score.perfect + two.score.perfect - nul)) < 1e-9);
+    assert.ok(cv.pooled > 0 && cv.pooled <= 100, `pooled ${cv.pooled}`);
+  } finally {
+    rmSync(resultsDir, { recursive: true, force: true });
+  }
+});
+
+test("the split files hold the 24 public series, each once, every category on both sides", () => {
+  const { a, b } = publicSplits();
+  const listed = readFileSync(join(dataDir, "../series.txt"), "utf8").split("\n").map((l) => l.trim()).filter(Boolean);
+  assert.equal([...a, ...b].sort(), [...listed].sort());
+  const categories = (xs: string[]) => [...new Set(xs.map((x) => x.split("/")[0]))].sort();
+  assert.equal(categories(a), categories(b));
 });
 
 test.run();
