@@ -7,6 +7,7 @@ import { ensureConsumer } from "../../subjects/setup.ts";
 import { consumerConfig } from "../../subjects/consumers.ts";
 import { injectContext } from "../../otel/propagation.ts";
 import { DEFAULT_BROKER_TIMEOUT_MS, withDeadline } from "../../nats/deadline.ts";
+import { AckedPublisher } from "../../nats/publish.ts";
 import type { ActorContext, ActorDefinition, Inbound, Logger, Outbound, ServiceProvider } from "./actor.ts";
 import { batches } from "./batches.ts";
 import { buildDeadLetter, LastErrors } from "./dead-letter.ts";
@@ -72,15 +73,13 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
 
   // Honours the timeout but not the abort: on shutdown the batch in hand finishes (bounded by the
   // timeout) rather than leaving outputs half-published for the redelivery to repeat.
+  const publisher = new AckedPublisher(nc, { what: actor.name, timeoutMs: PUBLISH_TIMEOUT_MS });
   const publish = (out: Outbound, span: Span | undefined): Promise<PubAck> => {
     const h = natsHeaders();
     for (const [k, v] of Object.entries(out.headers ?? {})) h.set(k, v);
     if (span) injectContext(h, trace.setSpan(context.active(), span));
     else injectContext(h);
-    return withDeadline(js.publish(out.subject, out.data, { headers: h, msgID: out.msgId, timeout: PUBLISH_TIMEOUT_MS }), {
-      what: `${actor.name}: publish to ${out.subject}`,
-      timeoutMs: PUBLISH_TIMEOUT_MS + 1_000,
-    });
+    return publisher.publish(out.subject, out.data, { headers: h, msgId: out.msgId });
   };
 
   const publishForStored = async (out: Outbound, original: MsgHdrs | undefined): Promise<PubAck> => {
@@ -234,6 +233,7 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
     });
   } catch (err) {
     await advisories?.stop();
+    publisher.close();
     if (signal.aborted) return;
     throw err;
   }
@@ -301,6 +301,7 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
     // close() can wait on a pull that a restarted server never answers; do not hang the restart on it.
     await Promise.race([messages.close().catch(() => undefined), sleep(2_000)]);
     await advisories?.stop();
+    publisher.close();
     await actor.stop?.();
   }
 }
