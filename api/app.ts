@@ -12,6 +12,7 @@ import { dashboard } from "./dashboard.ts";
 import type { DeadLetterAccess } from "./dlq.ts";
 import { isoTime } from "./time.ts";
 import type { ReportEntry } from "../reports/store.ts";
+import type { RawReader } from "../lineage/raw.ts";
 import * as check from "./validate.ts";
 import { RequestError } from "./validate.ts";
 
@@ -44,6 +45,8 @@ export interface ApiDeps {
   jaegerUiUrl?: string;
   /** The newest written reports (state dir), for `/v1/reports`. */
   reports?: () => readonly ReportEntry[];
+  /** RAW by sequence, for `/v1/lineage/events/:id`. */
+  raw?: RawReader;
 }
 
 const MAX_BATCH = 10_000;

@@ -10,6 +10,9 @@ import type { ConsumerLag, QueryRows } from "./deps.ts";
 import { payloadText, type DeadLetter, type DeadLetterAccess } from "./dlq.ts";
 import { isoTime } from "./time.ts";
 import type { ReportEntry } from "../reports/store.ts";
+import { eventLineage } from "../lineage/event.ts";
+import { windowLineage } from "../lineage/window.ts";
+import type { RawReader } from "../lineage/raw.ts";
 import * as check from "./validate.ts";
 import { RequestError } from "./validate.ts";
 
@@ -25,6 +28,8 @@ export interface DashboardDeps {
   /** Jaeger's UI; each anomaly links to `<url>/trace/<trace_id>`. */
   jaegerUiUrl?: string;
   reports?: () => readonly ReportEntry[];
+  /** RAW by sequence, for an event's lineage; absent: the raw message is not shown. */
+  raw?: RawReader;
   now: () => number;
 }
 
@@ -141,6 +146,22 @@ export function dashboard(deps: DashboardDeps): Hono {
     const p = period(c.req.query("since"), 24 * 3_600_000);
     const rows = await deps.rows(queries.series(p, check.number(c.req.query("limit"), "limit", 200, 1, 1_000, true)));
     return c.json({ series: rows.map((r) => ({ series: `${r.source}:${r.key}:${r.metric}`, source: r.source, key: r.key, metric: r.metric, windows: num(r.windows) })) });
+  });
+
+  // Ids are hex, producer ids or derived ones: any text up to 200 characters, quoted in SQL.
+  const lineageId = (raw: string, field: string) => {
+    if (raw.length === 0 || raw.length > 200) throw new RequestError(field, `${field} must be 1–200 characters`, "the id as sluice.events or sluice.window_aggregates has it");
+    return raw;
+  };
+  app.get("/v1/lineage/events/:id", async (c) => {
+    const l = await eventLineage(lineageId(c.req.param("id"), "id"), { rows: deps.rows, raw: deps.raw });
+    if (!l.event && l.dead_letters.length === 0) throw new RequestError("id", "no event or dead letter with this id", "event ids are in sluice.events and on each anomaly", 404);
+    return c.json(l);
+  });
+  app.get("/v1/lineage/windows/:id", async (c) => {
+    const l = await windowLineage(lineageId(c.req.param("id"), "id"), { rows: deps.rows, limit: check.number(c.req.query("limit"), "limit", 100, 1, 10_000, true) });
+    if (!l.window) throw new RequestError("id", "no window with this id", "window ids are in sluice.window_aggregates and in an event's lineage", 404);
+    return c.json(l);
   });
 
   app.get("/v1/reports", (c) => c.json({ reports: deps.reports?.() ?? [] }));

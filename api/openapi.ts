@@ -57,6 +57,20 @@ function dashboardPaths(): Record<string, unknown> {
         responses: { 200: json(obj({ series: list(obj({ series: { type: "string" }, windows: { type: "integer" } })) }), "series"), 400: error, 500: internal },
       },
     },
+    "/v1/lineage/events/{id}": {
+      get: {
+        summary: "An event's lineage: events row, RAW message while RAW has it, schema, trace, windows it was counted in, late record, anomalies, dead letters",
+        parameters: [param("id", "event id", { type: "string" }, true, "path")],
+        responses: { 200: json({ type: "object" }, "the lineage (lineage/event.ts EventLineage)"), 400: error, 404: error, 500: internal },
+      },
+    },
+    "/v1/lineage/windows/{id}": {
+      get: {
+        summary: "A window's lineage: definition, every version, and its input events",
+        parameters: [param("id", "window id", { type: "string" }, true, "path"), limitParam(10_000, 100)],
+        responses: { 200: json({ type: "object" }, "the lineage (lineage/window.ts WindowLineage)"), 400: error, 404: error, 500: internal },
+      },
+    },
     "/v1/reports": {
       get: {
         summary: "The newest reports written to the state dir (sluice report, SLUICE_REPORT_CRON)",

@@ -13,6 +13,7 @@ import { natsDeadLetters } from "./dlq.ts";
 import type { Topology } from "../subjects/topology.ts";
 import { startReportSchedule } from "../reports/schedule.ts";
 import { listReports, reportsDir } from "../reports/store.ts";
+import { natsRawReader } from "../lineage/raw.ts";
 
 /**
  * Starts the HTTP API for `sluice up` on `config.apiPort`. In the process that owns ClickHouse it
@@ -66,6 +67,7 @@ export async function startApi(opts: { config: Config; natsUrl: string; pipeline
     deadLetters: natsDeadLetters(nc),
     jaegerUiUrl: config.jaegerUiUrl,
     reports: () => listReports(reportsDir(config.stateDir)),
+    raw: natsRawReader(nc),
   });
   const served = await serveApi(app, config.apiPort, config.apiHost);
   opts.log.info(`api: listening on ${served.url}`);

@@ -5,6 +5,8 @@ import type { WindowConfig, WindowSpec } from "../windowing/types.ts";
 import { HEADERS, STREAMS } from "../subjects/catalog.ts";
 import { sequenceEventId } from "../subjects/identity.ts";
 import { sqlTime } from "../clickhouse/queries.ts";
+import { PII_FIELDS } from "../subjects/schemas/index.ts";
+import type { Source } from "../subjects/sources.ts";
 import type { RawReader } from "./raw.ts";
 
 /** Rows of one SELECT as objects. */
@@ -22,6 +24,11 @@ export interface EventLineage {
   /** The version the producer wrote, the version stored, and the upcast between them. */
   readonly schema?: { written: number | "unknown"; stored: number; upcast?: string };
   readonly replays: number;
+  /**
+   * The payload's fields its schema marks as PII (`"$comment": "pii"`) and what sluice did with
+   * them: stored as sent, and never quoted in a dead letter's reason.
+   */
+  readonly pii: ReadonlyArray<{ field: string; action: string }>;
   readonly windows: ReadonlyArray<{ window_id: string; kind: string; key: string; metric: string; window_start: string; window_end: string; count: number; version: number; definition: WindowSpec | undefined }>;
   readonly late: ReadonlyArray<{ late_id: string; reason: string; watermark: string; allowed_lateness_ms: number; window_ids: string[] }>;
   readonly anomalies: ReadonlyArray<{ metric: string; signal: string; severity: string; score: number; expected_low: number; expected_high: number; observed: number; explanation: unknown; detected_at: string }>;
@@ -91,12 +98,14 @@ LIMIT 10000`);
   let raw: EventLineage["raw"] = { gone: "no sluice.events row with this id" };
   let schema: EventLineage["schema"];
   let replays = 0;
+  let pii: EventLineage["pii"] = [];
   if (row) {
     const payload = JSON.parse(s(row.payload) || "{}") as Record<string, unknown>;
     event = {
       source: s(row.source), key: s(row.key), schema_version: n(row.schema_version), event_time: s(row.event_time), ingest_time: s(row.ingest_time),
       raw_subject: s(row.raw_subject), raw_seq: n(row.raw_seq), trace_id: s(row.trace_id), payload,
     };
+    pii = (PII_FIELDS[event.source as Source] ?? []).filter((f) => f in payload).map((field) => ({ field, action: "stored as sent; kept out of error messages" }));
     const keys = windowKeys(config, event.source, event.key, payload);
     // Whole seconds compare alike on DateTime and DateTime64; window bounds are whole seconds.
     const at = sqlTime(Date.parse(`${event.event_time.replace(" ", "T")}Z`));
@@ -133,6 +142,7 @@ ORDER BY kind, key, metric, window_start`);
     raw,
     schema,
     replays,
+    pii,
     windows,
     late: late.map((l) => ({ late_id: s(l.late_id), reason: s(l.reason), watermark: s(l.watermark), allowed_lateness_ms: n(l.allowed_lateness_ms), window_ids: Array.isArray(l.window_ids) ? l.window_ids.map(String) : [] })),
     anomalies: anomalies.map((a) => ({ metric: s(a.metric), signal: s(a.signal), severity: s(a.severity), score: n(a.score), expected_low: n(a.expected_low), expected_high: n(a.expected_high), observed: n(a.observed), explanation: JSON.parse(s(a.explanation) || "{}"), detected_at: s(a.detected_at) })),

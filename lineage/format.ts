@@ -21,6 +21,7 @@ export function formatEventLineage(l: EventLineage): string {
     `  trace ${e.trace_id}`,
     `  schema written v${l.schema?.written ?? "?"}, stored v${e.schema_version}${l.schema?.upcast ? `, upcast ${l.schema.upcast}` : ", no upcast"}`,
     `  replays ${l.replays}`,
+    `  PII ${l.pii.length ? l.pii.map((p) => `${p.field} (${p.action})`).join(", ") : "none in the payload"}`,
     "raw message",
     ...raw,
     "stored as (sluice.events)",

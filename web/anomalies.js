@@ -22,7 +22,7 @@ export function anomaliesPage(main) {
         ["time", (a) => fmt.time(a.event_time)], ["source", (a) => a.source], ["key", (a) => a.key], ["metric", (a) => a.metric],
         ["severity", (a) => h("span", { class: `sev-${a.severity}` }, a.severity)], ["score", (a) => a.score.toFixed(2), true],
         ["signal", (a) => a.signal], ["expected", (a) => `${fmt.num(a.expected.low)} – ${fmt.num(a.expected.high)}`, true], ["observed", (a) => fmt.num(a.observed), true],
-        ["why", (a) => h("code", {}, JSON.stringify(a.explanation).slice(0, 120))], ["event", (a) => a.event_id], ["trace", trace],
+        ["why", (a) => h("code", {}, JSON.stringify(a.explanation).slice(0, 120))], ["event", (a) => h("a", { href: `#lineage/event/${encodeURIComponent(a.event_id)}`, "data-testid": "event-link" }, a.event_id)], ["trace", trace],
       ], anomalies, { rowId: (a) => a.event_id, empty: "no anomaly in the last 24 h" }));
     },
   };

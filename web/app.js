@@ -5,9 +5,10 @@ import { sourcesPage } from "./sources.js";
 import { anomaliesPage } from "./anomalies.js";
 import { forecastsPage } from "./forecasts.js";
 import { dlqPage } from "./dlq.js";
+import { lineagePage } from "./lineage.js";
 
 const REFRESH_MS = 3000;
-const PAGES = { pipeline: pipelinePage, sources: sourcesPage, anomalies: anomaliesPage, forecasts: forecastsPage, dlq: dlqPage };
+const PAGES = { pipeline: pipelinePage, sources: sourcesPage, anomalies: anomaliesPage, forecasts: forecastsPage, dlq: dlqPage, lineage: lineagePage };
 const main = document.getElementById("page");
 const status = document.getElementById("status");
 let current;
@@ -29,12 +30,13 @@ async function refresh() {
 }
 
 function show() {
-  const name = location.hash.slice(1).split("/")[0] || "pipeline";
+  // #<page>/<rest…>: the rest (e.g. lineage/event/<id>) is the page's to read.
+  const [name = "pipeline", ...rest] = location.hash.slice(1).split("/").map(decodeURIComponent);
   const make = PAGES[name] ?? pipelinePage;
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.getAttribute("href") === `#${name}`);
   main.replaceChildren();
   main.dataset.page = name;
-  current = make(main);
+  current = make(main, rest);
   refresh();
 }
 

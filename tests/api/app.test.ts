@@ -149,7 +149,7 @@ test("GET /openapi.json is OpenAPI 3.1 and documents every route", async ({ ch }
   assert.is(doc.openapi, "3.1.0");
   const documented = new Set(Object.entries(doc.paths as Record<string, object>).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`)));
   const routes = app.routes.filter((r) => r.method !== "ALL").map((r) => `${r.method} ${r.path.replace(/:(\w+)/g, "{$1}")}`);
-  assert.is(routes.length, 21, `routes: ${routes.join(", ")}`);
+  assert.is(routes.length, 23, `routes: ${routes.join(", ")}`);
   for (const r of routes) assert.ok(documented.has(r), `${r} is not in /openapi.json`);
   assert.equal(openApiDocument(), doc);
 });

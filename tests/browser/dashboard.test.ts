@@ -14,6 +14,7 @@ import { waitFor } from "../harness/wait.ts";
 import { createApp } from "../../api/app.ts";
 import { clickhouseRows, consumerLag } from "../../api/deps.ts";
 import { natsDeadLetters } from "../../api/dlq.ts";
+import { natsRawReader } from "../../lineage/raw.ts";
 import { windowForecasts } from "../../api/forecast.ts";
 import { serveApi, type ServedApi } from "../../api/serve.ts";
 import { pipelineTopology } from "../../actors/topology.ts";
@@ -37,7 +38,7 @@ test.before(async (ctx) => {
   const rows = clickhouseRows(() => ctx.pipeline.clickhouse!.client);
   const app = createApp({
     rows, metrics: allMetrics, lag: consumerLag(ctx.nc), pingNats: async () => undefined, pingClickHouse: async () => undefined,
-    forecast: windowForecasts(rows), topology: pipelineTopology(ctx.pipeline.config.partitions), deadLetters: natsDeadLetters(ctx.nc), jaegerUiUrl: JAEGER,
+    forecast: windowForecasts(rows), topology: pipelineTopology(ctx.pipeline.config.partitions), deadLetters: natsDeadLetters(ctx.nc), jaegerUiUrl: JAEGER, raw: natsRawReader(ctx.nc),
   });
   ctx.api = await serveApi(app, 0);
   ctx.browser = await launchChromium();
@@ -52,7 +53,7 @@ test.before(async (ctx) => {
   await waitFor(() => ctx.pipeline.scalar("SELECT count() FROM sluice.window_aggregates FINAL WHERE kind = 'tumbling' AND metric = 'temperature'"), (n) => n > 0);
 
   // One anomaly on a stored event, through ALERTS and the anomalies sink as detect would send it.
-  const [event] = await (await ctx.pipeline.clickhouse!.client.query({ query: "SELECT event_id, key, trace_id, event_time FROM sluice.events FINAL WHERE source = 'iot' ORDER BY event_time DESC LIMIT 1", format: "JSONEachRow" })).json<{ event_id: string; key: string; trace_id: string; event_time: string }>();
+  const [event] = await (await ctx.pipeline.clickhouse!.client.query({ query: "SELECT event_id, key, trace_id, event_time FROM sluice.events FINAL WHERE source = 'iot' AND position(payload, 'temperature') > 0 ORDER BY event_time DESC LIMIT 1", format: "JSONEachRow" })).json<{ event_id: string; key: string; trace_id: string; event_time: string }>();
   ctx.traceId = event.trace_id;
   assert.match(event.trace_id, /^(?!0+$)[0-9a-f]{32}$/, "the event has a real trace id");
   const at = Date.parse(`${event.event_time.replace(" ", "T")}Z`);
@@ -131,7 +132,7 @@ test("Sources: events per minute and a key's windows are drawn; top keys equal S
   await page.close();
 });
 
-test("Anomalies: the row carries its explanation and a Jaeger link with the row's trace id", async (ctx) => {
+test("Anomalies: the row carries its explanation and a Jaeger link with the row's trace id; its event link leads to the raw message", async (ctx) => {
   const { page, errors } = await open(ctx, "anomalies");
   await page.waitForSelector('[data-testid="trace-link"]');
   const href = await page.locator('[data-testid="anomalies"] [data-testid="trace-link"]').first().getAttribute("href");
@@ -139,6 +140,17 @@ test("Anomalies: the row carries its explanation and a Jaeger link with the row'
   assert.match(await page.locator('[data-testid="anomalies"] tbody tr').first().innerText(), /spike\/1/);
   assert.ok(await drawnPixels(page, '[data-testid="anomaly-timeline"]') > 100, "timeline drawn");
   await page.screenshot({ path: join(ctx.shots, "anomalies.png"), fullPage: true });
+
+  // From the anomaly to its event, its raw message and its trace.
+  await page.locator('[data-testid="anomalies"] [data-testid="event-link"]').first().click();
+  await page.waitForSelector('[data-testid="raw-body"]', { timeout: 15_000 });
+  const [event] = await (await ctx.pipeline.clickhouse!.client.query({ query: `SELECT raw_seq FROM sluice.events FINAL WHERE trace_id = '${ctx.traceId}'`, format: "JSONEachRow" })).json<{ raw_seq: string }>();
+  const raw = await (await jetstreamManager(ctx.nc)).streams.getMessage("RAW", { seq: Number(event.raw_seq) });
+  assert.is(await page.locator('[data-testid="raw-body"]').innerText(), new TextDecoder().decode(raw!.data), "the raw message's bytes");
+  assert.is(await page.locator('[data-testid="lineage-trace-link"]').getAttribute("href"), `${JAEGER}/trace/${ctx.traceId}`);
+  assert.ok(await page.locator('[data-testid="lineage-anomalies"] tbody tr').count() === 1, "its anomaly");
+  assert.ok(await page.locator('[data-testid="lineage-windows"] tbody tr').count() >= 1, "the windows it was counted in");
+  await page.screenshot({ path: join(ctx.shots, "lineage.png"), fullPage: true });
   assert.equal(errors, []);
   await page.close();
 });
