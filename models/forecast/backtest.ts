@@ -56,7 +56,7 @@ export function backtest(
     const at = origins === 1 ? last : Math.round(first + ((last - first) * k) / (origins - 1));
     const train = values.slice(Math.max(0, at - maxHistory), at);
     const model = fitBest(train, { horizon, level, maxPeriod, period: opts.period });
-    const m = opts.period ?? model.spec.period;
+    const m = opts.period ?? model.members[0].spec.period;
     const f = predict(model, train, horizon);
     const actual = values.slice(at, at + horizon);
     let scale = 0;
@@ -70,7 +70,7 @@ export function backtest(
       if (y >= f.lower[j] && y <= f.upper[j]) inside++;
       total++;
     });
-    out.push({ at, kind: model.spec.kind, period: model.spec.period, mae: mae / horizon, scale, maeSeasonalNaive: maeSn / horizon });
+    out.push({ at, kind: model.members[0].spec.kind, period: model.members[0].spec.period, mae: mae / horizon, scale, maeSeasonalNaive: maeSn / horizon });
   }
   // A flat training window has no scale; such origins are left out of the MASE averages.
   const scored = out.filter((o) => o.scale > 0);

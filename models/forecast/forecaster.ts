@@ -1,5 +1,5 @@
 import { fitEnsemble, predictEnsemble, type FittedModel } from "./ensemble.ts";
-import type { MemberSpec } from "./members.ts";
+import type { MemberKind, MemberSpec } from "./members.ts";
 
 /**
  * A forecast from the last observed point: `mean[k]` is k+1 steps ahead, with a central
@@ -17,8 +17,18 @@ export interface Forecast {
   upper: number[];
   /** Nominal coverage of [lower, upper], e.g. 0.8. */
   level: number;
-  /** The member chosen (models/forecast/members.ts): its kind, period and options. */
-  model: MemberSpec;
+  /** The combination chosen (models/forecast/members.ts): the heaviest member's kind and period, and every member with its weight. */
+  model: ForecastModel;
+}
+
+/**
+ * @example
+ * const { kind, period, members } = forecast.model; // members: [{ kind: "lag-regression", period: 24, cycles: 2, weight: 0.7 }, …]
+ */
+export interface ForecastModel {
+  kind: MemberKind;
+  period: number;
+  members: Array<MemberSpec & { weight: number }>;
 }
 
 /**
@@ -105,6 +115,11 @@ export function predict(model: FittedModel, values: readonly number[], h: number
   return predictEnsemble(model, values, h);
 }
 
+function describe(model: FittedModel): ForecastModel {
+  const [top] = model.members;
+  return { kind: top.spec.kind, period: top.spec.period, members: model.members.map((m) => ({ ...m.spec, weight: m.weight })) };
+}
+
 interface State {
   version: 2;
   values: number[];
@@ -161,7 +176,7 @@ export function createForecaster(options: ForecasterOptions = {}): Forecaster {
       const p = predict(st.model, st.values, h);
       const dt = sampling();
       const last = st.times[st.times.length - 1];
-      return { timestamps: p.mean.map((_, k) => last + (k + 1) * dt), ...p, level, model: { ...st.model.spec } };
+      return { timestamps: p.mean.map((_, k) => last + (k + 1) * dt), ...p, level, model: describe(st.model) };
     },
     snapshot: () => structuredClone(st) as unknown as ForecasterSnapshot,
     restore(snapshot) {
