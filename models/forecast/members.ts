@@ -33,8 +33,6 @@ export interface MemberSpec {
   multiplicative?: boolean;
   /** lag-regression: same-phase lags a week (7 periods) apart. */
   weeks?: number;
-  /** Fitted and forecast on the logarithm of a positive series (multiplicative structure); the seasonal naive forecast once a value is not positive. */
-  log?: boolean;
 }
 
 /** What `fit` learned; plain JSON. */
@@ -259,22 +257,8 @@ function ets(spec: MemberSpec): Member {
   };
 }
 
-/** A member on the log scale: forecasts are exp of the log forecasts (medians, not means, which MAE and sMAPE reward). */
-function onLogScale(inner: Member): Member {
-  const positive = (values: readonly number[]) => values.every((v) => v > 0);
-  return {
-    ...inner,
-    fit: (values, horizon) => (positive(values) ? inner.fit(values.map(Math.log), horizon) : null),
-    forecast(values, fit, h) {
-      if (!positive(values)) return seasonalNaive(values, inner.spec.period, h);
-      return inner.forecast(values.map(Math.log), fit, h).map(Math.exp);
-    },
-  };
-}
-
 /** The implementation of a member from its spec. */
 export function member(spec: MemberSpec): Member {
-  if (spec.log) return onLogScale(member({ ...spec, log: false }));
   const m = spec.period;
   switch (spec.kind) {
     case "naive":
