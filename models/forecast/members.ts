@@ -3,7 +3,7 @@
 // the end of a history, which may be longer than the one it was fitted on — so a member fitted
 // once before the validation origins can be judged at every origin without refitting.
 
-import { filter, fitFamily, forecastFrom, type ModelParams } from "./models.ts";
+import { filter, fitFamily, forecastFrom, type ModelKind, type ModelParams } from "./models.ts";
 
 /** Which method a member is. */
 export type MemberKind =
@@ -245,14 +245,14 @@ function lagRegression(spec: MemberSpec): Member {
 
 /** Exponential smoothing (models.ts): weights by one-step error at fit time, the recursion rerun over the history to forecast. */
 function ets(spec: MemberSpec): Member {
-  const kind = spec.kind as "naive" | "ses" | "damped-trend";
+  const kind = spec.kind as ModelKind;
   return {
     spec,
     minPoints: 2,
-    fit: (values) => ({ ets: fitFamily([...values], kind, 1, 0).params }),
+    fit: (values) => ({ ets: fitFamily(values, kind) }),
     forecast(values, fit, h) {
-      const params = fit && "ets" in fit ? fit.ets : fitFamily([...values], kind, 1, 0).params;
-      return forecastFrom(filter([...values], params, 0).state, params, h);
+      const params = fit && "ets" in fit ? fit.ets : fitFamily(values, kind);
+      return forecastFrom(filter(values, params).state, params, h);
     },
   };
 }
