@@ -26,7 +26,7 @@ export interface Config {
   readonly apiHost: string;
   /** Number of keyed partitions in `events.<source>.<partition>`. */
   readonly partitions: number;
-  /** Shards of the window actor's cross-partition group keys (site, merchant, topic): tasks per source. */
+  /** Shards of the window actor's cross-partition group keys (site, merchant, topic): its group tasks per source. */
   readonly groupShards: number;
   /** How long RAW keeps messages (hours); EVENTS, DLQ and AGG keep theirs per the catalog. */
   readonly rawMaxAgeHours: number;
@@ -55,6 +55,12 @@ export interface Config {
 
 /** Five minutes: NTP-synced producers and batching clients stay well inside it. */
 export const DEFAULT_MAX_FUTURE_SKEW_MS = 300_000;
+/**
+ * One group task per source unless SLUICE_GROUP_SHARDS says otherwise: every shard parses all of
+ * its source's events, so on one instance each shard adds that cost; raise it to split a source's
+ * group windows between window instances.
+ */
+export const DEFAULT_GROUP_SHARDS = 1;
 /** Keyed partitions of `events.<source>.<partition>` unless SLUICE_PARTITIONS says otherwise. */
 export const DEFAULT_PARTITIONS = 4;
 
@@ -108,7 +114,6 @@ export function loadConfig(env: Env): Config {
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new ConfigError(`SLUICE_LOG_LEVEL=${JSON.stringify(env.SLUICE_LOG_LEVEL)}: expected one of ${LOG_LEVELS.join(", ")}`);
   }
-  const partitions = integer(env, "SLUICE_PARTITIONS", DEFAULT_PARTITIONS, 1, 256);
   return Object.freeze({
     natsUrl: url(env, "NATS_URL", ["nats:", "tls:", "ws:", "wss:"]),
     natsUser: env.NATS_USER || undefined,
@@ -120,8 +125,8 @@ export function loadConfig(env: Env): Config {
     otlpEndpoint: url(env, "OTEL_EXPORTER_OTLP_ENDPOINT", ["http:", "https:"]),
     apiPort: integer(env, "SLUICE_API_PORT", 8787, 0, 65535),
     apiHost: host(env, "SLUICE_API_HOST", "127.0.0.1"),
-    partitions,
-    groupShards: integer(env, "SLUICE_GROUP_SHARDS", partitions, 1, 256),
+    partitions: integer(env, "SLUICE_PARTITIONS", DEFAULT_PARTITIONS, 1, 256),
+    groupShards: integer(env, "SLUICE_GROUP_SHARDS", DEFAULT_GROUP_SHARDS, 1, 256),
     rawMaxAgeHours: integer(env, "SLUICE_RAW_MAX_AGE_HOURS", 72, 1, 24 * 365),
     logLevel,
     sinkBatchRows: integer(env, "SLUICE_SINK_BATCH_ROWS", 5_000, 1, 1_000_000),
