@@ -3,7 +3,7 @@
 // - window actor alone: envelopes already in EVENTS, the window actor (full default config, every
 //   task in this process) reads and folds them all and stores its results in AGG;
 // - whole pipeline: raw publish → validate → EVENTS → window → AGG → ClickHouse, all actors on.
-//   npm run bench:windows [-- --events 50000]
+//   npm run bench:windows [-- --events 50000] [--group-shards 1]
 import { parseArgs } from "node:util";
 import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -15,6 +15,7 @@ import { flush, readings } from "../tests/windows/helpers.ts";
 import { ensureStreams } from "../subjects/setup.ts";
 import { partitionOf } from "../subjects/catalog.ts";
 import { metricsFor } from "../actors/runtime/metrics.ts";
+import { DEFAULT_GROUP_SHARDS } from "../config/index.ts";
 import type { Envelope } from "../subjects/envelope.ts";
 import type { TestMessage } from "../tests/harness/events.ts";
 import { isEntryPoint, printSummary, ratio, round, type BenchSummary } from "./report.ts";
@@ -25,10 +26,11 @@ const PARTITIONS = 4;
 const minutesFor = (count: number) => Math.ceil(count / SENSORS / 6) + 1;
 
 
-/** Every event is read twice: by its partition's task and by the cross-partition groups task. */
+/** Every event is read 1 + shards times: by its partition's task and by each group shard task of its source. */
+const readsPerEvent = (groupShards: number) => 1 + groupShards;
 const folded = (before: number) => () => Promise.resolve(metricsFor("window").received - before);
 
-async function windowAlone(input: TestMessage[]): Promise<{ rate: number; results: number }> {
+async function windowAlone(input: TestMessage[], groupShards: number): Promise<{ rate: number; results: number }> {
   const nats = await NatsServer.start();
   try {
     const nc = await connect({ servers: nats.url });
@@ -49,29 +51,30 @@ async function windowAlone(input: TestMessage[]): Promise<{ rate: number; result
     }
     const before = metricsFor("window").received;
     const started = performance.now();
-    const window = await startTestPipeline(nats.url, { actors: ["window"], env: { SLUICE_PARTITIONS: String(PARTITIONS) } });
-    const done = await waitFor(folded(before), (n) => n >= 2 * all.length, 600_000, 50);
+    const window = await startTestPipeline(nats.url, { actors: ["window"], env: { SLUICE_PARTITIONS: String(PARTITIONS), SLUICE_GROUP_SHARDS: String(groupShards) } });
+    const reads = readsPerEvent(groupShards) * all.length;
+    const done = await waitFor(folded(before), (n) => n >= reads, 600_000, 50);
     const seconds = (performance.now() - started) / 1000;
     const agg = (await (await jetstreamManager(nc)).streams.info("AGG")).state.messages;
     await window.cleanup();
     await nc.close();
-    if (done < 2 * all.length) throw new Error(`the window actor read ${done} of ${2 * all.length}`);
+    if (done < reads) throw new Error(`the window actor read ${done} of ${reads}`);
     return { rate: all.length / seconds, results: agg };
   } finally {
     await nats.stop();
   }
 }
 
-async function wholePipeline(input: TestMessage[]): Promise<number> {
+async function wholePipeline(input: TestMessage[], groupShards: number): Promise<number> {
   const nats = await NatsServer.start();
-  const p = await startTestPipeline(nats.url, { env: { SLUICE_PARTITIONS: String(PARTITIONS) } });
+  const p = await startTestPipeline(nats.url, { env: { SLUICE_PARTITIONS: String(PARTITIONS), SLUICE_GROUP_SHARDS: String(groupShards) } });
   try {
     const nc = await connect({ servers: nats.url });
     const all = [...input, ...flush(SENSORS)];
     const before = metricsFor("window").received;
     const started = performance.now();
     await publishAll(nc, all);
-    await waitFor(folded(before), (n) => n >= 2 * all.length, 600_000, 50);
+    await waitFor(folded(before), (n) => n >= readsPerEvent(groupShards) * all.length, 600_000, 50);
     const jsm = await jetstreamManager(nc);
     await waitFor(async () => {
       const sink = await jsm.consumers.info("AGG", "clickhouse-sink-agg");
@@ -88,14 +91,15 @@ async function wholePipeline(input: TestMessage[]): Promise<number> {
   }
 }
 
-export async function main(opts: { events: number }): Promise<BenchSummary> {
+export async function main(opts: { events: number; groupShards?: number }): Promise<BenchSummary> {
   const count = opts.events;
+  const groupShards = opts.groupShards ?? DEFAULT_GROUP_SHARDS;
   const minutes = minutesFor(count);
   const input = readings(SENSORS, minutes).slice(0, count);
   const base = await natsBaseline(count);
-  const alone = await windowAlone(input);
-  const full = await wholePipeline(input);
-  console.log(`events: ${input.length} iot readings (${SENSORS} sensors, 3 sites, ${minutes} minutes of event time), ${PARTITIONS} partitions, default window config`);
+  const alone = await windowAlone(input, groupShards);
+  const full = await wholePipeline(input, groupShards);
+  console.log(`events: ${input.length} iot readings (${SENSORS} sensors, 3 sites, ${minutes} minutes of event time), ${PARTITIONS} partitions, ${groupShards} group shards, default window config`);
   console.log(`baseline  nats.js publish → stream → consume + JSON.parse + ack: ${base.toFixed(0)} msgs/s`);
   console.log(`window    EVENTS → window actor (all tasks, all kinds) → AGG: ${alone.rate.toFixed(0)} events/s   ratio ${(alone.rate / base).toFixed(3)}   (${alone.results} results in AGG)`);
   console.log(`pipeline  raw → validate → EVENTS → window → AGG → ClickHouse (+ events sink): ${full.toFixed(0)} events/s   ratio ${(full / base).toFixed(3)}`);
@@ -108,7 +112,7 @@ export async function main(opts: { events: number }): Promise<BenchSummary> {
 }
 
 if (isEntryPoint(import.meta.url)) {
-  const { values } = parseArgs({ options: { events: { type: "string", default: "50000" } } });
-  await main({ events: Number(values.events) });
+  const { values } = parseArgs({ options: { events: { type: "string", default: "50000" }, "group-shards": { type: "string", default: String(DEFAULT_GROUP_SHARDS) } } });
+  await main({ events: Number(values.events), groupShards: Number(values["group-shards"]) });
   process.exit(0);
 }

@@ -2,7 +2,7 @@ import { configFingerprint, createWindowEngine, defaultWindowConfig, type Engine
 import { parseEventsSubject } from "../../subjects/catalog.ts";
 import type { Envelope } from "../../subjects/envelope.ts";
 import type { Source } from "../../subjects/sources.ts";
-import { DEFAULT_PARTITIONS } from "../../config/index.ts";
+import { DEFAULT_GROUP_SHARDS, DEFAULT_PARTITIONS } from "../../config/index.ts";
 import { PoisonError, describeError } from "../runtime/errors.ts";
 import type { LoopActor } from "../runtime/supervisor.ts";
 import { defineKeyedActor, fingerprintOf, type KeyedActorDefinition } from "../runtime/keyed/actor.ts";
@@ -15,7 +15,7 @@ import { layoutBeforeGroupShards, RETIRED_GROUPS_TASK, windowTasks, type WindowT
 export interface WindowActorOptions extends KeyedRunOptions {
   /** Partitions of `events.<source>.<partition>` (SLUICE_PARTITIONS). */
   readonly partitions?: number;
-  /** Shards of the payload-field group keys, each a task per source (SLUICE_GROUP_SHARDS; default: `partitions`). */
+  /** Shards of the payload-field group keys, each a task per source (SLUICE_GROUP_SHARDS; default 1). */
   readonly groupShards?: number;
   /** Overrides every source's idle timeout (stream time). */
   readonly idleMs?: number;
@@ -53,7 +53,7 @@ const decoder = new TextDecoder();
  */
 export function windowDefinition(opts: WindowActorOptions = {}): KeyedActorDefinition<WindowState, WindowTask> {
   const partitions = opts.partitions ?? DEFAULT_PARTITIONS;
-  const groupShards = opts.groupShards ?? partitions;
+  const groupShards = opts.groupShards ?? DEFAULT_GROUP_SHARDS;
   const config = opts.config ?? defaultWindowConfig;
   const tasks = windowTasks(config, partitions, groupShards, opts.idleMs);
   const shaped = configShape(config, partitions, opts.idleMs);

@@ -40,7 +40,7 @@ test("a window process killed with SIGKILL mid-stream and restarted gives the un
   try {
     publishing = publishInput(env);
     // Killed once a task has checkpointed (the first ones come 5 s after a task starts; on a loaded
-    // machine the process alone can take seconds to start its 16 tasks).
+    // machine the process alone can take seconds to start its tasks).
     const checkpoints = await waitFor(async () => (await new Objm(env.nc).open(keyedBuckets("window").state)).list(), (list) => list.length > 0, 20_000, 250);
     await first.kill("SIGKILL");
     assert.ok(checkpoints.length > 0, `checkpoints were written before the kill: ${first.output}`);
