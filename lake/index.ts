@@ -10,3 +10,4 @@ export { LakeStore, LakeStoreError } from "./store.ts";
 export { openMemoryEngine, borrowedEngine, type LakeEngine } from "./engine.ts";
 export { LAKE_VIEWS, lakeViewStatements, createLakeViews } from "./views.ts";
 export { replayRange, republishOf, filesInRange, positionFile, type ReplayRange, type ReplayOptions, type ReplayProgress, type ReplayResult, type Republish } from "./replay.ts";
+export { compactLake, expireLake, type CompactResult } from "./compact.ts";

@@ -19,6 +19,8 @@ export type LakeLocation =
       readonly base: string;
       readonly accessKeyId: string | undefined;
       readonly secretAccessKey: string | undefined;
+      /** For request signing (AWS_REGION); s3rver and MinIO take any. */
+      readonly region: string;
       readonly url: string;
     };
 
@@ -49,7 +51,7 @@ export function parseLakeUrl(raw: string, s3: S3Settings = {}, cwd = process.cwd
     const base = s3.endpoint
       ? `${s3.endpoint.replace(/\/+$/, "")}/${bucket}`
       : `https://${bucket}.s3.${s3.region || "us-east-1"}.amazonaws.com`;
-    return { kind: "s3", bucket, prefix, base, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, url: `s3://${bucket}${prefix ? `/${prefix}` : ""}` };
+    return { kind: "s3", bucket, prefix, base, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region || "us-east-1", url: `s3://${bucket}${prefix ? `/${prefix}` : ""}` };
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) && !raw.startsWith("file://")) {
     throw new LakeUrlError(`lake url ${JSON.stringify(raw)}: expected a directory, file:///path or s3://bucket/prefix`);

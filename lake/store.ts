@@ -7,6 +7,7 @@ import { quoteString } from "../clickhouse/query.ts";
 import { fileKey, parseFileKey, type Dataset, type LakeFile } from "./layout.ts";
 import type { LakeLocation } from "./location.ts";
 import { LAKE_STRUCTURE, toTabSeparated, type LakeRow } from "./rows.ts";
+import { signedHeaders } from "./sigv4.ts";
 
 /** A lake file could not be written, listed or read; `key` names it below the lake root. */
 export class LakeStoreError extends Error {
@@ -97,6 +98,37 @@ export class LakeStore {
       return rows.map((r) => ({ stream: r.stream, seq: Number(r.seq), subject: r.subject, timestampMs: Number(r.ts), headers: r.headers, data: Buffer.from(r.data, "base64") }));
     } catch (err) {
       throw new LakeStoreError(`reading lake file ${key} failed: ${this.redact(err)}`, key, { cause: err });
+    }
+  }
+
+  /**
+   * Deletes a file (compaction, retention). Locally unlink and fsync the directory; on S3 a signed
+   * DELETE (the engine removes no objects). Deleting a file that is gone is no error.
+   */
+  async remove(file: LakeFile): Promise<void> {
+    const key = fileKey(file);
+    if (this.location.kind === "dir") {
+      const path = join(this.location.root, key);
+      await rm(path, { force: true });
+      const dh = await open(dirname(path), "r").catch(() => undefined);
+      try {
+        await dh?.sync();
+      } finally {
+        await dh?.close();
+      }
+      return;
+    }
+    const { base, prefix, accessKeyId, secretAccessKey, region } = this.location;
+    const url = new URL(`${base}/${prefix ? `${prefix}/` : ""}${key}`);
+    const headers = accessKeyId && secretAccessKey ? signedHeaders("DELETE", url, { accessKeyId, secretAccessKey, region }) : {};
+    let response: Response;
+    try {
+      response = await fetch(url, { method: "DELETE", headers, signal: AbortSignal.timeout(30_000) });
+    } catch (err) {
+      throw new LakeStoreError(`deleting lake file ${key} from ${this.location.url} failed: ${this.redact(err)}`, key, { cause: err });
+    }
+    if (!response.ok && response.status !== 404) {
+      throw new LakeStoreError(`deleting lake file ${key} from ${this.location.url} failed: HTTP ${response.status} ${(await response.text()).slice(0, 300)}`, key);
     }
   }
 
