@@ -51,6 +51,9 @@ export interface Config {
   /** A lake file is complete at the end of its hour, or at this many rows or uncompressed bytes. */
   readonly lakeFileRows: number;
   readonly lakeFileBytes: number;
+  /** Days the `retention` job keeps table partitions on servers without TTL, and lake files; undefined: forever. */
+  readonly retentionDays: number | undefined;
+  readonly lakeRetentionDays: number | undefined;
 }
 
 /** Five minutes: NTP-synced producers and batching clients stay well inside it. */
@@ -137,6 +140,8 @@ export function loadConfig(env: Env): Config {
     lake: lakeLocation(env, resolve(env.SLUICE_STATE_DIR || ".sluice")),
     lakeFileRows: integer(env, "SLUICE_LAKE_FILE_ROWS", 1_000_000, 1, 100_000_000),
     lakeFileBytes: integer(env, "SLUICE_LAKE_FILE_MB", 32, 1, 1_024) * 1024 * 1024,
+    retentionDays: env.SLUICE_RETENTION_DAYS ? integer(env, "SLUICE_RETENTION_DAYS", 0, 1, 36_500) : undefined,
+    lakeRetentionDays: env.SLUICE_LAKE_RETENTION_DAYS ? integer(env, "SLUICE_LAKE_RETENTION_DAYS", 0, 1, 36_500) : undefined,
     jaegerUiUrl: url(env, "JAEGER_UI_URL", ["http:", "https:"]),
     reportCron: env.SLUICE_REPORT_CRON || undefined,
     openLineageUrl: url(env, "OPENLINEAGE_URL", ["http:", "https:", "file:"]),
