@@ -45,6 +45,8 @@ export interface ApiDeps {
   jaegerUiUrl?: string;
   /** The newest written reports (state dir), for `/v1/reports`. */
   reports?: () => readonly ReportEntry[];
+  /** Each source's watermark held by this process's window actor (the process that runs both passes it). */
+  watermarks?: () => ReadonlyArray<{ source: string; watermark: number | null; lag_ms: number | null }>;
   /** RAW by sequence, for `/v1/lineage/events/:id`. */
   raw?: RawReader;
 }

@@ -28,6 +28,8 @@ export interface DashboardDeps {
   /** Jaeger's UI; each anomaly links to `<url>/trace/<trace_id>`. */
   jaegerUiUrl?: string;
   reports?: () => readonly ReportEntry[];
+  /** Each source's watermark as the window actor in this process holds it (given by the process that runs both). */
+  watermarks?: () => ReadonlyArray<{ source: string; watermark: number | null; lag_ms: number | null }>;
   /** RAW by sequence, for an event's lineage; absent: the raw message is not shown. */
   raw?: RawReader;
   now: () => number;
@@ -115,12 +117,17 @@ export function dashboard(deps: DashboardDeps): Hono {
     const actors = [...deps.metrics()].sort(([a], [b]) => a.localeCompare(b)).map(([name, m]) => ({
       name, received: m.received, acked: m.acked, emitted: m.emitted, dead_lettered: m.deadLettered, errors: m.errors, restarts: m.restarts, held: m.held, stuck: m.stuck === 1,
     }));
+    const marks = new Map((deps.watermarks?.() ?? []).map((w) => [w.source, w]));
+    const watermarkOf = (source: string) => {
+      const w = marks.get(source)?.watermark;
+      return w === null || w === undefined ? null : new Date(w).toISOString();
+    };
     return c.json({
       from: new Date(p.fromMs).toISOString(),
       at: new Date(deps.now()).toISOString(),
       actors,
       lag,
-      sources: volumes.map((r) => ({ source: r.source, events: num(r.events), keys: num(r.keys), watermark: isoTime(r.latest_event_time), latest_ingest: isoTime(r.latest_ingest_time) })),
+      sources: volumes.map((r) => ({ source: r.source, events: num(r.events), keys: num(r.keys), watermark: watermarkOf(String(r.source)), newest_event_time: isoTime(r.latest_event_time), latest_ingest: isoTime(r.latest_ingest_time) })),
       dead_letters: deadLetterRows.map((r) => ({ actor: r.actor, code: r.error_code, count: num(r.dead_letters) })),
       data_quality: quality.map((r) => {
         const evaluated = num(r.evaluated);

@@ -40,7 +40,7 @@ function dashboardPaths(): Record<string, unknown> {
       get: {
         summary: "Per-actor counters, consumer lag, per-source volumes and watermark, dead letters per reason, data-quality pass rates",
         parameters: [period],
-        responses: { 200: json(obj({ from: { type: "string" }, at: { type: "string" }, actors: list({ type: "object" }), lag: list({ type: "object" }), sources: list(obj({ source: { type: "string" }, events: { type: "integer" }, keys: { type: "integer" }, watermark: { type: "string" } })), dead_letters: list(obj({ actor: { type: "string" }, code: { type: "string" }, count: { type: "integer" } })), data_quality: list(obj({ source: { type: "string" }, expectation: { type: "string" }, evaluated: { type: "integer" }, failed: { type: "integer" }, pass_rate: { type: "number" } })) }), "the summary"), 400: error, 500: internal },
+        responses: { 200: json(obj({ from: { type: "string" }, at: { type: "string" }, actors: list({ type: "object" }), lag: list({ type: "object" }), sources: list(obj({ source: { type: "string" }, events: { type: "integer" }, keys: { type: "integer" }, watermark: { type: ["string", "null"], description: "the window actor's, when it runs in this process" }, newest_event_time: { type: "string" } })), dead_letters: list(obj({ actor: { type: "string" }, code: { type: "string" }, count: { type: "integer" } })), data_quality: list(obj({ source: { type: "string" }, expectation: { type: "string" }, evaluated: { type: "integer" }, failed: { type: "integer" }, pass_rate: { type: "number" } })) }), "the summary"), 400: error, 500: internal },
       },
     },
     "/v1/sources/{source}": {

@@ -4,7 +4,7 @@ import { allMetrics } from "../otel/metrics.ts";
 import type { Logger } from "../otel/log.ts";
 import { closeNats, connectNats } from "../nats/connect.ts";
 import { openClickHouse, type OpenClickHouse } from "../clickhouse/client.ts";
-import { createApp } from "./app.ts";
+import { createApp, type ApiDeps } from "./app.ts";
 import { clickhouseRows, consumerLag, natsPing, natsSqlRows, type InProcessPipeline, type QueryRows } from "./deps.ts";
 import { windowForecasts } from "./forecast.ts";
 import { createForecastService, type ForecastService } from "./forecast-service.ts";
@@ -20,7 +20,7 @@ import { natsRawReader } from "../lineage/raw.ts";
  * reads through the pipeline's client; otherwise (`--split`) it has its own NATS connection and
  * asks the owner of the embedded engine over `sluice.rpc.sql`, or opens the server at CLICKHOUSE_URL.
  */
-export async function startApi(opts: { config: Config; natsUrl: string; pipeline?: InProcessPipeline; topology?: Topology; log: Logger }): Promise<ServedApi> {
+export async function startApi(opts: { config: Config; natsUrl: string; pipeline?: InProcessPipeline; topology?: Topology; watermarks?: ApiDeps["watermarks"]; log: Logger }): Promise<ServedApi> {
   const { config, pipeline } = opts;
   let nc: NatsConnection;
   let ownNats = false;
@@ -68,6 +68,7 @@ export async function startApi(opts: { config: Config; natsUrl: string; pipeline
     jaegerUiUrl: config.jaegerUiUrl,
     reports: () => listReports(reportsDir(config.stateDir)),
     raw: natsRawReader(nc),
+    watermarks: opts.watermarks,
   });
   const served = await serveApi(app, config.apiPort, config.apiHost);
   opts.log.info(`api: listening on ${served.url}`);

@@ -17,6 +17,8 @@ export interface ReportEntry {
   readonly events: number;
   readonly dead_letters: number;
   readonly anomalies: number;
+  /** Why a PDF that was asked for is missing (no chromium, say); the HTML is there. */
+  readonly pdf_error?: string;
 }
 
 export type ReportFormat = "html" | "pdf";
@@ -42,10 +44,22 @@ export async function writeReport(data: ReportData, opts: { dir: string; out?: s
   const formats = opts.out ? [formatOf(opts.out) ?? "html"] : opts.formats ?? ["html"];
   const files: string[] = [];
   mkdirSync(dirname(base), { recursive: true });
+  let pdfError: string | undefined;
   for (const format of formats) {
     const path = opts.out ?? `${base}.${format}`;
-    writeFileSync(path, format === "pdf" ? await htmlToPdf(html, opts.chromiumPath) : html);
-    files.push(path);
+    if (format === "html") {
+      writeFileSync(path, html);
+      files.push(path);
+      continue;
+    }
+    try {
+      writeFileSync(path, await htmlToPdf(html, opts.chromiumPath));
+      files.push(path);
+    } catch (err) {
+      // The HTML of a scheduled run is still written; asked for a PDF alone (--out x.pdf), the caller sees the failure.
+      if (opts.out) throw err;
+      pdfError = `no PDF: ${(err as Error).message.split("\n")[0]}`;
+    }
   }
   const entry: ReportEntry = {
     name: data.name,
@@ -56,6 +70,7 @@ export async function writeReport(data: ReportData, opts: { dir: string; out?: s
     events: data.volumes.reduce((s, v) => s + v.events, 0),
     dead_letters: data.deadLetters.reduce((s, d) => s + d.count, 0),
     anomalies: data.anomalies.length,
+    ...(pdfError ? { pdf_error: pdfError } : {}),
   };
   mkdirSync(opts.dir, { recursive: true });
   writeFileSync(join(opts.dir, `${basename(base)}.json`), JSON.stringify(entry, null, 2));

@@ -37,7 +37,7 @@ export function pipelinePage(main) {
       ], p.actors, { rowId: (a) => a.name, empty: "no actor runs in this process" }));
       fill(slots.lag, table("lag", [["consumer", (l) => l.consumer], ["stream", (l) => l.stream], ["pending", (l) => fmt.int(l.pending), true], ["ack pending", (l) => fmt.int(l.ackPending), true]], p.lag, { rowId: (l) => l.consumer }));
       fill(slots.sources, table("sources", [
-        ["source", (s) => s.source], ["events", (s) => fmt.int(s.events), true], ["keys", (s) => fmt.int(s.keys), true], ["watermark", (s) => fmt.time(s.watermark)],
+        ["source", (s) => s.source], ["events", (s) => fmt.int(s.events), true], ["keys", (s) => fmt.int(s.keys), true], ["watermark", (s) => (s.watermark ? fmt.time(s.watermark) : "–")], ["newest event", (s) => fmt.time(s.newest_event_time)],
       ], p.sources, { rowId: (s) => s.source }));
       fill(slots.dead, table("dead-letters", [["actor", (d) => d.actor], ["reason", (d) => d.code], ["count", (d) => fmt.int(d.count), true]], p.dead_letters, { rowId: (d) => `${d.actor}/${d.code}`, empty: "none" }));
       fill(slots.dq, table("data-quality", [

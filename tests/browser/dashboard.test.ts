@@ -15,6 +15,7 @@ import { createApp } from "../../api/app.ts";
 import { clickhouseRows, consumerLag } from "../../api/deps.ts";
 import { natsDeadLetters } from "../../api/dlq.ts";
 import { natsRawReader } from "../../lineage/raw.ts";
+import { sourceWatermarks } from "../../actors/window/metrics.ts";
 import { windowForecasts } from "../../api/forecast.ts";
 import { serveApi, type ServedApi } from "../../api/serve.ts";
 import { pipelineTopology } from "../../actors/topology.ts";
@@ -38,7 +39,7 @@ test.before(async (ctx) => {
   const rows = clickhouseRows(() => ctx.pipeline.clickhouse!.client);
   const app = createApp({
     rows, metrics: allMetrics, lag: consumerLag(ctx.nc), pingNats: async () => undefined, pingClickHouse: async () => undefined,
-    forecast: windowForecasts(rows), topology: pipelineTopology(ctx.pipeline.config.partitions), deadLetters: natsDeadLetters(ctx.nc), jaegerUiUrl: JAEGER, raw: natsRawReader(ctx.nc),
+    forecast: windowForecasts(rows), topology: pipelineTopology(ctx.pipeline.config.partitions), deadLetters: natsDeadLetters(ctx.nc), jaegerUiUrl: JAEGER, raw: natsRawReader(ctx.nc), watermarks: sourceWatermarks,
   });
   ctx.api = await serveApi(app, 0);
   ctx.browser = await launchChromium();
@@ -101,6 +102,9 @@ test("Pipeline: topology from the declarations; events, dead letters and data qu
   const events = await ctx.pipeline.scalar("SELECT count() FROM sluice.events FINAL WHERE source = 'iot' AND ingest_time >= now() - 3600");
   assert.ok(events >= N);
   assert.is(int(await cell(page, "sources", "iot", "events")), events);
+  const watermark = sourceWatermarks().find((w) => w.source === "iot")?.watermark;
+  assert.ok(watermark, "the window actor has an iot watermark");
+  assert.is(await cell(page, "sources", "iot", "watermark"), new Date(watermark!).toISOString().replace("T", " ").slice(0, 19));
   const byReason = await (await ctx.pipeline.clickhouse!.client.query({ query: "SELECT actor, error_code, count() AS n FROM sluice.dead_letters FINAL GROUP BY actor, error_code", format: "JSONEachRow" })).json<{ actor: string; error_code: string; n: string }>();
   assert.ok(byReason.length >= 2, "more than one reason");
   for (const r of byReason) assert.is(int(await cell(page, "dead-letters", `${r.actor}/${r.error_code}`, "count")), Number(r.n), `${r.actor}/${r.error_code}`);
