@@ -15,6 +15,7 @@ import { flushTelemetry, handleShutdown } from "./signals.ts";
 import { ActorProcesses } from "./children.ts";
 import { startApi } from "../api/start.ts";
 import { pipelineTopology } from "../actors/topology.ts";
+import { sourceWatermarks } from "../actors/window/metrics.ts";
 import { startPipelineLineage } from "./lineage.ts";
 import { clearLocalNatsUrl, writeLocalNatsUrl } from "./state.ts";
 
@@ -125,7 +126,7 @@ export async function run(argv: string[], env: Record<string, string | undefined
       stops.push({ name: "generator", stop: () => publisher.stop() });
     }
     if (signal.aborted) throw new AbortedError("start");
-    const api = await startApi({ config, natsUrl, pipeline, topology: pipelineTopology(config.partitions), log });
+    const api = await startApi({ config, natsUrl, pipeline, topology: pipelineTopology(config.partitions), watermarks: sourceWatermarks, log });
     stops.push({ name: "api", stop: () => api.close() });
     const lineage = await startPipelineLineage({ config, natsUrl, clickhouse: pipeline?.clickhouse?.client, log });
     if (lineage) stops.push({ name: "openlineage", stop: () => lineage.stop() });
