@@ -8,7 +8,8 @@ import type { JobDefinition, Sensor } from "./job.ts";
 export interface JobDeps {
   readonly client: ClickHouseClient;
   readonly caps: Capabilities;
-  readonly lake: LakeStore;
+  /** Opened when a job first needs it (a Parquet engine; chDB in memory beside a server). */
+  readonly lake: () => Promise<LakeStore>;
   /** Days kept: tables (dropped by partition where the server has no TTL) and the lake. Undefined: kept forever. */
   readonly retentionDays?: number;
   readonly lakeRetentionDays?: number;
@@ -83,7 +84,7 @@ export const lakeCompact: JobDefinition<JobDeps> = {
   retry: { attempts: 3, firstDelayMs: 30_000, maxDelayMs: 5 * 60_000 },
   async run({ lake }, ctx) {
     // An hour that ended over an hour ago: the sink no longer rewrites its files after a crash.
-    const { merged, removed } = await compactLake(lake, ctx.scheduledAtMs - HOUR_MS);
+    const { merged, removed } = await compactLake(await lake(), ctx.scheduledAtMs - HOUR_MS);
     return `${merged} partition-hours merged, ${removed} files removed`;
   },
 };
@@ -121,7 +122,7 @@ export const retention: JobDefinition<JobDeps> = {
         }
       }
     }
-    const lakeRemoved = lakeRetentionDays === undefined ? 0 : await expireLake(lake, ctx.scheduledAtMs - lakeRetentionDays * DAY_MS);
+    const lakeRemoved = lakeRetentionDays === undefined ? 0 : await expireLake(await lake(), ctx.scheduledAtMs - lakeRetentionDays * DAY_MS);
     return `${done.length} partitions dropped${done.length ? ` (${done.join(", ")})` : ""}, ${lakeRemoved} lake files removed`;
   },
 };

@@ -162,9 +162,10 @@ export interface LakeDeps {
 
 /**
  * Both lake sinks over one engine, opened when the first starts: the process's embedded
- * ClickHouse if it has one, else an in-memory chDB. `close` lets go of it after the actors stopped.
+ * ClickHouse if it has one, else an in-memory chDB. `store` gives the same engine to anything
+ * else in the process that reads or writes the lake (the jobs); `close` lets go of it at the end.
  */
-export function lakeActors(deps: LakeDeps): { actors: Record<LakeActorName, () => LoopActor>; close(): Promise<void> } {
+export function lakeActors(deps: LakeDeps): { actors: Record<LakeActorName, () => LoopActor>; store(): Promise<LakeStore>; close(): Promise<void> } {
   let engine: Promise<LakeEngine> | undefined;
   const store = async () => {
     engine ??= (async () => {
@@ -178,6 +179,7 @@ export function lakeActors(deps: LakeDeps): { actors: Record<LakeActorName, () =
       "lake-raw": () => lakeActor({ dataset: "raw", store, limits: deps.limits }),
       "lake-events": () => lakeActor({ dataset: "events", store, limits: deps.limits }),
     },
+    store,
     async close() {
       if (engine) await (await engine).close();
     },

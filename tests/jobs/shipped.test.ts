@@ -34,7 +34,7 @@ test.after(async () => {
 
 const row = (seq: number, ts: number): LakeRow => ({ stream: "RAW", seq, subject: `raw.iot.k${seq % 3}`, timestampMs: ts, headers: { n: String(seq) }, data: Uint8Array.from([seq & 255, 255, 0]) });
 const attempt = (scheduledAtMs: number) => ({ job: "t", scheduledAtMs, trigger: "manual" as const, attempt: 1, signal: new AbortController().signal, log: console });
-const deps = (lake: LakeStore, extra: Partial<JobDeps> = {}): JobDeps => ({ client: ctx.engine.client, caps: ctx.caps, lake, ...extra });
+const deps = (lake: LakeStore, extra: Partial<JobDeps> = {}): JobDeps => ({ client: ctx.engine.client, caps: ctx.caps, lake: async () => lake, ...extra });
 const comparable = (r: LakeRow) => JSON.stringify([r.seq, r.subject, r.timestampMs, r.headers, Buffer.from(r.data).toString("hex")]);
 
 async function compactCase(location: LakeLocation): Promise<void> {
