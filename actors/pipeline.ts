@@ -20,6 +20,7 @@ import { TypedColumnSync } from "./sink/typed-columns.ts";
 import { lakeActors } from "./lake/index.ts";
 import { neededBy, OpenServices, SERVICES, type TypedColumns } from "./services.ts";
 import { createLakeViews } from "../lake/index.ts";
+import { startShippedJobs } from "../jobs/index.ts";
 
 /** Every actor `sluice up` runs, by name; `sluice actor <name…>` runs a subset. */
 export const ACTOR_NAMES = ["validate", "window", "clickhouse-sink-events", "clickhouse-sink-dlq", "clickhouse-sink-agg", "clickhouse-sink-dq", "clickhouse-sink-late", "detect", "clickhouse-sink-anomalies", "lake-raw", "lake-events"] as const;
@@ -107,6 +108,8 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
     .provide(SERVICES.clickhouse, clickhouse)
     .provide(SERVICES.schemaRegistry, registry)
     .provide(SERVICES.typedColumns, typedColumns);
+  // The scheduled jobs run where ClickHouse is owned; a KV lease keeps each scheduled time to one process.
+  const jobs = clickhouse ? startShippedJobs({ nc, deps: { client: clickhouse.client, caps: clickhouse.caps, lake: lake.store, retentionDays: config.retentionDays, lakeRetentionDays: config.lakeRetentionDays }, log }) : undefined;
 
   const controller = new AbortController();
   const running = new Set(opts.actors.map((name) => `actor ${name}`));
@@ -132,6 +135,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
       controller.abort();
       await done;
       await step("sql service", async () => sqlService?.stop());
+      await step("jobs", async () => jobs?.stop());
       await step("schema registry", async () => registry?.close());
       await step("nats drain", () => closeNats(nc));
       await step("lake engine close", () => lake.close());
