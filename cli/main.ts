@@ -13,6 +13,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv
   lineage: { summary: "follow data: lineage event <event_id> (raw message, schema, trace, windows, late, anomalies, dead letters) | lineage window <window_id> (definition, versions, inputs)", load: () => import("./lineage.ts") },
   dq: { summary: "data quality: report [--since 1h] [--source S], counts per expectation from sluice.dq_results", load: () => import("./dq.ts") },
   lake: { summary: "the Parquet lake: ls [--dataset raw|events] [--source S], replay --source S [--from T --to T] [--to-subject raw.<name>]", load: () => import("./lake.ts") },
+  jobs: { summary: "scheduled jobs: ls, run <name> (in the process that owns ClickHouse), history [<name>] from sluice.job_runs", load: () => import("./jobs.ts") },
 };
 
 function help(): string {
