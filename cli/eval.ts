@@ -99,8 +99,8 @@ function forecastFile(file: string, values: { out?: string; horizon?: string; le
   console.log(`models: ${[...models].sort((a, b) => b[1] - a[1]).map(([m, n]) => `${m} ${n}`).join(", ")}`);
   if (values.actuals) {
     const byId = (rows: { id: string; values: number[] }[]) => new Map(rows.map((r) => [r.id, r.values]));
-    const s = intervalScore(byId(series), byId(readM4(readFileSync(values.actuals, "utf8"))), byId(forecasts.map((f) => ({ id: f.id, values: f.lower }))), byId(forecasts.map((f) => ({ id: f.id, values: f.upper }))), { level, period: 24 });
-    console.log(`intervals against ${values.actuals}: coverage ${s.coverage.toFixed(3)}  MSIS ${s.msis.toFixed(3)}  mean scaled width ${s.width.toFixed(3)}`);
+    const s = intervalScore(byId(series), byId(readM4(readFileSync(values.actuals, "utf8"))), byId(forecasts.map((f) => ({ id: f.id, values: f.mean }))), byId(forecasts.map((f) => ({ id: f.id, values: f.lower }))), byId(forecasts.map((f) => ({ id: f.id, values: f.upper }))), { level, period: 24 });
+    console.log(`intervals against ${values.actuals}: coverage ${s.coverage.toFixed(3)}  MSIS ${s.msis.toFixed(3)}  mean scaled width ${s.width.toFixed(3)}  scale for ${Math.round(level * 100)}% inside ${s.neededScale.toFixed(3)}`);
   }
   return 0;
 }

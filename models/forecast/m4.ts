@@ -60,16 +60,19 @@ export interface IntervalScore {
   msis: number;
   /** Mean of (upper − lower) / scale: how wide the intervals are, whatever they cover. */
   width: number;
+  /** The factor by which every interval's distance from `mean` would have to be multiplied for exactly `level` of the points to fall inside (1 = calibrated). */
+  neededScale: number;
 }
 
 /**
  * @example
- * const s = intervalScore(history, actuals, lower, upper, { level: 0.95, period: 24 });
- * console.log(s.coverage, s.msis);
+ * const s = intervalScore(history, actuals, mean, lower, upper, { level: 0.95, period: 24 });
+ * console.log(s.coverage, s.msis, s.neededScale);
  */
 export function intervalScore(
   history: ReadonlyMap<string, number[]>,
   actuals: ReadonlyMap<string, number[]>,
+  mean: ReadonlyMap<string, number[]>,
   lower: ReadonlyMap<string, number[]>,
   upper: ReadonlyMap<string, number[]>,
   opts: { level: number; period: number },
@@ -79,12 +82,14 @@ export function intervalScore(
   let points = 0;
   let msis = 0;
   let width = 0;
+  const ratios: number[] = [];
   for (const [id, actual] of actuals) {
     const past = history.get(id);
+    const mid = mean.get(id);
     const lo = lower.get(id);
     const hi = upper.get(id);
-    if (!past || !lo || !hi || lo.length < actual.length || hi.length < actual.length) {
-      throw new M4FormatError(`series ${id}: history or ${actual.length} lower/upper values missing`);
+    if (!past || !mid || !lo || !hi || [mid, lo, hi].some((xs) => xs.length < actual.length)) {
+      throw new M4FormatError(`series ${id}: history or ${actual.length} mean/lower/upper values missing`);
     }
     const scale = seasonalNaiveScale(past, opts.period);
     let score = 0;
@@ -95,12 +100,16 @@ export function intervalScore(
       if (y >= l && y <= u) inside++;
       score += u - l + (2 / alpha) * (Math.max(0, l - y) + Math.max(0, y - u));
       w += u - l;
+      const reach = y >= mid[k] ? u - mid[k] : mid[k] - l;
+      ratios.push(Math.abs(y - mid[k]) / Math.max(Number.MIN_VALUE, reach));
     });
     points += actual.length;
     msis += score / actual.length / scale;
     width += w / actual.length / scale;
   }
-  return { coverage: inside / points, msis: msis / actuals.size, width: width / actuals.size };
+  ratios.sort((a, b) => a - b);
+  const neededScale = ratios[Math.max(0, Math.ceil(opts.level * ratios.length) - 1)];
+  return { coverage: inside / points, msis: msis / actuals.size, width: width / actuals.size, neededScale };
 }
 
 /** In-sample mean absolute error of the seasonal naive forecast (the MASE denominator). */
