@@ -89,68 +89,69 @@ export function createValidator(opts: ValidatorOptions): (input: Inbound) => Ver
   const maxFutureSkewMs = opts.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS;
 
   return (input) => {
-    const where = `${input.subject} (stream ${input.stream} seq ${input.seq})`;
+    // Named only in a rejection: most events pass, so the text is not built for them.
+    const where = () => `${input.subject} (stream ${input.stream} seq ${input.seq})`;
     const parsedSubject = parseRawSubject(input.subject);
-    if (!parsedSubject) return fail("subject", `${where}: subject must be raw.<source>.<key>`);
+    if (!parsedSubject) return fail("subject", `${where()}: subject must be raw.<source>.<key>`);
     const { source, key } = parsedSubject;
-    if (!isSource(source)) return fail("unknown_source", `${where}: unknown source "${source}"; expected one of ${SOURCES.join(", ")}`);
-    if (input.data.length === 0) return fail("empty", `${where}: empty payload; expected one JSON object`);
+    if (!isSource(source)) return fail("unknown_source", `${where()}: unknown source "${source}"; expected one of ${SOURCES.join(", ")}`);
+    if (input.data.length === 0) return fail("empty", `${where()}: empty payload; expected one JSON object`);
 
     let text: string;
     try {
       text = decoder.decode(input.data);
     } catch {
-      return fail("encoding", `${where}: payload is not valid UTF-8`);
+      return fail("encoding", `${where()}: payload is not valid UTF-8`);
     }
     let data: unknown;
     try {
       data = JSON.parse(text);
     } catch (err) {
       // V8 quotes the text around the error, which may be part of a PII value: keep what and where only.
-      return fail("json", `${where}: payload is not valid JSON (${(err as Error).message.replace(/,\s*(?:\.\.\.)?"[\s\S]*$/, "")})`);
+      return fail("json", `${where()}: payload is not valid JSON (${(err as Error).message.replace(/,\s*(?:\.\.\.)?"[\s\S]*$/, "")})`);
     }
     if (data === null || typeof data !== "object" || Array.isArray(data)) {
-      return fail("not_object", `${where}: payload must be a JSON object, got ${Array.isArray(data) ? "an array" : data === null ? "null" : typeof data}`);
+      return fail("not_object", `${where()}: payload must be a JSON object, got ${Array.isArray(data) ? "an array" : data === null ? "null" : typeof data}`);
     }
 
     const shape = shapeProblem(data as Record<string, unknown>);
-    if (shape) return fail(shape.code, `${where}: ${shape.message}`, shape.field);
+    if (shape) return fail(shape.code, `${where()}: ${shape.message}`, shape.field);
     const stated = statedVersion(input.headers, data as Record<string, unknown>);
-    if ("error" in stated) return fail(stated.code, `${where}: ${stated.error}`, stated.code === "unknown_schema_version" ? "/schema_version" : undefined);
+    if ("error" in stated) return fail(stated.code, `${where()}: ${stated.error}`, stated.code === "unknown_schema_version" ? "/schema_version" : undefined);
     const current = schemas.current(source);
     const written = stated.version ?? current;
     const writtenSchema = compiled(source, written);
     if (!writtenSchema || written > current) {
-      return fail("unknown_schema_version", `${where}: schema ${source} v${written} (from the ${stated.from === "header" ? `${HEADERS.schemaVersion} header` : "payload's schema_version"}) is not registered; registered: ${schemas.versions(source).map((v) => `v${v}`).join(", ")} (sluice schema list)`, "/schema_version");
+      return fail("unknown_schema_version", `${where()}: schema ${source} v${written} (from the ${stated.from === "header" ? `${HEADERS.schemaVersion} header` : "payload's schema_version"}) is not registered; registered: ${schemas.versions(source).map((v) => `v${v}`).join(", ")} (sluice schema list)`, "/schema_version");
     }
     const body = withoutStatedVersion(data as Record<string, unknown>);
     if (!writtenSchema.validate(body)) {
       const { shown, field } = schemaErrors(writtenSchema.validate, body);
-      return fail("schema", `${where}: does not match schema ${source} v${written}: ${shown}`, field);
+      return fail("schema", `${where()}: does not match schema ${source} v${written}: ${shown}`, field);
     }
     let payload = body;
     if (written !== current) {
       try {
         payload = upcast((v) => compiled(source, v), body, written, current);
       } catch (err) {
-        return fail("upcast", `${where}: cannot upcast ${source} v${written} to v${current}: ${(err as Error).message}`, err instanceof UpcastError ? `/${err.field}` : undefined);
+        return fail("upcast", `${where()}: cannot upcast ${source} v${written} to v${current}: ${(err as Error).message}`, err instanceof UpcastError ? `/${err.field}` : undefined);
       }
       const target = compiled(source, current)!;
       if (!target.validate(payload)) {
         const { shown, field } = schemaErrors(target.validate, payload);
-        return fail("upcast", `${where}: upcast from ${source} v${written} does not match v${current}: ${shown}; the upcast steps of v${written + 1}..v${current} must produce a v${current} payload`, field);
+        return fail("upcast", `${where()}: upcast from ${source} v${written} does not match v${current}: ${shown}; the upcast steps of v${written + 1}..v${current} must produce a v${current} payload`, field);
       }
     }
     const keyField = KEY_FIELD[source];
     if (payload[keyField] !== key) {
-      return fail("key_mismatch", `${where}: /${keyField} is ${JSON.stringify(payload[keyField])} but the subject's key is "${key}"; publish on ${subject.raw(source, String(payload[keyField]))}`, `/${keyField}`);
+      return fail("key_mismatch", `${where()}: /${keyField} is ${JSON.stringify(payload[keyField])} but the subject's key is "${key}"; publish on ${subject.raw(source, String(payload[keyField]))}`, `/${keyField}`);
     }
     const eventTime = parseEventTime(payload.ts);
-    if (eventTime === undefined) return fail("event_time", `${where}: /ts ${JSON.stringify(payload.ts)} is not a time; expected RFC 3339 or unix seconds/ms/ns`, "/ts");
+    if (eventTime === undefined) return fail("event_time", `${where()}: /ts ${JSON.stringify(payload.ts)} is not a time; expected RFC 3339 or unix seconds/ms/ns`, "/ts");
 
     if (eventTime - input.timestampMs > maxFutureSkewMs) {
       const ahead = Math.round((eventTime - input.timestampMs) / 1000);
-      return fail("future_event_time", `${where}: /ts ${iso(eventTime)} is ${ahead} s after ingest ${iso(input.timestampMs)}, more than the ${maxFutureSkewMs} ms allowed; fix the producer's clock, or raise SLUICE_MAX_FUTURE_SKEW_MS if such skew is expected (replay the dead letter once its time has come)`, "/ts");
+      return fail("future_event_time", `${where()}: /ts ${iso(eventTime)} is ${ahead} s after ingest ${iso(input.timestampMs)}, more than the ${maxFutureSkewMs} ms allowed; fix the producer's clock, or raise SLUICE_MAX_FUTURE_SKEW_MS if such skew is expected (replay the dead letter once its time has come)`, "/ts");
     }
 
     const eventId = eventIdOf(input.headers, payload, input.stream, input.seq);
