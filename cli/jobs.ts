@@ -21,7 +21,7 @@ function format(value: string | undefined): Format {
 
 /** Each job's latest attempt, from sluice.job_runs. */
 function lastRunsQuery(): string {
-  return `SELECT job, argMax(outcome, started_at) AS outcome, max(started_at) AS started_at, argMax(error, started_at) AS error FROM ${JOB_TABLES.job_runs} GROUP BY job`;
+  return `SELECT job, argMax(outcome, started_at) AS last_outcome, max(started_at) AS last_start, argMax(error, started_at) AS last_error FROM ${JOB_TABLES.job_runs} GROUP BY job`;
 }
 
 export function historyQuery(job: string | undefined, limit: number): string {
