@@ -21,9 +21,9 @@ export function sourcesPage(main) {
     section(h("span", {}, "Recent windows of ", keyTitle), h("div", { class: "controls" }, "metric ", metricPicker), h("div", { class: "grid" }, countEl, statsEl)),
   );
   const lastHour = () => [Date.now() / 1000 - 3600, Date.now() / 1000];
-  const rateChart = timeChart(rateEl, { series: [{ label: "events/min", bars: true }], xRange: lastHour });
-  const countChart = timeChart(countEl, { series: [{ label: "count" }] });
-  const statsChart = timeChart(statsEl, { series: [{ label: "mean" }, { label: "p95", dash: true }] });
+  const rateChart = timeChart(rateEl, { series: [{ label: "events/min", bars: true }], xRange: lastHour, fromZero: true });
+  const countChart = timeChart(countEl, { series: [{ label: "count", points: true }], xRange: lastHour, fromZero: true });
+  const statsChart = timeChart(statsEl, { series: [{ label: "mean", points: true }, { label: "p95", dash: true, points: true }], xRange: lastHour });
   return {
     async refresh() {
       const s = await api(`/v1/sources/${state.source}?since=1h`);
