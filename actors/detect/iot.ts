@@ -1,4 +1,7 @@
-import { createUnivariateDetector, type UnivariateDetector, type UnivariateOptions, type UnivariateSnapshot } from "../../models/anomaly/index.ts";
+import {
+  createMultivariateDetector, createUnivariateDetector,
+  type MultivariateDetector, type MultivariateSnapshot, type UnivariateDetector, type UnivariateOptions, type UnivariateSnapshot,
+} from "../../models/anomaly/index.ts";
 import { DetectSnapshotError, type Finding, type Scorer } from "./finding.ts";
 import { Lru } from "../../models/lru.ts";
 import { scoreOf } from "./stats.ts";
@@ -24,6 +27,17 @@ const JUMP_LEARN_Z = 6;
  * one in that many steps; at threshold 0.5 that is a step of about 5.7 usual deviations.
  */
 const JUMP_TESTS = 1e4;
+/**
+ * The joint signal is corrected the same way: its p-value is a per-reading tail probability
+ * against the sensor's own history, so one reading in a thousand would otherwise be a 0.5 alert.
+ */
+const JOINT_TESTS = JUMP_TESTS;
+
+/** Per sensor: the metrics read together (sorted names, fixed by the first reading with two or more) and their detector. */
+interface Joint {
+  metrics: string[];
+  detector: MultivariateDetector;
+}
 
 /** Per metric: the last reading and the usual size of a step between readings. */
 interface Steps {
@@ -37,6 +51,7 @@ interface Steps {
 
 interface Sensor {
   detectors: Map<string, UnivariateDetector>;
+  joint: Joint | null;
   steps: Record<string, Steps>;
   /** Newest event time scored in order; an older reading cannot go through the order-dependent signals. */
   newest: number | null;
@@ -50,6 +65,7 @@ interface Sensor {
 
 interface SensorSnapshot {
   detectors: Record<string, UnivariateSnapshot>;
+  joint?: { metrics: string[]; detector: MultivariateSnapshot } | null;
   steps?: Record<string, Steps>;
   newest?: number | null;
   last: Record<string, number> | null;
@@ -93,13 +109,55 @@ function jumpFinding(key: string, metric: string, prev: number, value: number, s
 }
 
 /**
- * IoT: one univariate detector (models/anomaly) per sensor and metric, plus a stuck-sensor
- * signal: a run of readings identical in every metric, scored against how often this sensor
- * repeats itself (rounding makes single repeats normal; a run of them is not).
+ * IoT: one univariate detector (models/anomaly) per sensor and metric, one multivariate detector
+ * per sensor over all its metrics ("joint"), plus a stuck-sensor signal: a run of readings
+ * identical in every metric, scored against how often this sensor repeats itself (rounding makes
+ * single repeats normal; a run of them is not).
  */
 export function createIotScorer(opts: { maxKeys: number; threshold: number; univariate?: UnivariateOptions }): Scorer {
   const sensors = new Lru<Sensor>(opts.maxKeys);
-  const fresh = (): Sensor => ({ detectors: new Map(), steps: {}, newest: null, last: null, seen: 0, repeatRate: 0.1, run: 0, reported: false });
+  const fresh = (): Sensor => ({ detectors: new Map(), joint: null, steps: {}, newest: null, last: null, seen: 0, repeatRate: 0.1, run: 0, reported: false });
+
+  /**
+   * The reading as one vector against the sensor's past readings (models/anomaly multivariate:
+   * distance to the 5th nearest of the last 500, standardised): a combination never seen though
+   * each metric is within its own habits — humidity up while temperature falls. Off a relation
+   * between two metrics, either could be the one that broke it (the neighbours cannot tell), so
+   * the finding names the metric whose step from its previous reading is largest in its usual
+   * steps, the one that moved unlike itself (the neighbours' choice is kept in the explanation).
+   * Readings without every metric of the sensor's first full reading are not judged jointly.
+   * Call before the readings' steps are learnt.
+   */
+  function joint(key: string, s: Sensor, values: Record<string, number>, eventTime: number): Finding | undefined {
+    const names = Object.keys(values).sort();
+    if (!s.joint) {
+      if (names.length < 2) return undefined;
+      s.joint = { metrics: names, detector: createMultivariateDetector({ featureNames: names }) };
+    }
+    const { metrics, detector } = s.joint;
+    if (!metrics.every((m) => m in values)) return undefined;
+    const { explanation: e } = detector.update(eventTime, metrics.map((m) => values[m]));
+    const surprise = e.surprise - Math.log(JOINT_TESTS);
+    if (surprise <= 0) return undefined;
+    const nearest = { feature: e.feature, low: e.expected.low, high: e.expected.high };
+    let named: { metric: string; z: number; expected: { low: number; high: number } } = { metric: String(e.feature), z: -1, expected: e.expected };
+    for (const m of metrics) {
+      const st = s.steps[m];
+      const sd = st ? 1.25 * st.dev : 0;
+      if (!st || st.prev === null || !(sd > 0)) continue;
+      const z = Math.abs(values[m] - st.prev) / sd;
+      if (z > named.z) named = { metric: m, z, expected: { low: st.prev - 4 * sd, high: st.prev + 4 * sd } };
+    }
+    return {
+      key,
+      metric: named.metric,
+      score: scoreOf(surprise),
+      signal: "joint",
+      expected: named.expected,
+      observed: values[named.metric],
+      explanation: { isolation: e.isolation, pValue: e.pValue, surprise, reading: values, stepZ: named.z, nearest },
+    };
+  }
 
   function stuck(key: string, s: Sensor, values: Record<string, number>): Finding | undefined {
     const repeat = s.last !== null && sameReading(values, s.last);
@@ -176,6 +234,8 @@ export function createIotScorer(opts: { maxKeys: number; threshold: number; univ
       if (s.newest !== null && eventTime < s.newest) return judgeOutOfOrder(key, s, values);
       s.newest = eventTime;
       const findings: Finding[] = [];
+      const jointFinding = joint(key, s, values, eventTime);
+      if (jointFinding) findings.push(jointFinding);
       for (const [metric, value] of Object.entries(values)) {
         let d = s.detectors.get(metric);
         if (!d) {
@@ -211,7 +271,8 @@ export function createIotScorer(opts: { maxKeys: number; threshold: number; univ
       for (const [key, s] of sensors.entries()) {
         const detectors: Record<string, UnivariateSnapshot> = {};
         for (const [metric, d] of s.detectors) detectors[metric] = d.snapshot();
-        out.push([key, { detectors, steps: structuredClone(s.steps), newest: s.newest, last: s.last, seen: s.seen, repeatRate: s.repeatRate, run: s.run, reported: s.reported }]);
+        const jointState = s.joint ? { metrics: [...s.joint.metrics], detector: s.joint.detector.snapshot() } : null;
+        out.push([key, { detectors, joint: jointState, steps: structuredClone(s.steps), newest: s.newest, last: s.last, seen: s.seen, repeatRate: s.repeatRate, run: s.run, reported: s.reported }]);
       }
       return out;
     },
@@ -225,7 +286,13 @@ export function createIotScorer(opts: { maxKeys: number; threshold: number; univ
           d.restore(ds);
           detectors.set(metric, d);
         }
-        sensors.set(key, { detectors, steps: structuredClone(snap.steps ?? {}), newest: snap.newest ?? null, last: snap.last, seen: snap.seen, repeatRate: snap.repeatRate, run: snap.run, reported: snap.reported });
+        // Snapshots from before the joint signal have none: it starts learning from the next reading.
+        let jointState: Joint | null = null;
+        if (snap.joint) {
+          jointState = { metrics: [...snap.joint.metrics], detector: createMultivariateDetector({ featureNames: snap.joint.metrics }) };
+          jointState.detector.restore(snap.joint.detector);
+        }
+        sensors.set(key, { detectors, joint: jointState, steps: structuredClone(snap.steps ?? {}), newest: snap.newest ?? null, last: snap.last, seen: snap.seen, repeatRate: snap.repeatRate, run: snap.run, reported: snap.reported });
       }
     },
   };

@@ -51,6 +51,30 @@ test("state per source stays bounded: the least recently seen keys go", () => {
   assert.equal([...lru.entries()].map(([k]) => k), ["a", "c"]);
 });
 
+test("iot: a reading whose metrics break their joint habit is a joint alert naming the metric off its neighbours", () => {
+  const detection = createDetection({ now: () => 0 });
+  let seed = 7;
+  const noise = () => ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5) * 0.2;
+  const envelope = (i: number, temperature: number, humidity: number) => ({
+    event_id: `e-${i}`, source: "iot" as const, key: "sensor-1", schema_version: 1, event_time: i * 60_000, ingest_time: i * 60_000,
+    payload: { event_id: `e-${i}`, ts: new Date(i * 60_000).toISOString(), temperature, humidity }, raw_subject: "raw.iot.0", raw_seq: i,
+  });
+  const alerts: Alert[] = [];
+  // Humidity falls as temperature rises, over the same daily swing; both stay in range below.
+  for (let i = 0; i < 2_000; i++) {
+    const t = 20 + 5 * Math.sin((2 * Math.PI * i) / 1440);
+    alerts.push(...detection.observe(envelope(i, t + noise(), 80 - 2 * (t - 20) + noise()), `trace-${i}`));
+  }
+  assert.is(alerts.filter((a) => a.signal === "joint").length, 0, "joint alerts on the habit itself");
+  // Temperature where the habit goes next, humidity 6 above what goes with it (inside its own daily range).
+  const t = 20 + 5 * Math.sin((2 * Math.PI * 2_000) / 1440);
+  const odd = detection.observe(envelope(2_000, t, 86 - 2 * (t - 20)), "trace-odd");
+  const humidity = odd.find((a) => a.metric === "humidity");
+  const signals = humidity ? [humidity.signal, ...((humidity.explanation.also as { signal: string }[] | undefined) ?? []).map((x) => x.signal)] : [];
+  assert.ok(signals.includes("joint"), `signals on humidity: ${JSON.stringify(signals)}; alerts: ${JSON.stringify(odd.map((a) => [a.metric, a.signal]))}`);
+  assert.not.ok(odd.some((a) => a.metric === "temperature"), "temperature named, though it followed its habit");
+});
+
 test("severity splits the range above the threshold in three; thresholds are checked", () => {
   assert.is(severityOf(0.5, 0.5), "low");
   assert.is(severityOf(0.7, 0.5), "medium");
