@@ -1,4 +1,4 @@
-import { createForecaster, type Forecast } from "../models/forecast/index.ts";
+import { createForecaster, MIN_HISTORY, type Forecast } from "../models/forecast/index.ts";
 import { quoteString } from "../clickhouse/query.ts";
 import { defaultWindowConfig } from "../windowing/config.ts";
 import type { QueryRows } from "./deps.ts";
@@ -52,9 +52,9 @@ LIMIT ${limit}`);
   return history.reverse().map((r) => [Number(r.t) * 1000, Number(r.v)]);
 }
 
-/** Chooses, fits and forecasts a model (models/forecast) for one history; null below 2 points. */
+/** Chooses, fits and forecasts a model (models/forecast) for one history; null below {@link MIN_HISTORY} points (too little history). */
 export function fitHistory(history: ReadonlyArray<readonly [number, number]>, horizon: number): { forecast: Forecast; points: number } | null {
-  if (history.length < 2) return null;
+  if (history.length < MIN_HISTORY) return null;
   const forecaster = createForecaster({ horizon, maxHistory: FORECAST_HISTORY });
   for (const [t, v] of history) forecaster.update(t, v);
   const forecast = forecaster.forecast(horizon);
