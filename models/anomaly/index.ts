@@ -6,3 +6,5 @@ export { evalNab, readNabCsv, NabDataError } from "./nab.ts";
 export type { NabRun } from "./nab.ts";
 export { crossValidate, formatNabCv, nabCrossValidation, publicSplits, readSplit, scoreNab, NabScorerError } from "./nab-cv.ts";
 export type { NabCrossValidation, NabCvReport, NabScore, ScorerSetup } from "./nab-cv.ts";
+export { evalNabJoint, TWITTER_VOLUMES } from "./nab-joint.ts";
+export type { NabJointRun } from "./nab-joint.ts";
