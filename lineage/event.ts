@@ -7,7 +7,9 @@ import { sequenceEventId } from "../subjects/identity.ts";
 import { sqlTime } from "../clickhouse/queries.ts";
 import { PII_FIELDS } from "../subjects/schemas/index.ts";
 import type { Source } from "../subjects/sources.ts";
-import type { RawReader } from "./raw.ts";
+import type { RawMessage, RawReader } from "./raw.ts";
+import { DATABASE } from "../clickhouse/schema.ts";
+import { LAKE_VIEWS } from "../lake/views.ts";
 
 /** Rows of one SELECT as objects. */
 export type LineageRows = (sql: string) => Promise<Array<Record<string, unknown>>>;
@@ -20,7 +22,7 @@ export interface EventLineage {
     raw_subject: string; raw_seq: number; trace_id: string; payload: unknown;
   };
   /** The original message while RAW has it; `gone` says why it is not shown. */
-  readonly raw: { subject: string; seq: number; stored_at: string; headers: Record<string, string>; bytes: number; text?: string; base64?: string } | { gone: string };
+  readonly raw: { subject: string; seq: number; stored_at: string; headers: Record<string, string>; bytes: number; text?: string; base64?: string; from: "RAW" | "lake" } | { gone: string };
   /** The version the producer wrote, the version stored, and the upcast between them. */
   readonly schema?: { written: number | "unknown"; stored: number; upcast?: string };
   readonly replays: number;
@@ -51,6 +53,20 @@ function windowKeys(config: WindowConfig, source: string, key: string, payload: 
 /** The spec a stored window was made by: the first of its kind in the source's config (its bounds tell size and slide). */
 function definitionOf(config: WindowConfig, source: string, kind: string): WindowSpec | undefined {
   return config.sources[source as keyof WindowConfig["sources"]]?.windows.find((w) => w.kind === kind);
+}
+
+/**
+ * The RAW message as the lake keeps it (`sluice.lake_raw`, Parquet files of every RAW message),
+ * for when RAW itself has forgotten it. Undefined when there is no lake view or no such row.
+ */
+async function fromLake(rows: LineageRows, source: string, subject: string, seq: number): Promise<(RawMessage & { lake: true }) | undefined> {
+  const found = await rows(`SELECT subject, seq, toUnixTimestamp64Milli(stream_time) AS stored_ms, headers, hex(data) AS data_hex FROM ${DATABASE}.${LAKE_VIEWS.raw}
+WHERE source = ${quoteString(source)} AND seq = ${seq} AND subject = ${quoteString(subject)}
+LIMIT 1`).catch(() => []);
+  const [r] = found;
+  if (!r) return undefined;
+  const headers = (typeof r.headers === "object" && r.headers !== null ? r.headers : {}) as Record<string, string>;
+  return { subject: s(r.subject), seq: n(r.seq), storedAt: n(r.stored_ms), headers, data: Buffer.from(s(r.data_hex), "hex"), lake: true };
 }
 
 function statedVersion(headers: Record<string, string>, text: string | undefined): number | "unknown" {
@@ -119,8 +135,8 @@ ORDER BY kind, key, metric, window_start`);
       window_id: s(w.window_id), kind: s(w.kind), key: s(w.key), metric: s(w.metric), window_start: s(w.window_start), window_end: s(w.window_end),
       count: n(w.count), version: n(w.version), definition: definitionOf(config, event!.source, s(w.kind)),
     }));
-    const message = deps.raw ? await deps.raw(event.raw_seq) : null;
-    if (message === null) raw = { gone: "NATS is not reachable: the RAW message was not read" };
+    const message = (deps.raw ? await deps.raw(event.raw_seq) : null) ?? await fromLake(deps.rows, event.source, event.raw_subject, event.raw_seq) ?? (deps.raw ? undefined : null);
+    if (message === null) raw = { gone: "NATS is not reachable and the lake has no copy: the raw message was not read" };
     else if (!message) raw = { gone: `RAW no longer has seq ${event.raw_seq} (it keeps messages SLUICE_RAW_MAX_AGE_HOURS)` };
     else if (message.subject !== event.raw_subject) raw = { gone: `RAW seq ${event.raw_seq} is now ${message.subject}, not ${event.raw_subject}: the stream was recreated` };
     else {
@@ -130,7 +146,7 @@ ORDER BY kind, key, metric, window_start`);
       } catch {
         text = undefined;
       }
-      raw = { subject: message.subject, seq: message.seq, stored_at: new Date(message.storedAt).toISOString(), headers: { ...message.headers }, bytes: message.data.length, ...(text === undefined ? { base64: Buffer.from(message.data).toString("base64") } : { text }) };
+      raw = { subject: message.subject, seq: message.seq, stored_at: new Date(message.storedAt).toISOString(), headers: { ...message.headers }, bytes: message.data.length, ...(text === undefined ? { base64: Buffer.from(message.data).toString("base64") } : { text }), from: "lake" in message ? "lake" : "RAW" };
       replays = Number(message.headers[HEADERS.replayCount] ?? 0) || 0;
     }
     const written = "gone" in raw ? "unknown" : statedVersion(raw.headers, raw.text);

@@ -11,7 +11,7 @@ export function formatEventLineage(l: EventLineage): string {
   const raw = "gone" in l.raw
     ? [`  ${l.raw.gone}`]
     : indent([
-      `subject ${l.raw.subject}  seq ${l.raw.seq}  stored ${l.raw.stored_at}  ${l.raw.bytes} bytes`,
+      `subject ${l.raw.subject}  seq ${l.raw.seq}  stored ${l.raw.stored_at}  ${l.raw.bytes} bytes  (read from ${l.raw.from})`,
       ...Object.entries(l.raw.headers).map(([k, v]) => `header ${k}: ${v}`),
       l.raw.text !== undefined ? `body ${l.raw.text}` : `body (base64) ${l.raw.base64}`,
     ]);
