@@ -1,3 +1,4 @@
+import { seasonalNaiveScale } from "./ensemble.ts";
 import { fitBest, predict } from "./forecaster.ts";
 import type { MemberKind } from "./members.ts";
 
@@ -59,9 +60,7 @@ export function backtest(
     const m = opts.period ?? model.members[0].spec.period;
     const f = predict(model, train, horizon);
     const actual = values.slice(at, at + horizon);
-    let scale = 0;
-    for (let t = m; t < train.length; t++) scale += Math.abs(train[t] - train[t - m]);
-    scale /= Math.max(1, train.length - m);
+    const scale = seasonalNaiveScale(train, m);
     let mae = 0;
     let maeSn = 0;
     actual.forEach((y, j) => {

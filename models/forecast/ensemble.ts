@@ -144,7 +144,7 @@ export function fitEnsemble(values: readonly number[], opts: { horizon: number; 
     for (const o of origins) {
       const past = values.slice(0, o);
       const f = m.forecast(past, fit, inner);
-      const scale = naiveScale(past, opts.period);
+      const scale = seasonalNaiveScale(past, opts.period);
       for (let k = 0; k < inner; k++) {
         const y = values[o + k];
         const e = y - f[k];
@@ -188,8 +188,8 @@ export function fitEnsemble(values: readonly number[], opts: { horizon: number; 
   return { members, errorLow, errorHigh, floor, origins: origins.length };
 }
 
-/** In-sample mean absolute error of the seasonal naive forecast (naive when m is 1). */
-function naiveScale(values: readonly number[], m: number): number {
+/** In-sample mean absolute error of the seasonal naive forecast with period m (naive when m is 1): the MASE denominator. */
+export function seasonalNaiveScale(values: readonly number[], m: number): number {
   let s = 0;
   for (let t = m; t < values.length; t++) s += Math.abs(values[t] - values[t - m]);
   return s / Math.max(1, values.length - m);

@@ -1,6 +1,7 @@
 // The M4 Competition's file layout (one row a series: id, then its values) and the interval
 // scores its organisers used (coverage, MSIS); sMAPE, MASE and OWA are left to their scorer.
 
+import { seasonalNaiveScale } from "./ensemble.ts";
 import { createForecaster } from "./forecaster.ts";
 
 const HOUR_MS = 3_600_000;
@@ -110,13 +111,6 @@ export function intervalScore(
   ratios.sort((a, b) => a - b);
   const neededScale = ratios[Math.max(0, Math.ceil(opts.level * ratios.length) - 1)];
   return { coverage: inside / points, msis: msis / actuals.size, width: width / actuals.size, neededScale };
-}
-
-/** In-sample mean absolute error of the seasonal naive forecast (the MASE denominator). */
-export function seasonalNaiveScale(values: readonly number[], period: number): number {
-  let sum = 0;
-  for (let t = period; t < values.length; t++) sum += Math.abs(values[t] - values[t - period]);
-  return sum / Math.max(1, values.length - period);
 }
 
 /** Forecasts of one series: the point forecast and the central interval at the run's level. */
