@@ -15,7 +15,7 @@ export function lineagePage(main, [kind, id] = []) {
     const l = await api(`/v1/lineage/events/${encodeURIComponent(id)}`);
     const e = l.event;
     const raw = l.raw.gone ? h("p", { class: "empty" }, l.raw.gone)
-      : h("div", {}, h("p", {}, `${l.raw.subject} · RAW seq ${l.raw.seq} · ${l.raw.bytes} bytes · stored ${l.raw.stored_at}`),
+      : h("div", {}, h("p", {}, `${l.raw.subject} · seq ${l.raw.seq} (read from ${l.raw.from}) · ${l.raw.bytes} bytes · stored ${l.raw.stored_at}`),
         h("pre", { "data-testid": "raw-headers" }, Object.entries(l.raw.headers).map(([k, v]) => `${k}: ${v}`).join("\n") || "(no headers)"),
         h("pre", { "data-testid": "raw-body" }, l.raw.text ?? `(base64) ${l.raw.base64}`));
     fill(body,
