@@ -91,4 +91,32 @@ test("history is bounded", () => {
   assert.is(snap.times.length, 500);
 });
 
+test("the model is a weighted combination: weights sum to 1, heaviest first, and its kind is the heaviest member's", () => {
+  const values = seasonalSeries(8, 8);
+  const f = createForecaster({ horizon: 24, period: PER_DAY });
+  values.forEach((v, i) => f.update(T0 + i * FIVE_MIN, v));
+  const out = f.forecast();
+  assert.ok(out);
+  const { members } = out.model;
+  assert.ok(members.length >= 1);
+  assert.ok(Math.abs(members.reduce((a, m) => a + m.weight, 0) - 1) < 1e-9);
+  members.forEach((m, i) => i > 0 && assert.ok(m.weight <= members[i - 1].weight));
+  assert.is(out.model.kind, members[0].kind);
+  assert.is(out.model.period, members[0].period);
+});
+
+test("between refits the fitted model forecasts from the latest points: a level shift moves the next forecast", () => {
+  const random = seededRandom(9);
+  const f = createForecaster({ horizon: 6, refitEvery: 10_000 });
+  for (let i = 0; i < 600; i++) f.update(T0 + i * FIVE_MIN, 10 + 0.1 * gaussian(random));
+  const before = f.forecast();
+  for (let i = 600; i < 620; i++) f.update(T0 + i * FIVE_MIN, 30 + 0.1 * gaussian(random));
+  const after = f.forecast();
+  assert.ok(before && after);
+  assert.equal(after.model, before.model, "no refit in between");
+  assert.ok(Math.abs(before.mean[0] - 10) < 1, `before ${before.mean[0]}`);
+  // Smoothing weights fitted on the quiet stretch move the level most of the way in 20 points.
+  assert.ok(after.mean[0] > 15, `after the shift ${after.mean[0]}`);
+});
+
 test.run();
