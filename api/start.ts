@@ -50,8 +50,9 @@ export async function startApi(opts: { config: Config; natsUrl: string; pipeline
     rows = natsSqlRows(nc, embeddedDataDir(config));
   }
   const lag = consumerLag(nc);
-  // The schedule runs where ClickHouse is read directly; the period's KV key keeps it to one instance.
-  const schedule = direct && config.reportCron
+  // The schedule runs in every API process (reading ClickHouse directly, or through its owner under
+  // --split); the period's KV key keeps each period to one instance.
+  const schedule = config.reportCron
     ? startReportSchedule({ cron: config.reportCron, nc, rows, lag, stateDir: config.stateDir, formats: ["html", "pdf"], log: opts.log })
     : undefined;
   const app = createApp({
