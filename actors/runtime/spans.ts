@@ -1,4 +1,4 @@
-import { context, ROOT_CONTEXT, SpanKind, trace, type Link, type Span, type SpanContext, type Tracer } from "@opentelemetry/api";
+import { context, INVALID_TRACEID, ROOT_CONTEXT, SpanKind, trace, type Link, type Span, type SpanContext, type Tracer } from "@opentelemetry/api";
 import type { JsMsg } from "@nats-io/jetstream";
 import type { MsgHdrs } from "@nats-io/nats-core";
 import type { ConsumerDefinition } from "../../subjects/consumers.ts";
@@ -19,8 +19,9 @@ export interface Tracked {
 
 /**
  * A delivered message as the handler sees it. Headers are copied when first asked for: most
- * handlers never read them. The trace id is the one the message arrived with (its lineage), ""
- * for a message that carries none.
+ * handlers never read them. The trace id is the one the message arrived with (its lineage); for a
+ * message that carries none, the all-zero id OpenTelemetry uses for "no trace" (what rows held
+ * before, from a span that had no parent), so a stored trace id always has 32 characters.
  */
 export function track(def: ConsumerDefinition, msg: JsMsg): Tracked {
   const parent = trace.getSpanContext(extractContext(msg.headers, ROOT_CONTEXT));
@@ -40,7 +41,7 @@ export function track(def: ConsumerDefinition, msg: JsMsg): Tracked {
       }
       return headers;
     },
-    traceId: carried?.traceId ?? "",
+    traceId: carried?.traceId ?? INVALID_TRACEID,
   };
   return { msg, inbound, carried, span: undefined };
 }

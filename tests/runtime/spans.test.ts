@@ -2,7 +2,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { context, propagation, trace, SpanKind } from "@opentelemetry/api";
+import { context, INVALID_TRACEID, propagation, trace, SpanKind } from "@opentelemetry/api";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { NatsServer } from "../harness/nats-server.ts";
@@ -66,7 +66,7 @@ test("one batch span links every traced input; only an input with outputs gets a
   await running;
 
   assert.equal(traceIds.slice(0, 3), producers.map((p) => p.spanContext().traceId), "a traced input's trace id is the one it arrived with");
-  assert.is(traceIds[3], "", "an input without trace headers has no trace id");
+  assert.is(traceIds[3], INVALID_TRACEID, "an input without trace headers has the no-trace id");
 
   const batches = finished().filter((s) => s.name === `${name} batch`);
   const linked = batches.flatMap((b) => b.links.map((l) => l.context.spanId));
