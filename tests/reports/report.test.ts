@@ -51,8 +51,8 @@ test.before(async (ctx) => {
   ctx.dir = mkdtempSync(join(tmpdir(), "sluice-reports-"));
   // Kept after the run, like the browser tests' screenshots: the reports are there to be looked at.
   console.log(`reports: ${ctx.dir}`);
-  // Readings of the last minutes, their windows closed by a flush; a few dead letters.
-  const base = Date.now() - 4 * 60_000;
+  // Readings of the last minutes across a minute boundary (two windows per sensor), closed by a flush; a few dead letters.
+  const base = Math.floor((Date.now() - 4 * 60_000) / 60_000) * 60_000 + 30_000;
   await publishAll(ctx.nc, [...validReadings(200, base), ...invalidMessages(5)]);
   await publishAll(ctx.nc, watermarkFlush(Date.now()));
   await waitFor(() => ctx.pipeline.scalar("SELECT count() FROM sluice.events FINAL WHERE position(payload, 'temperature') > 0"), (n) => n >= 200);
@@ -60,6 +60,12 @@ test.before(async (ctx) => {
   await waitFor(() => ctx.pipeline.scalar("SELECT count() FROM sluice.window_aggregates FINAL WHERE kind = 'tumbling' AND metric = 'temperature' AND count > 0"), (n) => n > 0);
   await publishAnomaly(ctx.nc, ctx.pipeline, "report-test");
   await waitFor(() => ctx.pipeline.scalar("SELECT count() FROM sluice.anomalies FINAL"), (n) => n >= 1);
+  // validate reports a minute's quality counts once stream time passes it, which a burst does not
+  // wait for: one report as validate sends it, through DQ and its sink.
+  const minute = (Math.floor(Date.now() / 60_000) - 1) * 60_000;
+  const report = { report_id: `report-test:iot:temperature_range:${minute}`, minute, source: "iot", expectation: "temperature_range", kind: "range", severity: "warn", evaluated: 200, failed: 9, sample_event_id: "", sample_reason: "out of range", reported_at: Date.now() };
+  await jetstream(ctx.nc).publish(subject.dq("iot"), JSON.stringify(report), { msgID: report.report_id });
+  await waitFor(() => ctx.pipeline.scalar("SELECT count() FROM sluice.dq_results FINAL"), (n) => n >= 1);
 });
 
 test.after(async (ctx) => {
@@ -91,6 +97,12 @@ test("sluice report --since 1h: HTML figures equal SQL (volumes, dead letters, a
   const reasons = await q(pipeline, `SELECT actor, error_code, count() AS n FROM sluice.dead_letters FINAL WHERE ${within("received_at", from, to)} GROUP BY actor, error_code`);
   assert.ok(reasons.length >= 2);
   for (const r of reasons) assert.is(int(cell(page, "dead-letters", `${r.actor}/${r.error_code}`, "count")), Number(r.n), `${r.actor}/${r.error_code}`);
+  const quality = await q(pipeline, `SELECT source, expectation, sum(evaluated) AS e, sum(failed) AS f FROM sluice.dq_results FINAL WHERE ${within("minute", from, to)} GROUP BY source, expectation`);
+  assert.ok(quality.length >= 1);
+  for (const r of quality) {
+    assert.is(int(cell(page, "quality", `${r.source}/${r.expectation}`, "evaluated")), Number(r.e));
+    assert.is(cell(page, "quality", `${r.source}/${r.expectation}`, "pass rate"), `${(((Number(r.e) - Number(r.f)) / Number(r.e)) * 100).toFixed(1)}%`);
+  }
   const anomalies = await q(pipeline, "SELECT event_id, signal FROM sluice.anomalies FINAL");
   for (const a of anomalies) assert.is(cell(page, "anomalies", a.event_id, "signal"), a.signal);
   assert.match(page, /&quot;signal&quot;:&quot;level&quot;/, "the explanation is in the report");
@@ -125,8 +137,9 @@ test("the schedule of two instances writes each period once, announces it, and i
   try {
     assert.ok(await waitFor(async () => written.length, (n) => n >= 1, 15_000, 100) >= 1, "a first scheduled report");
     const publishedAt = Date.now();
-    await publishAll(nc, validReadings(30, Date.now() - 20_000, 3));
+    await publishAll(nc, [...validReadings(30, Date.now() - 20_000, 3), ...invalidMessages(3)]);
     await waitFor(() => pipeline.scalar(`SELECT count() FROM sluice.events FINAL WHERE ingest_time >= toDateTime(${Math.floor(publishedAt / 1000)})`), (n) => n >= 30, 20_000);
+    await waitFor(() => pipeline.scalar(`SELECT count() FROM sluice.dead_letters FINAL WHERE received_at >= toDateTime(${Math.floor(publishedAt / 1000)})`), (n) => n >= 3, 20_000);
     // Reports up to a period that ends after every new event was stored.
     const storedAt = Date.now();
     assert.ok(await waitFor(async () => written.filter((w) => Date.parse(w.entry.to) > storedAt + 3_000).length, (n) => n >= 1, 20_000, 100) >= 1, "a report after the new events");
@@ -142,6 +155,7 @@ test("the schedule of two instances writes each period once, announces it, and i
   sub.unsubscribe();
   assert.equal(announced.map((a) => a.to).sort(), [...periods].sort());
   let events = 0;
+  let deadLetters = 0;
   for (const { entry } of written) {
     const page = readFileSync(entry.files[0], "utf8");
     const [stored] = await q(pipeline, `SELECT count() AS n FROM sluice.events FINAL WHERE source = 'iot' AND ${within("ingest_time", entry.from, entry.to)}`);
@@ -149,7 +163,11 @@ test("the schedule of two instances writes each period once, announces it, and i
     assert.is(shown === undefined ? 0 : int(shown), Number(stored.n), `events in ${entry.from} – ${entry.to}`);
     assert.is(entry.events, Number(stored.n));
     events += entry.events;
+    const [dead] = await q(pipeline, `SELECT count() AS n FROM sluice.dead_letters FINAL WHERE ${within("received_at", entry.from, entry.to)}`);
+    assert.is(entry.dead_letters, Number(dead.n), `dead letters in ${entry.from} – ${entry.to}`);
+    deadLetters += entry.dead_letters;
   }
+  assert.ok(deadLetters >= 3, `the scheduled reports counted the new dead letters (${deadLetters})`);
   const [all] = await q(pipeline, `SELECT count() AS n FROM sluice.events FINAL WHERE ${within("ingest_time", sorted[0].from, sorted[sorted.length - 1].to)}`);
   assert.ok(events >= 30, `the scheduled reports counted the new events (${events})`);
   assert.is(events, Number(all.n));
