@@ -28,7 +28,7 @@ import { consoleErrors, drawnPixels, launchChromium, screenshotDir } from "./chr
 const N = 400;
 const M = 5;
 const JAEGER = "http://jaeger.example:16686";
-const test = suite<{ nats: NatsServer; nc: NatsConnection; pipeline: TestPipeline; api: ServedApi; browser: Browser; shots: string; traceId: string; telemetry: Telemetry }>("dashboard in chromium");
+const test = suite<{ nats: NatsServer; nc: NatsConnection; pipeline: TestPipeline; api: ServedApi; browser: Browser; shots: string; traceId: string; eventId: string; telemetry: Telemetry }>("dashboard in chromium");
 
 test.before(async (ctx) => {
   // Real trace ids on every event (spans get ids without being exported): the anomaly links to one.
@@ -56,6 +56,7 @@ test.before(async (ctx) => {
   // One anomaly on a stored event, through ALERTS and the anomalies sink as detect would send it.
   const [event] = await (await ctx.pipeline.clickhouse!.client.query({ query: "SELECT event_id, key, trace_id, event_time FROM sluice.events FINAL WHERE source = 'iot' AND position(payload, 'temperature') > 0 ORDER BY event_time DESC LIMIT 1", format: "JSONEachRow" })).json<{ event_id: string; key: string; trace_id: string; event_time: string }>();
   ctx.traceId = event.trace_id;
+  ctx.eventId = event.event_id;
   assert.match(event.trace_id, /^(?!0+$)[0-9a-f]{32}$/, "the event has a real trace id");
   const at = Date.parse(`${event.event_time.replace(" ", "T")}Z`);
   const alert = alertMessage({
@@ -139,14 +140,14 @@ test("Sources: events per minute and a key's windows are drawn; top keys equal S
 test("Anomalies: the row carries its explanation and a Jaeger link with the row's trace id; its event link leads to the raw message", async (ctx) => {
   const { page, errors } = await open(ctx, "anomalies");
   await page.waitForSelector('[data-testid="trace-link"]');
-  const href = await page.locator('[data-testid="anomalies"] [data-testid="trace-link"]').first().getAttribute("href");
-  assert.is(href, `${JAEGER}/trace/${ctx.traceId}`);
-  assert.match(await page.locator('[data-testid="anomalies"] tbody tr').first().innerText(), /spike\/1/);
+  const row = page.locator(`[data-testid="anomalies"] tr[data-row="${ctx.eventId}"]`);
+  assert.is(await row.locator('[data-testid="trace-link"]').getAttribute("href"), `${JAEGER}/trace/${ctx.traceId}`);
+  assert.match(await row.innerText(), /spike\/1/);
   assert.ok(await drawnPixels(page, '[data-testid="anomaly-timeline"]') > 100, "timeline drawn");
   await page.screenshot({ path: join(ctx.shots, "anomalies.png"), fullPage: true });
 
   // From the anomaly to its event, its raw message and its trace.
-  await page.locator('[data-testid="anomalies"] [data-testid="event-link"]').first().click();
+  await row.locator('[data-testid="event-link"]').click();
   await page.waitForSelector('[data-testid="raw-body"]', { timeout: 15_000 });
   const [event] = await (await ctx.pipeline.clickhouse!.client.query({ query: `SELECT raw_seq FROM sluice.events FINAL WHERE trace_id = '${ctx.traceId}'`, format: "JSONEachRow" })).json<{ raw_seq: string }>();
   const raw = await (await jetstreamManager(ctx.nc)).streams.getMessage("RAW", { seq: Number(event.raw_seq) });
