@@ -73,7 +73,8 @@ export async function writeReport(data: ReportData, opts: { dir: string; out?: s
     ...(pdfError ? { pdf_error: pdfError } : {}),
   };
   mkdirSync(opts.dir, { recursive: true });
-  writeFileSync(join(opts.dir, `${basename(base)}.json`), JSON.stringify(entry, null, 2));
+  // Named after the file for --out (x.html and x.pdf are two reports), else after the report and period.
+  writeFileSync(join(opts.dir, `${basename(opts.out ?? base)}.json`), JSON.stringify(entry, null, 2));
   return entry;
 }
 

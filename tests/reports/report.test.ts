@@ -120,6 +120,19 @@ test("sluice report --since 1h: HTML figures equal SQL (volumes, dead letters, a
   const bytes = readFileSync(pdf);
   assert.is(bytes.subarray(0, 5).toString(), "%PDF-");
   assert.ok(bytes.length > 5_000, `pdf of ${bytes.length} bytes`);
+
+  // sluice report ls: both, newest first, with their figures.
+  const out: string[] = [];
+  const log = console.log;
+  console.log = (line: string) => void out.push(line);
+  try {
+    assert.is(await report(["ls", "--format", "json"], env), 0);
+  } finally {
+    console.log = log;
+  }
+  const listed = JSON.parse(out.join("\n")) as { rows?: unknown[][] } | Array<Record<string, unknown>>;
+  const text = JSON.stringify(listed);
+  assert.ok(text.includes(pdf) && text.includes(html), text.slice(0, 300));
 });
 
 test("the schedule of two instances writes each period once, announces it, and its figures equal SQL for the period", async ({ nats, nc, pipeline, dir }) => {
