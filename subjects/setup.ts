@@ -80,14 +80,18 @@ export async function ensureConsumer(jsm: JetStreamManager, def: ConsumerDefinit
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const immutable = /^(.+) can not be updated/i.exec(message);
-    if (immutable) throw new ConfigConflictError(resource, immutable[1], "the catalog's value", `another value (${message})`);
+    if (immutable) {
+      const field = immutable[1].replace(/ /g, "_");
+      throw new ConfigConflictError(resource, field, (wanted as Record<string, unknown>)[field], `another value (the server: "${message}")`);
+    }
     if (!/consumer already exists/i.test(message)) throw err;
     // Only servers from 2.10 get here, and they have no consumer-info trap.
     const existing = await jsm.consumers.info(def.stream, def.durable_name);
     const legacyFilter = wanted.filter_subject === undefined && existing.config.filter_subject === def.filter_subject;
     const conflict = firstConflict(resource, legacyFilter ? { ...wanted, filter_subject: def.filter_subject } : withFilter(wanted), existing.config as unknown as Record<string, unknown>);
     if (conflict) throw conflict;
-    info = legacyFilter ? await jsm.consumers.update(def.stream, def.durable_name, { filter_subject: "" }) : existing;
+    // An absent filter, not "": nats.js puts a set filter in the request subject, and "" makes it invalid.
+    info = legacyFilter ? await jsm.consumers.update(def.stream, def.durable_name, { filter_subject: undefined }) : existing;
   }
   const conflict = firstConflict(resource, withFilter(wanted), info.config as unknown as Record<string, unknown>);
   if (conflict) throw conflict;
