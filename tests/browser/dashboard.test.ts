@@ -25,7 +25,7 @@ import { HEADERS, subject } from "../../subjects/catalog.ts";
 import { startTelemetry, type Telemetry } from "../../otel/index.ts";
 import { consoleErrors, drawnPixels, launchChromium, screenshotDir } from "./chromium.ts";
 
-const N = 400;
+const N = 200;
 const M = 5;
 const JAEGER = "http://jaeger.example:16686";
 const test = suite<{ nats: NatsServer; nc: NatsConnection; pipeline: TestPipeline; api: ServedApi; browser: Browser; shots: string; traceId: string; eventId: string; telemetry: Telemetry }>("dashboard in chromium");
@@ -34,7 +34,7 @@ test.before(async (ctx) => {
   // Real trace ids on every event (spans get ids without being exported): the anomaly links to one.
   ctx.telemetry = startTelemetry({ log: () => undefined });
   ctx.nats = await NatsServer.start();
-  ctx.pipeline = await startTestPipeline(ctx.nats.url, { tracerFor: ctx.telemetry.tracerFor, env: { SLUICE_SINK_BATCH_MS: "200" } });
+  ctx.pipeline = await startTestPipeline(ctx.nats.url, { tracerFor: ctx.telemetry.tracerFor, env: { SLUICE_SINK_BATCH_MS: "100" } });
   ctx.nc = await connect({ servers: ctx.nats.url });
   const rows = clickhouseRows(() => ctx.pipeline.clickhouse!.client);
   const app = createApp({
