@@ -1,5 +1,5 @@
-// Model choice by an inner rolling origin, and intervals from the chosen member's own errors
-// at those origins. Everything is judged on the history only: the last `origins` blocks of
+// Model choice by an inner rolling origin, and intervals from the chosen combination's own
+// errors at those origins. Everything is judged on the history only: the last blocks of
 // `horizon` points are forecast by members fitted on what precedes the earliest block.
 
 import { candidates, member, type MemberFit, type MemberSpec } from "./members.ts";

@@ -3,7 +3,7 @@ import type { MemberKind, MemberSpec } from "./members.ts";
 
 /**
  * A forecast from the last observed point: `mean[k]` is k+1 steps ahead, with a central
- * prediction interval at `level` taken from the chosen model's own errors at the inner origins.
+ * prediction interval at `level` taken from the chosen combination's own errors at the inner origins.
  *
  * @example
  * const f = forecaster.forecast(12);
@@ -44,7 +44,7 @@ export interface ForecasterOptions {
   maxHistory?: number;
   /** Longest seasonal period considered, in points. Default 1008. */
   maxPeriod?: number;
-  /** A calendar period to try besides the detected one, e.g. points per day. */
+  /** The calendar period, e.g. points per day (24 for hourly data): used instead of the one found by autocorrelation. */
   period?: number;
   /** Refit (model choice, parameters, intervals) after this many new points; in between the fitted model forecasts from the latest history. Default 288. */
   refitEvery?: number;
