@@ -4,7 +4,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { formatM4, readM4 } from "../../models/forecast/m4.ts";
+import { formatM4, intervalScore, readM4 } from "../../models/forecast/m4.ts";
 
 const repo = new URL("../..", import.meta.url).pathname;
 const m4 = join(repo, "../shared/m4");
@@ -46,6 +46,22 @@ test("sluice eval forecast --m4 on every 20th M4 Hourly series: files in the M4 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("intervalScore: coverage, MSIS and the scale that would make the intervals nominal, by hand", () => {
+  // Period 1, history 0,1,2,3: the naive scale is 1. Mean 10, interval [9, 11] at 50%.
+  const history = new Map([["a", [0, 1, 2, 3]]]);
+  const actuals = new Map([["a", [10, 12, 9.5, 10]]]);
+  const mean = new Map([["a", [10, 10, 10, 10]]]);
+  const s = intervalScore(history, actuals, mean, new Map([["a", [9, 9, 9, 9]]]), new Map([["a", [11, 11, 11, 11]]]), { level: 0.5, period: 1 });
+  assert.is(s.coverage, 0.75);
+  // Widths 2 each; the one miss is 1 above the upper bound: 2/α·1 = 4. (4·2 + 4) / 4 / 1 = 3.
+  assert.is(s.msis, 3);
+  assert.is(s.width, 2);
+  // Distances over reach: 0, 2, 0.5, 0. For 75% inside, the 3rd smallest: intervals half as wide would do.
+  const lower = new Map([["a", [9, 9, 9, 9]]]);
+  const upper = new Map([["a", [11, 11, 11, 11]]]);
+  assert.is(intervalScore(history, actuals, mean, lower, upper, { level: 0.75, period: 1 }).neededScale, 0.5);
 });
 
 test("sluice eval forecast --m4 needs --out", () => {
