@@ -1,9 +1,6 @@
 import { SluiceProcess } from "../tests/harness/sluice-process.ts";
 import { waitFor } from "../tests/harness/wait.ts";
 
-/** validate, window, detect, and the sinks with the embedded engine: see `splitGroups` in cli/up.ts. */
-const SPLIT_PROCESSES = 4;
-
 export interface SluiceUp {
   readonly process: SluiceProcess;
   /** Where its HTTP API listens (from the banner). */
@@ -16,10 +13,11 @@ export interface SluiceUp {
  */
 export async function startSluiceUp(args: readonly string[], natsUrl: string, stateDir: string, env: Record<string, string> = {}): Promise<SluiceUp> {
   const up = SluiceProcess.start(["up", ...args], { NATS_URL: natsUrl, SLUICE_STATE_DIR: stateDir, SLUICE_API_PORT: "0", SLUICE_LOG_LEVEL: "info", ...env });
-  const processes = args.includes("--split") ? SPLIT_PROCESSES : 0;
   const ready = () => {
     const apiUrl = up.output.match(/^\s+API\s+(http:\/\/\S+)/m)?.[1];
-    return apiUrl && up.output.split("actors running").length - 1 >= processes ? apiUrl : undefined;
+    // With --split, `sluice up` logs its groups ("actor processes: validate; window; …"); each child logs "actors running".
+    const groups = up.output.match(/actor processes: (.*)$/m)?.[1].split("; ").length ?? 0;
+    return apiUrl && up.output.split("actors running").length - 1 >= groups ? apiUrl : undefined;
   };
   const apiUrl = await waitFor(async () => ready(), (url) => url !== undefined || up.child.exitCode !== null, 180_000, 100);
   if (!apiUrl) {
