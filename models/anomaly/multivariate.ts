@@ -114,19 +114,22 @@ export function createMultivariateDetector(options: MultivariateOptions = {}): M
   function neighbours(v: number[]): { d2: number; i: number }[] {
     const best: { d2: number; i: number }[] = [];
     const inv = st.variance.map((_, d) => 1 / sd(d));
-    st.ring.forEach((u, i) => {
-      const bound = best.length === k ? best[k - 1].d2 : Infinity;
+    const { ring, dims } = st;
+    let bound = Infinity;
+    for (let i = 0; i < ring.length; i++) {
+      const u = ring[i];
       let d2 = 0;
-      for (let d = 0; d < st.dims && d2 < bound; d++) {
+      for (let d = 0; d < dims && d2 < bound; d++) {
         const e = (v[d] - u[d]) * inv[d];
         d2 += e * e;
       }
-      if (d2 >= bound) return;
+      if (d2 >= bound) continue;
       let at = best.length;
       while (at > 0 && best[at - 1].d2 > d2) at--;
       best.splice(at, 0, { d2, i });
       if (best.length > k) best.pop();
-    });
+      if (best.length === k) bound = best[k - 1].d2;
+    }
     return best;
   }
 

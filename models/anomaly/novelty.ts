@@ -83,7 +83,32 @@ export function pushNovelty(cfg: NoveltyConfig, s: NoveltyState, x: number): (nu
   const hint = s.hint ?? 0;
   if (hint >= lengths[0] && hint <= last) measure(s.ring, a, newest, hint, s.filled, lengths, best);
   let nearest = -1;
-  for (let back = lengths[0]; back <= last; back++) {
+  // Where every length fits, the longest's best bounds the candidate (the hot loop, kept plain);
+  // nearer the ends of memory, fewer lengths fit and `measure` works out which.
+  const inner = Math.min(last, s.filled - longestM);
+  for (let back = lengths[0]; back < Math.min(longestM, inner + 1); back++) {
+    if (measure(s.ring, a, newest, back, s.filled, lengths, best)) nearest = back;
+  }
+  const ring = s.ring;
+  const top = lengths.length - 1;
+  for (let back = longestM; back <= inner; back++) {
+    const bound = best[top];
+    let d2 = 0;
+    let j = 0;
+    let at = newest - back;
+    if (at < 0) at += len;
+    for (let k = 0; k < longestM && d2 < bound; k++) {
+      const d = a[k] - ring[at];
+      d2 += d * d;
+      at = at === 0 ? len - 1 : at - 1;
+      if (k + 1 === lengths[j]) {
+        if (d2 < best[j]) best[j] = d2;
+        j++;
+      }
+    }
+    if (d2 < bound) nearest = back;
+  }
+  for (let back = Math.max(lengths[0], inner + 1); back <= last; back++) {
     if (measure(s.ring, a, newest, back, s.filled, lengths, best)) nearest = back;
   }
   if (nearest >= 0) s.hint = nearest;
