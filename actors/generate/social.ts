@@ -1,5 +1,6 @@
 import { AnomalyDice, type AnomalyLabel, type KindSpec } from "./anomalies.ts";
 import { TimestampWriter, streamsFor, type Draft, type ModelSetup, type SourceModel } from "./model.ts";
+import { deviceIpFor } from "./pii.ts";
 import { uniqueToken, type Rng } from "./random.ts";
 
 const MINUTE_MS = 60_000;
@@ -118,6 +119,7 @@ export function createSocialModel(setup: ModelSetup): SourceModel<"social"> {
         lang: user.lang,
         likes,
         reposts,
+        device_ip: deviceIpFor(user.id),
         ts: user.ts.write(ms),
       },
       label,

@@ -2,6 +2,7 @@ import type { TxnChannel, TxnPayload } from "../../subjects/schemas/index.ts";
 import { AnomalyDice, type AnomalyLabel, type KindSpec } from "./anomalies.ts";
 import { COUNTRIES, distanceKm, type Country, type LatLon } from "./geo.ts";
 import { TimestampWriter, offsetForLongitude, streamsFor, type Draft, type ModelSetup, type SourceModel } from "./model.ts";
+import { phoneFor } from "./pii.ts";
 import { round, uniqueToken, type Rng } from "./random.ts";
 
 type CategoryName = "grocery" | "restaurant" | "fuel" | "pharmacy" | "electronics" | "fashion" | "travel" | "digital" | "atm";
@@ -50,6 +51,7 @@ interface Customer {
   usualWeights: number[];
   cardNumber: string;
   email: string;
+  phone: string;
   ts: TimestampWriter;
 }
 
@@ -104,8 +106,9 @@ function createCustomer(rng: Rng, taken: Set<string>, merchants: Merchant[], mod
   const usual = rng.faker.helpers.arrayElements(local, { min: 4, max: 9 });
   const firstName = rng.faker.person.firstName();
   const lastName = rng.faker.person.lastName();
+  const id = uniqueToken(taken, () => `cus-${rng.faker.string.alphanumeric({ length: 10, casing: "lower" })}`);
   return {
-    id: uniqueToken(taken, () => `cus-${rng.faker.string.alphanumeric({ length: 10, casing: "lower" })}`),
+    id,
     home,
     at,
     scale: rng.logNormal(1, 0.45),
@@ -115,6 +118,7 @@ function createCustomer(rng: Rng, taken: Set<string>, merchants: Merchant[], mod
     usualWeights: usual.map(() => rng.logNormal(1, 0.7)),
     cardNumber: rng.faker.finance.creditCardNumber().replace(/\D/g, ""),
     email: rng.faker.internet.exampleEmail({ firstName, lastName }),
+    phone: phoneFor(id, home.code),
     ts: new TimestampWriter(mode, rng, offsetForLongitude(at[1])),
   };
 }
@@ -154,7 +158,7 @@ function payment(rng: Rng, customer: Customer, merchant: Merchant, channel: TxnC
     ...(inPerson ? { lat: round(merchant.at[0], 5), lon: round(merchant.at[1], 5) } : {}),
     channel,
     card_number: customer.cardNumber,
-    ...(inPerson ? {} : { email: customer.email }),
+    ...(inPerson ? {} : { email: customer.email, phone: customer.phone }),
     ts: customer.ts.write(ms),
   };
 }

@@ -3,6 +3,8 @@ import { SOURCES, type Source } from "../sources.ts";
 import iot from "./iot.v1.json" with { type: "json" };
 import social from "./social.v1.json" with { type: "json" };
 import txn from "./txn.v1.json" with { type: "json" };
+import socialV2 from "./social.v2.json" with { type: "json" };
+import txnV2 from "./txn.v2.json" with { type: "json" };
 
 /**
  * Event time as producers write it: RFC 3339 (`nats pub` `{{TimeStamp}}`), unix seconds, millis or
@@ -39,6 +41,8 @@ export interface SocialPayload extends RawPayloadBase {
   lang?: string;
   likes?: number;
   reposts?: number;
+  /** v2: the posting device's IP address (PII). */
+  device_ip?: string;
 }
 
 export type TxnChannel = "card_present" | "online" | "atm";
@@ -58,6 +62,8 @@ export interface TxnPayload extends RawPayloadBase {
   channel?: TxnChannel;
   card_number?: string;
   email?: string;
+  /** v2. */
+  phone?: string;
 }
 
 /** The payload type of each source. Extra properties are allowed on the wire; these are the known ones. */
@@ -84,16 +90,28 @@ export const SCHEMA_VERSION = 1;
 export const SCHEMAS_V1: Readonly<Record<Source, SchemaObject>> = Object.freeze({ iot, social, txn });
 
 /**
- * The properties that identify a person, per source, read from the schemas (`"$comment": "pii"`)
- * so the list cannot drift from them.
+ * Version 2 of the sources whose events carry personal data: v1 plus `x-sluice-pii` on every
+ * personal field (see pii/policy.ts) and the fields the generator adds (txn `phone`, social
+ * `device_ip`); compatible with v1 in every mode. Register them with `sluice schema add txn
+ * subjects/schemas/txn.v2.json` (and social); the ingest chain protects what the source's current
+ * version declares.
+ */
+export const SCHEMAS_V2: Readonly<Partial<Record<Source, SchemaObject>>> = Object.freeze({ social: socialV2, txn: txnV2 });
+
+/**
+ * The properties that identify a person, per source, read from the shipped schemas (`"$comment":
+ * "pii"` in any version) so the list cannot drift from them.
  *
  * @example
- * PII_FIELDS.txn // ["card_number", "email"]
+ * PII_FIELDS.txn // ["card_number", "email", "lat", "lon", "phone"]
  */
 export const PII_FIELDS: Readonly<Record<Source, readonly string[]>> = Object.freeze(
   Object.fromEntries(SOURCES.map((source) => {
-    const properties = SCHEMAS_V1[source].properties as Record<string, { $comment?: string }>;
-    const pii = Object.keys(properties).filter((name) => properties[name].$comment === "pii");
-    return [source, Object.freeze(pii)];
+    const pii = new Set<string>();
+    for (const schema of [SCHEMAS_V1[source], SCHEMAS_V2[source]]) {
+      const properties = (schema?.properties ?? {}) as Record<string, { $comment?: string }>;
+      for (const name of Object.keys(properties)) if (properties[name].$comment === "pii") pii.add(name);
+    }
+    return [source, Object.freeze([...pii].sort())];
   })) as Record<Source, readonly string[]>,
 );

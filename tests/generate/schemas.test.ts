@@ -112,8 +112,8 @@ test("a rejection names the offending field", () => {
   assert.equal(validate.txn.errors?.map((e) => e.instancePath), ["/currency"]);
 });
 
-test("PII fields are read from the schemas: card_number and email of txn, none elsewhere", () => {
-  assert.equal(PII_FIELDS, { iot: [], social: [], txn: ["card_number", "email"] });
+test("PII fields are read from the schemas (v1 and v2): txn's card, e-mail, phone and coordinates, social's device IP", () => {
+  assert.equal(PII_FIELDS, { iot: [], social: ["device_ip"], txn: ["card_number", "email", "lat", "lon", "phone"] });
 });
 
 test.run();
