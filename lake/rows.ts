@@ -28,32 +28,71 @@ export function rowBytes(r: LakeRow): number {
   return r.data.byteLength + r.subject.length + h + 24;
 }
 
-const HEX = "0123456789abcdef";
+const HEX = new TextEncoder().encode("0123456789abcdef");
+const utf8 = new TextEncoder();
 
-/**
- * Bytes as a TabSeparated field. Everything outside printable ASCII, and the backslash, is a
- * `\xHH` escape: the engine's text input is then binary-safe (a raw byte ≥ 0x80 would be read
- * as text and replaced when it is not valid UTF-8).
- */
-function escapeBytes(bytes: Uint8Array, quote = false): string {
-  let out = "";
-  for (const c of bytes) {
-    if (c < 0x20 || c >= 0x7f || c === 0x5c || (quote && c === 0x27)) out += `\\x${HEX[c >> 4]}${HEX[c & 15]}`;
-    else out += String.fromCharCode(c);
+/** Appends bytes to one growing buffer: the text for a whole file is built without string concatenation. */
+class ByteWriter {
+  private buf = Buffer.allocUnsafe(1 << 16);
+  private at = 0;
+
+  private room(n: number): void {
+    if (this.at + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.at + n));
+    this.buf.copy(next, 0, 0, this.at);
+    this.buf = next;
   }
-  return out;
+
+  ascii(text: string): void {
+    this.room(text.length);
+    this.at += this.buf.write(text, this.at, "latin1");
+  }
+
+  /**
+   * Bytes as a TabSeparated field (inside a quoted Map key or value when `quote`). Everything
+   * outside printable ASCII, and the backslash, is a `\xHH` escape: the engine's text input is
+   * then binary-safe (a raw byte >= 0x80 would be read as text and replaced when not valid UTF-8).
+   */
+  escaped(bytes: Uint8Array, quote = false): void {
+    this.room(bytes.length * 4);
+    const buf = this.buf;
+    let at = this.at;
+    for (const c of bytes) {
+      if (c < 0x20 || c >= 0x7f || c === 0x5c || (quote && c === 0x27)) {
+        buf[at++] = 0x5c;
+        buf[at++] = 0x78;
+        buf[at++] = HEX[c >> 4];
+        buf[at++] = HEX[c & 15];
+      } else buf[at++] = c;
+    }
+    this.at = at;
+  }
+
+  done(): Buffer {
+    return this.buf.subarray(0, this.at);
+  }
 }
 
-const utf8 = new TextEncoder();
-const quoted = (s: string) => `'${escapeBytes(utf8.encode(s), true)}'`;
-
-/** Rows as TabSeparated text in {@link LAKE_STRUCTURE}'s column order. */
-export function toTabSeparated(rows: readonly LakeRow[]): string {
-  const lines: string[] = [];
+/** Rows as TabSeparated bytes in {@link LAKE_STRUCTURE}'s column order. */
+export function toTabSeparated(rows: readonly LakeRow[]): Buffer {
+  const w = new ByteWriter();
   for (const r of rows) {
-    const time = new Date(r.timestampMs).toISOString().replace("T", " ").replace("Z", "");
-    const headers = `{${Object.entries(r.headers).map(([k, v]) => `${quoted(k)}:${quoted(v)}`).join(",")}}`;
-    lines.push(`${escapeBytes(utf8.encode(r.stream))}\t${r.seq}\t${escapeBytes(utf8.encode(r.subject))}\t${time}\t${headers}\t${escapeBytes(r.data)}\n`);
+    w.escaped(utf8.encode(r.stream));
+    w.ascii(`\t${r.seq}\t`);
+    w.escaped(utf8.encode(r.subject));
+    w.ascii(`\t${new Date(r.timestampMs).toISOString().replace("T", " ").replace("Z", "")}\t{`);
+    let first = true;
+    for (const [k, v] of Object.entries(r.headers)) {
+      w.ascii(first ? "'" : ",'");
+      first = false;
+      w.escaped(utf8.encode(k), true);
+      w.ascii("':'");
+      w.escaped(utf8.encode(v), true);
+      w.ascii("'");
+    }
+    w.ascii("}\t");
+    w.escaped(r.data);
+    w.ascii("\n");
   }
-  return lines.join("");
+  return w.done();
 }

@@ -171,11 +171,11 @@ export class LakeStore {
     return this.tableFunction(this.location.kind === "s3" ? key : join(this.location.root, key), { exact: true });
   }
 
-  private async insert(target: string, body: string, key: string): Promise<void> {
+  private async insert(target: string, body: Buffer, key: string): Promise<void> {
     try {
       await this.engine.insert({
         table: `FUNCTION ${target}`,
-        values: Readable.from([Buffer.from(body)], { objectMode: false }),
+        values: Readable.from([body], { objectMode: false }),
         format: "TabSeparated",
         clickhouse_settings: WRITE_SETTINGS,
       });
