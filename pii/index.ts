@@ -4,3 +4,4 @@ export { KeyringError, parseKeyring, serializeKeyring, newKeyring, rotateKeyring
 export { readKeyring, requireKeyring, writeKeyring, type KeyringLocation } from "./keyring-file.ts";
 export { mask, tokenize, encrypt, decrypt, generalize, isCiphertext, PiiDecryptError, TOKEN_PREFIX, CIPHER_PREFIX } from "./actions.ts";
 export { createProtector, protectedFields, type Protector } from "./protect.ts";
+export { createIngestProtection, type IngestProtection, type PolicySource } from "./ingest.ts";
