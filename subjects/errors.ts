@@ -10,11 +10,17 @@ export class PoisonError extends Error {
   readonly code: string;
   /** Where in the message it failed, e.g. `/temperature`. */
   readonly field: string | undefined;
-  constructor(code: string, message: string, opts: { field?: string; cause?: unknown } = {}) {
+  /**
+   * What the dead letter carries instead of the message's own bytes: the message with its
+   * personal fields protected (pii/), so the clear value stays in the stream it came from.
+   */
+  readonly body: Uint8Array | undefined;
+  constructor(code: string, message: string, opts: { field?: string; cause?: unknown; body?: Uint8Array } = {}) {
     super(message, { cause: opts.cause });
     this.name = "PoisonError";
     this.code = code;
     this.field = opts.field;
+    this.body = opts.body;
   }
 }
 
