@@ -188,7 +188,7 @@ export class TaskRunner<S, T extends TaskSpec> {
             const msgOf = plan.rejected.size + plan.bound.size > 0 ? new Map(inputs.map((input, i) => [input, batch[i]] as const)) : undefined;
             const deadLetters = [...plan.rejected].map(([input, err]) => ({
               input,
-              out: buildDeadLetter({ actor: def.name, stream, subject: input.subject, seq: input.seq, deliveries: 1, headers: msgOf?.get(input)?.headers, data: input.data },
+              out: buildDeadLetter({ actor: def.name, stream, subject: input.subject, seq: input.seq, deliveries: 1, headers: msgOf?.get(input)?.headers, data: err.body ?? input.data },
                 err.code, err.message, maxPayload, input.timestampMs),
             }));
             // Messages an earlier deployment already answered are folded, not answered again;
