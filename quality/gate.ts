@@ -3,6 +3,8 @@ import type { Envelope } from "../subjects/envelope.ts";
 import type { DqResultRecord } from "../clickhouse/rows-quality.ts";
 import type { Inbound, Outbound } from "../subjects/message.ts";
 import { PoisonError } from "../subjects/errors.ts";
+import { PII_FIELDS } from "../subjects/schemas/index.ts";
+import { isSource } from "../subjects/sources.ts";
 import { BATCH_KINDS, durationMs, type Expectation, type Suite } from "./expectations.ts";
 
 /** What the validate stage decided for one message; the gate turns some acceptances into rejections. */
@@ -73,7 +75,7 @@ function reader(field: string): (envelope: Envelope) => unknown {
   };
 }
 
-function shown(value: unknown): string {
+function shownValue(value: unknown): string {
   if (value === undefined) return "nothing";
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
@@ -121,9 +123,12 @@ interface Compiled {
   restore?(state: unknown): void;
 }
 
-function compile(spec: Expectation): Compiled {
+/** Failures reach dead-letter reasons and DQ samples: a personal field's value is named, never shown. */
+function compile(spec: Expectation, pii: ReadonlySet<string>): Compiled {
   const field = "field" in spec ? spec.field : "$event_time";
   const at = `/${field.replace(/\./g, "/")}`;
+  const hidden = pii.has(field.split(".")[0]);
+  const shown = hidden ? () => "a value not shown: PII" : shownValue;
   const lookup = reader(field);
   switch (spec.kind) {
     case "not_null":
@@ -228,7 +233,7 @@ function compile(spec: Expectation): Compiled {
           if (!prev) return undefined;
           if (seq <= prev.seq) return SKIP;
           const ok = spec.strict ? v > prev.value : v >= prev.value;
-          return ok ? undefined : `${at} expected ${spec.strict ? "more than" : "at least"} ${prev.value} (key ${JSON.stringify(e.key)}, seq ${prev.seq}), got ${v}`;
+          return ok ? undefined : `${at} expected ${spec.strict ? "more than" : "at least"} ${hidden ? "the previous value" : prev.value} (key ${JSON.stringify(e.key)}, seq ${prev.seq}), got ${shown(v)}`;
         },
         commit: (e, seq) => {
           const v = lookup(e);
@@ -303,7 +308,8 @@ export function createQualityGate(suites: Readonly<Record<string, Suite>>): Qual
   /** The latest stream time seen; counts never go to a minute before it, even if the server's clock stepped back. */
   let clock: number | null = null;
   const bySource = new Map(Object.entries(suites).map(([source, suite]) => {
-    const perEvent = suite.expectations.filter((e) => !BATCH_KINDS.includes(e.kind)).map(compile);
+    const pii = new Set(isSource(source) ? PII_FIELDS[source] : []);
+    const perEvent = suite.expectations.filter((e) => !BATCH_KINDS.includes(e.kind)).map((e) => compile(e, pii));
     const batch = suite.expectations.filter((e): e is Expectation & { kind: "null_ratio" | "mean" } => BATCH_KINDS.includes(e.kind)).map(compileBatch);
     return [source, { stateless: perEvent.filter((c) => !c.stateful), stateful: perEvent.filter((c) => c.stateful), batch }] as const;
   }));
