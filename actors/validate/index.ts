@@ -7,9 +7,14 @@ import type { LoopActor } from "../runtime/supervisor.ts";
 import { ownedBy, validateTasks, type ValidateTask } from "./tasks.ts";
 import { createValidator, type ValidatorOptions } from "./validate.ts";
 import { SERVICES } from "../services.ts";
+import { createIngestProtection, readKeyring, type IngestProtection, type KeyringLocation } from "../../pii/index.ts";
+import { SOURCES } from "../../subjects/sources.ts";
+import { PoisonError } from "../../subjects/errors.ts";
 
 export interface ValidateActorOptions extends ValidatorOptions, KeyedRunOptions {
   readonly batchMessages?: number;
+  /** The keyring for the schemas' x-sluice-pii rules; without one, a schema that tokenizes or encrypts stops the start. */
+  readonly keyring?: KeyringLocation;
 }
 
 interface ValidateState {
@@ -45,6 +50,7 @@ const VALIDATE_STATE_VERSION = 1;
  */
 export function validateDefinition(opts: ValidateActorOptions): KeyedActorDefinition<ValidateState, ValidateTask> {
   let verdictOf = createValidator(opts);
+  let pii: IngestProtection | undefined;
   const suites = loadSuites();
   const tasks = validateTasks();
   const fingerprint = fingerprintOf([VALIDATE_STATE_VERSION, tasks.map((t) => [t.id, t.filter])]);
@@ -56,7 +62,10 @@ export function validateDefinition(opts: ValidateActorOptions): KeyedActorDefini
     fingerprint,
     needs: opts.schemas ? [] : [SERVICES.schemaRegistry],
     async start(ctx) {
-      if (!opts.schemas) verdictOf = createValidator({ ...opts, schemas: await ctx.use(SERVICES.schemaRegistry) });
+      const schemas = opts.schemas ?? (await ctx.use(SERVICES.schemaRegistry));
+      pii = createIngestProtection(schemas, opts.keyring && readKeyring(opts.keyring));
+      pii.checkKeys(SOURCES);
+      verdictOf = createValidator({ ...opts, schemas, refine: pii.protect });
     },
     // Before it was keyed, validate read the durable RAW/validate: what that acknowledged is not published again.
     outputsDoneThrough: durableAckFloor("RAW", "validate"),
@@ -78,10 +87,15 @@ export function validateDefinition(opts: ValidateActorOptions): KeyedActorDefini
         // task's, so that EVENTS stores an event once whichever task, configuration or consumption
         // mode validated it (it is the id the durable-consumer validate used).
         if (verdict.ok) ctx.emit(input, verdict.out);
-        else ctx.reject(input, verdict.error);
+        else ctx.reject(input, protectedDeadLetter(verdict.error, task.source && pii?.deadLetterBody(task.source, input.data)));
       }
     },
   });
+}
+
+/** The error with the body its dead letter carries when the source's policy protects fields. */
+function protectedDeadLetter(error: PoisonError, body: Uint8Array | undefined): PoisonError {
+  return body ? new PoisonError(error.code, error.message, { field: error.field, cause: error.cause, body }) : error;
 }
 
 export function validateActor(opts: ValidateActorOptions): LoopActor {

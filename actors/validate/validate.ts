@@ -4,7 +4,7 @@ import type { Envelope } from "../../subjects/envelope.ts";
 import { eventIdOf, eventMsgId } from "../../subjects/identity.ts";
 import { PII_FIELDS } from "../../subjects/schemas/index.ts";
 import { UpcastError } from "../../subjects/schemas/migrations.ts";
-import { isSource, KEY_FIELD, SOURCES } from "../../subjects/sources.ts";
+import { isSource, KEY_FIELD, SOURCES, type Source } from "../../subjects/sources.ts";
 import { DEFAULT_MAX_FUTURE_SKEW_MS } from "../../config/index.ts";
 import { PoisonError } from "../runtime/errors.ts";
 import type { Inbound, Outbound } from "../runtime/actor.ts";
@@ -27,6 +27,11 @@ export interface ValidatorOptions {
    * its partition's watermark hours ahead, and every later reading would arrive "late".
    */
   readonly maxFutureSkewMs?: number;
+  /**
+   * The rest of the ingest chain on a valid payload, before it is published (enrich, then protect
+   * PII: pii/ingest.ts): the payload EVENTS carries, or why the event is dead-lettered.
+   */
+  readonly refine?: (source: Source, payload: Record<string, unknown>) => Record<string, unknown> | PoisonError;
 }
 
 export type Verdict =
@@ -155,6 +160,8 @@ export function createValidator(opts: ValidatorOptions): (input: Inbound) => Ver
     }
 
     const eventId = eventIdOf(input.headers, payload, input.stream, input.seq);
+    const refined = opts.refine ? opts.refine(source, payload) : payload;
+    if (refined instanceof PoisonError) return { ok: false, error: refined };
 
     const envelope: Envelope = {
       event_id: eventId,
@@ -163,7 +170,7 @@ export function createValidator(opts: ValidatorOptions): (input: Inbound) => Ver
       schema_version: written,
       event_time: eventTime,
       ingest_time: input.timestampMs,
-      payload,
+      payload: refined,
       raw_subject: input.subject,
       raw_seq: input.seq,
     };
