@@ -54,6 +54,11 @@ export interface Config {
   /** Days the `retention` job keeps table partitions on servers without TTL, and lake files; undefined: forever. */
   readonly retentionDays: number | undefined;
   readonly lakeRetentionDays: number | undefined;
+  /**
+   * The PII keyring (pii/keyring.ts): `SLUICE_PII_KEYS` (the keyring document itself) wins over the
+   * file at `SLUICE_KEYRING` (default `<state dir>/keys/keyring.json`, mode 0600).
+   */
+  readonly keyring: { readonly path: string; readonly inline: string | undefined };
 }
 
 /** Five minutes: NTP-synced producers and batching clients stay well inside it. */
@@ -145,6 +150,7 @@ export function loadConfig(env: Env): Config {
     jaegerUiUrl: url(env, "JAEGER_UI_URL", ["http:", "https:"]),
     reportCron: env.SLUICE_REPORT_CRON || undefined,
     openLineageUrl: url(env, "OPENLINEAGE_URL", ["http:", "https:", "file:"]),
+    keyring: { path: resolve(env.SLUICE_KEYRING || join(resolve(env.SLUICE_STATE_DIR || ".sluice"), "keys", "keyring.json")), inline: env.SLUICE_PII_KEYS || undefined },
   });
 }
 
