@@ -60,7 +60,7 @@ async function outputIds(opts: WindowActorOptions): Promise<string[]> {
 }
 
 test("same config and partitions: identical ids; another partition count or config: disjoint ids", async () => {
-  // idleMs 1: partitions without input are idle at once, so the groups task's watermark moves.
+  // idleMs 1: partitions without input are idle at once, so the group tasks' watermarks move.
   const first = await outputIds({ partitions: 2, idleMs: 1 });
   const again = await outputIds({ partitions: 2, idleMs: 1 });
   const fourPartitions = await outputIds({ partitions: 4, idleMs: 1 });
