@@ -14,6 +14,10 @@ if (!values.data || !values.out) {
   console.error("usage: nab-cli --data DIR --out DIR [--only SUBSTRING]... [--cv [--scorer FILE]]");
   process.exit(2);
 }
+if (values.cv && values.only) {
+  console.error("nab-cli --cv scores the whole public set: drop --only");
+  process.exit(2);
+}
 const started = Date.now();
 const run = evalNab({ dataDir: values.data, outDir: values.out, only: values.only });
 const rows = run.files.reduce((n, f) => n + f.rows, 0);
