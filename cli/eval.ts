@@ -61,6 +61,7 @@ async function synthetic(argv: string[]): Promise<number> {
 function nab(argv: string[]): number {
   const { values } = parse(argv, { data: { type: "string" }, out: { type: "string" }, only: { type: "string", multiple: true }, cv: { type: "boolean" }, scorer: { type: "string" } }, USAGE);
   if (!values.data || !values.out) throw new UsageError(`eval nab needs --data DIR (NAB's data/) and --out DIR\nusage: ${USAGE}`);
+  if (values.cv && values.only) throw new UsageError("eval nab --cv scores the whole public set: drop --only");
   const started = Date.now();
   const run = evalNab({ dataDir: values.data, outDir: values.out, only: values.only });
   const points = run.files.reduce((n, f) => n + f.rows, 0);
@@ -69,7 +70,6 @@ function nab(argv: string[]): number {
     console.log(`score it: python3 <nab>/score.py --results ${values.out}`);
     return 0;
   }
-  if (values.only) throw new UsageError("eval nab --cv scores the whole public set: drop --only");
   // NAB's layout: score.py sits next to data/.
   const scorer = values.scorer ?? join(dirname(values.data), "score.py");
   console.log(formatNabCv(nabCrossValidation({ scorer, dataDir: values.data, resultsDir: values.out }, publicSplits())));
