@@ -20,10 +20,13 @@ export function stampedReading(seq: number, keys: number, sentMs: number): TestM
   };
 }
 
-/** `n` readings over `keys` sensors, event times 250 ms apart and ending now (within the future-skew limit). */
-export function recentReadings(n: number, keys: number, firstSeq = 1): TestMessage[] {
-  const start = Date.now() - n * 250;
-  return Array.from({ length: n }, (_, i) => stampedReading(firstSeq + i, keys, start + i * 250));
+/**
+ * `n` readings over `keys` sensors in turn, event times `stepMs` apart (each sensor reports every
+ * `keys × stepMs`) and ending now (within the future-skew limit).
+ */
+export function recentReadings(n: number, keys: number, stepMs = 250): TestMessage[] {
+  const start = Date.now() - n * stepMs;
+  return Array.from({ length: n }, (_, i) => stampedReading(1 + i, keys, Math.round(start + i * stepMs)));
 }
 
 /** Stores `messages` in RAW (sluice's stream config, default limits) before anything reads them. */
