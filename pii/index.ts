@@ -5,3 +5,4 @@ export { readKeyring, requireKeyring, writeKeyring, type KeyringLocation } from 
 export { mask, tokenize, encrypt, decrypt, generalize, isCiphertext, PiiDecryptError, TOKEN_PREFIX, CIPHER_PREFIX } from "./actions.ts";
 export { createProtector, protectedFields, type Protector } from "./protect.ts";
 export { createIngestProtection, type IngestProtection, type PolicySource } from "./ingest.ts";
+export { scanValue, emptyCounts, total, luhn, PII_KINDS, type PiiKind, type PiiCounts } from "./scan.ts";

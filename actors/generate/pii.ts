@@ -28,15 +28,3 @@ export function deviceIpFor(userId: string): string {
   const [a, b, c, d] = digest(userId, "device_ip");
   return `${11 + (a % 213)}.${b}.${c}.${1 + (d % 254)}`;
 }
-
-/** Whether `digits` passes the Luhn check every real card number carries. */
-export function luhnValid(digits: string): boolean {
-  if (!/^[0-9]{12,19}$/.test(digits)) return false;
-  let sum = 0;
-  for (let i = 0; i < digits.length; i++) {
-    let n = digits.charCodeAt(digits.length - 1 - i) - 48;
-    if (i % 2 === 1) n = n * 2 > 9 ? n * 2 - 9 : n * 2;
-    sum += n;
-  }
-  return sum % 10 === 0;
-}
