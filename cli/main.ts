@@ -14,6 +14,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv
   dq: { summary: "data quality: report [--since 1h] [--source S], counts per expectation from sluice.dq_results", load: () => import("./dq.ts") },
   lake: { summary: "the Parquet lake: ls [--dataset raw|events] [--source S], replay --source S [--from T --to T] [--to-subject raw.<name>]", load: () => import("./lake.ts") },
   jobs: { summary: "scheduled jobs: ls, run <name> (in the process that owns ClickHouse), history [<name>] from sluice.job_runs", load: () => import("./jobs.ts") },
+  keys: { summary: "the PII keyring: init (mode 0600 under the state dir, or SLUICE_KEYRING), rotate (new encryption key; old ones still decrypt), ls", load: () => import("./keys.ts") },
+  pii: { summary: "personal data: decrypt <event_id> (with the keyring), scan [--limit N] (card numbers, e-mails, precise coordinates in every stream and table)", load: () => import("./pii.ts") },
 };
 
 function help(): string {
