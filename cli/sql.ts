@@ -17,7 +17,9 @@ async function askOwner(url: string, config: Config, query: string): Promise<Res
   const nc = await connectNats(url, config, "sluice:sql", { wait: false, dialTimeoutMs: 1_000 }).catch(() => undefined);
   if (!nc) return undefined;
   try {
-    return await askSql(nc, query, embeddedDataDir(config), 60_000);
+    const answer = await askSql(nc, query, embeddedDataDir(config), 60_000);
+    if (answer.truncated) console.error(`sluice sql: the answer was cut at ${answer.rows.length} rows (the read limit over NATS); narrow the query or add a LIMIT`);
+    return { columns: answer.columns, rows: answer.rows };
   } catch (err) {
     if (err instanceof NoSqlOwnerError) return undefined;
     throw err;

@@ -6,6 +6,8 @@ import type { ClickHouseClient } from "@clickhouse/client";
 import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import type { QueryColumn } from "./format.ts";
 import { runQuery } from "./query.ts";
+import { cutToLimit, readOnlyStatement, ReadOnlyRefusal, withReadLimits, type ReadOnlyReason } from "./readonly.ts";
+import { countDenial } from "../auth/denials.ts";
 import { subject } from "../subjects/catalog.ts";
 import { INSTANCE_ID } from "../nats/connect.ts";
 import type { Logger } from "../otel/log.ts";
@@ -28,8 +30,8 @@ export interface SqlOwner {
 
 /** Reply: the result, or the error text that tells the user what to fix; always naming its owner. */
 export type SqlReply =
-  | ({ readonly ok: true; readonly columns: QueryColumn[]; readonly rows: unknown[][] } & Partial<SqlOwner>)
-  | ({ readonly ok: false; readonly error: string } & Partial<SqlOwner>);
+  | ({ readonly ok: true; readonly columns: QueryColumn[]; readonly rows: unknown[][]; /** More rows matched than the reply carries (READ_LIMITS). */ readonly truncated?: boolean } & Partial<SqlOwner>)
+  | ({ readonly ok: false; readonly error: string; /** Set when the statement was refused as not read-only. */ readonly denied?: ReadOnlyReason } & Partial<SqlOwner>);
 
 /** The same directory however it was spelled (relative, through a symlink), on this host. */
 function canonical(dataDir: string): string {
@@ -51,7 +53,8 @@ export function sqlSubjectFor(dataDir: string, host = hostname()): string {
  * The embedded engine can be opened by one process only, so that process answers SQL for the
  * others over NATS request/reply, on `sluice.rpc.sql` and on its directory's own subject
  * ({@link sqlSubjectFor}). A request that names another directory is refused, never answered
- * with this one's data.
+ * with this one's data. Only reads are answered ({@link readOnlyStatement}), each within the
+ * limits of {@link withReadLimits}; a refusal is counted as `sluice_denied_total{surface="sql_rpc"}`.
  */
 export function serveSql(nc: NatsConnection, client: ClickHouseClient, opts: { dataDir: string; log: Logger }): { stop(): Promise<void> } {
   const owner: SqlOwner = { data_dir: canonical(opts.dataDir), host: hostname(), instance: INSTANCE_ID };
@@ -66,10 +69,16 @@ export function serveSql(nc: NatsConnection, client: ClickHouseClient, opts: { d
         if (asked && (asked.dataDir !== owner.data_dir || asked.host !== owner.host)) {
           throw new Error(`this process (instance ${owner.instance}) owns ${owner.data_dir} on ${owner.host}, not ${asked.dataDir} on ${asked.host}; ask on ${sqlSubjectFor(asked.dataDir, asked.host)}`);
         }
-        const result = await runQuery(client, request.query);
-        reply = { ok: true, columns: result.columns, rows: result.rows, ...owner };
+        // "json": the text is not sent, and the table renderer does not take 100k rows.
+        const result = await runQuery(client, withReadLimits(readOnlyStatement(request.query)), "json");
+        const { rows, truncated } = cutToLimit(result.rows);
+        reply = { ok: true, columns: result.columns, rows, ...(truncated ? { truncated } : {}), ...owner };
       } catch (e) {
-        reply = { ok: false, error: (e as Error).message, ...owner };
+        if (e instanceof ReadOnlyRefusal) {
+          countDenial("sql_rpc", e.reason);
+          opts.log.warn(`sql rpc: refused ${e.got || "an empty query"} (${e.reason})`);
+          reply = { ok: false, error: e.message, denied: e.reason, ...owner };
+        } else reply = { ok: false, error: (e as Error).message, ...owner };
       }
       msg.respond(JSON.stringify(reply));
     })();
@@ -98,7 +107,7 @@ export class NoSqlOwnerError extends Error {
  * nobody owns it, the owner's error when the query failed, and refuses a reply from any other
  * directory.
  */
-export async function askSql(nc: NatsConnection, query: string, dataDir: string, timeoutMs: number): Promise<{ columns: QueryColumn[]; rows: unknown[][] }> {
+export async function askSql(nc: NatsConnection, query: string, dataDir: string, timeoutMs: number): Promise<{ columns: QueryColumn[]; rows: unknown[][]; truncated: boolean }> {
   const wanted = canonical(dataDir);
   const request: SqlRequest = { query, data_dir: wanted, host: hostname() };
   const msg = await nc.request(sqlSubjectFor(wanted), JSON.stringify(request), { timeout: timeoutMs }).catch((err: Error) => {
@@ -110,5 +119,5 @@ export async function askSql(nc: NatsConnection, query: string, dataDir: string,
     throw new Error(`sql rpc: the reply came from ${reply.data_dir ?? "an unnamed data directory"} on ${reply.host ?? "an unnamed host"} (instance ${reply.instance ?? "?"}), expected ${wanted}; refusing it`);
   }
   if (!reply.ok) throw new Error(reply.error);
-  return { columns: reply.columns, rows: reply.rows };
+  return { columns: reply.columns, rows: reply.rows, truncated: reply.truncated === true };
 }
