@@ -48,7 +48,11 @@ export interface Config {
   readonly openLineageUrl: string | undefined;
   /** Where the lake sinks write Parquet (`SLUICE_LAKE_URL`: a directory or s3://bucket/prefix; default `<state dir>/lake`). */
   readonly lake: LakeLocation;
-  /** A lake file is complete at the end of its hour, or at this many rows or uncompressed bytes. */
+  /**
+   * A lake file is complete at the end of its hour, or at this many rows or uncompressed bytes.
+   * The file being filled is part of the sink's checkpoint (every 5 s), hence the modest 8 MB
+   * default; lake-compact then merges each hour into one file.
+   */
   readonly lakeFileRows: number;
   readonly lakeFileBytes: number;
   /** Days the `retention` job keeps table partitions on servers without TTL, and lake files; undefined: forever. */
@@ -144,7 +148,7 @@ export function loadConfig(env: Env): Config {
     maxFutureSkewMs: integer(env, "SLUICE_MAX_FUTURE_SKEW_MS", DEFAULT_MAX_FUTURE_SKEW_MS, 0, 30 * 86_400_000),
     lake: lakeLocation(env, resolve(env.SLUICE_STATE_DIR || ".sluice")),
     lakeFileRows: integer(env, "SLUICE_LAKE_FILE_ROWS", 1_000_000, 1, 100_000_000),
-    lakeFileBytes: integer(env, "SLUICE_LAKE_FILE_MB", 32, 1, 1_024) * 1024 * 1024,
+    lakeFileBytes: integer(env, "SLUICE_LAKE_FILE_MB", 8, 1, 1_024) * 1024 * 1024,
     retentionDays: env.SLUICE_RETENTION_DAYS ? integer(env, "SLUICE_RETENTION_DAYS", 0, 1, 36_500) : undefined,
     lakeRetentionDays: env.SLUICE_LAKE_RETENTION_DAYS ? integer(env, "SLUICE_LAKE_RETENTION_DAYS", 0, 1, 36_500) : undefined,
     jaegerUiUrl: url(env, "JAEGER_UI_URL", ["http:", "https:"]),
