@@ -67,22 +67,27 @@ async function one(c: Case, events: number): Promise<BenchSummary> {
 
 function cases(keys: readonly number[], partitions: readonly number[], atKeys: number): Case[] {
   const all = [...keys.map((k) => ({ keys: k, partitions: 4 })), ...partitions.map((n) => ({ keys: atKeys, partitions: n }))];
-  return all.filter((c, i) => all.findIndex((d) => d.keys === c.keys && d.partitions === c.partitions) === i);
+  // Fewest keys first: the largest configuration is the slowest, and the rows before it are kept if it is cut short.
+  return all.filter((c, i) => all.findIndex((d) => d.keys === c.keys && d.partitions === c.partitions) === i).sort((a, b) => a.keys - b.keys);
+}
+
+/** One row of the table; printed as each configuration ends, so a run cut short keeps its rows. */
+function row(r: BenchSummary, base: number): string {
+  const n = (field: string) => Number(r[field]);
+  return `${figure(n("keys"), 7)}  ${figure(n("partitions"), 10)}  ${figure(n("events"), 8)}  ${figure(n("events_per_s"))}  ${ratio(n("events_per_s"), base).toFixed(3).padStart(6)}  ${figure(n("rss_start_mb"), 10)}  ${figure(n("rss_peak_mb"), 12)}  ${n("heap_start_mb").toFixed(1).padStart(11)}  ${n("heap_end_mb").toFixed(1).padStart(12)}  ${figure(n("heap_bytes_per_key"), 11)}`;
 }
 
 export async function main(opts: { events: number; keys: readonly number[]; partitions: readonly number[]; atKeys: number; timeoutMs?: number }): Promise<BenchSummary> {
   const base = await natsBaseline(opts.events);
+  console.log(`events: ${opts.events} per configuration (at least one per key), all actors on, one process each; baseline nats.js publish → stream → consume + JSON.parse + ack: ${figure(base)} msgs/s`);
+  console.log("   keys  partitions    events   events/s   ratio   RSS up MB   RSS peak MB   heap up MB   heap end MB   heap B/key");
   const results: BenchSummary[] = [];
   for (const c of cases(opts.keys, opts.partitions, opts.atKeys)) {
     // Every key is seen at least once: 100k keys need 100k events.
     const args = ["--one", "--events", String(Math.max(opts.events, c.keys)), "--keys", String(c.keys), "--partitions", String(c.partitions)];
-    results.push(await runBenchChild(import.meta.url, args, opts.timeoutMs ?? 900_000, ["--expose-gc"]));
-  }
-  console.log(`events: ${opts.events} per configuration (at least one per key), all actors on, one process each; baseline nats.js publish → stream → consume + JSON.parse + ack: ${figure(base)} msgs/s`);
-  console.log("   keys  partitions    events   events/s   ratio   RSS up MB   RSS peak MB   heap up MB   heap end MB   heap B/key");
-  for (const r of results) {
-    const n = (field: string) => Number(r[field]);
-    console.log(`${figure(n("keys"), 7)}  ${figure(n("partitions"), 10)}  ${figure(n("events"), 8)}  ${figure(n("events_per_s"))}  ${ratio(n("events_per_s"), base).toFixed(3).padStart(6)}  ${figure(n("rss_start_mb"), 10)}  ${figure(n("rss_peak_mb"), 12)}  ${n("heap_start_mb").toFixed(1).padStart(11)}  ${n("heap_end_mb").toFixed(1).padStart(12)}  ${figure(n("heap_bytes_per_key"), 11)}`);
+    const result = await runBenchChild(import.meta.url, args, opts.timeoutMs ?? 900_000, ["--expose-gc"]);
+    results.push(result);
+    console.log(row(result, base));
   }
   const headline = results.find((r) => r.keys === opts.atKeys && r.partitions === 4) ?? results[0];
   const summary: BenchSummary = {
