@@ -15,6 +15,8 @@ import type { ReportEntry } from "../reports/store.ts";
 import type { RawReader } from "../lineage/raw.ts";
 import * as check from "./validate.ts";
 import { RequestError } from "./validate.ts";
+import { allDenials } from "../auth/denials.ts";
+import { GUARD_DEFAULTS, guards, QueueFullError, requestTimeout, ScoringQueue, type GuardOptions } from "./guard.ts";
 
 /**
  * What the API reads from. Everything is injected, so tests pass a real chDB client and a real
@@ -49,19 +51,23 @@ export interface ApiDeps {
   watermarks?: () => ReadonlyArray<{ source: string; watermark: number | null; lag_ms: number | null }>;
   /** RAW by sequence, for `/v1/lineage/events/:id`. */
   raw?: RawReader;
+  /** Body size, request time and CORS limits (api/guard.ts); defaults when absent. */
+  guard?: GuardOptions;
+  /** Where `/v1/predict` queues its scoring; default one of depth 8 for this app. */
+  scoring?: ScoringQueue;
 }
 
 const MAX_BATCH = 10_000;
 const READY_TIMEOUT_MS = 2_000;
 
-function problem(c: Context, status: 400 | 404 | 413 | 415 | 500 | 503, field: string | undefined, message: string, hint: string) {
+function problem(c: Context, status: 400 | 404 | 413 | 415 | 500 | 503 | 504, field: string | undefined, message: string, hint: string) {
   return c.json({ error: { ...(field ? { field } : {}), message, hint } }, status);
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<T>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(Object.assign(new Error(`no answer in ${ms} ms`), { name: "TimeoutError" })), ms);
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
@@ -92,6 +98,8 @@ function prometheus(metrics: ReadonlyMap<string, ActorMetrics>, lag: ConsumerLag
   for (const l of lag) lines.push(`sluice_consumer_pending{consumer="${esc(l.consumer)}",stream="${esc(l.stream)}"} ${l.pending}`);
   lines.push("# HELP sluice_consumer_ack_pending Messages delivered to the consumer and not yet acknowledged.", "# TYPE sluice_consumer_ack_pending gauge");
   for (const l of lag) lines.push(`sluice_consumer_ack_pending{consumer="${esc(l.consumer)}",stream="${esc(l.stream)}"} ${l.ackPending}`);
+  lines.push("# HELP sluice_denied_total Requests refused for lack of privilege (read-only SQL over NATS, API tokens and roles).", "# TYPE sluice_denied_total counter");
+  for (const d of allDenials()) lines.push(`sluice_denied_total{surface="${d.surface}",reason="${esc(d.reason)}"} ${d.count}`);
   return lines.join("\n") + "\n";
 }
 
@@ -136,10 +144,17 @@ function points(body: unknown): { series: string; points: PostedPoint[] } {
 export function createApp(deps: ApiDeps): Hono {
   const now = deps.now ?? Date.now;
   const detectors = new Lru<UnivariateDetector>(deps.maxSeries ?? 1_000);
+  const scoring = deps.scoring ?? new ScoringQueue();
   const app = new Hono();
+  for (const guard of guards(deps.guard ?? {}, problem)) app.use("*", guard);
+  app.use("/v1/*", requestTimeout(deps.guard?.requestTimeoutMs ?? GUARD_DEFAULTS.requestTimeoutMs, problem));
 
   app.onError((err, c) => {
     if (err instanceof RequestError) return problem(c, err.status, err.field, err.message, err.hint);
+    if (err instanceof QueueFullError) {
+      c.header("retry-after", "1");
+      return problem(c, 503, undefined, err.message, "retry after a second, or send fewer concurrent requests");
+    }
     return problem(c, 500, undefined, "internal error", "see the server log; retry later");
   });
   app.notFound((c) => problem(c, 404, "path", `no route ${c.req.method} ${c.req.path}`, "GET /openapi.json lists every route"));
@@ -152,7 +167,9 @@ export function createApp(deps: ApiDeps): Hono {
         await withTimeout(f(), READY_TIMEOUT_MS);
         return { ok: true };
       } catch (err) {
-        return { ok: false, error: (err as Error).message };
+        // Only the kind of failure: a driver's message can carry internal URLs and paths.
+        const e = err as Error;
+        return { ok: false, error: e.name === "TimeoutError" ? `no answer within ${READY_TIMEOUT_MS} ms` : `unavailable (${e.name || "Error"}); the server log has the detail` };
       }
     };
     const [nats, clickhouse] = await Promise.all([probe(deps.pingNats), probe(deps.pingClickHouse)]);
@@ -252,9 +269,8 @@ LIMIT ${limit}`);
   });
 
   app.post("/v1/predict", async (c) => {
-    if (!(c.req.header("content-type") ?? "").includes("application/json")) {
-      throw new RequestError("content-type", "the body must be JSON", "send content-type: application/json", 415);
-    }
+    // The exact media type is checked for every POST (api/guard.ts); here it must be there at all.
+    if (c.req.header("content-type") === undefined) throw new RequestError("content-type", "the body must be JSON", "send content-type: application/json", 415);
     let body: unknown;
     try {
       body = await c.req.json();
@@ -263,7 +279,9 @@ LIMIT ${limit}`);
     }
     const posted = points(body);
     const detector = detectors.upsert(posted.series, () => createUnivariateDetector());
-    const scored = posted.points.map((p) => {
+    // Queued and chunked (api/guard.ts): a burst of batches cannot hold the loop the actors share.
+    const scored = await scoring.run(posted.points.length, (i) => {
+      const p = posted.points[i]!;
       const { score, explanation } = detector.update(p.timestamp, p.value);
       return { timestamp: new Date(p.timestamp).toISOString(), value: p.value, score, explanation };
     });

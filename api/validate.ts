@@ -36,10 +36,16 @@ export function name(value: string | undefined, field: string, required: boolean
   return value;
 }
 
-/** `since` as epoch ms: RFC 3339, epoch ms, or a duration back from now such as 15m, 2h, 7d. */
+/** How far back `since` may reach: further is a scan of whole tables (FINAL) for one request. */
+export const MAX_SINCE_DAYS = 31;
+
+/** `since` as epoch ms: RFC 3339, epoch ms, or a duration back from now such as 15m, 2h, 7d; at most {@link MAX_SINCE_DAYS} back. */
 export function since(value: string | undefined, now: number, fallbackMs: number): number {
   if (value === undefined || value === "") return now - fallbackMs;
   const at = parseSinceMs(value, now);
+  if (at !== undefined && now - at > MAX_SINCE_DAYS * 86_400_000) {
+    throw new RequestError("since", `since ${JSON.stringify(value.slice(0, 40))} is more than ${MAX_SINCE_DAYS} days back`, `at most ${MAX_SINCE_DAYS}d (since=${MAX_SINCE_DAYS}d or a later time); older data: sluice sql or the lake`);
+  }
   if (at !== undefined) return at;
   throw new RequestError("since", `since ${JSON.stringify(value.slice(0, 40))} is not a time`, "RFC 3339 (2026-01-01T00:00:00Z), epoch milliseconds, or a duration back from now (15m, 2h, 7d)");
 }
