@@ -120,9 +120,11 @@ test("delete events and windows, replay the day into an empty RAW: the same rows
   const after = { events: await tableRows(ctx.client, TABLES.events), windows: await tableRows(ctx.client, TABLES.windows) };
   assert.is(diffRows(before.events, after.events, ["before", "after replay"]), undefined);
   assert.is(diffRows(before.windows, after.windows, ["before", "after replay"]), undefined);
-  // Once each, without FINAL: the rows that were still there were not inserted again.
-  assert.is(await scalar(ctx.client, "SELECT count() FROM sluice.events"), readings.length);
-  assert.is(await scalar(ctx.client, "SELECT count() - uniqExact(source, key, event_id) FROM sluice.events"), 0);
+  // Each event once by identity. The events sink looks identities up only for redelivered
+  // inputs, so an event that was still stored may be inserted again by the replay (a first
+  // delivery on the new EVENTS) and is one row under FINAL or after a merge: compared above.
+  assert.is(await scalar(ctx.client, "SELECT count() FROM sluice.events FINAL"), readings.length);
+  assert.is(await scalar(ctx.client, "SELECT uniqExact(source, key, event_id) FROM sluice.events"), readings.length);
 
   // What the replay published: each message's bytes and headers, under its first delivery's event id.
   const original = (await readStream(a.nc, STREAMS.RAW.name)).filter((m) => m.subject.startsWith("raw.iot."));
