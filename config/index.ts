@@ -63,6 +63,17 @@ export interface Config {
    * file at `SLUICE_KEYRING` (default `<state dir>/keys/keyring.json`, mode 0600).
    */
   readonly keyring: { readonly path: string; readonly inline: string | undefined };
+  /** Who may call the HTTP API (api/auth.ts, api/guard.ts). */
+  readonly apiSecurity: ApiSecurity;
+}
+
+/** `SLUICE_API_AUTH` (auto: tokens required once one exists; required: always), `SLUICE_API_METRICS_AUTH`, `SLUICE_API_CORS_ORIGINS`, `SLUICE_API_RATE`. */
+export interface ApiSecurity {
+  readonly auth: "auto" | "required";
+  readonly metricsAuth: boolean;
+  readonly corsOrigins: readonly string[];
+  /** Requests per second per token (burst: twice that). */
+  readonly ratePerSecond: number;
 }
 
 /** Five minutes: NTP-synced producers and batching clients stay well inside it. */
@@ -154,8 +165,21 @@ export function loadConfig(env: Env): Config {
     jaegerUiUrl: url(env, "JAEGER_UI_URL", ["http:", "https:"]),
     reportCron: env.SLUICE_REPORT_CRON || undefined,
     openLineageUrl: url(env, "OPENLINEAGE_URL", ["http:", "https:", "file:"]),
+    apiSecurity: apiSecurity(env),
     keyring: { path: resolve(env.SLUICE_KEYRING || join(resolve(env.SLUICE_STATE_DIR || ".sluice"), "keys", "keyring.json")), inline: env.SLUICE_PII_KEYS || undefined },
   });
+}
+
+function apiSecurity(env: Env): ApiSecurity {
+  const auth = env.SLUICE_API_AUTH || "auto";
+  if (auth !== "auto" && auth !== "required") throw new ConfigError(`SLUICE_API_AUTH=${JSON.stringify(auth)}: expected auto or required`);
+  const metrics = env.SLUICE_API_METRICS_AUTH || "off";
+  if (metrics !== "on" && metrics !== "off") throw new ConfigError(`SLUICE_API_METRICS_AUTH=${JSON.stringify(metrics)}: expected on or off`);
+  const corsOrigins = (env.SLUICE_API_CORS_ORIGINS ?? "").split(",").map((o) => o.trim()).filter(Boolean);
+  for (const origin of corsOrigins) {
+    if (!/^https?:\/\/[^/\s]+$/.test(origin)) throw new ConfigError(`SLUICE_API_CORS_ORIGINS: ${JSON.stringify(origin)} is not an origin (scheme://host[:port], no path)`);
+  }
+  return Object.freeze({ auth, metricsAuth: metrics === "on", corsOrigins: Object.freeze(corsOrigins), ratePerSecond: integer(env, "SLUICE_API_RATE", 50, 1, 100_000) });
 }
 
 function lakeLocation(env: Env, stateDir: string): LakeLocation {
