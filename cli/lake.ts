@@ -1,6 +1,8 @@
 import { parseSinceMs } from "../config/duration.ts";
 import { loadConfig, type Config } from "../config/index.ts";
-import { fileKey, LakeStore, openMemoryEngine, replayRange, type Dataset, type ReplayProgress, type ReplayRange } from "../lake/index.ts";
+import { formatResult, runQuery } from "../clickhouse/index.ts";
+import { DATABASE } from "../clickhouse/schema.ts";
+import { createLakeViews, fileKey, LakeStore, openMemoryEngine, replayRange, type Dataset, type ReplayProgress, type ReplayRange } from "../lake/index.ts";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { streamOverrides } from "../actors/pipeline.ts";
 import { closeNats, connectNats } from "../nats/connect.ts";
@@ -11,6 +13,7 @@ import { readLocalNatsUrl } from "./state.ts";
 
 const USAGE = [
   "sluice lake ls [--dataset raw|events] [--source S]",
+  'sluice lake sql "<query over sluice.lake_raw / sluice.lake_events>" [--format table|json]',
   "sluice lake replay --source S [--from T] [--to T] [--to-subject raw.<name>]",
 ].join("\n       ");
 
@@ -41,6 +44,27 @@ async function ls(config: Config, argv: string[]): Promise<number> {
     const files = await store.list(values.dataset as Dataset, values.source);
     for (const f of files) console.log(fileKey(f));
     console.log(`${files.length} files in ${config.lake.url}`);
+  } finally {
+    await engine.close();
+  }
+  return 0;
+}
+
+/**
+ * The lake views in an in-memory engine of this process, for deployments whose ClickHouse reads
+ * no Parquet (a 18.16 server); with the embedded engine `sluice sql` has the same views.
+ */
+async function sql(config: Config, argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { format: { type: "string", default: "table" } }, USAGE);
+  const query = positionals.join(" ").trim();
+  if (!query) throw new UsageError(`no query given\nusage: ${USAGE}`);
+  if (values.format !== "table" && values.format !== "json") throw new UsageError(`--format ${values.format}: expected table or json`);
+  const engine = await openMemoryEngine();
+  try {
+    await engine.client.command({ query: `CREATE DATABASE IF NOT EXISTS ${DATABASE}` });
+    await createLakeViews(engine.client, config.lake);
+    const { columns, rows } = await runQuery(engine.client, query);
+    console.log(formatResult({ columns, rows }, values.format));
   } finally {
     await engine.close();
   }
@@ -102,5 +126,6 @@ export async function run(argv: string[], env: Record<string, string | undefined
   const config = loadConfig(env);
   if (sub === "ls") return ls(config, rest);
   if (sub === "replay") return replay(config, rest);
+  if (sub === "sql") return sql(config, rest);
   throw new UsageError(`unknown lake command ${JSON.stringify(sub ?? "")}\nusage: ${USAGE}`);
 }

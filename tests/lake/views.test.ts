@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../../config/index.ts";
 import { createLakeViews, LakeStore, openMemoryEngine, parseLakeUrl, type LakeEngine, type LakeLocation, type LakeRow } from "../../lake/index.ts";
+import { SluiceProcess } from "../harness/sluice-process.ts";
 import { S3rver } from "./s3rver.ts";
 
 const test = suite("lake views: sluice.lake_raw and sluice.lake_events");
@@ -88,6 +89,13 @@ test("s3rver", async () => {
     const put = await fetch(`${ctx.s3.endpoint}/views/v/${BAD_KEY}`, { method: "PUT", body: "not parquet" });
     assert.ok(put.ok, `PUT of the corrupt object: ${put.status}`);
   });
+});
+
+test("sluice lake sql: the same views in a process of its own (for a ClickHouse that reads no Parquet)", async () => {
+  const p = SluiceProcess.start(["lake", "sql", "SELECT source, count() AS n FROM sluice.lake_raw WHERE date = '2026-11-30' GROUP BY source", "--format", "json"], { SLUICE_STATE_DIR: ctx.dir, SLUICE_LAKE_URL: join(ctx.dir, "lake") });
+  const code = await new Promise<number | null>((resolve) => p.child.once("exit", resolve));
+  assert.is(code, 0, p.output);
+  assert.equal(JSON.parse(p.output), [{ source: "iot", n: "2" }], "UInt64 as a string, as sluice sql prints it");
 });
 
 test.run();
