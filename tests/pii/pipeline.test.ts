@@ -1,0 +1,202 @@
+// "Done when" of issue 10, PII half: payments and posts with known personal values go through the
+// pipeline (valid events, a dead letter, a late event, an anomaly, a restart and a key rotation);
+// afterwards no stream but RAW, no ClickHouse table, no exported span and no log line holds a clear value.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { NatsServer } from "../harness/nats-server.ts";
+import { ClickHouseServer } from "../harness/clickhouse-server.ts";
+import { publishAll, startTestPipeline, type TestPipeline } from "../harness/pipeline.ts";
+import { streamMessages } from "../harness/run-snapshot.ts";
+import { waitFor } from "../harness/wait.ts";
+import { startTelemetry, type Telemetry } from "../../otel/index.ts";
+import { SchemaRegistry } from "../../subjects/registry/index.ts";
+import { SCHEMAS_V2 } from "../../subjects/schemas/index.ts";
+import { alertMessage } from "../../actors/detect/index.ts";
+import { decrypt, luhn, newKeyring, parseKeyring, PiiDecryptError, rotateKeyring, total, writeKeyring, type Keyring } from "../../pii/index.ts";
+import { decryptEvent, scanStores } from "../../cli/pii.ts";
+
+const MINUTE = 60_000;
+/** A Luhn-valid Visa number: the check digit computed, not typed. */
+const CARD = (() => {
+  const body = "453957876362148";
+  for (let d = 0; d <= 9; d++) if (luhn(body + d)) return body + d;
+  throw new Error("no check digit");
+})();
+const EMAIL = "ada.lovelace@example.org";
+const PHONE = "+447700900123";
+const LAT = 51.50735, LON = -0.12776;
+const IP = "203.0.113.77";
+/** What must appear nowhere but RAW (the coordinates as JSON prints them). */
+const CLEAR = [CARD, CARD.replace(/(\d{4})(?=\d)/g, "$1-"), EMAIL, PHONE, "447700900123", String(LAT), String(LON), IP];
+
+const test = suite<{
+  nats: NatsServer; ch: ClickHouseServer; nc: NatsConnection; telemetry: Telemetry; spans: string[]; logs: string[];
+  dir: string; keyringPath: string; env: Record<string, string>; pipeline?: TestPipeline; restore: () => void;
+}>("pii end to end");
+
+function otlpReceiver(spans: string[]): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (d) => (body += d));
+    req.on("end", () => {
+      spans.push(body);
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end("{}");
+    });
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })));
+}
+
+let receiver: { server: Server; url: string } | undefined;
+
+test.before(async (ctx) => {
+  ctx.spans = [];
+  ctx.logs = [];
+  // Every line the pipeline writes is kept (and still shown).
+  const out = process.stdout.write.bind(process.stdout), err = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((chunk: string | Uint8Array, ...rest: never[]) => (ctx.logs.push(String(chunk)), out(chunk, ...rest))) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => (ctx.logs.push(String(chunk)), err(chunk, ...rest))) as typeof process.stderr.write;
+  ctx.restore = () => {
+    process.stdout.write = out;
+    process.stderr.write = err;
+  };
+  receiver = await otlpReceiver(ctx.spans);
+  ctx.telemetry = startTelemetry({ endpoint: receiver.url, log: () => undefined });
+  [ctx.nats, ctx.ch] = await Promise.all([NatsServer.start(), ClickHouseServer.start()]);
+  ctx.nc = await connect({ servers: ctx.nats.url });
+  ctx.dir = mkdtempSync(join(tmpdir(), "sluice-pii-"));
+  ctx.keyringPath = join(ctx.dir, "keyring.json");
+  writeKeyring(ctx.keyringPath, newKeyring());
+  ctx.env = { SLUICE_KEYRING: ctx.keyringPath, SLUICE_PARTITIONS: "1", SLUICE_SINK_BATCH_MS: "100" };
+  // The v2 schemas (x-sluice-pii) become the current versions, as `sluice schema add` makes them.
+  const registry = await SchemaRegistry.open(ctx.nc);
+  await registry.add("txn", SCHEMAS_V2.txn);
+  await registry.add("social", SCHEMAS_V2.social);
+  await registry.close();
+});
+
+test.after(async (ctx) => {
+  ctx.restore?.();
+  await ctx.pipeline?.cleanup();
+  await ctx.nc?.close();
+  await ctx.telemetry?.shutdown().catch(() => undefined);
+  receiver?.server.close();
+  await ctx.nats?.stop();
+  await ctx.ch?.stop();
+  if (ctx.dir) rmSync(ctx.dir, { recursive: true, force: true });
+});
+
+const start = (ctx: { nats: NatsServer; ch: ClickHouseServer; env: Record<string, string>; telemetry: Telemetry }) =>
+  startTestPipeline(ctx.nats.url, { clickhouseUrl: ctx.ch.url, env: ctx.env, tracerFor: ctx.telemetry.tracerFor, actors: ["validate", "window", "clickhouse-sink-events", "clickhouse-sink-dlq", "clickhouse-sink-agg", "clickhouse-sink-dq", "clickhouse-sink-late", "detect", "clickhouse-sink-anomalies"] });
+
+const payment = (customer: string, ms: number, extra: Record<string, unknown> = {}) => ({
+  subject: `raw.txn.${customer}`,
+  body: JSON.stringify({ event_id: `pay-${customer}-${ms}`, customer_id: customer, merchant_id: "m-gb-1", amount: 12.5, currency: "GBP", country: "GB", channel: "online", card_number: CARD, email: EMAIL, phone: PHONE, lat: LAT, lon: LON, ts: new Date(ms).toISOString(), ...extra }),
+});
+
+/** Waits for a count to satisfy `done`; fails naming the query when it does not in time. */
+async function until(p: TestPipeline, sql: string, done: (n: number) => boolean): Promise<void> {
+  const n = await waitFor(() => p.scalar(sql), done, 30_000);
+  assert.ok(done(n), `${sql}: ${n}`);
+}
+
+const rowsOf = async (p: TestPipeline, sql: string) => (await p.clickhouse!.client.query({ query: sql, format: "JSONEachRow" })).json<Record<string, unknown>>();
+const ring = (path: string): Keyring => parseKeyring(readFileSync(path, "utf8"), path);
+
+test("known PII through valid, dead-lettered, late and flagged events, a restart and a rotation: clear only in RAW", async (ctx) => {
+  ctx.pipeline = await start(ctx);
+  const base = Math.floor((Date.now() - 30 * MINUTE) / MINUTE) * MINUTE;
+  await publishAll(ctx.nc, [
+    ...Array.from({ length: 20 }, (_, i) => payment("cust-1", base + i * 1_000)),
+    ...Array.from({ length: 5 }, (_, i) => ({ subject: "raw.social.ada", body: JSON.stringify({ event_id: `post-${i}`, user_id: "ada", topic: "maths", text: "notes on the engine", device_ip: IP, ts: new Date(base + i * 1_000).toISOString() }) })),
+    // Dead letters: a schema failure on the card itself (dashes), and one on another field.
+    payment("cust-1", base + 30_000, { event_id: "bad-card", card_number: CARD.replace(/(\d{4})(?=\d)/g, "$1-") }),
+    payment("cust-1", base + 31_000, { event_id: "bad-amount", amount: "lots" }),
+  ]);
+  // The watermark moves past the first minute; then a payment of that minute arrives late.
+  await publishAll(ctx.nc, [payment("cust-1", Date.now() - MINUTE, { event_id: "flush" })]);
+  await until(ctx.pipeline!, "SELECT count() FROM sluice.events WHERE event_id = 'flush'", (n) => n === 1);
+  await publishAll(ctx.nc, [payment("cust-1", base + 5_500, { event_id: "late-pay" })]);
+  await until(ctx.pipeline!, "SELECT count() FROM sluice.late_events WHERE event_id = 'late-pay'", (n) => n >= 1);
+  await until(ctx.pipeline!, "SELECT count() FROM sluice.dead_letters", (n) => n === 2);
+  // An anomaly on the late payment, carrying its stored coordinates as a geo explanation does.
+  const [late] = await rowsOf(ctx.pipeline, "SELECT payload, trace_id FROM sluice.events FINAL WHERE event_id = 'late-pay'");
+  const stored = JSON.parse(String(late.payload)) as Record<string, unknown>;
+  const alert = alertMessage({ event_id: "late-pay", source: "txn", key: "cust-1", metric: "amount", score: 0.9, severity: "high", signal: "geo_jump", explanation: { signal: "geo_jump", previous: [stored.lat, stored.lon] }, expected_low: 0, expected_high: 1, observed: 12.5, event_time: base + 5_500, detected_at: Date.now(), trace_id: String(late.trace_id) } as never, "pii-test");
+  await jetstream(ctx.nc).publish(alert.subject, alert.data, { msgID: alert.msgId });
+  await until(ctx.pipeline!, "SELECT count() FROM sluice.anomalies WHERE event_id = 'late-pay'", (n) => n === 1);
+
+  // What EVENTS carries: a token, a ciphertext, a mask and a 0.1-degree grid; the device IP tokenized.
+  const token = String(stored.card_number);
+  assert.ok(token.startsWith("tok_"), token);
+  assert.equal([stored.phone, stored.lat, stored.lon], ["*********0123", 51.5, -0.1]);
+  assert.is(decrypt(String(stored.email), "email", ring(ctx.keyringPath)), EMAIL);
+  const [post] = await rowsOf(ctx.pipeline, "SELECT payload FROM sluice.events FINAL WHERE event_id = 'post-0'");
+  assert.ok(String(JSON.parse(String(post.payload)).device_ip).startsWith("tok_"));
+  const [bad] = await rowsOf(ctx.pipeline, "SELECT reason FROM sluice.dead_letters WHERE position(reason, 'card_number') > 0 LIMIT 1");
+  assert.match(String(bad?.reason), /card_number.*a value not shown: PII/, "the reason names the field and the rule");
+
+  // A restart: the same card gives the same token.
+  await ctx.pipeline.cleanup();
+  ctx.pipeline = await start(ctx);
+  await publishAll(ctx.nc, [payment("cust-2", Date.now() - 30_000, { event_id: "after-restart" })]);
+  await until(ctx.pipeline!, "SELECT count() FROM sluice.events WHERE event_id = 'after-restart'", (n) => n === 1);
+  const [again] = await rowsOf(ctx.pipeline, "SELECT payload FROM sluice.events FINAL WHERE event_id = 'after-restart'");
+  assert.is(JSON.parse(String(again.payload)).card_number, token, "tokens are stable across restarts");
+
+  // A rotation: new rows encrypt with k2, old and new rows decrypt with the rotated keyring.
+  writeKeyring(ctx.keyringPath, rotateKeyring(ring(ctx.keyringPath)));
+  await ctx.pipeline.cleanup();
+  ctx.pipeline = await start(ctx);
+  await publishAll(ctx.nc, [payment("cust-3", Date.now() - 20_000, { event_id: "after-rotation" })]);
+  await until(ctx.pipeline!, "SELECT count() FROM sluice.events WHERE event_id = 'after-rotation'", (n) => n === 1);
+  const rows = async (sql: string) => rowsOf(ctx.pipeline!, sql);
+  const rotated = ring(ctx.keyringPath);
+  const [fresh] = await rows("SELECT payload FROM sluice.events FINAL WHERE event_id = 'after-rotation'");
+  assert.ok(String(JSON.parse(String(fresh.payload)).email).startsWith("enc:v1:k2:"));
+  assert.equal((await decryptEvent(rows, "after-rotation", rotated)).fields, { email: EMAIL });
+  assert.equal((await decryptEvent(rows, "late-pay", rotated)).fields, { email: EMAIL });
+  try {
+    await decryptEvent(rows, "late-pay", undefined);
+    assert.unreachable("decrypts without a key");
+  } catch (err) {
+    assert.ok(err instanceof PiiDecryptError && /needs key k1/.test(err.message) && !err.message.includes(EMAIL), String(err));
+  }
+  await ctx.telemetry.shutdown();
+
+  // The scan: every stream but RAW and every table clean; RAW still holds the values (the check can fail).
+  const findings = await scanStores({ nc: ctx.nc, rows });
+  const dirty = findings.filter((f) => !(f.store === "stream" && f.name === "RAW") && total(f.counts) > 0);
+  assert.equal(dirty, [], JSON.stringify(dirty));
+  assert.ok(total(findings.find((f) => f.name === "RAW")!.counts) > 0, "RAW holds clear values, as the scan reports");
+  assert.ok(findings.some((f) => f.name === "sluice.events" && f.scanned >= 20) && findings.some((f) => f.name === "DLQ" && f.scanned === 2));
+
+  // And the exact values: nowhere in any stream but RAW (bodies and headers), any table, span or log line.
+  const names: string[] = [];
+  for await (const name of (await jetstreamManager(ctx.nc)).streams.names()) names.push(name);
+  const places: Array<[string, string]> = [];
+  for (const name of names.filter((n) => n !== "RAW")) for (const m of await streamMessages(ctx.nc, name)) places.push([`${name} seq ${m.seq}`, m.data]);
+  for (const m of await (async () => {
+    const sub = await jetstream(ctx.nc).consumers.get("DLQ");
+    const got: string[] = [];
+    const msgs = await sub.fetch({ max_messages: 10, expires: 2_000 });
+    for await (const msg of msgs) got.push(JSON.stringify(Object.fromEntries((msg.headers?.keys() ?? []).map((k) => [k, msg.headers!.get(k)]))));
+    return got;
+  })()) places.push(["DLQ headers", m]);
+  const tables = await rows("SELECT name FROM system.tables WHERE database = 'sluice' AND engine NOT IN ('View', 'MaterializedView')");
+  for (const { name } of tables) places.push([`sluice.${name}`, JSON.stringify(await rows(`SELECT * FROM sluice.\`${name}\``))]);
+  places.push(["spans", ctx.spans.join("\n")], ["logs", ctx.logs.join("")]);
+  assert.ok(ctx.spans.length > 0, "spans were exported");
+  for (const [where, text] of places) for (const value of CLEAR) assert.not.ok(text.includes(value), `${where} holds ${value === CARD ? "the card number" : "a clear value"}`);
+  const raw = (await streamMessages(ctx.nc, "RAW")).map((m) => m.data).join("\n");
+  assert.ok(CLEAR.slice(0, 3).every((v) => raw.includes(v)), "the clear values are in RAW");
+});
+
+test.run();
