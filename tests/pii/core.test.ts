@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { createProtector, decrypt, encrypt, generalize, mask, newKeyring, parseKeyring, PiiDecryptError, PiiPolicyError, policyOf, rotateKeyring, serializeKeyring, tokenize } from "../../pii/index.ts";
+import { createIngestProtection, createProtector, decrypt, encrypt, generalize, mask, newKeyring, parseKeyring, PiiDecryptError, PiiPolicyError, policyOf, rotateKeyring, serializeKeyring, tokenize } from "../../pii/index.ts";
 import { SCHEMAS_V2 } from "../../subjects/schemas/index.ts";
 import { createGenerator } from "../../actors/generate/index.ts";
 import { luhn } from "../../pii/index.ts";
@@ -85,6 +85,21 @@ test("the generator writes Luhn-valid card numbers, e-mails, E.164 phones and de
   assert.ok(txn.some((p) => /^\+[0-9]{8,15}$/.test(String(p.phone))));
   assert.ok(social.every((p) => /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(String(p.device_ip))));
   assert.ok(!luhnValid("4111111111111112"));
+});
+
+const v2Source = { current: () => 2, get: (source: string, v: number) => (v === 2 && source in SCHEMAS_V2 ? { schema: SCHEMAS_V2[source as "txn"]!, revision: 1 } : undefined) };
+
+test("ingest: a schema that tokenizes with no keyring fails the start check, naming the sources", () => {
+  assert.throws(() => createIngestProtection(v2Source, undefined).checkKeys(["iot", "txn", "social"]), (e: unknown) => e instanceof Error && e.name === "KeyringError" && /txn, social/.test(e.message));
+  createIngestProtection(v2Source, ring).checkKeys(["iot", "txn", "social"]);
+});
+
+test("ingest: a dead letter's body has its personal fields protected; a body that is no JSON object goes empty", () => {
+  const pii = createIngestProtection(v2Source, ring);
+  const body = new TextDecoder().decode(pii.deadLetterBody("txn", new TextEncoder().encode('{"card_number":"4111-1111-1111-1111","amount":"lots"}')));
+  assert.ok(!body.includes("1111") && body.includes("tok_") && body.includes("lots"), body);
+  assert.is(pii.deadLetterBody("txn", new TextEncoder().encode('{"card_number":"4111111111111111"'))?.length, 0);
+  assert.is(pii.deadLetterBody("iot", new TextEncoder().encode("{}")), undefined, "a source without rules keeps its bytes");
 });
 
 test.run();
