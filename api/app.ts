@@ -16,6 +16,7 @@ import type { RawReader } from "../lineage/raw.ts";
 import * as check from "./validate.ts";
 import { RequestError } from "./validate.ts";
 import { allDenials } from "../auth/denials.ts";
+import { authorize, type AuthOptions } from "./auth.ts";
 import { GUARD_DEFAULTS, guards, QueueFullError, requestTimeout, ScoringQueue, type GuardOptions } from "./guard.ts";
 
 /**
@@ -53,6 +54,8 @@ export interface ApiDeps {
   raw?: RawReader;
   /** Body size, request time and CORS limits (api/guard.ts); defaults when absent. */
   guard?: GuardOptions;
+  /** Bearer tokens and roles (api/auth.ts); absent: every route is open, as before tokens. */
+  auth?: AuthOptions;
   /** Where `/v1/predict` queues its scoring; default one of depth 8 for this app. */
   scoring?: ScoringQueue;
 }
@@ -60,7 +63,7 @@ export interface ApiDeps {
 const MAX_BATCH = 10_000;
 const READY_TIMEOUT_MS = 2_000;
 
-function problem(c: Context, status: 400 | 404 | 413 | 415 | 500 | 503 | 504, field: string | undefined, message: string, hint: string) {
+function problem(c: Context, status: 400 | 401 | 403 | 404 | 413 | 415 | 429 | 500 | 503 | 504, field: string | undefined, message: string, hint: string) {
   return c.json({ error: { ...(field ? { field } : {}), message, hint } }, status);
 }
 
@@ -146,7 +149,10 @@ export function createApp(deps: ApiDeps): Hono {
   const detectors = new Lru<UnivariateDetector>(deps.maxSeries ?? 1_000);
   const scoring = deps.scoring ?? new ScoringQueue();
   const app = new Hono();
-  for (const guard of guards(deps.guard ?? {}, problem)) app.use("*", guard);
+  const guard = guards(deps.guard ?? {}, problem);
+  for (const m of guard.cors) app.use("*", m);
+  if (deps.auth) app.use("*", authorize(deps.auth, problem));
+  for (const m of guard.limits) app.use("*", m);
   app.use("/v1/*", requestTimeout(deps.guard?.requestTimeoutMs ?? GUARD_DEFAULTS.requestTimeoutMs, problem));
 
   app.onError((err, c) => {

@@ -14,6 +14,7 @@ import type { Topology } from "../subjects/topology.ts";
 import { startReportSchedule } from "../reports/schedule.ts";
 import { listReports, reportsDir } from "../reports/store.ts";
 import { natsRawReader } from "../lineage/raw.ts";
+import { tokensPath, watchTokens } from "../auth/tokens.ts";
 
 /**
  * Starts the HTTP API for `sluice up` on `config.apiPort`. In the process that owns ClickHouse it
@@ -70,6 +71,13 @@ export async function startApi(opts: { config: Config; natsUrl: string; pipeline
     reports: () => listReports(reportsDir(config.stateDir)),
     raw: natsRawReader(nc),
     watermarks: opts.watermarks,
+    guard: { corsOrigins: config.apiSecurity.corsOrigins },
+    auth: {
+      tokens: watchTokens(tokensPath(config.stateDir)),
+      required: config.apiSecurity.auth === "required",
+      metricsAuth: config.apiSecurity.metricsAuth,
+      ratePerSecond: config.apiSecurity.ratePerSecond,
+    },
   });
   const served = await serveApi(app, config.apiPort, config.apiHost);
   opts.log.info(`api: listening on ${served.url}`);

@@ -1,11 +1,35 @@
 // Small DOM and fetch helpers the pages share.
 
-/** GET (or send) JSON from the API; a 4xx/5xx throws with the API's own message. */
-export async function api(path, init) {
-  const res = await fetch(path, init);
+const TOKEN_KEY = "sluice.apiToken";
+
+/**
+ * GET (or send) JSON from the API with the token the login box stored, if any; a 4xx/5xx throws
+ * with the API's own message, and a 401 also opens the login box.
+ */
+export async function api(path, init = {}) {
+  const headers = new Headers(init.headers ?? {});
+  const token = localStorage.getItem(TOKEN_KEY);
+  if (token) headers.set("authorization", `Bearer ${token}`);
+  const res = await fetch(path, { ...init, headers });
   const body = await res.json().catch(() => ({}));
+  if (res.status === 401) showLogin(body?.error?.message ?? "this API needs a token");
   if (!res.ok) throw new Error(body?.error?.message ?? `${res.status} ${res.statusText}`);
   return body;
+}
+
+/** A box for the API token (sluice api token create --role viewer), kept in this browser's localStorage. */
+function showLogin(message) {
+  if (document.getElementById("login")) return;
+  const input = h("input", { type: "password", name: "token", placeholder: "sluice_…", autocomplete: "off", "data-testid": "login-token" });
+  const form = h("form", {
+    id: "login", class: "login", "data-testid": "login",
+    onsubmit: (e) => {
+      e.preventDefault();
+      localStorage.setItem(TOKEN_KEY, input.value.trim());
+      location.reload();
+    },
+  }, h("p", {}, message, " — paste a token from ", h("code", {}, "sluice api token create --role viewer"), "."), input, h("button", { type: "submit" }, "Sign in"));
+  document.body.prepend(form);
 }
 
 /** An element with attributes and children; text children become text nodes. */
