@@ -16,6 +16,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv
   jobs: { summary: "scheduled jobs: ls, run <name> (in the process that owns ClickHouse), history [<name>] from sluice.job_runs", load: () => import("./jobs.ts") },
   keys: { summary: "the PII keyring: init (mode 0600 under the state dir, or SLUICE_KEYRING), rotate (new encryption key; old ones still decrypt), ls", load: () => import("./keys.ts") },
   deploy: { summary: "least-privilege accounts: deploy clickhouse-users [--server-version V] [--network CIDR,…] [--views] [--out FILE] (SQL RBAC, or users.d XML for 18.16)", load: () => import("./deploy.ts") },
+  api: { summary: "HTTP API bearer tokens: api token create --role viewer|operator|admin [--name N] (shown once, stored hashed), api token ls, api token revoke <id|name>", load: () => import("./api-token.ts") },
   pii: { summary: "personal data: decrypt <event_id> (with the keyring), scan [--limit N] (card numbers, e-mails, precise coordinates in every stream and table)", load: () => import("./pii.ts") },
 };
 
