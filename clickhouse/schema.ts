@@ -34,6 +34,9 @@ export const JOB_TABLES = {
   daily_rollups: `${DATABASE}.daily_rollups`,
 } as const;
 
+/** Who replayed or purged dead letters, changed a schema, made or revoked an API token (migrations-audit.ts). */
+export const AUDIT_TABLE = `${DATABASE}.audit`;
+
 /**
  * The columns that identify one row of each table a sink writes: a redelivered message maps to a
  * row with the same values, so a sink looks these up before inserting a redelivered row and skips
