@@ -6,6 +6,7 @@ import { WINDOW_MIGRATIONS } from "./migrations-windows.ts";
 import { QUALITY_MIGRATIONS } from "./migrations-quality.ts";
 import { SCHEMA_MIGRATIONS } from "./migrations-schema.ts";
 import { JOB_MIGRATIONS } from "./migrations-jobs.ts";
+import { AUDIT_MIGRATIONS } from "./migrations-audit.ts";
 import { columnTypes, DATABASE, MIGRATIONS_TABLE, RETENTION_COLUMN, TABLES, type MigrateOptions, type Migration, type TableName } from "./schema.ts";
 
 export interface MigrationResult {
@@ -135,6 +136,7 @@ ORDER BY (source, kind, metric, key, window_start, window_end)${ttlClause(caps, 
   ...QUALITY_MIGRATIONS,
   ...SCHEMA_MIGRATIONS,
   ...JOB_MIGRATIONS,
+  ...AUDIT_MIGRATIONS,
 ];
 
 const BOOTSTRAP = [
