@@ -119,6 +119,8 @@ export const subject = {
   report: (name: string) => `reports.${name}`,
   /** Request/reply: the process that owns the embedded ClickHouse answers SQL here. */
   sqlService: () => "sluice.rpc.sql",
+  /** Request/reply: the same process stores audit entries for processes that cannot open the engine. */
+  auditService: () => "sluice.rpc.audit",
   /** Request/reply: the process that runs the job scheduler runs a job now (`sluice jobs run`). */
   jobsService: () => "sluice.rpc.jobs.run",
 } as const;
