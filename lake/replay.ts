@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { withDeadline } from "../nats/deadline.ts";
-import { STREAMS } from "../subjects/catalog.ts";
+import { HEADERS, STREAMS } from "../subjects/catalog.ts";
 import { eventIdOf } from "../subjects/identity.ts";
 import { hourStart, type LakeFile } from "./layout.ts";
 import type { LakeRow } from "./rows.ts";
@@ -40,13 +40,16 @@ function payloadOf(data: Uint8Array): Record<string, unknown> {
  * The message to publish for a lake row. Its `Nats-Msg-Id` is the event id the first delivery had
  * (subjects/identity.ts: the producer's header, else the payload's `event_id`, else a hash of
  * RAW and the original sequence), so validate gives the replayed message the same identity and
- * every table downstream stores it once. JetStream's own headers (`Nats-*`) are not carried over.
+ * every table downstream stores it once. JetStream's own headers (`Nats-*`) are not carried over;
+ * `Sluice-Replay-Count` is one more than the message had.
  */
 export function republishOf(row: LakeRow, range: Pick<ReplayRange, "toSubject">): Republish {
   const headers = new Map(Object.entries(row.headers));
   const msgId = eventIdOf(headers, payloadOf(row.data), STREAMS.RAW.name, row.seq);
   const kept: Record<string, string> = {};
   for (const [k, v] of headers) if (!k.startsWith("Nats-")) kept[k] = v;
+  // Counted like a dead-letter replay's, so a replayed message can be told from its first delivery.
+  kept[HEADERS.replayCount] = String((Number(headers.get(HEADERS.replayCount)) || 0) + 1);
   const tokens = row.subject.split(".");
   const subject = range.toSubject ? [range.toSubject, ...tokens.slice(2)].join(".") : row.subject;
   return { subject, data: row.data, msgId, headers: kept };

@@ -51,7 +51,8 @@ test("lake urls", () => {
 
 test("a replayed message carries its first delivery's event id and the original bytes", () => {
   const withHeader = republishOf(row(7, H, "{}", { [HEADERS.msgId]: "p-1", "X-App": "a", "Nats-Expected-Stream": "RAW" }), {});
-  assert.equal(withHeader, { subject: "raw.iot.s-1.a", data: enc.encode("{}"), msgId: "p-1", headers: { "X-App": "a" } });
+  assert.equal(withHeader, { subject: "raw.iot.s-1.a", data: enc.encode("{}"), msgId: "p-1", headers: { "X-App": "a", [HEADERS.replayCount]: "1" } });
+  assert.is(republishOf(row(7, H, "{}", { [HEADERS.replayCount]: "2" }), {}).headers[HEADERS.replayCount], "3");
   assert.is(republishOf(row(8, H, `{"event_id":"e-8"}`), {}).msgId, "e-8");
   assert.is(republishOf(row(9, H, "not json"), {}).msgId, sequenceEventId("RAW", 9));
   assert.is(republishOf(row(9, H), { toSubject: "raw.iot-backfill" }).subject, "raw.iot-backfill.s-1.a", "key tokens kept");
