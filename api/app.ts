@@ -18,6 +18,7 @@ import { RequestError } from "./validate.ts";
 import { allDenials } from "../auth/denials.ts";
 import { authorize, type AuthOptions } from "./auth.ts";
 import { GUARD_DEFAULTS, guards, QueueFullError, requestTimeout, ScoringQueue, type GuardOptions } from "./guard.ts";
+import { jobMetricsText } from "../jobs/metrics.ts";
 
 /**
  * What the API reads from. Everything is injected, so tests pass a real chDB client and a real
@@ -103,7 +104,8 @@ function prometheus(metrics: ReadonlyMap<string, ActorMetrics>, lag: ConsumerLag
   for (const l of lag) lines.push(`sluice_consumer_ack_pending{consumer="${esc(l.consumer)}",stream="${esc(l.stream)}"} ${l.ackPending}`);
   lines.push("# HELP sluice_denied_total Requests refused for lack of privilege (read-only SQL over NATS, API tokens and roles).", "# TYPE sluice_denied_total counter");
   for (const d of allDenials()) lines.push(`sluice_denied_total{surface="${d.surface}",reason="${esc(d.reason)}"} ${d.count}`);
-  return lines.join("\n") + "\n";
+  // The scheduled jobs' series, when this process runs the scheduler (jobs/metrics.ts).
+  return lines.join("\n") + "\n" + jobMetricsText();
 }
 
 interface PostedPoint {
