@@ -6,6 +6,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { migrate, probeCapabilities } from "../../clickhouse/index.ts";
 import { JOB_TABLES } from "../../clickhouse/schema.ts";
 import { clickhouseSinks } from "../../jobs/sinks.ts";
+import { jobMetricsText } from "../../jobs/metrics.ts";
 import { runJob, type AttemptRecord } from "../../jobs/run.ts";
 import { startJobScheduler } from "../../jobs/scheduler.ts";
 import type { JobDefinition } from "../../jobs/job.ts";
@@ -58,6 +59,10 @@ test("a job that fails twice then succeeds shows three attempts in sluice.job_ru
     [3, "ok", ""],
   ]);
   assert.equal(await alertsFor("flaky"), [], "a run that succeeded raises no alert");
+  const metrics = jobMetricsText();
+  assert.match(metrics, /^sluice_job_attempts_total\{job="flaky",outcome="failed"\} 2$/m);
+  assert.match(metrics, /^sluice_job_attempts_total\{job="flaky",outcome="ok"\} 1$/m);
+  assert.match(metrics, /^sluice_job_last_success_seconds\{job="flaky"\} \d{10}$/m);
 });
 
 test("a sensor that never becomes true times out with a clear reason, and the job does not run", async () => {
