@@ -3,9 +3,10 @@
 // grow (1, 2, 4 at 10k sensors). Each configuration runs in a process of its own (fresh
 // nats-server, fresh chDB), so its RSS is its own: RSS when the pipeline is up, the peak while the
 // events flow, and the JS heap after a full collection before and after (their difference over
-// the keys is an upper bound on the state kept per key). Each configuration gets `events` readings,
-// or one per key where there are more keys. The bare nats.js loop of baseline.ts is measured once
-// in the same run.
+// the keys is an upper bound on the state kept per key); also the events per CPU-second of that
+// process (every actor and chDB), a rate a loaded machine does not skew. Each configuration gets
+// `events` readings, or one per key where there are more keys. The bare nats.js loop of
+// baseline.ts is measured once in the same run.
 //   npm run bench:growth [-- --events 20000 --keys 1000,10000,100000 --partitions 1,2,4 --at-keys 10000]
 import { parseArgs } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -42,17 +43,22 @@ async function one(c: Case, events: number): Promise<BenchSummary> {
     const messages = recentReadings(events, c.keys, REPORT_EVERY_MS / c.keys);
     const heapStart = heapAfterGcMb();
     const rssStart = rssMb();
+    const cpuBefore = process.cpuUsage();
     const { value: seconds, peakMb } = await withPeakRss(async () => {
       const started = performance.now();
       await publishAll(nc, messages);
       return secondsUntil("rows in sluice.events", () => p.scalar("SELECT count() FROM sluice.events"), events, started, 600_000);
     });
+    const cpu = process.cpuUsage(cpuBefore);
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
     // The stateful actors may still be folding the last events; give them a moment before weighing.
     await sleep(2_000);
     const heapEnd = heapAfterGcMb();
     await nc.close();
     const summary: BenchSummary = {
       name: "growth-case", keys: c.keys, partitions: c.partitions, events, events_per_s: round(events / seconds),
+      // This process's CPU (every actor and chDB, not nats-server): a rate that holds on a loaded machine.
+      cpu_s: round(cpuSeconds, 1), events_per_cpu_s: round(events / cpuSeconds),
       rss_start_mb: round(rssStart), rss_peak_mb: round(peakMb), rss_end_mb: round(rssMb()),
       heap_start_mb: round(heapStart, 1), heap_end_mb: round(heapEnd, 1),
       heap_bytes_per_key: round(((heapEnd - heapStart) * 1024 * 1024) / c.keys),
@@ -74,13 +80,13 @@ function cases(keys: readonly number[], partitions: readonly number[], atKeys: n
 /** One row of the table; printed as each configuration ends, so a run cut short keeps its rows. */
 function row(r: BenchSummary, base: number): string {
   const n = (field: string) => Number(r[field]);
-  return `${figure(n("keys"), 7)}  ${figure(n("partitions"), 10)}  ${figure(n("events"), 8)}  ${figure(n("events_per_s"))}  ${ratio(n("events_per_s"), base).toFixed(3).padStart(6)}  ${figure(n("rss_start_mb"), 10)}  ${figure(n("rss_peak_mb"), 12)}  ${n("heap_start_mb").toFixed(1).padStart(11)}  ${n("heap_end_mb").toFixed(1).padStart(12)}  ${figure(n("heap_bytes_per_key"), 11)}`;
+  return `${figure(n("keys"), 7)}  ${figure(n("partitions"), 10)}  ${figure(n("events"), 8)}  ${figure(n("events_per_s"))}  ${ratio(n("events_per_s"), base).toFixed(3).padStart(6)}  ${figure(n("events_per_cpu_s"), 12)}  ${figure(n("rss_start_mb"), 10)}  ${figure(n("rss_peak_mb"), 12)}  ${n("heap_start_mb").toFixed(1).padStart(11)}  ${n("heap_end_mb").toFixed(1).padStart(12)}  ${figure(n("heap_bytes_per_key"), 11)}`;
 }
 
 export async function main(opts: { events: number; keys: readonly number[]; partitions: readonly number[]; atKeys: number; timeoutMs?: number }): Promise<BenchSummary> {
   const base = await natsBaseline(opts.events);
   console.log(`events: ${opts.events} per configuration (at least one per key), all actors on, one process each; baseline nats.js publish → stream → consume + JSON.parse + ack: ${figure(base)} msgs/s`);
-  console.log("   keys  partitions    events   events/s   ratio   RSS up MB   RSS peak MB   heap up MB   heap end MB   heap B/key");
+  console.log("   keys  partitions    events   events/s   ratio   events/CPU-s   RSS up MB   RSS peak MB   heap up MB   heap end MB   heap B/key");
   const results: BenchSummary[] = [];
   for (const c of cases(opts.keys, opts.partitions, opts.atKeys)) {
     // Every key is seen at least once: 100k keys need 100k events.

@@ -14,7 +14,7 @@ test("growth: a configuration per key count and per partition count, each with i
   assert.equal(cases.map((c) => [c.keys, c.partitions]), [[5, 4], [5, 1]]);
   for (const c of cases) {
     assert.is(c.events, 300);
-    assert.ok(c.events_per_s > 0, `events_per_s ${c.events_per_s}`);
+    assert.ok(c.events_per_s > 0 && c.events_per_cpu_s > 0, `events_per_s ${c.events_per_s}, per CPU-s ${c.events_per_cpu_s}`);
     assert.ok(c.rss_start_mb > 0 && c.rss_peak_mb >= c.rss_start_mb, `rss ${c.rss_start_mb} → peak ${c.rss_peak_mb}`);
     assert.ok(c.heap_end_mb > 0, `heap ${c.heap_end_mb}`);
   }
