@@ -1,0 +1,72 @@
+import type { KV, KvEntry, KvWatchEntry } from "@nats-io/kv";
+import type { QueuedIterator } from "@nats-io/transport-node";
+import { withDeadline } from "../nats/deadline.ts";
+import type { ReferenceCache } from "./enrich.ts";
+import type { ReferenceKind } from "./kinds.ts";
+
+const decoder = new TextDecoder();
+
+/** A reference value as stored: a JSON object. Anything else is left out of the cache (sluice ref refuses to write it). */
+export function entryFields(value: Uint8Array): Record<string, unknown> | undefined {
+  try {
+    const parsed = JSON.parse(decoder.decode(value)) as unknown;
+    return parsed && typeof parsed === "object" && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function apply(cache: ReferenceCache, kind: ReferenceKind, entry: KvEntry | KvWatchEntry): void {
+  const fields = entry.operation === "PUT" ? entryFields(entry.value) : undefined;
+  cache.set(kind, entry.key, fields ? { fields, revision: entry.revision } : undefined);
+}
+
+/**
+ * Fills `cache` from the buckets (every key, with deadlines), then follows each bucket with a KV
+ * watch from the revision after the load, so an update is applied as soon as the server sends it.
+ * A watch that ends (a reconnect) resumes after the last revision applied. `stop()` ends them all.
+ */
+export async function followReferences(buckets: ReadonlyMap<ReferenceKind, KV>, cache: ReferenceCache, opts: { signal: AbortSignal; warn: (message: string) => void }): Promise<{ stop(): Promise<void> }> {
+  const last = new Map<ReferenceKind, number>();
+  for (const [kind, kv] of buckets) {
+    const keys = await withDeadline(async () => {
+      const out: string[] = [];
+      for await (const key of await kv.keys()) out.push(key);
+      return out;
+    }, { what: `kv ${kind} keys`, signal: opts.signal });
+    let revision = 0;
+    for (const key of keys) {
+      const entry = await withDeadline(kv.get(key), { what: `kv ${kind} get`, signal: opts.signal });
+      if (!entry) continue;
+      apply(cache, kind, entry);
+      revision = Math.max(revision, entry.revision);
+    }
+    last.set(kind, revision);
+  }
+  let stopped = false;
+  const iterators = new Set<QueuedIterator<KvWatchEntry>>();
+  const loops = [...buckets].map(async ([kind, kv]) => {
+    while (!stopped && !opts.signal.aborted) {
+      try {
+        const iterator = await withDeadline(kv.watch({ key: ">", resumeFromRevision: (last.get(kind) ?? 0) + 1 }), { what: `kv ${kind} watch`, signal: opts.signal });
+        iterators.add(iterator);
+        if (stopped) iterator.stop();
+        for await (const entry of iterator) {
+          apply(cache, kind, entry);
+          last.set(kind, Math.max(last.get(kind) ?? 0, entry.revision));
+        }
+        iterators.delete(iterator);
+      } catch (err) {
+        if (!stopped && !opts.signal.aborted) opts.warn(`reference ${kind}: watch ended (${(err as Error).message}); resuming after revision ${last.get(kind) ?? 0}`);
+      }
+      if (!stopped && !opts.signal.aborted) await new Promise((r) => setTimeout(r, 250));
+    }
+  });
+  return {
+    async stop() {
+      stopped = true;
+      for (const it of iterators) it.stop();
+      await Promise.allSettled(loops);
+    },
+  };
+}
