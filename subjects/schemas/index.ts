@@ -3,6 +3,7 @@ import { SOURCES, type Source } from "../sources.ts";
 import iot from "./iot.v1.json" with { type: "json" };
 import social from "./social.v1.json" with { type: "json" };
 import txn from "./txn.v1.json" with { type: "json" };
+import iotV2 from "./iot.v2.json" with { type: "json" };
 import socialV2 from "./social.v2.json" with { type: "json" };
 import txnV2 from "./txn.v2.json" with { type: "json" };
 
@@ -90,13 +91,13 @@ export const SCHEMA_VERSION = 1;
 export const SCHEMAS_V1: Readonly<Record<Source, SchemaObject>> = Object.freeze({ iot, social, txn });
 
 /**
- * Version 2 of the sources whose events carry personal data: v1 plus `x-sluice-pii` on every
- * personal field (see pii/policy.ts) and the fields the generator adds (txn `phone`, social
- * `device_ip`); compatible with v1 in every mode. Register them with `sluice schema add txn
- * subjects/schemas/txn.v2.json` (and social); the ingest chain protects what the source's current
- * version declares.
+ * Version 2 of every source: v1 plus `x-sluice-pii` on every personal field (see pii/policy.ts),
+ * the fields the generator adds (txn `phone`, social `device_ip`) and the `<entity>_*` fields the
+ * enrich stage adds from reference data (enrich/), so they get typed columns; compatible with v1
+ * in every mode. Register them with `sluice schema add txn subjects/schemas/txn.v2.json` (and the
+ * others); the ingest chain protects what the source's current version declares.
  */
-export const SCHEMAS_V2: Readonly<Partial<Record<Source, SchemaObject>>> = Object.freeze({ social: socialV2, txn: txnV2 });
+export const SCHEMAS_V2: Readonly<Record<Source, SchemaObject>> = Object.freeze({ iot: iotV2, social: socialV2, txn: txnV2 });
 
 /**
  * The properties that identify a person, per source, read from the shipped schemas (`"$comment":

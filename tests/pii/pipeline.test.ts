@@ -125,6 +125,7 @@ test("known PII through valid, dead-lettered, late and flagged events, a restart
   await until(ctx.pipeline!, "SELECT count() FROM sluice.events WHERE event_id = 'flush'", (n) => n === 1);
   await publishAll(ctx.nc, [payment("cust-1", base + 5_500, { event_id: "late-pay" })]);
   await until(ctx.pipeline!, "SELECT count() FROM sluice.late_events WHERE event_id = 'late-pay'", (n) => n >= 1);
+  await until(ctx.pipeline!, "SELECT count() FROM sluice.events WHERE event_id = 'late-pay'", (n) => n === 1);
   await until(ctx.pipeline!, "SELECT count() FROM sluice.dead_letters", (n) => n === 2);
   // An anomaly on the late payment, carrying its stored coordinates as a geo explanation does.
   const [late] = await rowsOf(ctx.pipeline, "SELECT payload, trace_id FROM sluice.events FINAL WHERE event_id = 'late-pay'");
