@@ -10,11 +10,14 @@ import { SERVICES } from "../services.ts";
 import { createIngestProtection, readKeyring, type IngestProtection, type KeyringLocation } from "../../pii/index.ts";
 import { SOURCES } from "../../subjects/sources.ts";
 import { PoisonError } from "../../subjects/errors.ts";
+import { createEnricher, followReferences, KIND_NAMES, ReferenceCache, referenceBucket, type MissingReference } from "../../enrich/index.ts";
 
 export interface ValidateActorOptions extends ValidatorOptions, KeyedRunOptions {
   readonly batchMessages?: number;
   /** The keyring for the schemas' x-sluice-pii rules; without one, a schema that tokenizes or encrypts stops the start. */
   readonly keyring?: KeyringLocation;
+  /** Per source, what an event without its reference entry does (enrich/); default `flag`. */
+  readonly missingReference?: Readonly<Partial<Record<string, MissingReference>>>;
 }
 
 interface ValidateState {
@@ -51,6 +54,7 @@ const VALIDATE_STATE_VERSION = 1;
 export function validateDefinition(opts: ValidateActorOptions): KeyedActorDefinition<ValidateState, ValidateTask> {
   let verdictOf = createValidator(opts);
   let pii: IngestProtection | undefined;
+  let references: { stop(): Promise<void> } | undefined;
   const suites = loadSuites();
   const tasks = validateTasks();
   const fingerprint = fingerprintOf([VALIDATE_STATE_VERSION, tasks.map((t) => [t.id, t.filter])]);
@@ -65,7 +69,19 @@ export function validateDefinition(opts: ValidateActorOptions): KeyedActorDefini
       const schemas = opts.schemas ?? (await ctx.use(SERVICES.schemaRegistry));
       pii = createIngestProtection(schemas, opts.keyring && readKeyring(opts.keyring));
       pii.checkKeys(SOURCES);
-      verdictOf = createValidator({ ...opts, schemas, refine: pii.protect });
+      // The ingest chain in one hop: validate, enrich from the watched reference buckets, protect PII.
+      const cache = new ReferenceCache();
+      const buckets = new Map(await Promise.all(KIND_NAMES.map(async (kind) => [kind, await ctx.kv(referenceBucket(kind), { history: 10 })] as const)));
+      references = await followReferences(buckets, cache, { signal: ctx.signal, warn: (m) => ctx.log.warn(m) });
+      const enrich = createEnricher(cache, opts.missingReference);
+      const protect = pii.protect;
+      verdictOf = createValidator({ ...opts, schemas, refine: (source, payload) => {
+        const enriched = enrich(source, payload);
+        return enriched instanceof PoisonError ? enriched : protect(source, enriched);
+      } });
+    },
+    async stop() {
+      await references?.stop();
     },
     // Before it was keyed, validate read the durable RAW/validate: what that acknowledged is not published again.
     outputsDoneThrough: durableAckFloor("RAW", "validate"),
