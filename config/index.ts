@@ -63,6 +63,8 @@ export interface Config {
    * file at `SLUICE_KEYRING` (default `<state dir>/keys/keyring.json`, mode 0600).
    */
   readonly keyring: { readonly path: string; readonly inline: string | undefined };
+  /** Per source, what an event without a reference entry does (`SLUICE_MISSING_REFERENCE=txn=dead_letter,iot=flag`); default flag. */
+  readonly missingReference: Readonly<Record<string, "flag" | "dead_letter">>;
   /** Who may call the HTTP API (api/auth.ts, api/guard.ts). */
   readonly apiSecurity: ApiSecurity;
 }
@@ -166,6 +168,7 @@ export function loadConfig(env: Env): Config {
     reportCron: env.SLUICE_REPORT_CRON || undefined,
     openLineageUrl: url(env, "OPENLINEAGE_URL", ["http:", "https:", "file:"]),
     apiSecurity: apiSecurity(env),
+    missingReference: missingReference(env),
     keyring: { path: resolve(env.SLUICE_KEYRING || join(resolve(env.SLUICE_STATE_DIR || ".sluice"), "keys", "keyring.json")), inline: env.SLUICE_PII_KEYS || undefined },
   });
 }
@@ -180,6 +183,16 @@ function apiSecurity(env: Env): ApiSecurity {
     if (!/^https?:\/\/[^/\s]+$/.test(origin)) throw new ConfigError(`SLUICE_API_CORS_ORIGINS: ${JSON.stringify(origin)} is not an origin (scheme://host[:port], no path)`);
   }
   return Object.freeze({ auth, metricsAuth: metrics === "on", corsOrigins: Object.freeze(corsOrigins), ratePerSecond: integer(env, "SLUICE_API_RATE", 50, 1, 100_000) });
+}
+
+function missingReference(env: Env): Record<string, "flag" | "dead_letter"> {
+  const out: Record<string, "flag" | "dead_letter"> = {};
+  for (const part of (env.SLUICE_MISSING_REFERENCE ?? "").split(",").map((p) => p.trim()).filter(Boolean)) {
+    const [source, action] = part.split("=").map((p) => p.trim());
+    if (!source || (action !== "flag" && action !== "dead_letter")) throw new ConfigError(`SLUICE_MISSING_REFERENCE: ${JSON.stringify(part)} is not <source>=flag|dead_letter; e.g. txn=dead_letter,iot=flag`);
+    out[source] = action;
+  }
+  return out;
 }
 
 function lakeLocation(env: Env, stateDir: string): LakeLocation {
