@@ -17,6 +17,7 @@ import * as check from "./validate.ts";
 import { RequestError } from "./validate.ts";
 import { allDenials } from "../auth/denials.ts";
 import { authorize, type AuthOptions } from "./auth.ts";
+import type { AuditEntry } from "../auth/audit.ts";
 import { GUARD_DEFAULTS, guards, QueueFullError, requestTimeout, ScoringQueue, type GuardOptions } from "./guard.ts";
 import { jobMetricsText } from "../jobs/metrics.ts";
 
@@ -55,6 +56,8 @@ export interface ApiDeps {
   raw?: RawReader;
   /** Body size, request time and CORS limits (api/guard.ts); defaults when absent. */
   guard?: GuardOptions;
+  /** Where privileged actions are recorded (sluice.audit); absent: not recorded. */
+  audit?: (entry: AuditEntry) => Promise<void>;
   /** Bearer tokens and roles (api/auth.ts); absent: every route is open, as before tokens. */
   auth?: AuthOptions;
   /** Where `/v1/predict` queues its scoring; default one of depth 8 for this app. */

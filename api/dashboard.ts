@@ -15,6 +15,7 @@ import { windowLineage } from "../lineage/window.ts";
 import type { RawReader } from "../lineage/raw.ts";
 import * as check from "./validate.ts";
 import { RequestError } from "./validate.ts";
+import { auditEntry, type AuditEntry } from "../auth/audit.ts";
 
 /** What the dashboard's pages read beyond the SQL every route has. */
 export interface DashboardDeps {
@@ -32,6 +33,8 @@ export interface DashboardDeps {
   watermarks?: () => ReadonlyArray<{ source: string; watermark: number | null; lag_ms: number | null }>;
   /** RAW by sequence, for an event's lineage; absent: the raw message is not shown. */
   raw?: RawReader;
+  /** Where privileged actions (a replay) are recorded: sluice.audit, directly or through its owner. */
+  audit?: (entry: AuditEntry) => Promise<void>;
   now: () => number;
 }
 
@@ -199,6 +202,9 @@ export function dashboard(deps: DashboardDeps): Hono {
     if (!dl) throw new RequestError("id", `no dead letter ${id} in the DLQ stream`, "GET /v1/dlq lists what is there", 404);
     const [result] = await access.replay([dl]);
     if (result.error) throw new Error(`replay of dead letter ${id} failed: ${result.error}`);
+    const who = c.get("principal");
+    // Recorded after the fact; a failure to record does not undo the replay, it is logged by the caller's writer.
+    await deps.audit?.(auditEntry({ actor: who?.name ?? "anonymous (no API tokens)", role: who?.role ?? "", via: "api", action: "dlq.replay", target: `dlq:${id}`, detail: `event ${result.eventId ?? "?"}${result.duplicate ? " (duplicate)" : ""}` }));
     return c.json({ id, subject: result.subject, event_id: result.eventId, duplicate: result.duplicate });
   });
 

@@ -15,6 +15,9 @@ import { startReportSchedule } from "../reports/schedule.ts";
 import { listReports, reportsDir } from "../reports/store.ts";
 import { natsRawReader } from "../lineage/raw.ts";
 import { tokensPath, watchTokens } from "../auth/tokens.ts";
+import type { AuditEntry } from "../auth/audit.ts";
+import { insertAudit } from "../clickhouse/audit.ts";
+import { askAudit } from "../clickhouse/sql-rpc.ts";
 
 /**
  * Starts the HTTP API for `sluice up` on `config.apiPort`. In the process that owns ClickHouse it
@@ -51,6 +54,9 @@ export async function startApi(opts: { config: Config; natsUrl: string; pipeline
     rows = natsSqlRows(nc, embeddedDataDir(config));
   }
   const lag = consumerLag(nc);
+  const directAudit = direct;
+  const store = directAudit ? (e: AuditEntry) => insertAudit(directAudit.client, e) : (e: AuditEntry) => askAudit(nc, e, embeddedDataDir(config), 10_000);
+  const audit = (e: AuditEntry) => store(e).catch((err: Error) => opts.log.warn(`audit: ${e.action} ${e.target} by ${e.actor} was not recorded in sluice.audit: ${err.message}`));
   // The schedule runs in every API process (reading ClickHouse directly, or through its owner under
   // --split); the period's KV key keeps each period to one instance.
   const schedule = config.reportCron
@@ -71,6 +77,7 @@ export async function startApi(opts: { config: Config; natsUrl: string; pipeline
     reports: () => listReports(reportsDir(config.stateDir)),
     raw: natsRawReader(nc),
     watermarks: opts.watermarks,
+    audit,
     guard: { corsOrigins: config.apiSecurity.corsOrigins },
     auth: {
       tokens: watchTokens(tokensPath(config.stateDir)),

@@ -1,7 +1,9 @@
 import { hostname, userInfo } from "node:os";
 import { loadConfig } from "../config/index.ts";
 import { isRole, issueToken, loadTokens, ROLES, saveTokens, tokensPath } from "../auth/tokens.ts";
+import { auditEntry } from "../auth/audit.ts";
 import { parse, UsageError } from "./args.ts";
+import { recordAudit } from "./audit.ts";
 
 const USAGE = `sluice api token create --role ${ROLES.join("|")} [--name N] | sluice api token ls | sluice api token revoke <id|name>`;
 
@@ -25,7 +27,8 @@ export async function run(argv: string[], env: Record<string, string | undefined
   const { values, positionals } = parse(argv, { role: { type: "string" }, name: { type: "string" } }, USAGE);
   const [noun, verb, ...rest] = positionals;
   if (noun !== "token" || !["create", "ls", "revoke"].includes(verb ?? "")) throw new UsageError(`usage: ${USAGE}`);
-  const path = tokensPath(loadConfig(env).stateDir);
+  const config = loadConfig(env);
+  const path = tokensPath(config.stateDir);
   const records = loadTokens(path);
   if (verb === "create") {
     if (rest.length) throw new UsageError(`usage: ${USAGE}`);
@@ -38,6 +41,7 @@ export async function run(argv: string[], env: Record<string, string | undefined
     saveTokens(path, [...records, record]);
     console.error(`token ${record.id} (${name}, ${role}) stored as a SHA-256 hash in ${path}; it is shown once, here:`);
     console.log(token);
+    await recordAudit(config, auditEntry({ actor: cliUser(), role: "cli", via: "cli", action: "token.create", target: `token:${record.id}`, detail: `${role} ${name}` }));
     return 0;
   }
   if (verb === "ls") {
@@ -51,5 +55,6 @@ export async function run(argv: string[], env: Record<string, string | undefined
   if (!target) throw new UsageError(`no live token with id or name ${JSON.stringify(which)} (sluice api token ls)`);
   saveTokens(path, records.map((r) => (r === target ? { ...r, revoked_at: new Date().toISOString() } : r)));
   console.log(`revoked ${target.id} (${target.name}); the API refuses it within a second`);
+  await recordAudit(config, auditEntry({ actor: cliUser(), role: "cli", via: "cli", action: "token.revoke", target: `token:${target.id}`, detail: `${target.role} ${target.name}` }));
   return 0;
 }

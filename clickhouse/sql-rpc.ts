@@ -8,6 +8,8 @@ import type { QueryColumn } from "./format.ts";
 import { runQuery } from "./query.ts";
 import { cutToLimit, readOnlyStatement, ReadOnlyRefusal, withReadLimits, type ReadOnlyReason } from "./readonly.ts";
 import { countDenial } from "../auth/denials.ts";
+import { isAuditEntry, type AuditEntry } from "../auth/audit.ts";
+import { insertAudit } from "./audit.ts";
 import { subject } from "../subjects/catalog.ts";
 import { INSTANCE_ID } from "../nats/connect.ts";
 import type { Logger } from "../otel/log.ts";
@@ -45,8 +47,16 @@ function canonical(dataDir: string): string {
  * stays for clients that do not say which directory they mean.
  */
 export function sqlSubjectFor(dataDir: string, host = hostname()): string {
-  const id = createHash("sha256").update(`${host}\0${canonical(dataDir)}`).digest("hex").slice(0, 16);
-  return `${subject.sqlService()}.${id}`;
+  return `${subject.sqlService()}.${ownerId(dataDir, host)}`;
+}
+
+/** Where the owner of `dataDir` on `host` stores audit entries sent by processes that cannot open it. */
+export function auditSubjectFor(dataDir: string, host = hostname()): string {
+  return `${subject.auditService()}.${ownerId(dataDir, host)}`;
+}
+
+function ownerId(dataDir: string, host: string): string {
+  return createHash("sha256").update(`${host}\0${canonical(dataDir)}`).digest("hex").slice(0, 16);
 }
 
 /**
@@ -55,6 +65,7 @@ export function sqlSubjectFor(dataDir: string, host = hostname()): string {
  * ({@link sqlSubjectFor}). A request that names another directory is refused, never answered
  * with this one's data. Only reads are answered ({@link readOnlyStatement}), each within the
  * limits of {@link withReadLimits}; a refusal is counted as `sluice_denied_total{surface="sql_rpc"}`.
+ * The same owner stores audit entries sent to {@link auditSubjectFor} (see {@link askAudit}).
  */
 export function serveSql(nc: NatsConnection, client: ClickHouseClient, opts: { dataDir: string; log: Logger }): { stop(): Promise<void> } {
   const owner: SqlOwner = { data_dir: canonical(opts.dataDir), host: hostname(), instance: INSTANCE_ID };
@@ -83,9 +94,26 @@ export function serveSql(nc: NatsConnection, client: ClickHouseClient, opts: { d
       msg.respond(JSON.stringify(reply));
     })();
   };
+  // The one write it takes over NATS: an audit entry of fixed shape into sluice.audit, never SQL.
+  const audit = (err: Error | null, msg: Msg) => {
+    if (err) return opts.log.warn(`audit rpc: ${err.message}`);
+    void (async () => {
+      let reply: { ok: true } | { ok: false; error: string };
+      try {
+        const entry: unknown = JSON.parse(new TextDecoder().decode(msg.data));
+        if (!isAuditEntry(entry)) throw new Error("not an audit entry (auth/audit.ts AuditEntry)");
+        await insertAudit(client, entry);
+        reply = { ok: true };
+      } catch (e) {
+        reply = { ok: false, error: (e as Error).message };
+      }
+      msg.respond(JSON.stringify(reply));
+    })();
+  };
   const subs = [
     nc.subscribe(subject.sqlService(), { queue: "sql", callback: answer }),
     nc.subscribe(sqlSubjectFor(owner.data_dir), { callback: answer }),
+    nc.subscribe(auditSubjectFor(owner.data_dir), { callback: audit }),
   ];
   return {
     async stop() {
@@ -120,4 +148,15 @@ export async function askSql(nc: NatsConnection, query: string, dataDir: string,
   }
   if (!reply.ok) throw new Error(reply.error);
   return { columns: reply.columns, rows: reply.rows, truncated: reply.truncated === true };
+}
+
+/** Has the owner of `dataDir` store `entry` in sluice.audit; throws {@link NoSqlOwnerError} when nobody owns it. */
+export async function askAudit(nc: NatsConnection, entry: AuditEntry, dataDir: string, timeoutMs: number): Promise<void> {
+  const wanted = canonical(dataDir);
+  const msg = await nc.request(auditSubjectFor(wanted), JSON.stringify(entry), { timeout: timeoutMs }).catch((err: Error) => {
+    if (/no responders|503/i.test(err.message)) throw new NoSqlOwnerError(wanted);
+    throw err;
+  });
+  const reply = JSON.parse(new TextDecoder().decode(msg.data)) as { ok: boolean; error?: string };
+  if (!reply.ok) throw new Error(`audit not stored: ${reply.error}`);
 }
