@@ -20,25 +20,29 @@ export const GUARD_DEFAULTS = { maxBodyBytes: 1024 * 1024, requestTimeoutMs: 30_
 
 type Problem = (c: Context, status: 413 | 415 | 503 | 504, field: string | undefined, message: string, hint: string) => Response;
 
-/** Body size, then CORS (only when origins are configured), then the exact JSON media type on a POST. */
-export function guards(opts: GuardOptions, problem: Problem): MiddlewareHandler[] {
+/**
+ * `cors`: only when origins are configured; it goes before authorization, so a browser can read a
+ * 401. `limits`: body size, then the exact JSON media type on a POST.
+ */
+export function guards(opts: GuardOptions, problem: Problem): { cors: MiddlewareHandler[]; limits: MiddlewareHandler[] } {
   const maxSize = opts.maxBodyBytes ?? GUARD_DEFAULTS.maxBodyBytes;
-  const list: MiddlewareHandler[] = [
+  const limits: MiddlewareHandler[] = [
     bodyLimit({ maxSize, onError: (c) => problem(c, 413, "body", `the body is larger than ${maxSize} bytes`, "send smaller batches") }),
-  ];
-  if (opts.corsOrigins?.length) list.push(cors({ origin: [...opts.corsOrigins], allowHeaders: ["authorization", "content-type"], allowMethods: ["GET", "POST"], maxAge: 600 }));
-  list.push(async (c, next) => {
-    if (c.req.method === "POST") {
-      const type = c.req.header("content-type");
-      // A POST without a body (replay) may leave it out; any declared type must be JSON, exactly —
-      // so a cross-site form post (urlencoded, multipart, text/plain) never reaches a handler.
-      if (type !== undefined && mediaType(type) !== "application/json") {
-        return problem(c, 415, "content-type", `content-type ${JSON.stringify(type.slice(0, 60))} is not application/json`, "send content-type: application/json");
+    async (c, next) => {
+      if (c.req.method === "POST") {
+        const type = c.req.header("content-type");
+        // A POST without a body (replay) may leave it out; any declared type must be JSON, exactly —
+        // so a cross-site form post (urlencoded, multipart, text/plain) never reaches a handler.
+        if (type !== undefined && mediaType(type) !== "application/json") {
+          return problem(c, 415, "content-type", `content-type ${JSON.stringify(type.slice(0, 60))} is not application/json`, "send content-type: application/json");
+        }
       }
-    }
-    return next();
-  });
-  return list;
+      return next();
+    },
+  ];
+  const origins = opts.corsOrigins ?? [];
+  const corsList = origins.length ? [cors({ origin: [...origins], allowHeaders: ["authorization", "content-type"], allowMethods: ["GET", "POST"], maxAge: 600 })] : [];
+  return { cors: corsList, limits };
 }
 
 /** `application/json; charset=utf-8` → `application/json`. */
