@@ -59,7 +59,7 @@ const locationOf = (env: Record<string, string>) => loadConfig(env).lake;
 
 test("SIGKILL mid-file, then the same objects as one uninterrupted pass", async () => {
   const w = await world("crash");
-  await publishWorkload(w.nc, 3_000);
+  await publishWorkload(w.nc, 2_500);
   await crashAndRecover({ nc: w.nc, engine: ctx.engine, procs: ctx.procs }, locationOf(w.env), w.env);
 });
 
@@ -67,11 +67,11 @@ test("S3 down while messages arrive: writes wait, then every message is stored o
   const w = await world("outage");
   const c = { nc: w.nc, engine: ctx.engine, procs: ctx.procs };
   const store = new LakeStore(locationOf(w.env), ctx.engine.client);
-  await publishWorkload(w.nc, 1_000);
+  await publishWorkload(w.nc, 800);
   const sink = startLakeRaw(c, w.env);
   await waitFor(() => lakeFiles(store), (f) => f.length >= 3, 60_000, 20);
   await ctx.s3.kill();
-  await publishWorkload(w.nc, 2_000);
+  await publishWorkload(w.nc, 1_500);
   const waited = await waitFor(async () => sink.output, (o) => /retrying/.test(o), 60_000, 100);
   assert.match(waited, /retrying/, "the sink never noticed the outage");
   assert.ok(sink.child.exitCode === null, `the sink exited during the outage:\n${sink.output}`);
