@@ -21,6 +21,9 @@ export function referenceBucket(kind: ReferenceKind): string {
   return `sluice-ref-${kind}`;
 }
 
+/** The bucket options of every writer and of the enrich stage, so whichever creates a bucket creates the same one. */
+export const REFERENCE_BUCKET_OPTIONS = { history: 10 } as const;
+
 /** The kind that enriches a source's events, if any. */
 export function kindOfSource(source: string): ReferenceKind | undefined {
   return KIND_NAMES.find((k) => REFERENCE_KINDS[k].source === source);

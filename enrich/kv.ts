@@ -3,6 +3,7 @@ import type { QueuedIterator } from "@nats-io/transport-node";
 import { withDeadline } from "../nats/deadline.ts";
 import type { ReferenceCache } from "./enrich.ts";
 import type { ReferenceKind } from "./kinds.ts";
+import { canonicalEntry } from "./load.ts";
 
 const decoder = new TextDecoder();
 
@@ -69,4 +70,32 @@ export async function followReferences(buckets: ReadonlyMap<ReferenceKind, KV>, 
       await Promise.allSettled(loops);
     },
   };
+}
+
+/** What a load did: entries written for the first time, changed, or left as they were. */
+export interface LoadCounts {
+  inserted: number;
+  updated: number;
+  unchanged: number;
+}
+
+/**
+ * Writes reference entries to a kind's bucket, idempotently: an entry already stored with the same
+ * fields (compared in canonical form) is not written again, so reloading a file adds no revision.
+ */
+export async function writeReferences(kv: KV, rows: ReadonlyArray<{ readonly key: string; readonly fields: Readonly<Record<string, unknown>> }>, opts: { signal?: AbortSignal } = {}): Promise<LoadCounts> {
+  const counts: LoadCounts = { inserted: 0, updated: 0, unchanged: 0 };
+  for (const row of rows) {
+    const value = canonicalEntry(row.fields);
+    const existing = await withDeadline(kv.get(row.key), { what: `kv get ${row.key}`, signal: opts.signal });
+    const stored = existing && existing.operation === "PUT" ? existing.string() : undefined;
+    if (stored === value) {
+      counts.unchanged++;
+      continue;
+    }
+    await withDeadline(kv.put(row.key, value), { what: `kv put ${row.key}`, signal: opts.signal });
+    if (stored === undefined) counts.inserted++;
+    else counts.updated++;
+  }
+  return counts;
 }
