@@ -10,7 +10,7 @@ import { SERVICES } from "../services.ts";
 import { createIngestProtection, readKeyring, type IngestProtection, type KeyringLocation } from "../../pii/index.ts";
 import { SOURCES } from "../../subjects/sources.ts";
 import { PoisonError } from "../../subjects/errors.ts";
-import { createEnricher, followReferences, KIND_NAMES, ReferenceCache, referenceBucket, type MissingReference } from "../../enrich/index.ts";
+import { createEnricher, followReferences, KIND_NAMES, ReferenceCache, referenceBucket, REFERENCE_BUCKET_OPTIONS, type MissingReference } from "../../enrich/index.ts";
 
 export interface ValidateActorOptions extends ValidatorOptions, KeyedRunOptions {
   readonly batchMessages?: number;
@@ -71,7 +71,7 @@ export function validateDefinition(opts: ValidateActorOptions): KeyedActorDefini
       pii.checkKeys(SOURCES);
       // The ingest chain in one hop: validate, enrich from the watched reference buckets, protect PII.
       const cache = new ReferenceCache();
-      const buckets = new Map(await Promise.all(KIND_NAMES.map(async (kind) => [kind, await ctx.kv(referenceBucket(kind), { history: 10 })] as const)));
+      const buckets = new Map(await Promise.all(KIND_NAMES.map(async (kind) => [kind, await ctx.kv(referenceBucket(kind), REFERENCE_BUCKET_OPTIONS)] as const)));
       references = await followReferences(buckets, cache, { signal: ctx.signal, warn: (m) => ctx.log.warn(m) });
       const enrich = createEnricher(cache, opts.missingReference);
       const protect = pii.protect;
