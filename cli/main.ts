@@ -18,6 +18,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ run(argv
   deploy: { summary: "least-privilege accounts: deploy clickhouse-users [--server-version V] [--network CIDR,…] [--views] [--out FILE] (SQL RBAC, or users.d XML for 18.16)", load: () => import("./deploy.ts") },
   api: { summary: "HTTP API bearer tokens: api token create --role viewer|operator|admin [--name N] (shown once, stored hashed), api token ls, api token revoke <id|name>", load: () => import("./api-token.ts") },
   pii: { summary: "personal data: decrypt <event_id> (with the keyring), scan [--limit N] (card numbers, e-mails, precise coordinates in every stream and table)", load: () => import("./pii.ts") },
+  ref: { summary: "reference data for enrichment (KV bucket per kind: sensors, merchants, users): load <kind> FILE.csv|.jsonl, get|put|rm <kind> <key>, ls <kind>, history <kind> <key>", load: () => import("./ref.ts") },
 };
 
 function help(): string {
