@@ -1,22 +1,10 @@
-import { hostname, userInfo } from "node:os";
 import { loadConfig } from "../config/index.ts";
 import { isRole, issueToken, loadTokens, ROLES, saveTokens, tokensPath } from "../auth/tokens.ts";
 import { auditEntry } from "../auth/audit.ts";
 import { parse, UsageError } from "./args.ts";
-import { recordAudit } from "./audit.ts";
+import { cliUser, recordAudit } from "./audit.ts";
 
 const USAGE = `sluice api token create --role ${ROLES.join("|")} [--name N] | sluice api token ls | sluice api token revoke <id|name>`;
-
-/** Who ran the command, for the token record (and the audit trail): user@host. */
-export function cliUser(): string {
-  let user = "unknown";
-  try {
-    user = userInfo().username;
-  } catch {
-    // No passwd entry (a container's arbitrary uid): the host still says where.
-  }
-  return `${user}@${hostname()}`;
-}
 
 /**
  * `sluice api token`: bearer tokens for the HTTP API (auth/tokens.ts). `create` prints the token

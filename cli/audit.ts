@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { hostname, userInfo } from "node:os";
 import { embeddedDataDir, type Config } from "../config/index.ts";
 import type { AuditEntry } from "../auth/audit.ts";
 import { insertAudit } from "../clickhouse/audit.ts";
@@ -6,6 +8,23 @@ import { migrate } from "../clickhouse/migrations.ts";
 import { askAudit, NoSqlOwnerError } from "../clickhouse/sql-rpc.ts";
 import { connectNats } from "../nats/connect.ts";
 import { readLocalNatsUrl } from "./state.ts";
+
+/** Who ran the command, for token records and the audit trail: user@host. */
+export function cliUser(): string {
+  let user = "unknown";
+  try {
+    user = userInfo().username;
+  } catch {
+    // No passwd entry (a container's arbitrary uid): the host still says where.
+  }
+  return `${user}@${hostname()}`;
+}
+
+/** Ids as an audit target, cut to what an entry holds. */
+export function idsTarget(kind: string, ids: readonly (number | string)[]): string {
+  const text = `${kind}:${ids.join(",")}`;
+  return text.length <= 200 ? text : `${text.slice(0, 190)}…(${ids.length})`;
+}
 
 /**
  * Stores a CLI action in sluice.audit where it can, as `sluice sql` reads: through the process
@@ -28,6 +47,10 @@ export async function recordAudit(config: Config, entry: AuditEntry): Promise<vo
         }
       }
     }
+    if (!config.clickhouseUrl && !existsSync(embeddedDataDir(config))) {
+      // Nothing has stored data here yet: creating an engine just for this row would leave one behind.
+      throw new Error(`no ClickHouse data in ${embeddedDataDir(config)} and no process serving it on NATS`);
+    }
     const ch = await openClickHouse({
       url: config.clickhouseUrl,
       user: config.clickhouseUser,
@@ -36,7 +59,7 @@ export async function recordAudit(config: Config, entry: AuditEntry): Promise<vo
       logger: { info: () => undefined, warn: (m) => console.error(m) },
     });
     try {
-      // The embedded engine may never have been migrated (no pipeline has run in this state dir yet).
+      // An engine a pipeline last used before the audit migration.
       if (ch.kind === "embedded") await migrate(ch.client, ch.caps);
       await insertAudit(ch.client, entry);
     } finally {

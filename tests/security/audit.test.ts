@@ -36,8 +36,10 @@ test.after(async (ctx) => {
 });
 
 /** `sluice api token …` as a separate process (not spawnSync: the owner answering it runs in this one). */
-async function sluiceApi(ctx: { nats: NatsServer; pipeline: TestPipeline }, args: string[]): Promise<string> {
-  const child = spawn(process.execPath, [BIN, "api", "token", ...args], { env: { ...process.env, NATS_URL: ctx.nats.url, SLUICE_STATE_DIR: ctx.pipeline.stateDir, SLUICE_LOG_LEVEL: "warn" } });
+const sluiceApi = (ctx: { nats: NatsServer; pipeline: TestPipeline }, args: string[]) => sluice(ctx, ["api", "token", ...args]);
+
+async function sluice(ctx: { nats: NatsServer; pipeline: TestPipeline }, args: string[]): Promise<string> {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NATS_URL: ctx.nats.url, SLUICE_STATE_DIR: ctx.pipeline.stateDir, SLUICE_LOG_LEVEL: "warn" } });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (d: Buffer) => (stdout += d));
@@ -87,6 +89,15 @@ test("token create and revoke by the CLI, and a replay through the API, each lea
   assert.is(rows.length, 4);
   const text = JSON.stringify(rows);
   assert.not.ok(text.includes(operator) || text.includes(viewer), "a token in the audit trail");
+});
+
+test("a schema change by the CLI is recorded", async (ctx) => {
+  await sluice(ctx, ["schema", "mode", "iot", "full"]);
+  const rows = await waitFor(() => auditRows(ctx.pipeline), (r) => r.some((x) => x.action === "schema.change"), 20_000);
+  const change = rows.find((r) => r.action === "schema.change")!;
+  assert.is(change.target, "schema:iot");
+  assert.match(change.detail, /^mode full, policy /);
+  assert.is(change.via, "cli");
 });
 
 test("the owner stores only entries of the audit shape", async ({ nc, pipeline }) => {
