@@ -1,5 +1,7 @@
 import { createInterface } from "node:readline/promises";
 import { loadConfig } from "../config/index.ts";
+import { auditEntry } from "../auth/audit.ts";
+import { cliUser, idsTarget, recordAudit } from "./audit.ts";
 import { parseSinceMs } from "../config/duration.ts";
 import { formatResult, type Tabular } from "../clickhouse/index.ts";
 import { connectNats } from "../nats/connect.ts";
@@ -143,6 +145,7 @@ export async function run(argv: string[], env: Record<string, string | undefined
       const duplicates = results.filter((r) => !r.error && r.duplicate).length;
       for (const r of failed) console.error(`dead letter ${r.id}: ${r.error}`);
       console.log(`replayed ${results.length - failed.length} of ${letters.length} dead letters (${duplicates} already in the stream's duplicate window, not stored again); event ids are kept, so a replay never adds an event twice`);
+      await recordAudit(config, auditEntry({ actor: cliUser(), role: "cli", via: "cli", action: "dlq.replay", target: idsTarget("dlq", results.filter((r) => !r.error).map((r) => r.id)), detail: `${results.length - failed.length} replayed, ${failed.length} failed` }));
       return failed.length ? 1 : 0;
     }
     if (!values.yes) {
@@ -155,6 +158,7 @@ export async function run(argv: string[], env: Record<string, string | undefined
     }
     const removed = await purgeDeadLetters(nc, filter, letters);
     console.log(`purged ${removed} dead letters from the DLQ stream (sluice.dead_letters keeps its rows)`);
+    await recordAudit(config, auditEntry({ actor: cliUser(), role: "cli", via: "cli", action: "dlq.purge", target: idsTarget("dlq", letters.map((l) => l.id)), detail: `${removed} purged` }));
     return 0;
   } finally {
     await nc.close();
