@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
 import { connect } from "@nats-io/transport-node";
 import { loadConfig } from "../config/index.ts";
+import { auditEntry } from "../auth/audit.ts";
+import { cliUser, recordAudit } from "./audit.ts";
 import { formatTable } from "../clickhouse/format.ts";
 import {
   COMPATIBILITY_MODES,
@@ -102,12 +104,14 @@ export async function run(argv: string[], env: Record<string, string | undefined
       case "add": {
         const { version, created, report } = await registry.add(target!, schema, opts);
         console.log(created ? `${formatReport(target!, report)}\nregistered ${target} v${version}; validate uses it within seconds` : `${target} v${version} is this schema already; nothing registered`);
+        if (created) await recordAudit(config, auditEntry({ actor: cliUser(), role: "cli", via: "cli", action: "schema.change", target: `schema:${target}@v${version}`, detail: "add" }));
         return 0;
       }
       default: {
         await registry.setConfig(target!, { ...registry.config(target!), mode: newMode!, ...(opts.policy ? { policy: opts.policy } : {}) });
         const now = registry.config(target!);
         console.log(`${target}: mode ${now.mode}, policy ${now.policy}`);
+        await recordAudit(config, auditEntry({ actor: cliUser(), role: "cli", via: "cli", action: "schema.change", target: `schema:${target}`, detail: `mode ${now.mode}, policy ${now.policy}` }));
         return 0;
       }
     }
