@@ -22,6 +22,9 @@ declare module "autocannon" {
     readonly duration?: number;
     readonly pipelining?: number;
     readonly timeout?: number;
+    readonly method?: string;
+    readonly headers?: Readonly<Record<string, string>>;
+    readonly body?: string;
   }
   function autocannon(opts: Options): Promise<Result>;
   export default autocannon;
