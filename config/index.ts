@@ -28,7 +28,10 @@ export interface Config {
   readonly partitions: number;
   /** Shards of the window actor's cross-partition group keys (site, merchant, topic): its group tasks per source. */
   readonly groupShards: number;
-  /** How long RAW keeps messages (hours); EVENTS, DLQ and AGG keep theirs per the catalog. */
+  /**
+   * How long RAW keeps messages (hours; default 24); EVENTS, DLQ and AGG keep theirs per the
+   * catalog. Short because RAW is the one stream that holds personal data in clear (pii/).
+   */
   readonly rawMaxAgeHours: number;
   readonly logLevel: "debug" | "info" | "warn" | "error";
   /** Most rows per ClickHouse insert; a batch also goes out after `sinkBatchMs`. */
@@ -65,6 +68,8 @@ export interface Config {
   readonly keyring: { readonly path: string; readonly inline: string | undefined };
   /** Per source, what an event without a reference entry does (`SLUICE_MISSING_REFERENCE=txn=dead_letter,iot=flag`); default flag. */
   readonly missingReference: Readonly<Record<string, "flag" | "dead_letter">>;
+  /** `SLUICE_JETSTREAM_KEY` is set: the nats-server `sluice up` starts encrypts its store at rest (the key stays in the environment). */
+  readonly jetstreamEncrypted: boolean;
   /** Who may call the HTTP API (api/auth.ts, api/guard.ts). */
   readonly apiSecurity: ApiSecurity;
 }
@@ -152,7 +157,7 @@ export function loadConfig(env: Env): Config {
     apiHost: host(env, "SLUICE_API_HOST", "127.0.0.1"),
     partitions: integer(env, "SLUICE_PARTITIONS", DEFAULT_PARTITIONS, 1, 256),
     groupShards: integer(env, "SLUICE_GROUP_SHARDS", DEFAULT_GROUP_SHARDS, 1, 256),
-    rawMaxAgeHours: integer(env, "SLUICE_RAW_MAX_AGE_HOURS", 72, 1, 24 * 365),
+    rawMaxAgeHours: integer(env, "SLUICE_RAW_MAX_AGE_HOURS", 24, 1, 24 * 365),
     logLevel,
     sinkBatchRows: integer(env, "SLUICE_SINK_BATCH_ROWS", 5_000, 1, 1_000_000),
     sinkBatchMs: integer(env, "SLUICE_SINK_BATCH_MS", 1_000, 10, 600_000),
@@ -169,6 +174,7 @@ export function loadConfig(env: Env): Config {
     openLineageUrl: url(env, "OPENLINEAGE_URL", ["http:", "https:", "file:"]),
     apiSecurity: apiSecurity(env),
     missingReference: missingReference(env),
+    jetstreamEncrypted: Boolean(env.SLUICE_JETSTREAM_KEY),
     keyring: { path: resolve(env.SLUICE_KEYRING || join(resolve(env.SLUICE_STATE_DIR || ".sluice"), "keys", "keyring.json")), inline: env.SLUICE_PII_KEYS || undefined },
   });
 }
