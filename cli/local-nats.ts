@@ -44,9 +44,10 @@ export interface LocalNats {
 
 /**
  * Starts a nats-server with JetStream whose store lives in the state dir, on 4222 when that port
- * is free (so `nats pub` works without flags) or on a free port otherwise.
+ * is free (so `nats pub` works without flags) or on a free port otherwise. `encrypted`: the store
+ * is encrypted with the key in SLUICE_JETSTREAM_KEY (the child inherits the environment).
  */
-export async function startLocalNats(stateDir: string, log: Logger): Promise<LocalNats> {
+export async function startLocalNats(stateDir: string, log: Logger, opts: { encrypted?: boolean } = {}): Promise<LocalNats> {
   ensureNatsServerBinary(log);
   const dir = join(stateDir, "nats");
   mkdirSync(dir, { recursive: true });
@@ -57,7 +58,8 @@ export async function startLocalNats(stateDir: string, log: Logger): Promise<Loc
     `host: 127.0.0.1`,
     `ports_file_dir: "${dir}"`,
     `max_payload: 1MB`,
-    `jetstream { store_dir: "${join(dir, "store")}" }`,
+    // With SLUICE_JETSTREAM_KEY the store is encrypted at rest; the config names the variable, so the key is not written to disk.
+    `jetstream { store_dir: "${join(dir, "store")}"${opts.encrypted ? ", cipher: chachapoly, key: $SLUICE_JETSTREAM_KEY" : ""} }`,
   ].join("\n") + "\n");
   // Its own process group: a terminal's Ctrl-C goes to the whole foreground group, and a server
   // stopped before the actors have drained leaves them reconnecting instead of finishing.

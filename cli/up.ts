@@ -88,7 +88,7 @@ export async function run(argv: string[], env: Record<string, string | undefined
   try {
     let natsUrl = config.natsUrl;
     if (!natsUrl) {
-      const localNats: LocalNats = await startLocalNats(config.stateDir, log);
+      const localNats: LocalNats = await startLocalNats(config.stateDir, log, { encrypted: config.jetstreamEncrypted });
       shutdown.onForcedExit(() => localNats.kill());
       stops.push({ name: "nats-server", stop: async () => {
         await localNats.stop();
