@@ -1,5 +1,5 @@
 import { describeInsertFailure, insertRows, RETENTION_COLUMN, TABLES, type Capabilities, type InsertFailure, type InsertRowTypes, type OpenClickHouse, type TableName } from "../../clickhouse/index.ts";
-import type { StreamName } from "../../subjects/catalog.ts";
+import { HEADERS, type StreamName } from "../../subjects/catalog.ts";
 import type { ConsumerDefinition } from "../../subjects/consumers.ts";
 import { defineActor, type ActorContext, type ActorDefinition, type Inbound, type Outbound, type ServiceKey, type StartContext } from "../runtime/actor.ts";
 import { SERVICES } from "../services.ts";
@@ -119,7 +119,7 @@ export function sinkActor<T extends SinkTable>(opts: SinkOptions<T>): ActorDefin
           refuse(ctx, input, err instanceof PoisonError ? err : new PoisonError("decode", `${input.subject} (seq ${input.seq}): cannot map to a ${table} row: ${describeError(err)}`, { cause: err }));
         }
       }
-      const missing = await withoutStored(items, { client, table, identity: IDENTITY_COLUMNS[opts.table], uncertain: (input) => attempted.has(input), log: ctx.log });
+      const missing = await withoutStored(items, { client, table, identity: IDENTITY_COLUMNS[opts.table], uncertain: (input) => attempted.has(input) || input.headers.has(HEADERS.replayCount), log: ctx.log });
       if (missing.length < items.length) {
         for (const { input } of items) stored.add(input);
         for (const { input } of missing) stored.delete(input);

@@ -177,7 +177,16 @@ export function createValidator(opts: ValidatorOptions): (input: Inbound) => Ver
     return {
       ok: true,
       envelope,
-      out: { subject: subject.events(source, partitionOf(key, opts.partitions)), data: JSON.stringify(envelope), msgId: eventMsgId(source, key, eventId) },
+      out: replayedOutput(input, { subject: subject.events(source, partitionOf(key, opts.partitions)), data: JSON.stringify(envelope), msgId: eventMsgId(source, key, eventId) }),
     };
   };
+}
+
+/**
+ * A replayed message (a dead letter or the lake) may come back after EVENTS' duplicate window,
+ * when JetStream no longer drops its id: the header goes along so the sinks look its rows up.
+ */
+function replayedOutput(input: Inbound, out: Outbound): Outbound {
+  const replays = input.headers.get(HEADERS.replayCount);
+  return replays ? { ...out, headers: { [HEADERS.replayCount]: replays } } : out;
 }
