@@ -5,6 +5,8 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { OpenClickHouse } from "../../clickhouse/index.ts";
 import { ScoringQueue } from "../../api/guard.ts";
+import { clickhouseRows } from "../../api/deps.ts";
+import { readOnlyStatement } from "../../clickhouse/readonly.ts";
 import { NOW, appOver, seededClickHouse } from "./fixtures.ts";
 
 const test = suite<{ ch: OpenClickHouse; cleanup: () => Promise<void> }>("api limits");
@@ -118,6 +120,25 @@ test("the event loop keeps turning while a large batch is scored", async () => {
   clearInterval(timer);
   assert.ok(work > 0);
   assert.ok(ticks > 5, `timers ran ${ticks} times while scoring`);
+});
+
+test("every SQL the routes send passes the read-only gate that sluice.rpc.sql applies under --split", async ({ ch }) => {
+  const direct = clickhouseRows(() => ch.client);
+  const sent: string[] = [];
+  const app = appOver(ch, {
+    rows: async (sql) => {
+      sent.push(sql);
+      readOnlyStatement(sql);
+      return direct(sql);
+    },
+  });
+  const routes = ["/v1/anomalies?since=1h&source=iot&key=sensor-1", "/v1/windows?source=iot&key=sensor-1&metric=temperature&since=2h", "/v1/forecast/iot:sensor-1:temperature",
+    "/v1/pipeline?since=1h", "/v1/sources/iot?since=1h", "/v1/series?since=24h", "/v1/lineage/events/evt-0", "/v1/lineage/windows/w-1", "/readyz"];
+  for (const path of routes) {
+    const res = await app.request(path);
+    assert.ok(res.status < 500, `${path}: ${res.status} ${await res.text()}`);
+  }
+  assert.ok(sent.length >= routes.length, `${sent.length} statements`);
 });
 
 test.run();
