@@ -1,9 +1,7 @@
 import { readFileSync } from "node:fs";
 import { extname } from "node:path";
-import { Kvm, type KV } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/transport-node";
 import { loadConfig } from "../config/index.ts";
-import { canonicalEntry, entryFields, isReferenceKind, KIND_NAMES, parseReferences, referenceBucket, REFERENCE_BUCKET_OPTIONS, writeReferences, type ReferenceKind } from "../enrich/index.ts";
+import { canonicalEntry, entryFields, isReferenceKind, KIND_NAMES, openReferenceBucket, parseReferences, writeReferences } from "../enrich/index.ts";
 import { withDeadline } from "../nats/deadline.ts";
 import { connectNats, closeNats } from "../nats/connect.ts";
 import { parse, UsageError } from "./args.ts";
@@ -16,10 +14,6 @@ const USAGE = `sluice ref load <kind> FILE.csv|FILE.jsonl
        sluice ref ls <kind>
        sluice ref history <kind> <key>
 kinds: ${KIND_NAMES.join(", ")}`;
-
-export function openReferenceBucket(nc: NatsConnection, kind: ReferenceKind): Promise<KV> {
-  return withDeadline(new Kvm(nc).create(referenceBucket(kind), REFERENCE_BUCKET_OPTIONS), { what: `kv ${referenceBucket(kind)}` });
-}
 
 /** `field=value` pairs as an entry: numbers become numbers, true/false booleans. */
 function pairs(args: readonly string[]): Record<string, unknown> {

@@ -1,11 +1,16 @@
-import type { KV, KvEntry, KvWatchEntry } from "@nats-io/kv";
-import type { QueuedIterator } from "@nats-io/transport-node";
+import { Kvm, type KV, type KvEntry, type KvWatchEntry } from "@nats-io/kv";
+import type { NatsConnection, QueuedIterator } from "@nats-io/transport-node";
 import { withDeadline } from "../nats/deadline.ts";
 import type { ReferenceCache } from "./enrich.ts";
-import type { ReferenceKind } from "./kinds.ts";
+import { REFERENCE_BUCKET_OPTIONS, referenceBucket, type ReferenceKind } from "./kinds.ts";
 import { canonicalEntry } from "./load.ts";
 
 const decoder = new TextDecoder();
+
+/** A kind's bucket, created with {@link REFERENCE_BUCKET_OPTIONS} if missing. */
+export function openReferenceBucket(nc: NatsConnection, kind: ReferenceKind, signal?: AbortSignal): Promise<KV> {
+  return withDeadline(new Kvm(nc).create(referenceBucket(kind), REFERENCE_BUCKET_OPTIONS), { what: `kv ${referenceBucket(kind)}`, signal });
+}
 
 /** A reference value as stored: a JSON object. Anything else is left out of the cache (sluice ref refuses to write it). */
 export function entryFields(value: Uint8Array): Record<string, unknown> | undefined {
