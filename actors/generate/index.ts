@@ -58,6 +58,8 @@ export interface EventGenerator {
   readonly sources: readonly Source[];
   /** The keys (sensor, user, customer ids) a source's events can carry. */
   keys(source: Source): readonly string[];
+  /** Reference entries of a source's entities (merchants, sensors, users), as the enrich stage's bucket holds them. */
+  references(source: Source): SourceModel<Source>["references"];
   /**
    * The next event, at event time `nowMs` (epoch ms) or, without it, `intervalMs` after the
    * previous one. `source` forces the source, e.g. for a per-source rate; otherwise the mix picks.
@@ -181,6 +183,7 @@ export function createGenerator(options: GeneratorOptions): EventGenerator {
     seed,
     sources,
     keys: (source) => modelOf(source).keys,
+    references: (source) => modelOf(source).references,
     next,
     take: (count) => Array.from({ length: count }, () => next()),
   };

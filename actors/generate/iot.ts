@@ -192,6 +192,7 @@ export function createIotModel(setup: ModelSetup): SourceModel<"iot"> {
 
   return {
     keys: sensors.map((s) => s.id),
+    references: sensors.map((s) => ({ key: s.id, fields: { model: `TH-${s.kind}`, site: s.site.token } })),
     next(nowMs) {
       const sensor = order[cursor];
       cursor = (cursor + 1) % order.length;

@@ -25,6 +25,8 @@ export interface Draft<S extends Source> {
 
 export interface SourceModel<S extends Source> {
   readonly keys: readonly string[];
+  /** Reference entries of the model's own entities, for the enrich stage's bucket (enrich/kinds.ts); derived from the world, no draws. */
+  readonly references: ReadonlyArray<{ readonly key: string; readonly fields: Readonly<Record<string, unknown>> }>;
   next(nowMs: number): Draft<S>;
 }
 

@@ -8,6 +8,7 @@ import type { Source } from "../../subjects/sources.ts";
 import { withDeadline } from "../../nats/deadline.ts";
 import { injectContext } from "../../otel/propagation.ts";
 import type { Logger } from "../runtime/actor.ts";
+import { kindOfSource, openReferenceBucket, writeReferences } from "../../enrich/index.ts";
 import { connectNats } from "../../nats/connect.ts";
 import { createGenerator } from "./index.ts";
 
@@ -25,6 +26,8 @@ export interface PublisherOptions {
   readonly anomalyRate: number;
   readonly log: Logger;
   readonly tracer?: Tracer;
+  /** Write the generated entities' reference entries (merchants, sensors, users) to the enrich buckets first, so their events are enriched. */
+  readonly references?: boolean;
   /** Called for each injected anomaly, to write labels aside. */
   readonly onLabel?: (label: { subject: string; event_id: unknown; label: unknown }) => void;
 }
@@ -59,6 +62,14 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
   const js = jetstream(nc);
   const runId = opts.runId ?? randomBytes(4).toString("hex");
   const generator = createGenerator({ seed: opts.seed, sources: [...opts.sources], anomalyRate: opts.anomalyRate, runId });
+  if (opts.references) {
+    for (const source of opts.sources) {
+      const kind = kindOfSource(source);
+      if (!kind) continue;
+      const counts = await writeReferences(await openReferenceBucket(nc, kind), generator.references(source));
+      opts.log.info(`generate: reference ${kind}: ${counts.inserted} inserted, ${counts.updated} updated, ${counts.unchanged} unchanged`);
+    }
+  }
   const stopAt = opts.durationSeconds ? Date.now() + opts.durationSeconds * 1000 : Infinity;
   let stopped = false;
   let published = 0;

@@ -136,6 +136,8 @@ export function createSocialModel(setup: ModelSetup): SourceModel<"social"> {
 
   return {
     keys: users.map((u) => u.id),
+    // A tier by typical reach: what a platform would keep about an author.
+    references: users.map((u) => ({ key: u.id, fields: { tier: u.reach > 500 ? "gold" : u.reach > 50 ? "silver" : "bronze" } })),
     next(nowMs) {
       for (const topic of topics) advanceBursts(topic, nowMs, events);
       const weights = topics.map((t) => topicWeight(t, nowMs));

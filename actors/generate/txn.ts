@@ -230,6 +230,7 @@ export function createTxnModel(setup: ModelSetup): SourceModel<"txn"> {
 
   return {
     keys: customers.map((c) => c.id),
+    references: merchants.map((m) => ({ key: m.id, fields: { category: m.category, country: m.country.code } })),
     next(nowMs) {
       const customer = events.weighted(customers, activity);
       // Drawn even when an anomaly replaces it, so the baseline stream stays the same.

@@ -10,8 +10,8 @@ import { waitFor } from "../harness/wait.ts";
 import { SchemaRegistry } from "../../subjects/registry/index.ts";
 import { SCHEMAS_V2 } from "../../subjects/schemas/index.ts";
 import { newKeyring, serializeKeyring } from "../../pii/index.ts";
-import { parseReferences, writeReferences } from "../../enrich/index.ts";
-import { openReferenceBucket } from "../../cli/ref.ts";
+import { kindOfSource, openReferenceBucket, parseReferences, REFERENCE_KINDS, writeReferences } from "../../enrich/index.ts";
+import { createGenerator } from "../../actors/generate/index.ts";
 
 const test = suite<{ nats: NatsServer; nc: NatsConnection; pipeline: TestPipeline }>("enrich");
 
@@ -108,6 +108,19 @@ test("reference files: CSV and JSONL with line-numbered refusals; a reload is id
   assert.equal(await writeReferences(kv, good.rows), { inserted: 2, updated: 0, unchanged: 0 });
   assert.equal(await writeReferences(kv, good.rows), { inserted: 0, updated: 0, unchanged: 2 });
   assert.equal(await writeReferences(kv, [{ key: "s-1", fields: { calibration: 0.5, model: "TH-21" } }, { key: "s-2", fields: { calibration: -0.25, model: "TH, 30" } }]), { inserted: 0, updated: 1, unchanged: 1 });
+});
+
+test("the generator's reference entries cover every entity its events name", () => {
+  const gen = createGenerator({ seed: 5, sources: ["iot", "txn", "social"] });
+  const events = gen.take(600);
+  for (const source of ["iot", "txn", "social"] as const) {
+    const kind = kindOfSource(source)!;
+    const keys = new Set(gen.references(source).map((r) => r.key));
+    const field = REFERENCE_KINDS[kind].keyField;
+    const named = events.filter((e) => e.source === source).map((e) => String((e.payload as unknown as Record<string, unknown>)[field]));
+    assert.ok(named.length > 0 && named.every((k) => keys.has(k)), `${kind}: every ${field} has an entry`);
+    assert.equal(parseReferences(kind, "jsonl", gen.references(source).map((r) => JSON.stringify({ [field]: r.key, ...r.fields })).join("\n")).errors, [], `${kind}: ids are valid KV keys`);
+  }
 });
 
 test.run();
