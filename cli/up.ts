@@ -122,7 +122,7 @@ export async function run(argv: string[], env: Record<string, string | undefined
     }
 
     if (!values["no-generate"] && !signal.aborted) {
-      const publisher: Publisher = await startPublisher({ natsUrl, config, rate, sources, seed, anomalyRate, log, tracer: telemetry.tracerFor("generate") });
+      const publisher: Publisher = await startPublisher({ natsUrl, config, rate, sources, seed, anomalyRate, log, tracer: telemetry.tracerFor("generate"), references: true });
       stops.push({ name: "generator", stop: () => publisher.stop() });
     }
     if (signal.aborted) throw new AbortedError("start");
