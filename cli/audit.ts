@@ -3,11 +3,11 @@ import { hostname, userInfo } from "node:os";
 import { embeddedDataDir, type Config } from "../config/index.ts";
 import type { AuditEntry } from "../auth/audit.ts";
 import { insertAudit } from "../clickhouse/audit.ts";
-import { openClickHouse } from "../clickhouse/client.ts";
 import { migrate } from "../clickhouse/migrations.ts";
 import { askAudit, NoSqlOwnerError } from "../clickhouse/sql-rpc.ts";
 import { connectNats } from "../nats/connect.ts";
 import { readLocalNatsUrl } from "./state.ts";
+import { openConfiguredClickHouse } from "./sql.ts";
 
 /** Who ran the command, for token records and the audit trail: user@host. */
 export function cliUser(): string {
@@ -51,13 +51,7 @@ export async function recordAudit(config: Config, entry: AuditEntry): Promise<vo
       // Nothing has stored data here yet: creating an engine just for this row would leave one behind.
       throw new Error(`no ClickHouse data in ${embeddedDataDir(config)} and no process serving it on NATS`);
     }
-    const ch = await openClickHouse({
-      url: config.clickhouseUrl,
-      user: config.clickhouseUser,
-      password: config.clickhousePassword,
-      dataDir: embeddedDataDir(config),
-      logger: { info: () => undefined, warn: (m) => console.error(m) },
-    });
+    const ch = await openConfiguredClickHouse(config);
     try {
       // An engine a pipeline last used before the audit migration.
       if (ch.kind === "embedded") await migrate(ch.client, ch.caps);

@@ -1,5 +1,5 @@
 import { embeddedDataDir, loadConfig, type Config } from "../config/index.ts";
-import { formatResult, openClickHouse, runQuery, type Tabular } from "../clickhouse/index.ts";
+import { formatResult, openClickHouse, runQuery, type OpenClickHouse, type Tabular } from "../clickhouse/index.ts";
 import { askSql, NoSqlOwnerError } from "../clickhouse/sql-rpc.ts";
 import { connectNats } from "../nats/connect.ts";
 import { parse, UsageError } from "./args.ts";
@@ -37,6 +37,17 @@ export async function run(argv: string[], env: Record<string, string | undefined
   return 0;
 }
 
+/** The configured server, or this state dir's embedded engine, as a CLI command opens it itself (warnings to stderr). */
+export function openConfiguredClickHouse(config: Config): Promise<OpenClickHouse> {
+  return openClickHouse({
+    url: config.clickhouseUrl,
+    user: config.clickhouseUser,
+    password: config.clickhousePassword,
+    dataDir: embeddedDataDir(config),
+    logger: { info: () => undefined, warn: (m) => console.error(m) },
+  });
+}
+
 /** Runs SQL where it can: the owner of the embedded engine over NATS, else the engine or server itself. */
 export async function querySluice(config: Config, query: string): Promise<Result> {
   let result: Result | undefined;
@@ -45,13 +56,7 @@ export async function querySluice(config: Config, query: string): Promise<Result
     if (natsUrl) result = await askOwner(natsUrl, config, query);
   }
   if (!result) {
-    const ch = await openClickHouse({
-      url: config.clickhouseUrl,
-      user: config.clickhouseUser,
-      password: config.clickhousePassword,
-      dataDir: embeddedDataDir(config),
-      logger: { info: () => undefined, warn: (m) => console.error(m) },
-    });
+    const ch = await openConfiguredClickHouse(config);
     try {
       const { columns, rows } = await runQuery(ch.client, query);
       result = { columns, rows };
