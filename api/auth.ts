@@ -29,8 +29,10 @@ export interface AuthOptions {
 
 type Problem = (c: Context, status: 401 | 403 | 429, field: string | undefined, message: string, hint: string) => Response;
 
-/** The dashboard's own files and the probes: a login box must load before there is a token. */
-const OPEN = /^\/(?:healthz|readyz|openapi\.json|ui\/.*)?$/;
+/** The dashboard's own files and the probes (a login box must load before there is a token), and `/metrics` unless it is configured closed. */
+export function isOpenPath(path: string, metricsAuth = false): boolean {
+  return /^\/(?:healthz|readyz|openapi\.json|ui\/.*)?$/.test(path) || (path === "/metrics" && !metricsAuth);
+}
 
 /** The role a route needs: reads (and scoring, which writes nothing) a viewer; other writes an operator. */
 export function roleFor(method: string, path: string): Role {
@@ -56,7 +58,7 @@ export function authorize(opts: AuthOptions, problem: Problem): MiddlewareHandle
   return async (c, next) => {
     c.set("principal", undefined);
     const path = c.req.path;
-    if (c.req.method === "OPTIONS" || OPEN.test(path) || (path === "/metrics" && !opts.metricsAuth)) return next();
+    if (c.req.method === "OPTIONS" || isOpenPath(path, opts.metricsAuth)) return next();
     const records = opts.tokens();
     if (!opts.required && records.length === 0) return next();
     const header = c.req.header("authorization") ?? "";

@@ -1,3 +1,4 @@
+import { isOpenPath } from "./auth.ts";
 /** The API's OpenAPI 3.1 document, written by hand next to the routes (tests check it lists every one). */
 
 const error = {
@@ -96,7 +97,7 @@ function dashboardPaths(): Record<string, unknown> {
 }
 
 export function openApiDocument(): Record<string, unknown> {
-  return {
+  const doc = {
     openapi: "3.1.0",
     info: { title: "sluice API", version: "1.0.0", description: "Anomalies, windows, forecasts and scoring next to the data; health, readiness and Prometheus metrics." },
     paths: {
@@ -247,6 +248,19 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
       },
+      securitySchemes: {
+        bearer: {
+          type: "http",
+          scheme: "bearer",
+          description: "A token from `sluice api token create --role viewer|operator|admin`, required once any token exists (or with SLUICE_API_AUTH=required). viewer: GET routes and POST /v1/predict; operator: also dead-letter replay; admin: everything. 401 without a known, live token; 403 when the role is short; 429 past the token's rate (SLUICE_API_RATE per second).",
+        },
+      },
     },
+    security: [{ bearer: [] }],
   };
+  // Open without a token (/metrics unless SLUICE_API_METRICS_AUTH=on).
+  for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, Record<string, unknown>>>)) {
+    if (isOpenPath(path)) for (const op of Object.values(ops)) op.security = [];
+  }
+  return doc;
 }
