@@ -27,7 +27,12 @@
 export const READ_STATEMENTS = ["select", "with", "show", "describe", "desc", "explain", "exists"] as const;
 
 /** Table (and scalar) functions that read or write outside the engine's own tables. */
-const OUTSIDE_FUNCTIONS = new Set(["file", "input", "remote", "remotesecure", "cluster", "clusterallreplicas", "mysql", "postgresql", "sqlite", "mongodb", "redis", "jdbc", "odbc", "executable", "gcs", "oss", "cosn"]);
+const OUTSIDE_FUNCTIONS = new Set([
+  "file", "input", "remote", "remotesecure", "cluster", "clusterallreplicas", "mysql", "postgresql", "sqlite", "mongodb", "redis",
+  "jdbc", "odbc", "executable", "gcs", "oss", "cosn", "arrowflight", "ytsaurus", "prometheusquery",
+  // A scalar function that loads a model file from a path.
+  "catboostevaluate",
+]);
 /** Families with cluster and engine variants (`s3Cluster`, `urlCluster`, `icebergS3`, `azureBlobStorageCluster` …). */
 const OUTSIDE_PREFIXES = ["file", "url", "s3", "hdfs", "azure", "iceberg", "deltalake", "hudi", "paimon"];
 

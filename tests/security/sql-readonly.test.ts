@@ -50,6 +50,8 @@ pure("everything else is refused with its reason and what it was", () => {
     ["SELECT * FROM file('/etc/passwd')", "table_function", "file", /function file\(\) reads or writes outside/],
     ["SELECT * FROM `S3Cluster`('c', 'http://x/y')", "table_function", "s3cluster", /s3cluster\(\)/],
     ["SELECT * FROM remote ('h', db.t)", "table_function", "remote", /remote\(\)/],
+    ["SELECT catboostEvaluate('/models/x.bin', 1)", "table_function", "catboostevaluate", /catboostevaluate\(\)/],
+    ["SELECT * FROM loop(url('http://x/y'))", "table_function", "url", /url\(\)/],
     ["SELECT 1; DROP TABLE sluice.events", "multiple", ";", /one statement per request/],
     ["SELECT 1 /* ; */; DROP TABLE sluice.events", "multiple", ";", /one statement/],
     // A nested comment ends, for the gate, at the first */: what follows is seen.
