@@ -28,13 +28,17 @@ export const READ_STATEMENTS = ["select", "with", "show", "describe", "desc", "e
 
 /** Table (and scalar) functions that read or write outside the engine's own tables. */
 const OUTSIDE_FUNCTIONS = new Set([
-  "file", "input", "remote", "remotesecure", "cluster", "clusterallreplicas", "mysql", "postgresql", "sqlite", "mongodb", "redis",
+  "file", "filecluster", "url", "urlcluster", "input", "remote", "remotesecure", "cluster", "clusterallreplicas", "mysql", "postgresql", "sqlite", "mongodb", "redis",
   "jdbc", "odbc", "executable", "gcs", "oss", "cosn", "arrowflight", "ytsaurus", "prometheusquery",
   // A scalar function that loads a model file from a path.
   "catboostevaluate",
 ]);
-/** Families with cluster and engine variants (`s3Cluster`, `urlCluster`, `icebergS3`, `azureBlobStorageCluster` …). */
-const OUTSIDE_PREFIXES = ["file", "url", "s3", "hdfs", "azure", "iceberg", "deltalake", "hudi", "paimon"];
+/**
+ * Families with cluster and engine variants (`s3Cluster`, `icebergS3`, `azureBlobStorageCluster` …),
+ * none of whose prefixes starts a harmless function; `file` and `url` are listed exactly, since
+ * `filesystemAvailable()` and `URLHierarchy()` are ordinary functions.
+ */
+const OUTSIDE_PREFIXES = ["s3", "hdfs", "azure", "iceberg", "deltalake", "hudi", "paimon"];
 
 export type ReadOnlyReason = "empty" | "statement" | "multiple" | "table_function" | "outfile" | "settings" | "syntax";
 

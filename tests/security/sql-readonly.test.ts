@@ -41,6 +41,8 @@ pure("reads pass, cut after their last token", () => {
   // Names and strings may hold anything.
   assert.is(readOnlyStatement("SELECT 'DROP TABLE x; file(1) $$', `we;ird` FROM t"), "SELECT 'DROP TABLE x; file(1) $$', `we;ird` FROM t");
   assert.is(readOnlyStatement("SELECT format('{}', 1), domain(url) FROM t"), "SELECT format('{}', 1), domain(url) FROM t");
+  // Ordinary functions whose names begin like refused ones.
+  assert.is(readOnlyStatement("SELECT URLHierarchy(url), filesystemAvailable() FROM t"), "SELECT URLHierarchy(url), filesystemAvailable() FROM t");
 });
 
 pure("everything else is refused with its reason and what it was", () => {
@@ -52,6 +54,8 @@ pure("everything else is refused with its reason and what it was", () => {
     ["SELECT * FROM remote ('h', db.t)", "table_function", "remote", /remote\(\)/],
     ["SELECT catboostEvaluate('/models/x.bin', 1)", "table_function", "catboostevaluate", /catboostevaluate\(\)/],
     ["SELECT * FROM loop(url('http://x/y'))", "table_function", "url", /url\(\)/],
+    ["SELECT * FROM fileCluster('c', '/etc/*')", "table_function", "filecluster", /filecluster\(\)/],
+    ["SELECT * FROM icebergS3('http://x/y')", "table_function", "icebergs3", /icebergs3\(\)/],
     ["SELECT 1; DROP TABLE sluice.events", "multiple", ";", /one statement per request/],
     ["SELECT 1 /* ; */; DROP TABLE sluice.events", "multiple", ";", /one statement/],
     // A nested comment ends, for the gate, at the first */: what follows is seen.
