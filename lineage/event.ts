@@ -10,6 +10,7 @@ import type { Source } from "../subjects/sources.ts";
 import type { RawMessage, RawReader } from "./raw.ts";
 import { DATABASE } from "../clickhouse/schema.ts";
 import { LAKE_VIEWS } from "../lake/views.ts";
+import { CIPHER_PREFIX, TOKEN_PREFIX } from "../pii/actions.ts";
 
 /** Rows of one SELECT as objects. */
 export type LineageRows = (sql: string) => Promise<Array<Record<string, unknown>>>;
@@ -121,7 +122,7 @@ LIMIT 10000`);
       source: s(row.source), key: s(row.key), schema_version: n(row.schema_version), event_time: s(row.event_time), ingest_time: s(row.ingest_time),
       raw_subject: s(row.raw_subject), raw_seq: n(row.raw_seq), trace_id: s(row.trace_id), payload,
     };
-    pii = (PII_FIELDS[event.source as Source] ?? []).filter((f) => f in payload).map((field) => ({ field, action: "stored as sent; kept out of error messages" }));
+    pii = (PII_FIELDS[event.source as Source] ?? []).filter((f) => f in payload).map((field) => ({ field, action: protectionSeen(payload[field]) }));
     const keys = windowKeys(config, event.source, event.key, payload);
     // Whole seconds compare alike on DateTime and DateTime64; window bounds are whole seconds.
     const at = sqlTime(Date.parse(`${event.event_time.replace(" ", "T")}Z`));
@@ -165,4 +166,15 @@ ORDER BY kind, key, metric, window_start`);
     dead_letters: deadLetters.map((d) => ({ dlq_id: s(d.dlq_id), actor: s(d.actor), error_code: s(d.error_code), reason: s(d.reason), stream: s(d.stream), stream_seq: n(d.stream_seq), received_at: s(d.received_at) })),
     quality: quality.map((q) => ({ expectation: s(q.expectation), minute: s(q.minute), reason: s(q.sample_reason) })),
   };
+}
+
+/**
+ * What the stored value shows was done to a personal field: the rule in force at ingest was the
+ * source's current schema version then, which the registry may no longer say.
+ */
+function protectionSeen(value: unknown): string {
+  if (typeof value === "string" && value.startsWith(TOKEN_PREFIX)) return "tokenized (keyed HMAC-SHA-256)";
+  if (typeof value === "string" && value.startsWith(CIPHER_PREFIX)) return `encrypted (AES-256-GCM, key ${value.slice(CIPHER_PREFIX.length).split(":")[0]}); sluice pii decrypt <event_id>`;
+  if (typeof value === "string" && /^\*+.{0,4}$/.test(value) && value.includes("*")) return "masked (last 4 kept)";
+  return "no token, cipher or mask: stored clear, or generalized if its rule said so; kept out of error messages";
 }
