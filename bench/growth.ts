@@ -4,7 +4,7 @@
 // nats-server, fresh chDB), so its RSS is its own: RSS when the pipeline is up, the peak while the
 // events flow, and the JS heap after a full collection before and after (their difference over
 // the keys is an upper bound on the state kept per key); also the events per CPU-second of that
-// process (every actor and chDB), a rate a loaded machine does not skew. Each configuration gets
+// process (every actor and chDB), which a loaded machine skews far less. Each configuration gets
 // `events` readings, or one per key where there are more keys. The bare nats.js loop of
 // baseline.ts is measured once in the same run.
 //   npm run bench:growth [-- --events 20000 --keys 1000,10000,100000 --partitions 1,2,4 --at-keys 10000]
@@ -57,7 +57,8 @@ async function one(c: Case, events: number): Promise<BenchSummary> {
     await nc.close();
     const summary: BenchSummary = {
       name: "growth-case", keys: c.keys, partitions: c.partitions, events, events_per_s: round(events / seconds),
-      // This process's CPU (every actor and chDB, not nats-server): a rate that holds on a loaded machine.
+      // This process's CPU (every actor and chDB, not nats-server): skewed far less than wall time by a loaded machine
+      // (though timeouts under load still cost replays).
       cpu_s: round(cpuSeconds, 1), events_per_cpu_s: round(events / cpuSeconds),
       rss_start_mb: round(rssStart), rss_peak_mb: round(peakMb), rss_end_mb: round(rssMb()),
       heap_start_mb: round(heapStart, 1), heap_end_mb: round(heapEnd, 1),
