@@ -94,7 +94,7 @@ function sluiceSql(stateDir: string, query: string, natsUrl?: string) {
 }
 
 async function ask(nc: NatsConnection, query: string): Promise<SqlReply> {
-  const msg = await nc.request(subject.sqlService(), JSON.stringify({ query }), { timeout: 10_000 });
+  const msg = await nc.request(subject.sqlService(), JSON.stringify({ query }), { timeout: 30_000 });
   return JSON.parse(new TextDecoder().decode(msg.data)) as SqlReply;
 }
 
@@ -138,7 +138,7 @@ live("DROP, INSERT, file(), a second statement, a comment trick and INTO OUTFILE
   assert.equal(left.ok && left.rows, [["5", "10"]], "the table is as it was");
   assert.not.ok(existsSync(outfile), "no file was written");
   // Counted where it was decided: the owner logs each refusal by its kind, never the SQL.
-  const log = await waitFor(async () => owner.output, (out) => (out.match(/sql rpc: refused/g) ?? []).length >= attempts.length, 10_000, 100);
+  const log = await waitFor(async () => owner.output, (out) => (out.match(/sql rpc: refused/g) ?? []).length >= attempts.length, 30_000, 100);
   assert.not.match(log, /etc\/passwd/);
 });
 
