@@ -4,6 +4,7 @@ import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-
 import { DeliverPolicy, jetstream, type JsMsg } from "@nats-io/jetstream";
 import { extractContext, injectContext } from "../../../otel/propagation.ts";
 import { withDeadline } from "../../../nats/deadline.ts";
+import { AckedPublisher } from "../../../nats/publish.ts";
 import type { Inbound, Logger, Outbound } from "../actor.ts";
 import { batches } from "../batches.ts";
 import { buildDeadLetter } from "../dead-letter.ts";
@@ -130,11 +131,13 @@ export class TaskRunner<S, T extends TaskSpec> {
       log.debug(`${name}: checkpoint at ${stream} sequence ${seq} (${stored} bytes)`);
     };
 
+    // Not js.publish: it is a request, with a timer and, after every success, an error built with its stack.
+    const publisher = new AckedPublisher(deps.nc, { what: name, signal: hard });
     const publish = (out: Outbound, parent: Span | undefined) => {
       const h = natsHeaders();
       for (const [k, v] of Object.entries(out.headers ?? {})) h.set(k, v);
       injectContext(h, parent ? trace.setSpan(context.active(), parent) : undefined);
-      return withDeadline(() => js.publish(out.subject, out.data, { headers: h, msgID: out.msgId }), { what: `${name}: publish to ${out.subject}`, signal: hard });
+      return publisher.publish(out.subject, out.data, { headers: h, msgId: out.msgId });
     };
 
     let clean = false;
@@ -229,6 +232,7 @@ export class TaskRunner<S, T extends TaskSpec> {
       clean = true;
     } finally {
       signal.removeEventListener("abort", onAbort);
+      publisher.close();
       // close() waits on a pull a stalled server never answers.
       await withDeadline(() => messages.close(), { what: `${name}: close the ${stream} consumer`, signal: hard, timeoutMs: 1_000 }).catch(() => undefined);
       // Only a loop that ended cleanly has every output of its state stored.
