@@ -11,7 +11,6 @@ import { createForecastService, type ForecastService } from "./forecast-service.
 import { serveApi, type ServedApi } from "./serve.ts";
 import { natsDeadLetters } from "./dlq.ts";
 import type { Topology } from "../subjects/topology.ts";
-import { startReportSchedule } from "../reports/schedule.ts";
 import { listReports, reportsDir } from "../reports/store.ts";
 import { natsRawReader } from "../lineage/raw.ts";
 import { tokensPath, watchTokens } from "../auth/tokens.ts";
@@ -57,11 +56,6 @@ export async function startApi(opts: { config: Config; natsUrl: string; pipeline
   const directAudit = direct;
   const store = directAudit ? (e: AuditEntry) => insertAudit(directAudit.client, e) : (e: AuditEntry) => askAudit(nc, e, embeddedDataDir(config), 10_000);
   const audit = (e: AuditEntry) => store(e).catch((err: Error) => opts.log.warn(`audit: ${e.action} ${e.target} by ${e.actor} was not recorded in sluice.audit: ${err.message}`));
-  // The schedule runs in every API process (reading ClickHouse directly, or through its owner under
-  // --split); the period's KV key keeps each period to one instance.
-  const schedule = config.reportCron
-    ? startReportSchedule({ cron: config.reportCron, nc, rows, lag, stateDir: config.stateDir, formats: ["html", "pdf"], log: opts.log })
-    : undefined;
   const app = createApp({
     rows,
     pingNats: natsPing(nc),
@@ -93,7 +87,6 @@ export async function startApi(opts: { config: Config; natsUrl: string; pipeline
     ...served,
     async close() {
       await served.close();
-      await schedule?.stop();
       await forecasts?.stop();
       await ownClickHouse?.close();
       if (ownNats) await closeNats(nc);

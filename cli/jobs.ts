@@ -2,7 +2,7 @@ import { Cron } from "croner";
 import { formatResult, quoteString, type Tabular } from "../clickhouse/index.ts";
 import { JOB_TABLES } from "../clickhouse/schema.ts";
 import { loadConfig, type Config } from "../config/index.ts";
-import { SHIPPED_JOBS, type RunReply } from "../jobs/index.ts";
+import { shippedJobs, type RunReply } from "../jobs/index.ts";
 import { connectNats } from "../nats/connect.ts";
 import { subject } from "../subjects/catalog.ts";
 import { parse, positiveNumber, UsageError } from "./args.ts";
@@ -29,6 +29,9 @@ export function historyQuery(job: string | undefined, limit: number): string {
   return `SELECT job, run_id, trigger, scheduled_at, attempt, started_at, duration_ms, outcome, error, detail FROM ${JOB_TABLES.job_runs}${where} ORDER BY started_at DESC, attempt DESC LIMIT ${limit}`;
 }
 
+/** The jobs `sluice up` runs with this configuration: the report's when SLUICE_REPORT_CRON is set. */
+const jobsOf = (config: Config) => shippedJobs(config.reportCron ? { cron: config.reportCron } : undefined);
+
 async function ls(config: Config, fmt: Format): Promise<number> {
   const last = new Map<string, unknown[]>();
   try {
@@ -38,7 +41,7 @@ async function ls(config: Config, fmt: Format): Promise<number> {
   }
   const table: Tabular = {
     columns: ["job", "schedule", "next run (UTC)", "last outcome", "last start", "description"].map((name) => ({ name, type: "String" })),
-    rows: SHIPPED_JOBS.map((j) => {
+    rows: jobsOf(config).map((j) => {
       const l = last.get(j.name);
       return [j.name, j.schedule, new Cron(j.schedule, { timezone: "UTC", paused: true }).nextRun()?.toISOString() ?? "", l?.[1] ?? "never run", l?.[2] ?? "", j.description];
     }),
@@ -48,8 +51,9 @@ async function ls(config: Config, fmt: Format): Promise<number> {
 }
 
 async function runNow(config: Config, name: string | undefined): Promise<number> {
-  if (!name) throw new UsageError(`which job? ${SHIPPED_JOBS.map((j) => j.name).join(", ")}\nusage: ${USAGE}`);
-  if (!SHIPPED_JOBS.some((j) => j.name === name)) throw new UsageError(`no job ${JSON.stringify(name)}; jobs: ${SHIPPED_JOBS.map((j) => j.name).join(", ")}`);
+  const names = jobsOf(config).map((j) => j.name);
+  if (!name) throw new UsageError(`which job? ${names.join(", ")}\nusage: ${USAGE}`);
+  if (!names.includes(name)) throw new UsageError(`no job ${JSON.stringify(name)}; jobs: ${names.join(", ")}${name === "report" ? " (the report job needs SLUICE_REPORT_CRON)" : ""}`);
   const natsUrl = config.natsUrl ?? readLocalNatsUrl(config.stateDir);
   if (!natsUrl) throw new UsageError("no NATS server: set NATS_URL or start `sluice up` (jobs run in the process that owns ClickHouse)");
   const nc = await connectNats(natsUrl, config, "sluice:jobs", { wait: false, dialTimeoutMs: 2_000 });

@@ -1,7 +1,11 @@
 import type { ClickHouseClient } from "@clickhouse/client";
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { Capabilities } from "../clickhouse/capabilities.ts";
 import { JOB_TABLES, TABLES, type TableName } from "../clickhouse/schema.ts";
 import { compactLake, expireLake, type LakeStore } from "../lake/index.ts";
+import type { ReportLag } from "../reports/data.ts";
+import { produceReport, reportPeriods } from "../reports/schedule.ts";
+import type { ReportFormat } from "../reports/store.ts";
 import type { JobDefinition, Sensor } from "./job.ts";
 
 /** What the shipped jobs work with: the process's ClickHouse and the lake. */
@@ -13,6 +17,26 @@ export interface JobDeps {
   /** Days kept: tables (dropped by partition where the server has no TTL) and the lake. Undefined: kept forever. */
   readonly retentionDays?: number;
   readonly lakeRetentionDays?: number;
+  /** Where the scheduled report goes (besides the lake) and what it reads beside ClickHouse; needed by the report job alone. */
+  readonly reports?: ReportDeps;
+}
+
+export interface ReportDeps {
+  /** Announces each report on `reports.<name>`. */
+  readonly nc: NatsConnection;
+  /** Reports are written to `<state dir>/reports`. */
+  readonly stateDir: string;
+  readonly formats?: readonly ReportFormat[];
+  readonly chromiumPath?: string;
+  readonly lag?: () => Promise<ReportLag[]>;
+}
+
+/** The report job ran in a process that was given no ReportDeps (a wiring mistake, not a runtime state). */
+export class ReportDepsMissingError extends Error {
+  constructor(job: string) {
+    super(`job ${job}: no reports dependencies (NATS connection, state dir) were given to the jobs of this process`);
+    this.name = "ReportDepsMissingError";
+  }
 }
 
 const HOUR_MS = 3_600_000;
@@ -127,5 +151,49 @@ export const retention: JobDefinition<JobDeps> = {
   },
 };
 
-/** Every job sluice ships, by name. */
+export interface ReportJobSettings {
+  /** SLUICE_REPORT_CRON. */
+  readonly cron: string;
+  /** The report's name: `reports.<name>`, its file names. Default "pipeline". */
+  readonly name?: string;
+  /** How long after its period's end a report reads the figures; default reports/schedule.ts DEFAULT_SETTLE_MS. */
+  readonly settleMs?: number;
+}
+
+/**
+ * The scheduled report as a job: each scheduled time reports the period since the one before it
+ * (a manual `sluice jobs run report`: since the last scheduled time), so the jobs scheduler's lease
+ * on the scheduled time keeps each period to one instance. Throws ReportScheduleError on a bad cron.
+ */
+export function reportJob(settings: ReportJobSettings): JobDefinition<JobDeps> {
+  const name = settings.name ?? "pipeline";
+  const periodOf = reportPeriods(settings.cron);
+  const settleMs = settings.settleMs;
+  return {
+    name: "report",
+    description: `the ${name} report of the period since the scheduled time before (HTML, PDF and entry JSON in the state dir's reports and the lake's reports/date=…; announced on reports.${name})`,
+    schedule: settings.cron,
+    // The settle wait, a PDF through chromium, and room to spare.
+    timeoutMs: (settleMs ?? 60_000) + 10 * 60_000,
+    retry: { attempts: 3, firstDelayMs: 30_000, maxDelayMs: 5 * 60_000 },
+    async run({ client, lake, reports }, ctx) {
+      if (!reports) throw new ReportDepsMissingError(ctx.job);
+      const store = await lake();
+      const { entry, lakeKeys } = await produceReport({
+        name, period: periodOf(ctx.scheduledAtMs), settleMs, signal: ctx.signal,
+        rows: (query) => rows<Record<string, unknown>>(client, query, ctx.signal),
+        lag: reports.lag, nc: reports.nc, stateDir: reports.stateDir, formats: reports.formats, chromiumPath: reports.chromiumPath,
+        lake: (key, body) => store.putObject(key, body),
+      });
+      return `${entry.from} – ${entry.to}: ${entry.events} events, ${entry.dead_letters} dead letters, ${entry.anomalies} anomalies; ${entry.files.length} files${entry.pdf_error ? ` (${entry.pdf_error})` : ""}, ${lakeKeys.length} in the lake at ${store.location.url}`;
+    },
+  };
+}
+
+/** The jobs that always ship. */
 export const SHIPPED_JOBS: readonly JobDefinition<JobDeps>[] = [lakeCompact, rollupDaily, retention];
+
+/** Every job sluice ships, by name: the report's too when SLUICE_REPORT_CRON is set. */
+export function shippedJobs(report?: ReportJobSettings): readonly JobDefinition<JobDeps>[] {
+  return report ? [...SHIPPED_JOBS, reportJob(report)] : SHIPPED_JOBS;
+}

@@ -1,19 +1,18 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { Kvm, type KV } from "@nats-io/kv";
-import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import { setTimeout as sleep } from "node:timers/promises";
+import { basename, extname, join } from "node:path";
+import { readFile } from "node:fs/promises";
 import { Cron } from "croner";
+import type { Period } from "../clickhouse/queries.ts";
 import { withDeadline } from "../nats/deadline.ts";
-import { INSTANCE_ID } from "../nats/connect.ts";
-import type { Logger } from "../otel/log.ts";
 import { gatherReport, type ReportLag, type ReportRows } from "./data.ts";
 import { announceReport, reportsDir, writeReport, type ReportEntry, type ReportFormat } from "./store.ts";
 
-/** The bucket whose keys say which instance wrote the report of which period. */
-export const REPORT_LEASES = "sluice-report-leases";
-/** A period's key outlives any schedule's period by far; then the bucket forgets it. */
-const LEASE_TTL_MS = 35 * 24 * 3_600_000;
-const DEFAULT_SETTLE_MS = 60_000;
+/**
+ * How long after the period's end the figures are read, so rows still on their way to
+ * ClickHouse (sink batches) are counted in the period they belong to.
+ */
+export const DEFAULT_SETTLE_MS = 60_000;
 
 /** SLUICE_REPORT_CRON is not a cron expression croner accepts. */
 export class ReportScheduleError extends Error {
@@ -23,92 +22,70 @@ export class ReportScheduleError extends Error {
   }
 }
 
-export interface ReportScheduleOptions {
-  readonly cron: string;
-  readonly name?: string;
-  readonly nc: NatsConnection;
-  readonly rows: ReportRows;
-  readonly lag?: () => Promise<ReportLag[]>;
-  readonly stateDir: string;
-  readonly formats?: readonly ReportFormat[];
-  readonly chromiumPath?: string;
-  readonly log: Logger;
-  /**
-   * How long after the period's end the figures are read, so rows still on their way to
-   * ClickHouse (sink batches) are counted in the period they belong to. Default 60 s.
-   */
-  readonly settleMs?: number;
-  /** Called after each report this instance wrote (tests, the dashboard's list). */
-  readonly onReport?: (entry: ReportEntry) => void;
-}
-
-export interface ReportSchedule {
-  /** The period [from, to) the run at `runAt` covers: from the run before it. */
-  periodOf(runAtMs: number): { fromMs: number; toMs: number };
-  stop(): Promise<void>;
-}
-
-function isTaken(err: unknown): boolean {
-  return err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
-}
-
 /**
- * Runs the report on a cron schedule (UTC). Each run covers the time since the run before it.
- * Of the instances with the same schedule, the first to create the period's key in
- * {@link REPORT_LEASES} writes the report and announces it; the others skip the period, so a
- * period is reported at most once however many processes own ClickHouse.
+ * The period [from, to) the run of `expression` (UTC) at `runAtMs` covers: from the scheduled
+ * time before it, so the periods of a schedule follow each other without gap or overlap.
  */
-export function startReportSchedule(opts: ReportScheduleOptions): ReportSchedule {
-  const name = opts.name ?? "pipeline";
-  let kv: Promise<KV> | undefined;
-  const leases = () => (kv ??= withDeadline(() => new Kvm(opts.nc).create(REPORT_LEASES, { ttl: LEASE_TTL_MS, history: 1 }), { what: `kv ${REPORT_LEASES} open` }));
-  // Runs may overlap (a slow PDF, a long settle): each is awaited at stop, none is skipped.
-  const running = new Set<Promise<void>>();
-  const stopping = new AbortController();
+export function reportPeriods(expression: string): (runAtMs: number) => Period {
   let cron: Cron;
-  const periodOf = (runAtMs: number) => {
+  try {
+    cron = new Cron(expression, { timezone: "UTC", paused: true });
+  } catch (err) {
+    throw new ReportScheduleError(expression, err);
+  }
+  return (runAtMs) => {
     const toMs = Math.floor(runAtMs / 1000) * 1000;
     const [previous] = cron.previousRuns(1, new Date(toMs - 1000));
     return { fromMs: previous ? previous.getTime() : toMs - 86_400_000, toMs };
   };
-  const run = async (runAtMs: number) => {
-    const period = periodOf(runAtMs);
-    const key = `${name}.${period.toMs / 1000}`;
-    try {
-      const bucket = await leases();
-      await withDeadline(() => bucket.create(key, INSTANCE_ID), { what: `kv ${REPORT_LEASES} create ${key}` });
-    } catch (err) {
-      if (isTaken(err)) {
-        opts.log.debug(`report ${name}: the period to ${new Date(period.toMs).toISOString()} is another instance's`);
-        return;
-      }
-      throw err;
+}
+
+/** Where a report's files go besides the state dir: `put(key, bytes)` below the lake's root. */
+export type PutObject = (key: string, body: Buffer) => Promise<void>;
+
+/** The lake keys of a report's files: `reports/date=<day of the period's end>/<file name>`. */
+export const lakeKeyOf = (entry: ReportEntry, file: string): string => `reports/date=${entry.to.slice(0, 10)}/${basename(file)}`;
+
+export interface ProduceOptions {
+  readonly name: string;
+  readonly period: Period;
+  readonly rows: ReportRows;
+  readonly lag?: () => Promise<ReportLag[]>;
+  readonly nc: NatsConnection;
+  readonly stateDir: string;
+  readonly formats?: readonly ReportFormat[];
+  readonly chromiumPath?: string;
+  readonly settleMs?: number;
+  readonly lake?: PutObject;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * One scheduled report of one period: waits until the period's end plus the settle time (a
+ * retry that comes later waits no more), writes HTML/PDF and the entry JSON to `<state
+ * dir>/reports`, puts the same files in the lake, and announces it on `reports.<name>`.
+ * Idempotent: a repeat of the period rewrites the same files under the same names.
+ */
+export async function produceReport(opts: ProduceOptions): Promise<{ entry: ReportEntry; lakeKeys: string[] }> {
+  const wait = opts.period.toMs + (opts.settleMs ?? DEFAULT_SETTLE_MS) - Date.now();
+  if (wait > 0) await sleep(wait, undefined, { signal: opts.signal });
+  const data = await gatherReport({ name: opts.name, rows: opts.rows, period: opts.period, lag: opts.lag });
+  // Stopped or timed out while reading: the run is recorded as failed, so it writes nothing either.
+  opts.signal?.throwIfAborted();
+  const dir = reportsDir(opts.stateDir);
+  const entry = await writeReport(data, { dir, formats: opts.formats, chromiumPath: opts.chromiumPath });
+  const lakeKeys: string[] = [];
+  if (opts.lake) {
+    // The entry JSON last: a listing of the lake that finds it finds the report's files too.
+    const first = entry.files[0];
+    const json = first ? join(dir, `${basename(first, extname(first))}.json`) : undefined;
+    for (const file of [...entry.files, ...(json ? [json] : [])]) {
+      const key = lakeKeyOf(entry, file);
+      await opts.lake(key, await readFile(file));
+      lakeKeys.push(key);
     }
-    await sleep(opts.settleMs ?? DEFAULT_SETTLE_MS, undefined, { signal: stopping.signal });
-    const data = await gatherReport({ name, rows: opts.rows, period, lag: opts.lag });
-    const entry = await writeReport(data, { dir: reportsDir(opts.stateDir), formats: opts.formats, chromiumPath: opts.chromiumPath });
-    await withDeadline(announceReport(opts.nc, entry), { what: `publish ${name} report` });
-    opts.log.info(`report ${name}: ${entry.files.join(", ")}`);
-    opts.onReport?.(entry);
-  };
-  try {
-    cron = new Cron(opts.cron, { timezone: "UTC" }, (self: Cron) => {
-      const at = self.currentRun()?.getTime() ?? Date.now();
-      const done = run(at).catch((err: Error) => {
-        if (!stopping.signal.aborted) opts.log.error(`report ${name}: ${err.message}`);
-      });
-      running.add(done);
-      void done.finally(() => running.delete(done));
-    });
-  } catch (err) {
-    throw new ReportScheduleError(opts.cron, err);
   }
-  return {
-    periodOf,
-    async stop() {
-      cron.stop();
-      stopping.abort();
-      await Promise.all(running);
-    },
-  };
+  // Not cut short by the signal: once written, a report is announced (a flush, under its deadline).
+  await withDeadline(announceReport(opts.nc, entry), { what: `publish ${opts.name} report` });
+  return { entry, lakeKeys };
 }

@@ -1,9 +1,10 @@
 // Reports against a running pipeline: `sluice report` writes HTML and PDF whose figures equal the
-// SQL answers for the period; the SLUICE_REPORT_CRON schedule of two instances writes each period
-// once, announces it on reports.<name>, and its figures equal SQL for that period.
+// SQL answers for the period; the report job (SLUICE_REPORT_CRON) on the job schedulers of two
+// instances writes each period once, to the state dir and the lake, announces it on
+// reports.<name>, and its figures equal SQL for that period.
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -14,10 +15,11 @@ import { publishAll, startTestPipeline, type TestPipeline } from "../harness/pip
 import { waitFor } from "../harness/wait.ts";
 import { alertMessage } from "../../actors/detect/index.ts";
 import { forecastRow, insertRows } from "../../clickhouse/index.ts";
-import { clickhouseRows } from "../../api/deps.ts";
 import { run as report } from "../../cli/report.ts";
-import { startReportSchedule, type ReportSchedule } from "../../reports/schedule.ts";
-import type { ReportEntry } from "../../reports/store.ts";
+import { ReportScheduleError } from "../../reports/schedule.ts";
+import { listReports, reportsDir, type ReportEntry } from "../../reports/store.ts";
+import { clickhouseSinks, reportJob, startJobScheduler, type AttemptRecord, type JobDeps, type JobScheduler } from "../../jobs/index.ts";
+import { LakeStore, parseLakeUrl } from "../../lake/index.ts";
 import { subject } from "../../subjects/catalog.ts";
 import { createLogger } from "../../actors/runtime/log.ts";
 
@@ -135,41 +137,58 @@ test("sluice report --since 1h: HTML figures equal SQL (volumes, dead letters, a
   assert.ok(text.includes(pdf) && text.includes(html), text.slice(0, 300));
 });
 
-test("the schedule of two instances writes each period once, announces it, and its figures equal SQL for the period", async ({ nats, nc, pipeline, dir }) => {
+test("the report job on two instances' job schedulers writes each period once (state dir and lake), announces it, records its runs, and its figures equal SQL for the period", async ({ nats, nc, pipeline, dir }) => {
   const announced: ReportEntry[] = [];
   const sub = nc.subscribe(subject.report("pipeline"), { callback: (_err, m) => void announced.push(m.json<ReportEntry>()) });
-  const written: Array<{ by: string; entry: ReportEntry }> = [];
-  const rows = clickhouseRows(() => pipeline.clickhouse!.client);
-  const instances: ReportSchedule[] = [];
+  const client = pipeline.clickhouse!.client;
+  const lakeRoot = join(dir, "lake");
+  const lake = new LakeStore(parseLakeUrl(lakeRoot), client);
+  const job = reportJob({ cron: "*/3 * * * * *", settleMs: 1_500 });
+  const runs: Array<{ by: string; last: AttemptRecord }> = [];
+  const schedulers: JobScheduler[] = [];
   const connections: NatsConnection[] = [];
+  const written = () => ["a", "b"].flatMap((by) => listReports(reportsDir(join(dir, by)), 1_000).map((entry) => ({ by, entry })));
   for (const by of ["a", "b"]) {
     const own = await connect({ servers: nats.url });
     connections.push(own);
-    instances.push(startReportSchedule({ cron: "*/3 * * * * *", nc: own, rows, stateDir: join(dir, by), settleMs: 1_500, log: createLogger("error"), onReport: (entry) => written.push({ by, entry }) }));
+    const deps: JobDeps = { client, caps: pipeline.clickhouse!.caps, lake: async () => lake, reports: { nc: own, stateDir: join(dir, by) } };
+    schedulers.push(startJobScheduler({ jobs: [job], deps, nc: own, sinks: clickhouseSinks(client, own), log: createLogger("error"), onRun: (last) => void runs.push({ by, last }) }));
   }
   try {
-    assert.ok(await waitFor(async () => written.length, (n) => n >= 1, 15_000, 100) >= 1, "a first scheduled report");
+    assert.ok(await waitFor(async () => runs.length, (n) => n >= 1, 15_000, 100) >= 1, "a first scheduled report");
     const publishedAt = Date.now();
     await publishAll(nc, [...validReadings(30, Date.now() - 20_000, 3), ...invalidMessages(3)]);
     await waitFor(() => pipeline.scalar(`SELECT count() FROM sluice.events FINAL WHERE ingest_time >= toDateTime(${Math.floor(publishedAt / 1000)})`), (n) => n >= 30, 20_000);
     await waitFor(() => pipeline.scalar(`SELECT count() FROM sluice.dead_letters FINAL WHERE received_at >= toDateTime(${Math.floor(publishedAt / 1000)})`), (n) => n >= 3, 20_000);
     // Reports up to a period that ends after every new event was stored.
     const storedAt = Date.now();
-    assert.ok(await waitFor(async () => written.filter((w) => Date.parse(w.entry.to) > storedAt + 3_000).length, (n) => n >= 1, 20_000, 100) >= 1, "a report after the new events");
+    assert.ok(await waitFor(async () => written().filter((w) => Date.parse(w.entry.to) > storedAt + 3_000).length, (n) => n >= 1, 20_000, 100) >= 1, "a report after the new events");
   } finally {
-    for (const s of instances) await s.stop();
+    for (const s of schedulers) await s.stop();
     for (const c of connections) await c.close();
   }
-  const periods = written.map((w) => w.entry.to);
+  const reports = written();
+  const periods = reports.map((w) => w.entry.to);
   assert.equal([...new Set(periods)].length, periods.length, `a period written twice: ${periods.join(", ")}`);
-  const sorted = written.map((w) => w.entry).sort((a, b) => a.to.localeCompare(b.to));
+  // Each ok run wrote its period's report; a report no ok run claims is one a stop cut short after
+  // it was written (the attempt is recorded as failed).
+  const runsText = runs.map((r) => `${r.by} ${new Date(r.last.scheduledAtMs).toISOString()} ${r.last.outcome} ${r.last.error}`).join("; ");
+  const finished = runs.filter((r) => r.last.outcome === "ok");
+  for (const r of finished) assert.ok(reports.some((w) => w.by === r.by && Date.parse(w.entry.to) === Math.floor(r.last.scheduledAtMs / 1000) * 1000), `no report of the ok run ${r.by} ${r.last.scheduledAtMs}: ${runsText}`);
+  assert.ok(reports.length <= runs.length, `reports without a run: ${runsText}`);
+  const sorted = reports.map((w) => w.entry).sort((a, b) => a.to.localeCompare(b.to));
   for (let i = 1; i < sorted.length; i++) assert.is(sorted[i].from, sorted[i - 1].to, "periods follow each other");
-  await waitFor(async () => announced.length, (n) => n >= written.length, 5_000, 50);
+  // Every ok run announced its report; nothing was announced that is not written.
+  const okPeriods = finished.map((r) => new Date(Math.floor(r.last.scheduledAtMs / 1000) * 1000).toISOString());
+  await waitFor(async () => okPeriods.filter((p) => announced.some((a) => a.to === p)).length, (n) => n >= okPeriods.length, 5_000, 50);
   sub.unsubscribe();
-  assert.equal(announced.map((a) => a.to).sort(), [...periods].sort());
+  for (const p of okPeriods) assert.ok(announced.some((a) => a.to === p), `${p} not announced`);
+  for (const a of announced) assert.ok(periods.includes(a.to), `${a.to} announced, not written`);
+  // Each run is a row of sluice.job_runs, as any job's.
+  assert.ok(await waitFor(() => pipeline.scalar("SELECT count() FROM sluice.job_runs WHERE job = 'report' AND outcome = 'ok'"), (n) => n >= finished.length, 10_000) >= finished.length, "job_runs rows of the report");
   let events = 0;
   let deadLetters = 0;
-  for (const { entry } of written) {
+  for (const { by, entry } of reports) {
     const page = readFileSync(entry.files[0], "utf8");
     const [stored] = await q(pipeline, `SELECT count() AS n FROM sluice.events FINAL WHERE source = 'iot' AND ${within("ingest_time", entry.from, entry.to)}`);
     const shown = cell(page, "volumes", "iot", "events");
@@ -179,12 +198,22 @@ test("the schedule of two instances writes each period once, announces it, and i
     const [dead] = await q(pipeline, `SELECT count() AS n FROM sluice.dead_letters FINAL WHERE ${within("received_at", entry.from, entry.to)}`);
     assert.is(entry.dead_letters, Number(dead.n), `dead letters in ${entry.from} – ${entry.to}`);
     deadLetters += entry.dead_letters;
+    // The same bytes in the lake, under reports/date=<day of the period's end>/, with the entry
+    // (once the run is over: one a stop cut short may be in the state dir alone).
+    if (!okPeriods.includes(entry.to)) continue;
+    const inLake = join(lakeRoot, "reports", `date=${entry.to.slice(0, 10)}`);
+    assert.ok(readFileSync(join(inLake, basename(entry.files[0]))).equals(readFileSync(entry.files[0])), `${basename(entry.files[0])} in the lake`);
+    const json = `${basename(entry.files[0], ".html")}.json`;
+    assert.equal(JSON.parse(readFileSync(join(inLake, json), "utf8")), JSON.parse(readFileSync(join(reportsDir(join(dir, by)), json), "utf8")));
   }
   assert.ok(deadLetters >= 3, `the scheduled reports counted the new dead letters (${deadLetters})`);
   const [all] = await q(pipeline, `SELECT count() AS n FROM sluice.events FINAL WHERE ${within("ingest_time", sorted[0].from, sorted[sorted.length - 1].to)}`);
   assert.ok(events >= 30, `the scheduled reports counted the new events (${events})`);
   assert.is(events, Number(all.n));
-  assert.ok(written.some((w) => w.by === "a") || written.some((w) => w.by === "b"));
+});
+
+test("a bad SLUICE_REPORT_CRON is refused when the jobs are built, naming the expression", () => {
+  assert.throws(() => reportJob({ cron: "every morning" }), (err: Error) => err instanceof ReportScheduleError && err.message.includes('"every morning"'));
 });
 
 test.run();
