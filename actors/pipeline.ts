@@ -109,7 +109,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
     .provide(SERVICES.schemaRegistry, registry)
     .provide(SERVICES.typedColumns, typedColumns);
   // The scheduled jobs run where ClickHouse is owned; a KV lease keeps each scheduled time to one process.
-  const jobs = clickhouse ? startShippedJobs({ nc, deps: { client: clickhouse.client, caps: clickhouse.caps, lake: lake.store, retentionDays: config.retentionDays, lakeRetentionDays: config.lakeRetentionDays }, log }) : undefined;
+  const jobs = clickhouse ? startShippedJobs({ nc, deps: { client: clickhouse.client, caps: clickhouse.caps, lake: lake.store, retentionDays: config.retentionDays, lakeRetentionDays: config.lakeRetentionDays }, log, report: config.reportCron ? { cron: config.reportCron, stateDir: config.stateDir } : undefined }) : undefined;
 
   const controller = new AbortController();
   const running = new Set(opts.actors.map((name) => `actor ${name}`));
