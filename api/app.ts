@@ -13,6 +13,7 @@ import type { DeadLetterAccess } from "./dlq.ts";
 import { isoTime } from "./time.ts";
 import type { ReportEntry } from "../reports/store.ts";
 import type { RawReader } from "../lineage/raw.ts";
+import type { ReferenceReader } from "../lineage/refs.ts";
 import * as check from "./validate.ts";
 import { RequestError } from "./validate.ts";
 import { allDenials } from "../auth/denials.ts";
@@ -54,6 +55,8 @@ export interface ApiDeps {
   watermarks?: () => ReadonlyArray<{ source: string; watermark: number | null; lag_ms: number | null }>;
   /** RAW by sequence, for `/v1/lineage/events/:id`. */
   raw?: RawReader;
+  /** Reference entries at a revision, for an enriched event's lineage. */
+  references?: ReferenceReader;
   /** Body size, request time and CORS limits (api/guard.ts); defaults when absent. */
   guard?: GuardOptions;
   /** Where privileged actions are recorded (sluice.audit); absent: not recorded. */

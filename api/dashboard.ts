@@ -13,6 +13,7 @@ import type { ReportEntry } from "../reports/store.ts";
 import { eventLineage } from "../lineage/event.ts";
 import { windowLineage } from "../lineage/window.ts";
 import type { RawReader } from "../lineage/raw.ts";
+import type { ReferenceReader } from "../lineage/refs.ts";
 import * as check from "./validate.ts";
 import { RequestError } from "./validate.ts";
 import { auditEntry, type AuditEntry } from "../auth/audit.ts";
@@ -33,6 +34,8 @@ export interface DashboardDeps {
   watermarks?: () => ReadonlyArray<{ source: string; watermark: number | null; lag_ms: number | null }>;
   /** RAW by sequence, for an event's lineage; absent: the raw message is not shown. */
   raw?: RawReader;
+  /** Reference entries at a revision (KV history), for an enriched event's lineage; absent: revisions without values. */
+  references?: ReferenceReader;
   /** Where privileged actions (a replay) are recorded: sluice.audit, directly or through its owner. */
   audit?: (entry: AuditEntry) => Promise<void>;
   now: () => number;
@@ -164,7 +167,7 @@ export function dashboard(deps: DashboardDeps): Hono {
     return raw;
   };
   app.get("/v1/lineage/events/:id", async (c) => {
-    const l = await eventLineage(lineageId(c.req.param("id"), "id"), { rows: deps.rows, raw: deps.raw });
+    const l = await eventLineage(lineageId(c.req.param("id"), "id"), { rows: deps.rows, raw: deps.raw, references: deps.references });
     if (!l.event && l.dead_letters.length === 0) throw new RequestError("id", "no event or dead letter with this id", "event ids are in sluice.events and on each anomaly", 404);
     return c.json(l);
   });

@@ -13,6 +13,7 @@ import { natsDeadLetters } from "./dlq.ts";
 import type { Topology } from "../subjects/topology.ts";
 import { listReports, reportsDir } from "../reports/store.ts";
 import { natsRawReader } from "../lineage/raw.ts";
+import { natsReferenceReader } from "../lineage/refs.ts";
 import { tokensPath, watchTokens } from "../auth/tokens.ts";
 import type { AuditEntry } from "../auth/audit.ts";
 import { insertAudit } from "../clickhouse/audit.ts";
@@ -70,6 +71,7 @@ export async function startApi(opts: { config: Config; natsUrl: string; pipeline
     jaegerUiUrl: config.jaegerUiUrl,
     reports: () => listReports(reportsDir(config.stateDir)),
     raw: natsRawReader(nc),
+    references: natsReferenceReader(nc),
     watermarks: opts.watermarks,
     audit,
     guard: { corsOrigins: config.apiSecurity.corsOrigins },

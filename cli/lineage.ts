@@ -10,6 +10,7 @@ import { eventLineage } from "../lineage/event.ts";
 import { windowLineage } from "../lineage/window.ts";
 import { formatEventLineage, formatWindowLineage } from "../lineage/format.ts";
 import { natsRawReader } from "../lineage/raw.ts";
+import { natsReferenceReader } from "../lineage/refs.ts";
 import { parse, positiveNumber, UsageError } from "./args.ts";
 import { sluiceRows } from "./rows.ts";
 import { readLocalNatsUrl } from "./state.ts";
@@ -36,7 +37,7 @@ export async function run(argv: string[], env: Record<string, string | undefined
   const natsUrl = config.natsUrl ?? readLocalNatsUrl(config.stateDir);
   const nc = natsUrl ? await connectNats(natsUrl, config, "sluice:lineage", { wait: false, dialTimeoutMs: 1_000 }).catch(() => undefined) : undefined;
   try {
-    const l = await eventLineage(id, { rows, raw: nc ? natsRawReader(nc) : undefined });
+    const l = await eventLineage(id, { rows, raw: nc ? natsRawReader(nc) : undefined, references: nc ? natsReferenceReader(nc) : undefined });
     console.log(values.format === "json" ? JSON.stringify(l, null, 2) : formatEventLineage(l));
     return l.event ? 0 : 1;
   } finally {

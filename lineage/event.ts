@@ -8,6 +8,8 @@ import { sqlTime } from "../clickhouse/queries.ts";
 import { PII_FIELDS } from "../subjects/schemas/index.ts";
 import type { Source } from "../subjects/sources.ts";
 import type { RawMessage, RawReader } from "./raw.ts";
+import type { ReferenceReader, ReferenceRevision } from "./refs.ts";
+import { KIND_NAMES, REFERENCE_KINDS, type ReferenceKind } from "../enrich/kinds.ts";
 import { DATABASE } from "../clickhouse/schema.ts";
 import { LAKE_VIEWS } from "../lake/views.ts";
 import { CIPHER_PREFIX, TOKEN_PREFIX } from "../pii/actions.ts";
@@ -32,12 +34,28 @@ export interface EventLineage {
    * them: stored as sent, and never quoted in a dead letter's reason.
    */
   readonly pii: ReadonlyArray<{ field: string; action: string }>;
+  /**
+   * The reference entries the enrich stage joined the event with (its `<prefix>_ref_rev`), or
+   * found missing (`<prefix>_ref_missing`), with the entry as KV history still has it at that revision.
+   */
+  readonly references: ReadonlyArray<EventReference>;
   readonly windows: ReadonlyArray<{ window_id: string; kind: string; key: string; metric: string; window_start: string; window_end: string; count: number; version: number; definition: WindowSpec | undefined }>;
   readonly late: ReadonlyArray<{ late_id: string; reason: string; watermark: string; allowed_lateness_ms: number; window_ids: string[] }>;
   readonly anomalies: ReadonlyArray<{ metric: string; signal: string; severity: string; score: number; expected_low: number; expected_high: number; observed: number; explanation: unknown; detected_at: string }>;
   readonly dead_letters: ReadonlyArray<{ dlq_id: string; actor: string; error_code: string; reason: string; stream: string; stream_seq: number; received_at: string }>;
   /** Data-quality results that name this event as their sample failure. */
   readonly quality: ReadonlyArray<{ expectation: string; minute: string; reason: string }>;
+}
+
+export interface EventReference {
+  readonly kind: ReferenceKind;
+  readonly key: string;
+  /** The KV revision used; absent when the entry was missing. */
+  readonly revision?: number;
+  readonly missing: boolean;
+  /** The entry at that revision; absent with `gone` saying why. */
+  readonly at?: ReferenceRevision;
+  readonly gone?: string;
 }
 
 const s = (v: unknown) => String(v ?? "");
@@ -89,7 +107,7 @@ function statedVersion(headers: Record<string, string>, text: string | undefined
  * arrived, less those the window actor said it missed), its
  * late record, anomalies, dead letters (of its raw message, or naming its id) and quality samples.
  */
-export async function eventLineage(eventId: string, deps: { rows: LineageRows; raw?: RawReader; windows?: WindowConfig }): Promise<EventLineage> {
+export async function eventLineage(eventId: string, deps: { rows: LineageRows; raw?: RawReader; references?: ReferenceReader; windows?: WindowConfig }): Promise<EventLineage> {
   const id = quoteString(eventId);
   const config = deps.windows ?? defaultWindowConfig;
   const [row] = await deps.rows(`SELECT source, key, schema_version, event_time, ingest_time, raw_subject, raw_seq, trace_id, payload FROM ${TABLES.events} FINAL WHERE event_id = ${id} LIMIT 1`);
@@ -116,6 +134,7 @@ LIMIT 10000`);
   let schema: EventLineage["schema"];
   let replays = 0;
   let pii: EventLineage["pii"] = [];
+  let references: EventLineage["references"] = [];
   if (row) {
     const payload = JSON.parse(s(row.payload) || "{}") as Record<string, unknown>;
     event = {
@@ -123,6 +142,7 @@ LIMIT 10000`);
       raw_subject: s(row.raw_subject), raw_seq: n(row.raw_seq), trace_id: s(row.trace_id), payload,
     };
     pii = (PII_FIELDS[event.source as Source] ?? []).filter((f) => f in payload).map((field) => ({ field, action: protectionSeen(payload[field]) }));
+    references = await referencesOf(payload, deps.references);
     const keys = windowKeys(config, event.source, event.key, payload);
     // Whole seconds compare alike on DateTime and DateTime64; window bounds are whole seconds.
     const at = sqlTime(Date.parse(`${event.event_time.replace(" ", "T")}Z`));
@@ -160,12 +180,38 @@ ORDER BY kind, key, metric, window_start`);
     schema,
     replays,
     pii,
+    references,
     windows,
     late: late.map((l) => ({ late_id: s(l.late_id), reason: s(l.reason), watermark: s(l.watermark), allowed_lateness_ms: n(l.allowed_lateness_ms), window_ids: Array.isArray(l.window_ids) ? l.window_ids.map(String) : [] })),
     anomalies: anomalies.map((a) => ({ metric: s(a.metric), signal: s(a.signal), severity: s(a.severity), score: n(a.score), expected_low: n(a.expected_low), expected_high: n(a.expected_high), observed: n(a.observed), explanation: JSON.parse(s(a.explanation) || "{}"), detected_at: s(a.detected_at) })),
     dead_letters: deadLetters.map((d) => ({ dlq_id: s(d.dlq_id), actor: s(d.actor), error_code: s(d.error_code), reason: s(d.reason), stream: s(d.stream), stream_seq: n(d.stream_seq), received_at: s(d.received_at) })),
     quality: quality.map((q) => ({ expectation: s(q.expectation), minute: s(q.minute), reason: s(q.sample_reason) })),
   };
+}
+
+/** The references an enriched payload names, each with its entry at the revision used when the reader still has it. */
+async function referencesOf(payload: Record<string, unknown>, reader: ReferenceReader | undefined): Promise<EventReference[]> {
+  const out: EventReference[] = [];
+  for (const kind of KIND_NAMES) {
+    const { keyField, prefix } = REFERENCE_KINDS[kind];
+    const rev = payload[`${prefix}_ref_rev`];
+    const missing = payload[`${prefix}_ref_missing`] === true;
+    if (rev === undefined && !missing) continue;
+    const key = String(payload[keyField] ?? "");
+    if (missing || typeof rev !== "number") {
+      out.push({ kind, key, missing: true });
+      continue;
+    }
+    if (!reader) {
+      out.push({ kind, key, revision: rev, missing: false, gone: "NATS is not reachable: the entry at this revision was not read" });
+      continue;
+    }
+    const at = await reader(kind, key, rev).catch((err: Error) => err);
+    if (at instanceof Error) out.push({ kind, key, revision: rev, missing: false, gone: `reading KV failed: ${at.message}` });
+    else if (!at) out.push({ kind, key, revision: rev, missing: false, gone: `KV history no longer has revision ${rev} (it keeps the last few per key; sluice ref history ${kind} ${key})` });
+    else out.push({ kind, key, revision: rev, missing: false, at });
+  }
+  return out;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { REFERENCE_KINDS } from "../enrich/kinds.ts";
 import type { EventLineage } from "./event.ts";
 import type { WindowLineage } from "./window.ts";
 
@@ -22,6 +23,8 @@ export function formatEventLineage(l: EventLineage): string {
     `  schema written v${l.schema?.written ?? "?"}, stored v${e.schema_version}${l.schema?.upcast ? `, upcast ${l.schema.upcast}` : ", no upcast"}`,
     `  replays ${l.replays}`,
     `  PII ${l.pii.length ? l.pii.map((p) => `${p.field} (${p.action})`).join(", ") : "none in the payload"}`,
+    "enriched with",
+    ...(l.references.length ? l.references.map(formatReference) : ["  (no reference data)"]),
     "raw message",
     ...raw,
     "stored as (sluice.events)",
@@ -36,6 +39,12 @@ export function formatEventLineage(l: EventLineage): string {
     "data quality samples",
     ...(l.quality.length ? l.quality.map((q) => `  ${q.expectation} at ${q.minute}: ${q.reason}`) : none("quality sample")),
   ].join("\n");
+}
+
+function formatReference(r: EventLineage["references"][number]): string {
+  if (r.missing) return `  ${r.kind} ${r.key}: missing (no entry when the event was enriched; flagged ${REFERENCE_KINDS[r.kind].prefix}_ref_missing)`;
+  const at = r.at ? `${r.at.operation === "PUT" ? JSON.stringify(r.at.value ?? {}) : r.at.operation} (written ${r.at.created})` : r.gone;
+  return `  ${r.kind} ${r.key}: revision ${r.revision}: ${at}`;
 }
 
 function formatDeadLetters(l: EventLineage): string[] {

@@ -9,6 +9,8 @@ export function lineagePage(main, [kind, id] = []) {
   let jaeger;
   let shown = false;
   const traceLink = (traceId) => (jaeger && traceId ? h("a", { href: `${jaeger.replace(/\/$/, "")}/trace/${traceId}`, target: "_blank", rel: "noopener", "data-testid": "lineage-trace-link" }, traceId) : traceId);
+  // The entry as KV history has it at the revision used, or why it cannot be shown.
+  const referenceValue = (r) => (r.missing ? "no entry when enriched (flagged)" : r.at ? (r.at.operation === "PUT" ? JSON.stringify(r.at.value ?? {}) : r.at.operation) : r.gone);
   const windowLink = (w) => h("a", { href: `#lineage/window/${encodeURIComponent(w.window_id)}` }, w.window_id.slice(0, 12) + "…");
 
   async function showEvent() {
@@ -22,8 +24,11 @@ export function lineagePage(main, [kind, id] = []) {
       section(`Event ${l.event_id}`, e ? h("div", {},
         h("p", {}, `${e.source} · ${e.key} · event time ${e.event_time} · ingested ${e.ingest_time}`),
         h("p", {}, "trace ", traceLink(e.trace_id)),
-        h("p", {}, `schema written v${l.schema?.written}, stored v${e.schema_version}${l.schema?.upcast ? `, upcast ${l.schema.upcast}` : ""} · replays ${l.replays} · PII ${l.pii.map((p) => p.field).join(", ") || "none"}`),
+        h("p", {}, `schema written v${l.schema?.written}, stored v${e.schema_version}${l.schema?.upcast ? `, upcast ${l.schema.upcast}` : ""} · replays ${l.replays}`),
         h("pre", {}, JSON.stringify(e.payload, null, 1))) : h("p", { class: "empty" }, "not in sluice.events")),
+      h("div", { class: "grid" },
+        section("Enriched with", table("lineage-references", [["kind", (r) => r.kind], ["key", (r) => r.key], ["revision", (r) => (r.missing ? "missing" : r.revision), true], ["entry at that revision", referenceValue]], l.references ?? [], { rowId: (r) => `${r.kind}/${r.key}`, empty: "no reference data" })),
+        section("PII rules applied", table("lineage-pii", [["field", (p) => p.field], ["action", (p) => p.action]], l.pii, { rowId: (p) => p.field, empty: "no personal fields" }))),
       section("Raw message", raw),
       section("Counted in windows", table("lineage-windows", [["window", windowLink], ["kind", (w) => w.kind], ["key", (w) => w.key], ["metric", (w) => w.metric], ["start", (w) => w.window_start], ["count", (w) => w.count, true]], l.windows, { rowId: (w) => w.window_id, empty: "none" })),
       h("div", { class: "grid" },

@@ -1,6 +1,7 @@
 // Lineage against a running pipeline: an event that came late and was flagged shows its raw
 // message, schema version, trace, late record, anomaly and the windows it was (not) counted in;
-// a window shows its definition, versions and exactly the inputs its count was computed from.
+// a window shows its definition, versions and exactly the inputs its count was computed from; an
+// enriched event shows the reference revision it was joined with and the entry at that revision.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
@@ -14,6 +15,8 @@ import { clickhouseRows } from "../../api/deps.ts";
 import { eventLineage } from "../../lineage/event.ts";
 import { windowLineage } from "../../lineage/window.ts";
 import { natsRawReader } from "../../lineage/raw.ts";
+import { natsReferenceReader } from "../../lineage/refs.ts";
+import { openReferenceBucket } from "../../enrich/index.ts";
 import { run as lineage } from "../../cli/lineage.ts";
 import { injectContext, startTelemetry, type Telemetry } from "../../otel/index.ts";
 import { HEADERS } from "../../subjects/catalog.ts";
@@ -146,6 +149,53 @@ test("RAW forgot the message: lineage reads the original bytes and headers from 
     assert.is(l.raw.seq, Number(first.seq));
     assert.is(l.raw.text, new TextDecoder().decode(stored!.data), "the original bytes");
     assert.is(l.raw.stored_at, stored!.time.toISOString());
+  }
+});
+
+test("lineage event on an enriched event: the reference revision used and the entry at it (not today's), and a reference that was missing", async ({ nc, pipeline }) => {
+  const rows = clickhouseRows(() => pipeline.clickhouse!.client);
+  const kv = await openReferenceBucket(nc, "sensors");
+  const first = await kv.put("sensor-ref", JSON.stringify({ site: "north", floor: 2 }));
+  // The enrich stage follows the bucket through a KV watch: a reading per poll until one carries `first`.
+  let probes = 0;
+  const publishReading = async (sensor: string) => {
+    const id = `enrich-probe-${sensor}-${++probes}`;
+    await jetstream(nc).publish(`raw.iot.${sensor}`, JSON.stringify({ sensor_id: sensor, ts: new Date().toISOString(), temperature: 21 }), { msgID: id });
+  };
+  const enrichedIds = async (sensor: string, marker: string) => (await q(pipeline, `SELECT event_id FROM sluice.events FINAL WHERE key = '${sensor}' AND position(payload, '${marker}') > 0 ORDER BY event_id`)).map((r) => r.event_id);
+  const enriched = await waitFor(async () => (await publishReading("sensor-ref"), enrichedIds("sensor-ref", `"sensor_ref_rev":${first}`)), (ids) => ids.length > 0, 30_000, 500);
+  assert.ok(enriched.length > 0, `no reading enriched with revision ${first} after ${probes} probes`);
+  // Today's entry differs: the lineage must show the one the event was enriched with.
+  const second = await kv.put("sensor-ref", JSON.stringify({ site: "south", floor: 3 }));
+  assert.ok(second > first);
+  const missing = await waitFor(async () => (await publishReading("sensor-unlisted"), enrichedIds("sensor-unlisted", `"sensor_ref_missing":true`)), (ids) => ids.length > 0, 30_000, 500);
+  assert.ok(missing.length > 0, "a reading of a sensor without an entry, flagged missing");
+
+  const l = await eventLineage(enriched[0], { rows, raw: natsRawReader(nc), references: natsReferenceReader(nc) });
+  assert.equal(l.references.map((r) => [r.kind, r.key, r.revision, r.missing]), [["sensors", "sensor-ref", first, false]]);
+  assert.is(l.references[0].at?.operation, "PUT");
+  assert.equal(l.references[0].at?.value, { site: "north", floor: 2 }, "the entry at the revision used, from KV history");
+  assert.equal((l.event!.payload as Record<string, unknown>).sensor_site, "north");
+  const m = await eventLineage(missing[0], { rows, raw: natsRawReader(nc), references: natsReferenceReader(nc) });
+  assert.equal(m.references, [{ kind: "sensors", key: "sensor-unlisted", missing: true }]);
+  // Without NATS the revision is still shown, and why its entry is not.
+  const offline = await eventLineage(enriched[0], { rows });
+  assert.is(offline.references[0].revision, first);
+  assert.match(offline.references[0].gone ?? "", /not reachable/);
+
+  // The command prints the revision and the entry at it.
+  const out: string[] = [];
+  const log = console.log;
+  console.log = (line: string) => void out.push(line);
+  try {
+    assert.is(await lineage(["event", enriched[0]], { NATS_URL: nc.getServer().startsWith("nats") ? nc.getServer() : `nats://${nc.getServer()}`, SLUICE_STATE_DIR: pipeline.stateDir, SLUICE_LOG_LEVEL: "warn" }), 0);
+    assert.is(await lineage(["event", missing[0]], { NATS_URL: nc.getServer().startsWith("nats") ? nc.getServer() : `nats://${nc.getServer()}`, SLUICE_STATE_DIR: pipeline.stateDir, SLUICE_LOG_LEVEL: "warn" }), 0);
+  } finally {
+    console.log = log;
+  }
+  const text = out.join("\n");
+  for (const part of [`sensors sensor-ref: revision ${first}: {"site":"north","floor":2}`, "sensors sensor-unlisted: missing"]) {
+    assert.ok(text.includes(part), `the text shows ${JSON.stringify(part)}:\n${text}`);
   }
 });
 
