@@ -15,7 +15,8 @@ import { flush, readings } from "../tests/windows/helpers.ts";
 import { ensureStreams } from "../subjects/setup.ts";
 import { partitionOf } from "../subjects/catalog.ts";
 import { metricsFor } from "../actors/runtime/metrics.ts";
-import { DEFAULT_GROUP_SHARDS } from "../config/index.ts";
+import { DEFAULT_GROUP_SHARDS, loadConfig } from "../config/index.ts";
+import { streamOverrides } from "../actors/pipeline.ts";
 import type { Envelope } from "../subjects/envelope.ts";
 import type { TestMessage } from "../tests/harness/events.ts";
 import { isEntryPoint, printSummary, ratio, round, type BenchSummary } from "./report.ts";
@@ -34,7 +35,7 @@ async function windowAlone(input: TestMessage[], groupShards: number): Promise<{
   const nats = await NatsServer.start();
   try {
     const nc = await connect({ servers: nats.url });
-    await ensureStreams(await jetstreamManager(nc), { RAW: { max_age: 72 * 3600 * 1_000_000_000 } });
+    await ensureStreams(await jetstreamManager(nc), streamOverrides(loadConfig({})));
     const js = jetstream(nc);
     let seq = 0;
     const all = [...input, ...flush(SENSORS)];

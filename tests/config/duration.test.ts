@@ -33,7 +33,12 @@ test("the CLI's --since, the API's since and expectation durations read the same
     assert.is(apiSince(text, NOW, 0), back, `since=${text}`);
     assert.is(expectationDuration(text), NOW - back, `expectation ${text}`);
   }
-  assert.is(cliSince("1764237600000", NOW), apiSince("1764237600000", NOW, 0));
+  const dayBefore = String(NOW - 86_400_000);
+  assert.is(cliSince(dayBefore, NOW), apiSince(dayBefore, NOW, 0));
+  // The API bounds how far back one request may scan; the CLI does not.
+  const yearBefore = String(NOW - 365 * 86_400_000);
+  assert.is(cliSince(yearBefore, NOW), NOW - 365 * 86_400_000);
+  assert.throws(() => apiSince(yearBefore, NOW, 0), (e: unknown) => e instanceof RequestError && e.field === "since");
   assert.throws(() => cliSince("Nov 27", NOW), (e: unknown) => e instanceof UsageError && /--since "Nov 27": expected a duration/.test((e as Error).message));
   assert.throws(() => apiSince("Nov 27", NOW, 0), (e: unknown) => e instanceof RequestError && e.field === "since");
 });
