@@ -8,6 +8,13 @@ export function dlqPage(main) {
   const detail = h("div", { "data-testid": "dead-letter-detail" }, h("p", { class: "empty" }, "pick a dead letter"));
   main.append(h("div", { class: "controls" }, "filter ", reason), h("div", { class: "grid" }, section("Dead letters (newest first)", list), section("Dead letter", detail)));
 
+  // A viewer token may read dead letters but not replay them (api/auth.ts): say so, and how to get one that may.
+  function replayFailed(err) {
+    if (err.status !== 403) return h("p", { class: "sev-high", "data-testid": "replay-error" }, `Not replayed: ${err.message}`);
+    return h("div", { class: "sev-high", "data-testid": "replay-refused" },
+      h("p", {}, "Not replayed: replaying a dead letter needs the operator role, and this browser's token does not have it."),
+      h("p", {}, err.hint ?? err.message));
+  }
   async function replay(id) {
     const r = await api(`/v1/dlq/${id}/replay`, { method: "POST" });
     detail.append(h("p", { "data-testid": "replay-result" }, `replayed to ${r.subject} as ${r.event_id}${r.duplicate ? " (the stream already had it)" : ""}`));
@@ -20,7 +27,7 @@ export function dlqPage(main) {
       h("p", {}, d.reason),
       h("pre", { "data-testid": "payload" }, d.payload ?? `(${d.payload_bytes} bytes, not UTF-8)`),
       h("pre", {}, Object.entries(d.headers).map(([k, v]) => `${k}: ${v}`).join("\n")),
-      h("button", { "data-testid": "replay", onclick: () => replay(d.id).catch((err) => detail.append(h("p", { class: "sev-high" }, err.message))) }, "Replay"),
+      h("button", { "data-testid": "replay", onclick: () => replay(d.id).catch((err) => detail.append(replayFailed(err))) }, "Replay"),
     );
   }
   return {

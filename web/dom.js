@@ -13,7 +13,8 @@ export async function api(path, init = {}) {
   const res = await fetch(path, { ...init, headers });
   const body = await res.json().catch(() => ({}));
   if (res.status === 401) showLogin(body?.error?.message ?? "this API needs a token");
-  if (!res.ok) throw new Error(body?.error?.message ?? `${res.status} ${res.statusText}`);
+  // The status and hint go with the error: a page tells a refused role (403) from a failure.
+  if (!res.ok) throw Object.assign(new Error(body?.error?.message ?? `${res.status} ${res.statusText}`), { status: res.status, hint: body?.error?.hint });
   return body;
 }
 
