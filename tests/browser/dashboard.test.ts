@@ -1,6 +1,7 @@
 // The dashboard in Debian's chromium against a running pipeline with known data: each page loads
 // without console errors, shows the figures SQL gives, draws its charts, links anomalies to their
-// traces, and replays a dead letter from the page (and says why not with a viewer's token).
+// traces, follows an enriched event to the reference revision it used, and replays a dead letter
+// from the page (and says why not with a viewer's token).
 import { join } from "node:path";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -15,7 +16,10 @@ import { createApp } from "../../api/app.ts";
 import { clickhouseRows, consumerLag } from "../../api/deps.ts";
 import { natsDeadLetters } from "../../api/dlq.ts";
 import { natsRawReader } from "../../lineage/raw.ts";
+import { natsReferenceReader } from "../../lineage/refs.ts";
 import { issueToken } from "../../auth/tokens.ts";
+import { openReferenceBucket } from "../../enrich/index.ts";
+import { enrichedReadings } from "../harness/references.ts";
 import { sourceWatermarks } from "../../actors/window/metrics.ts";
 import { windowForecasts } from "../../api/forecast.ts";
 import { serveApi, type ServedApi } from "../../api/serve.ts";
@@ -40,7 +44,7 @@ test.before(async (ctx) => {
   const rows = clickhouseRows(() => ctx.pipeline.clickhouse!.client);
   const app = createApp({
     rows, metrics: allMetrics, lag: consumerLag(ctx.nc), pingNats: async () => undefined, pingClickHouse: async () => undefined,
-    forecast: windowForecasts(rows), topology: pipelineTopology(ctx.pipeline.config.partitions), deadLetters: natsDeadLetters(ctx.nc), jaegerUiUrl: JAEGER, raw: natsRawReader(ctx.nc), watermarks: sourceWatermarks,
+    forecast: windowForecasts(rows), topology: pipelineTopology(ctx.pipeline.config.partitions), deadLetters: natsDeadLetters(ctx.nc), jaegerUiUrl: JAEGER, raw: natsRawReader(ctx.nc), references: natsReferenceReader(ctx.nc), watermarks: sourceWatermarks,
   });
   ctx.api = await serveApi(app, 0);
   ctx.browser = await launchChromium();
@@ -225,6 +229,23 @@ test("Dead letters with a viewer token: the replay is refused (403) and the page
     await page.close();
     await guarded.close();
   }
+});
+
+// Last: once the sensors bucket has an entry, every later iot event is enriched or flagged missing.
+test("Lineage: an enriched event lists its reference, the revision used and the entry at that revision", async (ctx) => {
+  const kv = await openReferenceBucket(ctx.nc, "sensors");
+  const revision = await kv.put("sensor-ui", JSON.stringify({ site: "dock 4" }));
+  const [id] = await enrichedReadings(ctx.nc, ctx.pipeline, "sensor-ui", `"sensor_ref_rev":${revision}`);
+  assert.ok(id, `no reading enriched with revision ${revision}`);
+  // Today's entry is another: the page shows the one used.
+  await kv.put("sensor-ui", JSON.stringify({ site: "dock 9" }));
+  const { page, errors } = await open(ctx, `lineage/event/${encodeURIComponent(id)}`);
+  await page.waitForSelector('[data-testid="lineage-references"] tr[data-row="sensors/sensor-ui"]', { timeout: 15_000 });
+  assert.is(await cell(page, "lineage-references", "sensors/sensor-ui", "revision"), String(revision));
+  assert.is(await cell(page, "lineage-references", "sensors/sensor-ui", "entry at that revision"), '{"site":"dock 4"}');
+  await page.screenshot({ path: join(ctx.shots, "lineage-enriched.png"), fullPage: true });
+  assert.equal(errors, []);
+  await page.close();
 });
 
 test.run();

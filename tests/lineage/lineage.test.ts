@@ -10,6 +10,7 @@ import { NatsServer } from "../harness/nats-server.ts";
 import { validReadings, watermarkFlush } from "../harness/events.ts";
 import { publishAll, startTestPipeline, type TestPipeline } from "../harness/pipeline.ts";
 import { waitFor } from "../harness/wait.ts";
+import { enrichedReadings } from "../harness/references.ts";
 import { alertMessage } from "../../actors/detect/index.ts";
 import { clickhouseRows } from "../../api/deps.ts";
 import { eventLineage } from "../../lineage/event.ts";
@@ -156,19 +157,12 @@ test("lineage event on an enriched event: the reference revision used and the en
   const rows = clickhouseRows(() => pipeline.clickhouse!.client);
   const kv = await openReferenceBucket(nc, "sensors");
   const first = await kv.put("sensor-ref", JSON.stringify({ site: "north", floor: 2 }));
-  // The enrich stage follows the bucket through a KV watch: a reading per poll until one carries `first`.
-  let probes = 0;
-  const publishReading = async (sensor: string) => {
-    const id = `enrich-probe-${sensor}-${++probes}`;
-    await jetstream(nc).publish(`raw.iot.${sensor}`, JSON.stringify({ sensor_id: sensor, ts: new Date().toISOString(), temperature: 21 }), { msgID: id });
-  };
-  const enrichedIds = async (sensor: string, marker: string) => (await q(pipeline, `SELECT event_id FROM sluice.events FINAL WHERE key = '${sensor}' AND position(payload, '${marker}') > 0 ORDER BY event_id`)).map((r) => r.event_id);
-  const enriched = await waitFor(async () => (await publishReading("sensor-ref"), enrichedIds("sensor-ref", `"sensor_ref_rev":${first}`)), (ids) => ids.length > 0, 30_000, 500);
-  assert.ok(enriched.length > 0, `no reading enriched with revision ${first} after ${probes} probes`);
+  const enriched = await enrichedReadings(nc, pipeline, "sensor-ref", `"sensor_ref_rev":${first}`);
+  assert.ok(enriched.length > 0, `no reading enriched with revision ${first}`);
   // Today's entry differs: the lineage must show the one the event was enriched with.
   const second = await kv.put("sensor-ref", JSON.stringify({ site: "south", floor: 3 }));
   assert.ok(second > first);
-  const missing = await waitFor(async () => (await publishReading("sensor-unlisted"), enrichedIds("sensor-unlisted", `"sensor_ref_missing":true`)), (ids) => ids.length > 0, 30_000, 500);
+  const missing = await enrichedReadings(nc, pipeline, "sensor-unlisted", `"sensor_ref_missing":true`);
   assert.ok(missing.length > 0, "a reading of a sensor without an entry, flagged missing");
 
   const l = await eventLineage(enriched[0], { rows, raw: natsRawReader(nc), references: natsReferenceReader(nc) });
