@@ -18,7 +18,7 @@ import { forecastRow, insertRows } from "../../clickhouse/index.ts";
 import { run as report } from "../../cli/report.ts";
 import { ReportScheduleError } from "../../reports/schedule.ts";
 import { listReports, reportsDir, type ReportEntry } from "../../reports/store.ts";
-import { clickhouseSinks, reportJob, startJobScheduler, type AttemptRecord, type JobDeps, type JobScheduler } from "../../jobs/index.ts";
+import { clickhouseSinks, reportJob, shippedJobs, startJobScheduler, type AttemptRecord, type JobDeps, type JobScheduler } from "../../jobs/index.ts";
 import { LakeStore, parseLakeUrl } from "../../lake/index.ts";
 import { subject } from "../../subjects/catalog.ts";
 import { createLogger } from "../../actors/runtime/log.ts";
@@ -212,7 +212,11 @@ test("the report job on two instances' job schedulers writes each period once (s
   assert.is(events, Number(all.n));
 });
 
-test("a bad SLUICE_REPORT_CRON is refused when the jobs are built, naming the expression", () => {
+test("the report is a shipped job only with SLUICE_REPORT_CRON; a bad expression is refused when the jobs are built, naming it", () => {
+  assert.equal(shippedJobs().map((j) => j.name), ["lake-compact", "rollup-daily", "retention"]);
+  const withReport = shippedJobs({ cron: "0 6 * * *" });
+  assert.equal(withReport.map((j) => j.name), ["lake-compact", "rollup-daily", "retention", "report"]);
+  assert.is(withReport[3].schedule, "0 6 * * *");
   assert.throws(() => reportJob({ cron: "every morning" }), (err: Error) => err instanceof ReportScheduleError && err.message.includes('"every morning"'));
 });
 
