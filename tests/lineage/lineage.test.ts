@@ -24,6 +24,7 @@ import { HEADERS } from "../../subjects/catalog.ts";
 
 const MINUTE = 60_000;
 const LATE_ID = "late-reading-1";
+const LATE_ENRICHED_ID = "late-enriched-reading-1";
 const test = suite<{ nats: NatsServer; nc: NatsConnection; pipeline: TestPipeline; telemetry: Telemetry; lateBody: string; lateMinute: number }>("lineage");
 
 const q = async (p: TestPipeline, sql: string) => (await p.clickhouse!.client.query({ query: sql, format: "JSONEachRow" })).json<Record<string, string>>();
@@ -153,12 +154,24 @@ test("RAW forgot the message: lineage reads the original bytes and headers from 
   }
 });
 
-test("lineage event on an enriched event: the reference revision used and the entry at it (not today's), and a reference that was missing", async ({ nc, pipeline }) => {
+test("lineage event on an enriched event: the reference revision used and the entry at it (not today's); one late, enriched and flagged shows all three; a reference that was missing", async ({ nc, pipeline, lateMinute }) => {
   const rows = clickhouseRows(() => pipeline.clickhouse!.client);
   const kv = await openReferenceBucket(nc, "sensors");
   const first = await kv.put("sensor-ref", JSON.stringify({ site: "north", floor: 2 }));
   const enriched = await enrichedReadings(nc, pipeline, "sensor-ref", `"sensor_ref_rev":${first}`);
   assert.ok(enriched.length > 0, `no reading enriched with revision ${first}`);
+  // One more, late for its closed minute and flagged by an anomaly: lineage shows all three.
+  const lateBody = JSON.stringify({ sensor_id: "sensor-ref", ts: new Date(lateMinute + 45_000).toISOString(), temperature: 36.5 });
+  await jetstream(nc).publish("raw.iot.sensor-ref", lateBody, { msgID: LATE_ENRICHED_ID });
+  await waitFor(() => pipeline.scalar(`SELECT count() FROM sluice.late_events FINAL WHERE event_id = '${LATE_ENRICHED_ID}'`), (n) => n === 1, 20_000);
+  const [late] = await q(pipeline, `SELECT trace_id, event_time FROM sluice.events FINAL WHERE event_id = '${LATE_ENRICHED_ID}'`);
+  const lateAt = Date.parse(`${late.event_time.replace(" ", "T")}Z`);
+  const alert = alertMessage({
+    event_id: LATE_ENRICHED_ID, source: "iot", key: "sensor-ref", metric: "temperature", score: 0.9, severity: "high", signal: "spike/1",
+    explanation: { signal: "spike", expected: [19, 23], observed: 36.5 }, expected_low: 19, expected_high: 23, observed: 36.5, event_time: lateAt, detected_at: lateAt + 10, trace_id: late.trace_id,
+  }, "lineage-test");
+  await jetstream(nc).publish(alert.subject, alert.data, { msgID: alert.msgId });
+  await waitFor(() => pipeline.scalar(`SELECT count() FROM sluice.anomalies FINAL WHERE event_id = '${LATE_ENRICHED_ID}'`), (n) => n === 1, 20_000);
   // Today's entry differs: the lineage must show the one the event was enriched with.
   const second = await kv.put("sensor-ref", JSON.stringify({ site: "south", floor: 3 }));
   assert.ok(second > first);
@@ -170,6 +183,11 @@ test("lineage event on an enriched event: the reference revision used and the en
   assert.is(l.references[0].at?.operation, "PUT");
   assert.equal(l.references[0].at?.value, { site: "north", floor: 2 }, "the entry at the revision used, from KV history");
   assert.equal((l.event!.payload as Record<string, unknown>).sensor_site, "north");
+  const all = await eventLineage(LATE_ENRICHED_ID, { rows, raw: natsRawReader(nc), references: natsReferenceReader(nc) });
+  assert.is(all.late.length, 1, "late");
+  assert.equal(all.references.map((r) => [r.revision, r.at?.value]), [[first, { site: "north", floor: 2 }]], "enriched");
+  assert.equal(all.anomalies.map((a) => a.signal), ["spike/1"], "flagged");
+  assert.ok(!("gone" in all.raw) && all.raw.text === lateBody, "its raw message");
   const m = await eventLineage(missing[0], { rows, raw: natsRawReader(nc), references: natsReferenceReader(nc) });
   assert.equal(m.references, [{ kind: "sensors", key: "sensor-unlisted", missing: true }]);
   // Without NATS the revision is still shown, and why its entry is not.
@@ -183,12 +201,13 @@ test("lineage event on an enriched event: the reference revision used and the en
   console.log = (line: string) => void out.push(line);
   try {
     assert.is(await lineage(["event", enriched[0]], { NATS_URL: nc.getServer().startsWith("nats") ? nc.getServer() : `nats://${nc.getServer()}`, SLUICE_STATE_DIR: pipeline.stateDir, SLUICE_LOG_LEVEL: "warn" }), 0);
+    assert.is(await lineage(["event", LATE_ENRICHED_ID], { NATS_URL: nc.getServer().startsWith("nats") ? nc.getServer() : `nats://${nc.getServer()}`, SLUICE_STATE_DIR: pipeline.stateDir, SLUICE_LOG_LEVEL: "warn" }), 0);
     assert.is(await lineage(["event", missing[0]], { NATS_URL: nc.getServer().startsWith("nats") ? nc.getServer() : `nats://${nc.getServer()}`, SLUICE_STATE_DIR: pipeline.stateDir, SLUICE_LOG_LEVEL: "warn" }), 0);
   } finally {
     console.log = log;
   }
   const text = out.join("\n");
-  for (const part of [`sensors sensor-ref: revision ${first}: {"site":"north","floor":2}`, "sensors sensor-unlisted: missing"]) {
+  for (const part of [`sensors sensor-ref: revision ${first}: {"site":"north","floor":2}`, "sensors sensor-unlisted: missing", `body ${lateBody}`, "high temperature spike/1 score 0.90", "not counted in"]) {
     assert.ok(text.includes(part), `the text shows ${JSON.stringify(part)}:\n${text}`);
   }
 });
