@@ -4,7 +4,7 @@ import type { Capabilities } from "../clickhouse/capabilities.ts";
 import { JOB_TABLES, TABLES, type TableName } from "../clickhouse/schema.ts";
 import { compactLake, expireLake, type LakeStore } from "../lake/index.ts";
 import type { ReportLag } from "../reports/data.ts";
-import { produceReport, reportPeriods } from "../reports/schedule.ts";
+import { DEFAULT_SETTLE_MS, produceReport, reportPeriods } from "../reports/schedule.ts";
 import type { ReportFormat } from "../reports/store.ts";
 import type { JobDefinition, Sensor } from "./job.ts";
 
@@ -156,7 +156,7 @@ export interface ReportJobSettings {
   readonly cron: string;
   /** The report's name: `reports.<name>`, its file names. Default "pipeline". */
   readonly name?: string;
-  /** How long after its period's end a report reads the figures; default reports/schedule.ts DEFAULT_SETTLE_MS. */
+  /** How long after its period's end a report reads the figures; default DEFAULT_SETTLE_MS (60 s). */
   readonly settleMs?: number;
 }
 
@@ -174,7 +174,7 @@ export function reportJob(settings: ReportJobSettings): JobDefinition<JobDeps> {
     description: `the ${name} report of the period since the scheduled time before (HTML, PDF and entry JSON in the state dir's reports and the lake's reports/date=…; announced on reports.${name})`,
     schedule: settings.cron,
     // The settle wait, a PDF through chromium, and room to spare.
-    timeoutMs: (settleMs ?? 60_000) + 10 * 60_000,
+    timeoutMs: (settleMs ?? DEFAULT_SETTLE_MS) + 10 * 60_000,
     retry: { attempts: 3, firstDelayMs: 30_000, maxDelayMs: 5 * 60_000 },
     async run({ client, lake, reports }, ctx) {
       if (!reports) throw new ReportDepsMissingError(ctx.job);

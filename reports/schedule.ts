@@ -44,7 +44,7 @@ export function reportPeriods(expression: string): (runAtMs: number) => Period {
 export type PutObject = (key: string, body: Buffer) => Promise<void>;
 
 /** The lake keys of a report's files: `reports/date=<day of the period's end>/<file name>`. */
-export const lakeKeyOf = (entry: ReportEntry, file: string): string => `reports/date=${entry.to.slice(0, 10)}/${basename(file)}`;
+const lakeKeyOf = (entry: ReportEntry, file: string): string => `reports/date=${entry.to.slice(0, 10)}/${basename(file)}`;
 
 export interface ProduceOptions {
   readonly name: string;
