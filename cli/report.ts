@@ -8,7 +8,7 @@ import { sluiceRows } from "./rows.ts";
 import { readLocalNatsUrl } from "./state.ts";
 import { closeNats, connectNats } from "../nats/connect.ts";
 import { withDeadline } from "../nats/deadline.ts";
-import { consumerLag } from "../api/deps.ts";
+import { consumerLag } from "../otel/lag.ts";
 
 const USAGE = `sluice report [--since 24h] [--out FILE.html|FILE.pdf] [--name NAME] [--chromium PATH]
        sluice report ls [--limit 20] [--format table|json]`;

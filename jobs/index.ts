@@ -10,7 +10,7 @@ import { startJobScheduler, type JobScheduler } from "./scheduler.ts";
 import { clickhouseSinks } from "./sinks.ts";
 import { shippedJobs, type JobDeps, type ReportJobSettings } from "./shipped.ts";
 // The lag the API shows, read where the actors run: their consumer positions are in this process.
-import { consumerLag } from "../api/deps.ts";
+import { consumerLag } from "../otel/lag.ts";
 
 export { backoffMs, type JobDefinition, type Sensor, type SensorReading, type Retry, type RunInfo, type AttemptContext } from "./job.ts";
 export { runJob, OUTCOMES, JobTimeoutError, SensorTimeoutError, type AttemptRecord, type Outcome, type RunSinks } from "./run.ts";
