@@ -18,6 +18,7 @@ import { chaosWorkload, type ChaosWorkload, type RawMessage } from "../harness/c
 import { SplitPipeline } from "../harness/split-pipeline.ts";
 import { diffRows, pipelineState, quiesce, scalar, streamMessages, tableRows, toRow, type Row, type StreamMessage, type TableSpec } from "../harness/run-snapshot.ts";
 import { waitFor } from "../harness/wait.ts";
+import { expectedAlerts } from "../detect/helpers.ts";
 
 /**
  * Issue 8's chaos test: the same fixed workload through the whole pipeline twice, each run on
@@ -279,7 +280,13 @@ async function runOnce(ctx: Ctx, label: string, withFaults: boolean, reference?:
   // The faulted run is over no earlier than the clean one was: a window actor between owners is
   // quiet too, and must not be mistaken for finished.
   if (reference) for (const s of ["AGG", "LATE"]) atLeast[s] = reference.streamCounts[s];
-  const unquiet = await quiesce(nc, { atLeast, counts, timeoutMs: QUIET_TIMEOUT_MS, stableMs: withFaults ? 6_000 : 3_000 });
+  // detect is keyed too, in either run: no durable says how far its tasks are, and one that is
+  // behind (its consumer stalled, or the actor waits out a restart backoff) is as quiet as one
+  // that is done. It is done once ALERTS holds what one uninterrupted detect publishes for what
+  // EVENTS stored (its handler over each task's messages, tests/detect/helpers.ts).
+  atLeast.ALERTS = (await expectedAlerts(nc)).size;
+  const quiet = await quiesce(nc, { atLeast, counts, timeoutMs: QUIET_TIMEOUT_MS, stableMs: withFaults ? 6_000 : 3_000 });
+  const unquiet = quiet?.includes("ALERTS") ? `${quiet}\n${pipeline.output("detect", 30)}` : quiet;
 
   const crashed = pipeline.exited().map((e) => `${e.name} exited (code ${e.code}, signal ${e.signal}):\n${e.output}`);
   // The actors behind at the end, with what their processes said.

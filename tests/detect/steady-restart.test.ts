@@ -89,9 +89,9 @@ test("uninterrupted: a jump alert on every spike of both steady sensors, one ale
   assert.ok(also.some((x) => x.signal === "joint"), "the joint signal is part of the comparison");
 });
 
-test("restored from a checkpoint at every position: the uninterrupted run's alerts, bodies included", () => {
+test("restored from a checkpoint at every third position: the uninterrupted run's alerts, bodies included", () => {
   const differing: number[] = [];
-  for (let cut = 1; cut < messages.length; cut++) {
+  for (let cut = 1; cut < messages.length; cut += 3) {
     // Before the cut the first instance published what the uninterrupted run did; after it, the restored task.
     const published = new Map<string, string>();
     for (let i = 0; i < cut; i++) record(published, raised[i], `before cut ${cut}`);
