@@ -1,27 +1,17 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { jetstreamManager } from "@nats-io/jetstream";
 import { NatsServer } from "../harness/nats-server.ts";
 import { defineActor } from "../../actors/runtime/actor.ts";
 import { runActor } from "../../actors/runtime/run.ts";
 import { createLogger } from "../../actors/runtime/log.ts";
-import { ensureStreams } from "../../subjects/setup.ts";
 import { testConsumer } from "./fixtures.ts";
+import { withBroker, type BrokerContext } from "../harness/broker.ts";
 
-const test = suite<{ nats: NatsServer; nc: NatsConnection }>("runtime against a server that answers nothing");
+const test = suite<BrokerContext>("runtime against a server that answers nothing");
 const log = createLogger("error");
 let counter = 0;
 
-test.before(async (ctx) => {
-  ctx.nats = await NatsServer.start();
-  ctx.nc = await connect({ servers: ctx.nats.url });
-  await ensureStreams(await jetstreamManager(ctx.nc));
-});
-test.after(async (ctx) => {
-  await ctx.nc?.close();
-  await ctx.nats?.stop();
-});
+withBroker(test);
 
 /** The server keeps its connections open and answers nothing, as a wedged or partitioned broker does. */
 async function frozen<T>(nats: NatsServer, fn: () => Promise<T>): Promise<T> {

@@ -1,8 +1,6 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { NatsServer } from "../harness/nats-server.ts";
 import { waitFor } from "../harness/wait.ts";
 import { defineActor, type Inbound } from "../../actors/runtime/actor.ts";
 import { RetryableError } from "../../actors/runtime/errors.ts";
@@ -10,23 +8,15 @@ import { runActor } from "../../actors/runtime/run.ts";
 import { createLogger } from "../../actors/runtime/log.ts";
 import { metricsFor } from "../../actors/runtime/metrics.ts";
 import { handleIsolating } from "../../actors/runtime/plan.ts";
-import { ensureStreams } from "../../subjects/setup.ts";
 import { seconds } from "../../subjects/catalog.ts";
 import { storedOn, testConsumer } from "./fixtures.ts";
+import { withBroker, type BrokerContext } from "../harness/broker.ts";
 
-const test = suite<{ nats: NatsServer; nc: NatsConnection }>("poison isolation");
+const test = suite<BrokerContext>("poison isolation");
 const log = createLogger("error");
 let counter = 0;
 
-test.before(async (ctx) => {
-  ctx.nats = await NatsServer.start();
-  ctx.nc = await connect({ servers: ctx.nats.url });
-  await ensureStreams(await jetstreamManager(ctx.nc));
-});
-test.after(async (ctx) => {
-  await ctx.nc?.close();
-  await ctx.nats?.stop();
-});
+withBroker(test);
 
 const inbound = (seq: number): Inbound => ({ subject: "raw.iot.k", stream: "RAW", seq, deliveries: 1, timestampMs: 0, headers: new Map(), data: new Uint8Array(), traceId: "" });
 

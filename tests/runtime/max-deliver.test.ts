@@ -1,31 +1,22 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { NatsServer } from "../harness/nats-server.ts";
+import { connect } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
 import { waitFor } from "../harness/wait.ts";
 import { defineActor } from "../../actors/runtime/actor.ts";
 import { runActor } from "../../actors/runtime/run.ts";
 import { createLogger } from "../../actors/runtime/log.ts";
 import { metricsFor } from "../../actors/runtime/metrics.ts";
 import { parseMaxDeliveryAdvisory } from "../../actors/runtime/max-deliver.ts";
-import { ensureStreams } from "../../subjects/setup.ts";
 import { seconds } from "../../subjects/catalog.ts";
 import { storedOn, testConsumer } from "./fixtures.ts";
+import { withBroker, type BrokerContext } from "../harness/broker.ts";
 
-const test = suite<{ nats: NatsServer; nc: NatsConnection }>("max_deliver without a handler error");
+const test = suite<BrokerContext>("max_deliver without a handler error");
 const log = createLogger("error");
 let counter = 0;
 
-test.before(async (ctx) => {
-  ctx.nats = await NatsServer.start();
-  ctx.nc = await connect({ servers: ctx.nats.url });
-  await ensureStreams(await jetstreamManager(ctx.nc));
-});
-test.after(async (ctx) => {
-  await ctx.nc?.close();
-  await ctx.nats?.stop();
-});
+withBroker(test);
 
 /** A promise the test resolves: a handler awaiting it hangs past ack_wait, as a crashed process would leave its delivery. */
 function gate(): { wait: Promise<void>; open: () => void; opened: () => boolean } {

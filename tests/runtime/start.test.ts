@@ -1,10 +1,6 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { jetstreamManager } from "@nats-io/jetstream";
-import { NatsServer } from "../harness/nats-server.ts";
 import { waitFor } from "../harness/wait.ts";
-import { ensureStreams } from "../../subjects/setup.ts";
 import { createLogger } from "../../actors/runtime/log.ts";
 import { defineActor, serviceKey, type StartContext } from "../../actors/runtime/actor.ts";
 import { runActor } from "../../actors/runtime/run.ts";
@@ -12,21 +8,14 @@ import { keyedActor } from "../../actors/runtime/keyed/run.ts";
 import { OpenServices } from "../../actors/services.ts";
 import { counter } from "./keyed-counter.ts";
 import { testConsumer } from "./fixtures.ts";
+import { withBroker, type BrokerContext } from "../harness/broker.ts";
 
-const test = suite<{ nats: NatsServer; nc: NatsConnection }>("runtime: what an actor gets at start");
+const test = suite<BrokerContext>("runtime: what an actor gets at start");
 const log = createLogger("error");
 const GREETING = serviceKey<{ hello: string }>("greeting");
 const OTHER = serviceKey<number>("other");
 
-test.before(async (ctx) => {
-  ctx.nats = await NatsServer.start();
-  ctx.nc = await connect({ servers: ctx.nats.url });
-  await ensureStreams(await jetstreamManager(ctx.nc));
-});
-test.after(async (ctx) => {
-  await ctx.nc?.close();
-  await ctx.nats?.stop();
-});
+withBroker(test);
 
 /** What start saw: the service it declared, the refusal of one it did not, a KV bucket it opened and wrote. */
 async function probe(ctx: StartContext): Promise<string[]> {

@@ -1,30 +1,20 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { NatsServer } from "../harness/nats-server.ts";
+import { jetstream } from "@nats-io/jetstream";
 import { waitFor } from "../harness/wait.ts";
 import { defineActor } from "../../actors/runtime/actor.ts";
 import { runActor } from "../../actors/runtime/run.ts";
 import { createLogger } from "../../actors/runtime/log.ts";
 import { judgeStuck, metricsFor, type ActorMetrics } from "../../actors/runtime/metrics.ts";
-import { ensureStreams } from "../../subjects/setup.ts";
 import { seconds } from "../../subjects/catalog.ts";
 import { testConsumer } from "./fixtures.ts";
+import { withBroker, type BrokerContext } from "../harness/broker.ts";
 
-const test = suite<{ nats: NatsServer; nc: NatsConnection }>("stuck consumers");
+const test = suite<BrokerContext>("stuck consumers");
 const log = createLogger("error");
 let counter = 0;
 
-test.before(async (ctx) => {
-  ctx.nats = await NatsServer.start();
-  ctx.nc = await connect({ servers: ctx.nats.url });
-  await ensureStreams(await jetstreamManager(ctx.nc));
-});
-test.after(async (ctx) => {
-  await ctx.nc?.close();
-  await ctx.nats?.stop();
-});
+withBroker(test);
 
 const T0 = 1_800_000_000_000;
 function fresh(over: Partial<ActorMetrics>): ActorMetrics {

@@ -1,29 +1,20 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { setTimeout as sleep } from "node:timers/promises";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { NatsServer } from "../harness/nats-server.ts";
 import { waitFor } from "../harness/wait.ts";
-import { ensureStreams } from "../../subjects/setup.ts";
 import { createLogger } from "../../actors/runtime/log.ts";
 import { windowActor } from "../../actors/window/index.ts";
 import { keyedBuckets, type LeaseValue } from "../../actors/runtime/keyed/ownership.ts";
 import type { Envelope } from "../../subjects/envelope.ts";
 import { BASE } from "./helpers.ts";
+import { withBroker, type BrokerContext } from "../harness/broker.ts";
 
-const test = suite<{ nats: NatsServer; nc: NatsConnection }>("windows: a task whose lease was taken over writes nothing");
+const test = suite<BrokerContext>("windows: a task whose lease was taken over writes nothing");
 
-test.before(async (ctx) => {
-  ctx.nats = await NatsServer.start();
-  ctx.nc = await connect({ servers: ctx.nats.url });
-  await ensureStreams(await jetstreamManager(ctx.nc));
-});
-test.after(async (ctx) => {
-  await ctx.nc?.close();
-  await ctx.nats?.stop();
-});
+withBroker(test);
 
 /** Validated readings of one sensor on partition 0, every 10 s of event time from `fromMin` for `minutes`. */
 async function publishReadings(nc: NatsConnection, fromMin: number, minutes: number): Promise<void> {
