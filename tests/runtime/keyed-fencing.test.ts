@@ -43,7 +43,9 @@ async function stopWorker(w: Worker): Promise<void> {
 test.before(async (ctx) => {
   ctx.workers = [];
   ctx.nats = await NatsServer.start();
-  ctx.nc = await connect({ servers: ctx.nats.url });
+  // The probes' connection must outlive a server that stalls under a loaded suite (once the default
+  // ten reconnect attempts ran out and every later probe failed with "closed connection").
+  ctx.nc = await connect({ servers: ctx.nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
   await ensureStreams(await jetstreamManager(ctx.nc));
 });
 test.after(async (ctx) => {
