@@ -3,22 +3,16 @@ import { createUnivariateDetector, type UnivariateDetector } from "../models/ano
 import { quoteString } from "../clickhouse/query.ts";
 import type { ActorMetrics } from "../otel/metrics.ts";
 import { Lru } from "../models/lru.ts";
-import type { ConsumerLag, QueryRows } from "./deps.ts";
+import type { ConsumerLag } from "./deps.ts";
 import type { ForecastProvider } from "./forecast.ts";
 import { openApiDocument } from "./openapi.ts";
 import { sqlTime } from "../clickhouse/queries.ts";
-import type { Topology } from "../subjects/topology.ts";
-import { dashboard } from "./dashboard.ts";
-import type { DeadLetterAccess } from "./dlq.ts";
+import { dashboard, type DashboardDeps } from "./dashboard.ts";
 import { isoTime } from "./time.ts";
-import type { ReportEntry } from "../reports/store.ts";
-import type { RawReader } from "../lineage/raw.ts";
-import type { ReferenceReader } from "../lineage/refs.ts";
 import * as check from "./validate.ts";
 import { RequestError } from "./validate.ts";
 import { allDenials } from "../auth/denials.ts";
 import { authorize, type AuthOptions } from "./auth.ts";
-import type { AuditEntry } from "../auth/audit.ts";
 import { GUARD_DEFAULTS, guards, QueueFullError, requestTimeout, ScoringQueue, type GuardOptions } from "./guard.ts";
 import { jobMetricsText } from "../jobs/metrics.ts";
 
@@ -30,37 +24,16 @@ import { jobMetricsText } from "../jobs/metrics.ts";
  * const app = createApp({ rows: clickhouseRows(() => ch.client), pingNats: natsPing(nc), pingClickHouse: async () => { await rows("SELECT 1"); }, metrics: allMetrics });
  * const res = await app.request("/v1/anomalies?source=iot&since=1h");
  */
-export interface ApiDeps {
-  /** SELECTs on ClickHouse (directly, or over NATS when another process owns the engine). */
-  rows: QueryRows;
+export interface ApiDeps extends Omit<DashboardDeps, "now"> {
   pingNats: () => Promise<void>;
   pingClickHouse: () => Promise<void>;
-  metrics: () => ReadonlyMap<string, ActorMetrics>;
-  /** Pending messages per durable consumer, for `/metrics`. */
-  lag?: () => Promise<ConsumerLag[]>;
   /** Absent: `/v1/forecast` answers 503. */
   forecast?: ForecastProvider;
   now?: () => number;
   /** Series `/v1/predict` keeps detectors for. Default 1000. */
   maxSeries?: number;
-  /** The running actors' dataset graph, for `/v1/topology` and the dashboard. */
-  topology?: Topology;
-  /** Absent: the `/v1/dlq` routes answer 404. */
-  deadLetters?: DeadLetterAccess;
-  /** Jaeger's UI, linked from the dashboard's anomalies. */
-  jaegerUiUrl?: string;
-  /** The newest written reports (state dir), for `/v1/reports`. */
-  reports?: () => readonly ReportEntry[];
-  /** Each source's watermark held by this process's window actor (the process that runs both passes it). */
-  watermarks?: () => ReadonlyArray<{ source: string; watermark: number | null; lag_ms: number | null }>;
-  /** RAW by sequence, for `/v1/lineage/events/:id`. */
-  raw?: RawReader;
-  /** Reference entries at a revision, for an enriched event's lineage. */
-  references?: ReferenceReader;
   /** Body size, request time and CORS limits (api/guard.ts); defaults when absent. */
   guard?: GuardOptions;
-  /** Where privileged actions are recorded (sluice.audit); absent: not recorded. */
-  audit?: (entry: AuditEntry) => Promise<void>;
   /** Bearer tokens and roles (api/auth.ts); absent: every route is open, as before tokens. */
   auth?: AuthOptions;
   /** Where `/v1/predict` queues its scoring; default one of depth 8 for this app. */

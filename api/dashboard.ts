@@ -25,7 +25,7 @@ export interface DashboardDeps {
   lag?: () => Promise<ConsumerLag[]>;
   /** The dataset graph of the running actors, from their declarations (given by the process that starts both). */
   topology?: Topology;
-  /** Absent: the dead-letter routes answer 503. */
+  /** Absent: the dead-letter routes answer 404. */
   deadLetters?: DeadLetterAccess;
   /** Jaeger's UI; each anomaly links to `<url>/trace/<trace_id>`. */
   jaegerUiUrl?: string;
