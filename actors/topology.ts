@@ -16,7 +16,8 @@ const unused = (): never => {
 };
 const sinkDeps = { maxRows: 1, maxWaitMs: 1 };
 
-type Declared = ActorDefinition | KeyedActorDefinition<unknown, never>;
+/** One actor's declaration, in either reading mode. */
+export type Declared = ActorDefinition | KeyedActorDefinition<unknown, never>;
 
 /** Every actor's declaration, keyed by name: a new entry in ACTOR_NAMES does not compile until it is here too. */
 const DECLARATIONS: Record<ActorName, (partitions: number) => Declared> = {
@@ -30,6 +31,11 @@ const DECLARATIONS: Record<ActorName, (partitions: number) => Declared> = {
   "lake-raw": () => lakeDefinition({ dataset: "raw", store: unused, limits: { maxRows: 1, maxBytes: 1 } }) as unknown as Declared,
   "lake-events": () => lakeDefinition({ dataset: "events", store: unused, limits: { maxRows: 1, maxBytes: 1 } }) as unknown as Declared,
 };
+
+/** The declaration of `name` (what it reads, emits and needs), e.g. for the NATS permissions derived from it (auth/nats-permissions.ts). */
+export function actorDeclaration(name: ActorName, partitions: number): Declared {
+  return DECLARATIONS[name](partitions);
+}
 
 function describe(def: Declared): TopologyActor {
   if ("reads" in def) return { name: def.name, reads: def.reads.stream, emits: def.emits, writes: [] };
