@@ -64,7 +64,8 @@ export class AckedPublisher {
     this.nc = nc;
     this.what = opts.what;
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_BROKER_TIMEOUT_MS;
-    this.inbox = createInbox();
+    // Under the connection's inbox prefix: with NATS authorization each user may only subscribe to its own (auth/nats-permissions.ts).
+    this.inbox = createInbox((nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
     this.sub = nc.subscribe(`${this.inbox}.*`, { callback: (err, msg) => (err ? this.failAll(err) : this.answer(msg.subject, msg.data, msg.headers)) });
     // Deadlines are in publish order, so a sweep stops at the first one not yet due.
     this.sweeper = setInterval(() => this.sweep(Date.now()), Math.min(1_000, Math.max(50, this.timeoutMs / 4)));
