@@ -35,13 +35,29 @@ export function tokenize(value: unknown, tokenKey: Buffer): string {
   return TOKEN_PREFIX + createHmac("sha256", tokenKey).update(text(value)).digest("base64url").slice(0, 32);
 }
 
-/** The field name is the associated data: a ciphertext moved to another field does not decrypt. */
-export function encrypt(value: unknown, field: string, ring: Keyring): string {
-  const nonce = randomBytes(NONCE_BYTES);
-  const cipher = createCipheriv("aes-256-gcm", ring.keys.get(ring.current)!, nonce);
+/**
+ * The field name is the associated data: a ciphertext moved to another field does not decrypt.
+ *
+ * With a `context` (the event's id) the nonce is synthetic, an HMAC of context, field and value
+ * under a key derived from the encryption key (the SIV construction): validating the same message
+ * again gives the same ciphertext, so validate's output stays a function of its input (a replay
+ * after a crash publishes what the first pass did), while equal values in other events still
+ * differ. A nonce repeats only with the same value, so GCM's one-nonce-one-message rule holds.
+ * Without a context the nonce is random.
+ */
+export function encrypt(value: unknown, field: string, ring: Keyring, context?: string): string {
+  const key = ring.keys.get(ring.current)!;
+  const plain = JSON.stringify(value);
+  const nonce = context === undefined ? randomBytes(NONCE_BYTES) : syntheticNonce(key, context, field, plain);
+  const cipher = createCipheriv("aes-256-gcm", key, nonce);
   cipher.setAAD(Buffer.from(field));
-  const body = Buffer.concat([cipher.update(JSON.stringify(value), "utf8"), cipher.final()]);
+  const body = Buffer.concat([cipher.update(plain, "utf8"), cipher.final()]);
   return `${CIPHER_PREFIX}${ring.current}:${Buffer.concat([nonce, body, cipher.getAuthTag()]).toString("base64url")}`;
+}
+
+function syntheticNonce(key: Buffer, context: string, field: string, plain: string): Buffer {
+  const nonceKey = createHmac("sha256", key).update("sluice pii nonce v1").digest();
+  return createHmac("sha256", nonceKey).update(JSON.stringify([context, field, plain])).digest().subarray(0, NONCE_BYTES);
 }
 
 export function isCiphertext(value: unknown): value is string {

@@ -18,9 +18,10 @@ export interface IngestProtection {
    * The body a dead letter of `source` carries instead of `data`: the JSON object with its personal
    * fields protected, or an empty body when `data` is no JSON object (its fields cannot be found,
    * and the original stays in RAW at the sequence the dead letter names). Undefined when the
-   * source's policy protects nothing: the original bytes go.
+   * source's policy protects nothing: the original bytes go. `context` (the RAW stream and
+   * sequence) makes the body the same when the message is handled again.
    */
-  deadLetterBody(source: string, data: Uint8Array): Uint8Array | undefined;
+  deadLetterBody(source: string, data: Uint8Array, context?: string): Uint8Array | undefined;
   /** Throws a KeyringError when a current policy tokenizes or encrypts and there is no keyring: at start, not at the first event. */
   checkKeys(sources: readonly string[]): void;
 }
@@ -44,7 +45,7 @@ export function createIngestProtection(schemas: PolicySource, keyring: Keyring |
   const protect = createProtector(policyFor, keyring);
   return {
     protect,
-    deadLetterBody(source, data) {
+    deadLetterBody(source, data, context) {
       if (policyFor(source).size === 0) return undefined;
       let parsed: unknown;
       try {
@@ -53,7 +54,7 @@ export function createIngestProtection(schemas: PolicySource, keyring: Keyring |
         return EMPTY;
       }
       if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) return EMPTY;
-      return encoder.encode(JSON.stringify(protect(source, parsed as Record<string, unknown>)));
+      return encoder.encode(JSON.stringify(protect(source, parsed as Record<string, unknown>, context)));
     },
     checkKeys(sources) {
       if (keyring) return;

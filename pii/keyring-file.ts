@@ -1,6 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { KeyringError, parseKeyring, serializeKeyring, type Keyring } from "./keyring.ts";
+import { KeyringError, newKeyring, parseKeyring, serializeKeyring, type Keyring } from "./keyring.ts";
 
 /**
  * Where the process finds its keyring: `inline` (SLUICE_PII_KEYS, the document itself) wins over
@@ -32,4 +32,18 @@ export function writeKeyring(path: string, ring: Keyring): void {
   writeFileSync(tmp, serializeKeyring(ring), { mode: 0o600 });
   chmodSync(tmp, 0o600);
   renameSync(tmp, path);
+}
+
+/**
+ * The keyring `sluice up` starts with: the configured one, or, when `create` (nothing configured)
+ * and there is none yet, a new one written to `where.path` (mode 0600). A configured location that
+ * does not exist is left alone, so validate refuses to start naming it instead of protecting with
+ * keys nobody knows about.
+ */
+export function ensureKeyring(where: KeyringLocation, create: boolean): { readonly ring: Keyring | undefined; readonly created: boolean } {
+  const ring = readKeyring(where);
+  if (ring || !create || where.inline !== undefined) return { ring, created: false };
+  const fresh = newKeyring();
+  writeKeyring(where.path, fresh);
+  return { ring: fresh, created: true };
 }

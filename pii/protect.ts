@@ -11,16 +11,16 @@ import { needsKeys, type PiiPolicy, type PiiRule } from "./policy.ts";
  * const protect = createProtector(() => policyOf(schema), keyring);
  * protect("txn", { card_number: "4111111111111111" }); // { card_number: "tok_…" }
  */
-export type Protector = (source: string, payload: Readonly<Record<string, unknown>>) => Record<string, unknown>;
+export type Protector = (source: string, payload: Readonly<Record<string, unknown>>, context?: string) => Record<string, unknown>;
 
-function apply(rule: PiiRule, field: string, value: unknown, ring: Keyring): unknown {
+function apply(rule: PiiRule, field: string, value: unknown, ring: Keyring, context: string | undefined): unknown {
   switch (rule.action) {
     case "mask":
       return mask(value);
     case "tokenize":
       return tokenize(value, ring.tokenKey);
     case "encrypt":
-      return encrypt(value, field, ring);
+      return encrypt(value, field, ring, context);
     case "generalize":
       return generalize(value, rule);
     case "drop":
@@ -29,11 +29,12 @@ function apply(rule: PiiRule, field: string, value: unknown, ring: Keyring): unk
 }
 
 /**
+ * `context` (the event's id) makes encryption repeatable for the same event (pii/actions.ts).
  * `policyOf(source)` is read on every call (the registry's current version may change); a policy
  * that tokenizes or encrypts with no keyring is a KeyringError, never a pass-through.
  */
 export function createProtector(policyOf: (source: string) => PiiPolicy, keyring: Keyring | undefined): Protector {
-  return (source, payload) => {
+  return (source, payload, context) => {
     const policy = policyOf(source);
     if (policy.size === 0) return payload as Record<string, unknown>;
     if (!keyring && needsKeys(policy)) {
@@ -43,7 +44,7 @@ export function createProtector(policyOf: (source: string) => PiiPolicy, keyring
     for (const [field, rule] of policy) {
       if (!(field in payload) || payload[field] === null) continue;
       out ??= { ...payload };
-      const value = apply(rule, field, payload[field], keyring!);
+      const value = apply(rule, field, payload[field], keyring!, context);
       if (value === undefined) delete out[field];
       else out[field] = value;
     }

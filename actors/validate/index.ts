@@ -75,9 +75,9 @@ export function validateDefinition(opts: ValidateActorOptions): KeyedActorDefini
       references = await followReferences(buckets, cache, { signal: ctx.signal, warn: (m) => ctx.log.warn(m) });
       const enrich = createEnricher(cache, opts.missingReference);
       const protect = pii.protect;
-      verdictOf = createValidator({ ...opts, schemas, refine: (source, payload) => {
+      verdictOf = createValidator({ ...opts, schemas, refine: (source, payload, eventId) => {
         const enriched = enrich(source, payload);
-        return enriched instanceof PoisonError ? enriched : protect(source, enriched);
+        return enriched instanceof PoisonError ? enriched : protect(source, enriched, eventId);
       } });
     },
     async stop() {
@@ -103,7 +103,7 @@ export function validateDefinition(opts: ValidateActorOptions): KeyedActorDefini
         // task's, so that EVENTS stores an event once whichever task, configuration or consumption
         // mode validated it (it is the id the durable-consumer validate used).
         if (verdict.ok) ctx.emit(input, verdict.out);
-        else ctx.reject(input, protectedDeadLetter(verdict.error, task.source && pii?.deadLetterBody(task.source, input.data)));
+        else ctx.reject(input, protectedDeadLetter(verdict.error, task.source && pii?.deadLetterBody(task.source, input.data, `${input.stream}:${input.seq}`)));
       }
     },
   });

@@ -29,9 +29,10 @@ export interface ValidatorOptions {
   readonly maxFutureSkewMs?: number;
   /**
    * The rest of the ingest chain on a valid payload, before it is published (enrich, then protect
-   * PII: pii/ingest.ts): the payload EVENTS carries, or why the event is dead-lettered.
+   * PII: pii/ingest.ts): the payload EVENTS carries, or why the event is dead-lettered. Given the
+   * event's id so that what it does (encryption's nonce) is the same when the message is handled again.
    */
-  readonly refine?: (source: Source, payload: Record<string, unknown>) => Record<string, unknown> | PoisonError;
+  readonly refine?: (source: Source, payload: Record<string, unknown>, eventId: string) => Record<string, unknown> | PoisonError;
 }
 
 export type Verdict =
@@ -160,7 +161,7 @@ export function createValidator(opts: ValidatorOptions): (input: Inbound) => Ver
     }
 
     const eventId = eventIdOf(input.headers, payload, input.stream, input.seq);
-    const refined = opts.refine ? opts.refine(source, payload) : payload;
+    const refined = opts.refine ? opts.refine(source, payload, eventId) : payload;
     if (refined instanceof PoisonError) return { ok: false, error: refined };
 
     const envelope: Envelope = {

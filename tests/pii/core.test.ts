@@ -17,6 +17,17 @@ test("a wrong annotation names the field and the allowed actions", () => {
   assert.throws(() => policyOf({ properties: { card: { "x-sluice-pii": "hash" } } }), (e: unknown) => e instanceof PiiPolicyError && e.field === "card" && /mask, tokenize, encrypt, generalize, drop/.test(e.message));
 });
 
+test("encrypt with an event's id: the same event gives the same ciphertext (a re-validation publishes the same), other events and values differ, all decrypt", () => {
+  const a = encrypt("ada@example.com", "email", ring, "evt-1");
+  assert.is(encrypt("ada@example.com", "email", ring, "evt-1"), a);
+  assert.is.not(encrypt("ada@example.com", "email", ring, "evt-2"), a, "equal values in two events do not show as equal");
+  assert.is.not(encrypt("bob@example.com", "email", ring, "evt-1"), a);
+  assert.is.not(encrypt("ada@example.com", "email", rotateKeyring(ring), "evt-1"), a);
+  for (const c of [a, encrypt("ada@example.com", "email", ring, "evt-2")]) assert.is(decrypt(c, "email", ring), "ada@example.com");
+  const protect = createProtector(() => policyOf(SCHEMAS_V2.txn), ring);
+  assert.equal(protect("txn", { email: "ada@example.com" }, "evt-1"), protect("txn", { email: "ada@example.com" }, "evt-1"));
+});
+
 test("mask keeps the last 4 characters", () => {
   assert.is(mask("+4915112345678"), "**********5678");
   assert.is(mask("abc"), "***");
