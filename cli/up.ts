@@ -18,6 +18,7 @@ import { pipelineTopology } from "../actors/topology.ts";
 import { sourceWatermarks } from "../actors/window/metrics.ts";
 import { startPipelineLineage } from "./lineage.ts";
 import { clearLocalNatsUrl, writeLocalNatsUrl } from "./state.ts";
+import { ensureKeyring } from "../pii/index.ts";
 
 const USAGE = "sluice up [--no-generate] [--rate N] [--sources iot,social,txn] [--seed N] [--anomaly-rate F] [--split]";
 /**
@@ -37,7 +38,7 @@ function splitGroups(config: Config): ActorName[][] {
   return [...ACTOR_NAMES.filter((name) => !sinks.includes(name)).map((name) => [name]), sinks];
 }
 
-function banner(config: Config, natsUrl: string, generating: boolean, apiUrl: string): string {
+function banner(config: Config, natsUrl: string, generating: boolean, apiUrl: string, keyring: string): string {
   const natsFlag = natsUrl === "nats://127.0.0.1:4222" ? "" : ` -s ${natsUrl}`;
   return [
     "",
@@ -46,6 +47,7 @@ function banner(config: Config, natsUrl: string, generating: boolean, apiUrl: st
     `  ClickHouse  ${config.clickhouseUrl ?? `embedded chDB in ${config.stateDir}/clickhouse`}`,
     `  traces      ${config.otlpEndpoint ? `${config.otlpEndpoint} (Jaeger UI: http://localhost:16686)` : "not exported (set OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318)"}`,
     `  generator   ${generating ? "on" : "off"}`,
+    `  PII keys    ${keyring}`,
     `  API         ${apiUrl}  (${apiUrl}/openapi.json, ${apiUrl}/v1/anomalies?since=15m)`,
     "",
     "Publish your own events:",
@@ -86,6 +88,10 @@ export async function run(argv: string[], env: Record<string, string | undefined
   stops.push({ name: "telemetry flush", stop: () => flushTelemetry(telemetry, log) });
   let failure: unknown;
   try {
+    // The shipped schemas tokenize and encrypt (x-sluice-pii): with nothing configured, the first `up` makes the keys.
+    const keys = ensureKeyring(config.keyring, !env.SLUICE_KEYRING);
+    if (keys.created) log.info(`PII keyring created at ${config.keyring.path} (mode 0600): back it up, encrypted fields cannot be read without it`);
+    const keyring = config.keyring.inline !== undefined ? "SLUICE_PII_KEYS" : `${config.keyring.path}${keys.created ? " (created now)" : keys.ring ? "" : " (missing: sluice keys init)"}`;
     let natsUrl = config.natsUrl;
     if (!natsUrl) {
       const localNats: LocalNats = await startLocalNats(config.stateDir, log, { encrypted: config.jetstreamEncrypted });
@@ -130,7 +136,7 @@ export async function run(argv: string[], env: Record<string, string | undefined
     stops.push({ name: "api", stop: () => api.close() });
     const lineage = await startPipelineLineage({ config, natsUrl, clickhouse: pipeline?.clickhouse?.client, log });
     if (lineage) stops.push({ name: "openlineage", stop: () => lineage.stop() });
-    console.log(banner(config, natsUrl, !values["no-generate"], api.url));
+    console.log(banner(config, natsUrl, !values["no-generate"], api.url, keyring));
     log.info(`${await shutdown.requested}: stopping (${stops.map((s) => s.name).reverse().join(", ")})`);
   } catch (err) {
     if (err instanceof AbortedError && signal.aborted) {
