@@ -8,6 +8,7 @@ import { loadConfig, type Config } from "../../config/index.ts";
 import { ACTOR_NAMES, startPipeline, type ActorName, type Pipeline } from "../../actors/pipeline.ts";
 import { createLogger } from "../../actors/runtime/log.ts";
 import type { TestMessage } from "./events.ts";
+import { withTestKeyring } from "./keyring.ts";
 
 export interface TestPipeline extends Pipeline {
   readonly config: Config;
@@ -19,7 +20,7 @@ export interface TestPipeline extends Pipeline {
 
 export async function startTestPipeline(natsUrl: string, opts: { clickhouseUrl?: string; actors?: readonly ActorName[]; env?: Record<string, string>; tracerFor?: (actor: string) => Tracer } = {}): Promise<TestPipeline> {
   const stateDir = mkdtempSync(join(tmpdir(), "sluice-state-"));
-  const config = loadConfig({ SLUICE_STATE_DIR: stateDir, CLICKHOUSE_URL: opts.clickhouseUrl, SLUICE_LOG_LEVEL: "warn", ...opts.env });
+  const config = loadConfig(withTestKeyring({ SLUICE_STATE_DIR: stateDir, CLICKHOUSE_URL: opts.clickhouseUrl, SLUICE_LOG_LEVEL: "warn", ...opts.env }));
   const pipeline = await startPipeline({
     config,
     natsUrl,

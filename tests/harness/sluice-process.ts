@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { SqlReply } from "../../clickhouse/sql-rpc.ts";
 import { subject } from "../../subjects/catalog.ts";
+import { withTestKeyring } from "./keyring.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/sluice.js", import.meta.url));
 
@@ -17,7 +18,7 @@ export class SluiceProcess {
   }
 
   static start(args: string[], env: Record<string, string>): SluiceProcess {
-    return new SluiceProcess(spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] }));
+    return new SluiceProcess(spawn(process.execPath, [BIN, ...args], { env: withTestKeyring({ ...process.env, ...env }), stdio: ["ignore", "pipe", "pipe"] }));
   }
 
   async kill(signal: NodeJS.Signals): Promise<number | null> {
