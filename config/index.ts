@@ -14,6 +14,18 @@ export interface Config {
   readonly natsUrl: string | undefined;
   readonly natsUser: string | undefined;
   readonly natsPassword: string | undefined;
+  /** NATS sign-in besides user/password (nats/connect.ts): a .creds file, an nkey seed (or a file holding it), a token. */
+  readonly natsCreds: string | undefined;
+  readonly natsNkey: string | undefined;
+  readonly natsToken: string | undefined;
+  /** TLS to NATS: CA to trust, and a client certificate and key when the server verifies clients. */
+  readonly natsTls: { readonly ca?: string; readonly cert?: string; readonly key?: string } | undefined;
+  /** Inbox prefix for replies (with NATS authorization each user subscribes to its own); set with NATS_NKEY/NATS_USER of a generated user. */
+  readonly natsInboxPrefix: string | undefined;
+  /** Where the generated NATS users' credentials are (`SLUICE_NATS_CREDENTIALS`, default `<state dir>/nats-credentials`). */
+  readonly natsCredentialsDir: string;
+  /** `SLUICE_NATS_AUTH=off`: `sluice up`'s nats-server runs without authorization (as before issue 11). */
+  readonly natsAuth: boolean;
   /** ClickHouse over HTTP; when absent the embedded chDB engine is used. */
   readonly clickhouseUrl: string | undefined;
   readonly clickhouseUser: string | undefined;
@@ -137,6 +149,12 @@ function host(env: Env, name: string, fallback: string): string {
   return raw;
 }
 
+function natsAuthOn(env: Env): boolean {
+  const raw = env.SLUICE_NATS_AUTH || "on";
+  if (raw !== "on" && raw !== "off") throw new ConfigError(`SLUICE_NATS_AUTH=${JSON.stringify(raw)}: expected on or off`);
+  return raw === "on";
+}
+
 const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
 
 export function loadConfig(env: Env): Config {
@@ -148,6 +166,13 @@ export function loadConfig(env: Env): Config {
     natsUrl: url(env, "NATS_URL", ["nats:", "tls:", "ws:", "wss:"]),
     natsUser: env.NATS_USER || undefined,
     natsPassword: env.NATS_PASSWORD || undefined,
+    natsCreds: env.NATS_CREDS || undefined,
+    natsNkey: env.NATS_NKEY || undefined,
+    natsToken: env.NATS_TOKEN || undefined,
+    natsTls: env.NATS_TLS_CA || env.NATS_TLS_CERT || env.NATS_TLS_KEY ? { ca: env.NATS_TLS_CA || undefined, cert: env.NATS_TLS_CERT || undefined, key: env.NATS_TLS_KEY || undefined } : undefined,
+    natsInboxPrefix: env.NATS_INBOX_PREFIX || undefined,
+    natsCredentialsDir: resolve(env.SLUICE_NATS_CREDENTIALS || join(env.SLUICE_STATE_DIR || ".sluice", "nats-credentials")),
+    natsAuth: natsAuthOn(env),
     clickhouseUrl: url(env, "CLICKHOUSE_URL", ["http:", "https:"]),
     clickhouseUser: env.CLICKHOUSE_USER || undefined,
     clickhousePassword: env.CLICKHOUSE_PASSWORD || undefined,
