@@ -3,7 +3,8 @@
  * `/metrics` as `sluice_denied_total{surface,reason}`. Counted where the refusal is decided, so
  * a test can see that a denial was both answered and recorded.
  */
-export type DenialSurface = "sql_rpc" | "api";
+/** `nats`: the server refused a publish or subscription of this process (counted by nats/connect.ts, reason = the operation). */
+export type DenialSurface = "sql_rpc" | "api" | "nats";
 
 const counts = new Map<string, number>();
 const key = (surface: DenialSurface, reason: string) => `${surface}\0${reason}`;

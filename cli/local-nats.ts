@@ -4,6 +4,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "../actors/runtime/actor.ts";
+import { ensureNatsUsers, natsAuthorizationConfig } from "../auth/nats-users.ts";
 
 export class NatsServerMissingError extends Error {
   constructor() {
@@ -42,17 +43,31 @@ export interface LocalNats {
   kill(): void;
 }
 
+/** Authorization for the local server: users generated from the actor declarations, secrets in `credentialsDir`. */
+export interface LocalNatsAuth {
+  readonly credentialsDir: string;
+  readonly partitions: number;
+}
+
 /**
  * Starts a nats-server with JetStream whose store lives in the state dir, on 4222 when that port
  * is free (so `nats pub` works without flags) or on a free port otherwise. `encrypted`: the store
- * is encrypted with the key in SLUICE_JETSTREAM_KEY (the child inherits the environment).
+ * is encrypted with the key in SLUICE_JETSTREAM_KEY (the child inherits the environment). `auth`:
+ * with authorization, every user's permissions derived again from the declarations (their
+ * secrets, created on the first start, are kept), in `auth.conf` beside the config.
  */
-export async function startLocalNats(stateDir: string, log: Logger, opts: { encrypted?: boolean } = {}): Promise<LocalNats> {
+export async function startLocalNats(stateDir: string, log: Logger, opts: { encrypted?: boolean; auth?: LocalNatsAuth } = {}): Promise<LocalNats> {
   ensureNatsServerBinary(log);
   const dir = join(stateDir, "nats");
   mkdirSync(dir, { recursive: true });
   const port = (await portIsFree(4222)) ? 4222 : -1;
   for (const f of readdirSync(dir)) if (f.endsWith(".ports")) rmSync(join(dir, f));
+  if (opts.auth) {
+    const users = ensureNatsUsers(opts.auth.credentialsDir, { partitions: opts.auth.partitions });
+    writeFileSync(join(dir, "auth.conf"), natsAuthorizationConfig(users), { mode: 0o600 });
+  } else {
+    rmSync(join(dir, "auth.conf"), { force: true });
+  }
   writeFileSync(join(dir, "nats-server.conf"), [
     `port: ${port}`,
     `host: 127.0.0.1`,
@@ -60,6 +75,7 @@ export async function startLocalNats(stateDir: string, log: Logger, opts: { encr
     `max_payload: 1MB`,
     // With SLUICE_JETSTREAM_KEY the store is encrypted at rest; the config names the variable, so the key is not written to disk.
     `jetstream { store_dir: "${join(dir, "store")}"${opts.encrypted ? ", cipher: chachapoly, key: $SLUICE_JETSTREAM_KEY" : ""} }`,
+    ...(opts.auth ? [`include "auth.conf"`] : []),
   ].join("\n") + "\n");
   // Its own process group: a terminal's Ctrl-C goes to the whole foreground group, and a server
   // stopped before the actors have drained leaves them reconnecting instead of finishing.
