@@ -3,6 +3,9 @@ import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from "@nats-io
 import { HEADERS, parseDeadLetterSubject, STREAMS, subject as subjects } from "../subjects/catalog.ts";
 import { eventMsgId, sequenceEventId } from "../subjects/identity.ts";
 import { withDeadline } from "../nats/deadline.ts";
+import { SchemaRegistry } from "../subjects/registry/index.ts";
+import { isSource } from "../subjects/sources.ts";
+import { policyOf } from "../pii/index.ts";
 
 export { sequenceEventId };
 
@@ -232,20 +235,65 @@ export interface ReplayResult {
   readonly error?: string;
 }
 
-/** Republishes each dead letter to its original subject and waits for JetStream to store it. */
+/**
+ * The message a replay republishes. A dead letter of a RAW message is replayed from RAW by its
+ * sequence: its own body may have its personal fields protected (pii/), and validate must see the
+ * clear original. When RAW no longer holds it (retention), the dead letter's copy is used if the
+ * source's schemas protect nothing (then the copy is the original); otherwise the letter is refused.
+ */
+async function originalOf(nc: NatsConnection, dl: DeadLetter, protects: (source: string) => Promise<boolean>): Promise<DeadLetter> {
+  if (dl.originalStream !== STREAMS.RAW.name || dl.originalSeq <= 0) return dl;
+  const jsm = await jetstreamManager(nc);
+  const stored = await jsm.streams.getMessage(STREAMS.RAW.name, { seq: dl.originalSeq }).catch((err: Error) => {
+    if (/no message found|not found/i.test(err.message)) return null;
+    throw err;
+  });
+  if (stored && stored.subject === dl.originalSubject) return { ...dl, data: stored.data };
+  if (!(await protects(dl.source))) return dl;
+  const maxAgeHours = Number((await jsm.streams.info(STREAMS.RAW.name)).config.max_age) / 3.6e12;
+  const gone = stored ? `RAW seq ${dl.originalSeq} holds another message (${stored.subject})` : `RAW no longer holds seq ${dl.originalSeq} (RAW keeps messages ${maxAgeHours > 0 ? `${+maxAgeHours.toFixed(2)} h` : "without an age limit"}: SLUICE_RAW_MAX_AGE_HOURS)`;
+  throw new DlqFilterError(`not replayed: ${gone}, and the dead letter carries the message with its personal fields protected (x-sluice-pii of ${dl.source}), not the original`);
+}
+
+/** Whether any registered version of a source protects fields: its dead letters' bodies may then not be the messages. */
+function protectionLookup(nc: NatsConnection): { protects: (source: string) => Promise<boolean>; close: () => Promise<void> } {
+  let registry: Promise<SchemaRegistry> | undefined;
+  return {
+    async protects(source) {
+      if (!isSource(source)) return false;
+      const r = await (registry ??= SchemaRegistry.open(nc, { seed: false }));
+      return r.versions(source).some((v) => {
+        try {
+          return policyOf(r.get(source, v)!.schema).size > 0;
+        } catch {
+          return true;
+        }
+      });
+    },
+    close: async () => void (await (await registry)?.close()),
+  };
+}
+
+/** Republishes each dead letter's original message to its original subject and waits for JetStream to store it. */
 export async function replayDeadLetters(nc: NatsConnection, letters: readonly DeadLetter[]): Promise<ReplayResult[]> {
   const js = jetstream(nc);
-  return Promise.all(letters.map(async (dl): Promise<ReplayResult> => {
-    try {
-      const msg = replayMessage(dl);
-      const h = natsHeaders();
-      for (const [k, v] of Object.entries(msg.headers)) h.set(k, v);
-      const ack = await js.publish(msg.subject, msg.data, { headers: h, msgID: msg.msgId });
-      return { id: dl.id, subject: msg.subject, eventId: originalEventId(dl), duplicate: ack.duplicate };
-    } catch (err) {
-      return { id: dl.id, subject: dl.originalSubject, eventId: "", duplicate: false, error: (err as Error).message };
-    }
-  }));
+  const lookup = protectionLookup(nc);
+  try {
+    return await Promise.all(letters.map(async (dl): Promise<ReplayResult> => {
+      try {
+        const original = await originalOf(nc, dl, lookup.protects);
+        const msg = replayMessage(original);
+        const h = natsHeaders();
+        for (const [k, v] of Object.entries(msg.headers)) h.set(k, v);
+        const ack = await js.publish(msg.subject, msg.data, { headers: h, msgID: msg.msgId });
+        return { id: dl.id, subject: msg.subject, eventId: originalEventId(original), duplicate: ack.duplicate };
+      } catch (err) {
+        return { id: dl.id, subject: dl.originalSubject, eventId: "", duplicate: false, error: (err as Error).message };
+      }
+    }));
+  } finally {
+    await lookup.close();
+  }
 }
 
 /**
