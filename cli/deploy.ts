@@ -1,9 +1,49 @@
 import { randomBytes } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { analystViewStatements, CLICKHOUSE_ACCOUNTS, clickhouseUsersSql, clickhouseUsersXml, hasSqlRbac, type ClickHouseAccount } from "../auth/clickhouse-users.ts";
+import { ensureNatsUsers, natsAuthorizationConfig, NATS_ROLES } from "../auth/nats-users.ts";
+import { isActorName, type ActorName } from "../actors/pipeline.ts";
+import { loadConfig } from "../config/index.ts";
 import { parse, UsageError } from "./args.ts";
 
-const USAGE = "sluice deploy clickhouse-users [--server-version V] [--network CIDR,…] [--views] [--out FILE]";
+const USAGE = "sluice deploy clickhouse-users [--server-version V] [--network CIDR,…] [--views] [--out FILE]\n" +
+  "       sluice deploy nats-config [--out DIR] [--process actor,actor…]… [--tls-cert FILE --tls-key FILE [--tls-ca FILE] [--tls-verify]]";
+
+/**
+ * `sluice deploy nats-config`: nats-server's authorization (`<out>/auth.conf`, included by
+ * deploy/nats-server.conf) with a user per process of actors and per role, derived from the actor
+ * declarations, and every user's credentials in `<out>/credentials/` (mode 0600; point
+ * SLUICE_NATS_CREDENTIALS there, or hand one user's seed to a process as NATS_NKEY). Secrets
+ * already there are kept, so running it again after an upgrade only updates permissions.
+ */
+async function natsConfig(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    out: { type: "string", default: "deploy" },
+    process: { type: "string", multiple: true },
+    "tls-cert": { type: "string" },
+    "tls-key": { type: "string" },
+    "tls-ca": { type: "string" },
+    "tls-verify": { type: "boolean", default: false },
+  }, USAGE);
+  if (Boolean(values["tls-cert"]) !== Boolean(values["tls-key"])) throw new UsageError("--tls-cert and --tls-key go together");
+  if ((values["tls-ca"] || values["tls-verify"]) && !values["tls-cert"]) throw new UsageError("--tls-ca and --tls-verify need --tls-cert and --tls-key");
+  const processes: ActorName[][] = (values.process ?? []).map((list) => {
+    const names = list.split(",").map((n) => n.trim()).filter(Boolean);
+    const unknown = names.filter((n) => !isActorName(n));
+    if (!names.length || unknown.length) throw new UsageError(`--process ${JSON.stringify(list)}: ${unknown.length ? `unknown actor ${unknown.join(", ")}` : "name at least one actor"}`);
+    return names as ActorName[];
+  });
+  const out = resolve(values.out!);
+  mkdirSync(out, { recursive: true });
+  const credentials = join(out, "credentials");
+  const users = ensureNatsUsers(credentials, { partitions: loadConfig(process.env).partitions, processes });
+  const tls = values["tls-cert"] ? { cert: values["tls-cert"], key: values["tls-key"], ca: values["tls-ca"], verify: values["tls-verify"] } : undefined;
+  writeFileSync(join(out, "auth.conf"), natsAuthorizationConfig(users, tls), { mode: 0o600 });
+  console.error(`wrote ${join(out, "auth.conf")} (${users.length} users) and their credentials in ${credentials} (mode 0600)`);
+  console.error(`roles: ${NATS_ROLES.join(", ")}; show one with SLUICE_NATS_CREDENTIALS=${credentials} sluice creds show producer`);
+  return 0;
+}
 
 /**
  * `sluice deploy clickhouse-users`: least-privilege ClickHouse accounts (auth/clickhouse-users.ts).
@@ -12,6 +52,7 @@ const USAGE = "sluice deploy clickhouse-users [--server-version V] [--network CI
  * passwords each run: the output holds only their SHA-256, the passwords go to stderr once.
  */
 export async function run(argv: string[]): Promise<number> {
+  if (argv[0] === "nats-config") return natsConfig(argv.slice(1));
   const { values, positionals } = parse(
     argv,
     {

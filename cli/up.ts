@@ -18,6 +18,8 @@ import { pipelineTopology } from "../actors/topology.ts";
 import { sourceWatermarks } from "../actors/window/metrics.ts";
 import { startPipelineLineage } from "./lineage.ts";
 import { clearLocalNatsUrl, writeLocalNatsUrl } from "./state.ts";
+import { SchemaRegistry } from "../subjects/registry/index.ts";
+import { natsCliFlags } from "./creds.ts";
 import { ensureKeyring } from "../pii/index.ts";
 
 const USAGE = "sluice up [--no-generate] [--rate N] [--sources iot,social,txn] [--seed N] [--anomaly-rate F] [--split]";
@@ -39,7 +41,7 @@ function splitGroups(config: Config): ActorName[][] {
 }
 
 function banner(config: Config, natsUrl: string, generating: boolean, apiUrl: string, keyring: string): string {
-  const natsFlag = natsUrl === "nats://127.0.0.1:4222" ? "" : ` -s ${natsUrl}`;
+  const natsFlag = (natsUrl === "nats://127.0.0.1:4222" ? "" : ` -s ${natsUrl}`) + natsCliFlags(config, "producer");
   return [
     "",
     "sluice is up.",
@@ -94,7 +96,8 @@ export async function run(argv: string[], env: Record<string, string | undefined
     const keyring = config.keyring.inline !== undefined ? "SLUICE_PII_KEYS" : `${config.keyring.path}${keys.created ? " (created now)" : keys.ring ? "" : " (missing: sluice keys init)"}`;
     let natsUrl = config.natsUrl;
     if (!natsUrl) {
-      const localNats: LocalNats = await startLocalNats(config.stateDir, log, { encrypted: config.jetstreamEncrypted });
+      const auth = config.natsAuth ? { credentialsDir: config.natsCredentialsDir, partitions: config.partitions } : undefined;
+      const localNats: LocalNats = await startLocalNats(config.stateDir, log, { encrypted: config.jetstreamEncrypted, auth });
       shutdown.onForcedExit(() => localNats.kill());
       stops.push({ name: "nats-server", stop: async () => {
         await localNats.stop();
@@ -107,6 +110,8 @@ export async function run(argv: string[], env: Record<string, string | undefined
     const setup = await connectNats(natsUrl, config, "sluice:up", { signal, log });
     try {
       await ensureStreams(await jetstreamManager(setup), streamOverrides(config));
+      // The shipped schemas are registered here, as admin: under authorization the actors only read the registry.
+      await (await SchemaRegistry.open(setup, { log })).close();
     } finally {
       await closeNats(setup);
     }
