@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import * as crypto from "node:crypto";
 import { HEADERS } from "./catalog.ts";
 
 /**
@@ -8,9 +8,17 @@ import { HEADERS } from "./catalog.ts";
  * envelope's `event_id` stays the producer's own id, the one users query.
  */
 
+/**
+ * Hex SHA-256 of a UTF-8 string. `crypto.hash` (Node 20.12+) is one call instead of a Hash object
+ * with three: half the cost, and ids are computed for every event. The same digest either way.
+ */
+const sha256Hex: (text: string) => string = typeof crypto.hash === "function"
+  ? (text) => crypto.hash("sha256", text, "hex")
+  : (text) => crypto.createHash("sha256").update(text).digest("hex");
+
 /** The id of a stored message that carries no id of its own: a hash of its stream and sequence. */
 export function sequenceEventId(stream: string, seq: number): string {
-  return createHash("sha256").update(`${stream}:${seq}`).digest("hex").slice(0, 32);
+  return sha256Hex(`${stream}:${seq}`).slice(0, 32);
 }
 
 /**
@@ -36,5 +44,5 @@ export function eventIdOf(
  * safe header value whatever characters the key has.
  */
 export function eventMsgId(source: string, key: string, eventId: string): string {
-  return createHash("sha256").update(JSON.stringify([source, key, eventId])).digest("hex").slice(0, 32);
+  return sha256Hex(JSON.stringify([source, key, eventId])).slice(0, 32);
 }

@@ -140,7 +140,7 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
       if (rejected || exhausted.has(t.inbound)) {
         // No reason argument: `+TERM <reason>` needs nats-server 2.10.4; 2.9 ignores it and redelivers.
         t.msg.term();
-        lastErrors.forget(t.msg.seq);
+        lastErrors.forget(t.inbound.seq);
         progressed();
         const span = processSpan(tracer, actor.name, def, t);
         span.setStatus({ code: SpanStatusCode.ERROR, message: rejected?.message ?? "max_deliver exhausted" });
@@ -148,7 +148,7 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
       } else if (retry) {
         const delay = isRetryable(retry) ? retry.delayMs : backoffMs(t.inbound.deliveries - 1, 500);
         // Remembered for the max_deliver advisory, should the next delivery end without an error.
-        lastErrors.record(t.msg.seq, describeError(retry));
+        lastErrors.record(t.inbound.seq, describeError(retry));
         t.msg.nak(delay);
         metrics.retried++;
         const span = processSpan(tracer, actor.name, def, t);
@@ -158,7 +158,7 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
         held.push(plan.held.get(t.inbound)!, t);
       } else {
         t.msg.ack();
-        lastErrors.forget(t.msg.seq);
+        lastErrors.forget(t.inbound.seq);
         metrics.acked++;
         progressed();
         t.span?.end();
@@ -167,7 +167,7 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
     if (plan.release !== undefined) {
       for (const t of held.popUpTo(plan.release)) {
         t.msg.ack();
-        lastErrors.forget(t.msg.seq);
+        lastErrors.forget(t.inbound.seq);
         metrics.acked++;
         progressed();
         t.span?.end();

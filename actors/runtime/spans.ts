@@ -4,6 +4,7 @@ import type { MsgHdrs } from "@nats-io/nats-core";
 import type { ConsumerDefinition } from "../../subjects/consumers.ts";
 import { extractContext } from "../../otel/propagation.ts";
 import type { Inbound } from "./actor.ts";
+import { deliveryOf } from "./delivery.ts";
 
 /**
  * A delivery in hand: the broker handle, the handler's plain view of it, the trace it arrived
@@ -27,12 +28,13 @@ export function track(def: ConsumerDefinition, msg: JsMsg): Tracked {
   const parent = trace.getSpanContext(extractContext(msg.headers, ROOT_CONTEXT));
   const carried = parent && trace.isSpanContextValid(parent) ? parent : undefined;
   let headers: Map<string, string> | undefined;
+  const { seq, deliveries, timestampMs } = deliveryOf(msg);
   const inbound: Inbound = {
     subject: msg.subject,
     stream: def.stream,
-    seq: msg.seq,
-    deliveries: msg.info.deliveryCount,
-    timestampMs: Number(msg.timestampNanos / 1_000_000n),
+    seq,
+    deliveries,
+    timestampMs,
     data: msg.data,
     get headers() {
       if (!headers) {

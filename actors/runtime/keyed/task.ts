@@ -8,6 +8,7 @@ import { AckedPublisher } from "../../../nats/publish.ts";
 import type { Inbound, Logger, Outbound } from "../actor.ts";
 import { batches } from "../batches.ts";
 import { buildDeadLetter } from "../dead-letter.ts";
+import { deliveryOf } from "../delivery.ts";
 import { describeError, PoisonError } from "../errors.ts";
 import { metricsFor } from "../metrics.ts";
 import { bindOutput } from "../plan.ts";
@@ -25,6 +26,11 @@ export interface TaskDeps<S, T extends TaskSpec> {
   readonly store: CheckpointStore;
   /** Longest time between checkpoints while messages flow. */
   readonly checkpointEveryMs: number;
+  /**
+   * Batches published whose PubAcks may still be in flight while the next one is handled
+   * (KeyedRunOptions.pipelineDepth). 0 waits for each batch's PubAcks before the next.
+   */
+  readonly pipelineDepth: number;
 }
 
 /**
@@ -140,6 +146,31 @@ export class TaskRunner<S, T extends TaskSpec> {
       return publisher.publish(out.subject, out.data, { headers: h, msgId: out.msgId });
     };
 
+    // Batches whose outputs are published and whose PubAcks are not all in, oldest first. The
+    // next batch is handled (and its outputs published) meanwhile; the position moves past a
+    // batch only once it and every batch before it are stored.
+    const unsettled: PublishedBatch[] = [];
+    const settleOldest = async () => {
+      const b = unsettled.shift()!;
+      try {
+        await b.stored;
+        seq = b.last;
+        metrics.acked += b.size;
+        metrics.lastProgressAt = Date.now();
+        def.report?.(state, task, { seq, span: b.span });
+      } catch (err) {
+        b.span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(err) });
+        throw err;
+      } finally {
+        metrics.inFlight -= b.size;
+        b.span.end();
+      }
+    };
+    // State already holds every batch handled; a checkpoint must say the same of its position.
+    const drain = async () => {
+      while (unsettled.length) await settleOldest();
+    };
+
     let clean = false;
     try {
       for await (const batch of batches(messages, def.batch.max_messages, def.batch.max_wait_ms)) {
@@ -149,8 +180,8 @@ export class TaskRunner<S, T extends TaskSpec> {
           const linked = trace.getSpanContext(extractContext(m.headers, ROOT_CONTEXT));
           if (linked && trace.isSpanContextValid(linked)) links.push({ context: linked });
         }
-        const first = batch[0].seq;
-        const last = batch[batch.length - 1].seq;
+        const first = inputs[0].seq;
+        const last = inputs[inputs.length - 1].seq;
         const span = tracer.startSpan(`${def.name} batch`, {
           kind: SpanKind.CONSUMER,
           links,
@@ -169,8 +200,10 @@ export class TaskRunner<S, T extends TaskSpec> {
         metrics.received += batch.length;
         metrics.inFlight += batch.length;
         metrics.lastBatchAt = Date.now();
+        let stored: Promise<void>;
         try {
-          await context.with(trace.setSpan(context.active(), span), async () => {
+          // In an object: an async function returning the promise itself would wait for it.
+          ({ stored } = await context.with(trace.setSpan(context.active(), span), async () => {
             const plan = { bound: new Map<Inbound, Outbound[]>(), unbound: [] as Outbound[], rejected: new Map<Inbound, PoisonError>() };
             const ctx: KeyedContext = {
               emit: (input, out) => bindOutput(plan.bound, input, out),
@@ -198,7 +231,7 @@ export class TaskRunner<S, T extends TaskSpec> {
             // unbound outputs belong to the batch's last message.
             const fresh = <O extends { input?: Inbound }>(o: O) => (o.input ? o.input.seq : last) > quietThrough;
             const all = quietThrough >= first ? [...outputs, ...deadLetters].filter(fresh) : [...outputs, ...deadLetters];
-            if (all.length === 0) return;
+            if (all.length === 0) return { stored: Promise.resolve() };
             await lease.check(`publish ${all.length} outputs of ${stream} sequences ${first}-${last}`, hard);
             // An input's outputs are children of its own process span, itself a child of the input's
             // trace: the event's trace goes on through this actor (the batch span only links to it).
@@ -208,31 +241,44 @@ export class TaskRunner<S, T extends TaskSpec> {
               if (!span) spans.set(input, (span = startProcessSpan(tracer, def.name, task.id, input, msgOf?.get(input))));
               return span;
             };
-            const results = await Promise.allSettled(all.map(({ out, input }) => publish(out, input && spanOf(input))));
+            // Published now, in order on the connection; the PubAcks are awaited when the batch settles.
+            const acks = all.map(({ out, input }) => publish(out, input && spanOf(input)));
             for (const span of spans.values()) span.end();
-            const failures = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
-            if (failures.length) throw new PublishError(name, failures.length, all.length, failures[0].reason);
-            metrics.emitted += outputs.length;
-            metrics.deadLettered += deadLetters.length;
-          });
-          seq = last;
-          metrics.acked += batch.length;
-          metrics.lastProgressAt = Date.now();
-          def.report?.(state, task, { seq, span });
+            return {
+              stored: Promise.allSettled(acks).then((results) => {
+                const failures = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+                if (failures.length) throw new PublishError(name, failures.length, all.length, failures[0].reason);
+                metrics.emitted += outputs.length;
+                metrics.deadLettered += deadLetters.length;
+              }),
+            };
+          }));
         } catch (err) {
-          span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(err) });
-          throw err;
-        } finally {
           metrics.inFlight -= batch.length;
+          span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(err) });
           span.end();
+          throw err;
         }
-        if (Date.now() - savedAt >= deps.checkpointEveryMs && seq > savedSeq) await save();
+        // Handled: a failure surfaces when the batch settles, not as an unhandled rejection before.
+        stored.catch(() => undefined);
+        unsettled.push({ last, size: batch.length, span, stored });
+        while (unsettled.length > deps.pipelineDepth) await settleOldest();
+        if (Date.now() - savedAt >= deps.checkpointEveryMs) {
+          await drain();
+          if (seq > savedSeq) await save();
+        }
         if (signal.aborted) break;
       }
+      await drain();
       clean = true;
     } finally {
       signal.removeEventListener("abort", onAbort);
       publisher.close();
+      // What a failure left in flight: its spans end, its outcome no longer matters (no checkpoint follows).
+      for (const b of unsettled.splice(0)) {
+        metrics.inFlight -= b.size;
+        b.span.end();
+      }
       // close() waits on a pull a stalled server never answers.
       await withDeadline(() => messages.close(), { what: `${name}: close the ${stream} consumer`, signal: hard, timeoutMs: 1_000 }).catch(() => undefined);
       // Only a loop that ended cleanly has every output of its state stored.
@@ -240,6 +286,16 @@ export class TaskRunner<S, T extends TaskSpec> {
       def.taskStopped?.(task);
     }
   }
+}
+
+/** A batch handled and published, waiting for its PubAcks. */
+interface PublishedBatch {
+  /** Its last stream sequence: the position once it is stored. */
+  readonly last: number;
+  readonly size: number;
+  readonly span: Span;
+  /** Resolves once every output and dead letter is stored; rejects with a PublishError. */
+  readonly stored: Promise<void>;
 }
 
 /** One CONSUMER span per input that has outputs, its parent taken from the input's trace headers. */
@@ -266,12 +322,13 @@ function startProcessSpan(tracer: Tracer, actor: string, task: string, input: In
 function toInbound(m: JsMsg, stream: string): Inbound {
   let headers: Map<string, string> | undefined;
   let traceId: string | undefined;
+  const { seq, timestampMs } = deliveryOf(m);
   return {
     subject: m.subject,
     stream,
-    seq: m.seq,
+    seq,
     deliveries: 1,
-    timestampMs: Number(m.timestampNanos / 1_000_000n),
+    timestampMs,
     data: m.data,
     get headers() {
       if (!headers) {
