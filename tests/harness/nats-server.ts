@@ -26,6 +26,8 @@ export class NatsServer {
   readonly dir: string;
   port = 0;
   private child?: ChildProcess;
+  /** nats-server `authorization` (and `tls`) config text, included on every (re)start; none: anyone may do anything. */
+  private authorization?: string;
 
   private constructor(dir: string) {
     this.dir = dir;
@@ -40,8 +42,10 @@ export class NatsServer {
     return `nats://127.0.0.1:${this.port}`;
   }
 
-  static async start(opts: { maxPayload?: number } = {}): Promise<NatsServer> {
+  /** `authorization`: config text such as auth/nats-users.ts's natsAuthorizationConfig writes. */
+  static async start(opts: { maxPayload?: number; authorization?: string } = {}): Promise<NatsServer> {
     const server = new NatsServer(mkdtempSync(join(tmpdir(), "sluice-nats-")));
+    server.authorization = opts.authorization;
     server.writeConfig(-1, opts.maxPayload);
     await server.launch();
     return server;
@@ -55,6 +59,10 @@ export class NatsServer {
       `jetstream { store_dir: "${join(this.dir, "store")}" }`,
     ];
     if (maxPayload) lines.push(`max_payload: ${maxPayload}`);
+    if (this.authorization) {
+      writeFileSync(join(this.dir, "auth.conf"), this.authorization);
+      lines.push(`include "auth.conf"`);
+    }
     writeFileSync(join(this.dir, "server.conf"), lines.join("\n") + "\n");
   }
 
