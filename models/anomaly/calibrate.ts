@@ -15,6 +15,11 @@ export interface CalibratorState {
   weight: number;
   /** Observations seen. */
   count: number;
+  /**
+   * Highest bin ever given weight (-1: none): bins above it are empty, so the tail is summed
+   * from there down instead of from the last bin. Absent in older snapshots (then found on use).
+   */
+  top?: number;
 }
 
 /** Shared, fixed settings of a family of calibrators. */
@@ -33,7 +38,17 @@ export interface CalibratorConfig {
 }
 
 export function newCalibrator(cfg: CalibratorConfig): CalibratorState {
-  return { bins: new Array<number>(cfg.bins).fill(0), total: 0, weight: 1, count: 0 };
+  return { bins: new Array<number>(cfg.bins).fill(0), total: 0, weight: 1, count: 0, top: -1 };
+}
+
+/** {@link CalibratorState.top}, found by a scan in a state that lacks it. */
+function topOf(s: CalibratorState): number {
+  if (s.top === undefined) {
+    let k = s.bins.length - 1;
+    while (k >= 0 && s.bins[k] === 0) k--;
+    s.top = k;
+  }
+  return s.top;
 }
 
 function binOf(cfg: CalibratorConfig, x: number): number {
@@ -43,7 +58,9 @@ function binOf(cfg: CalibratorConfig, x: number): number {
 
 export function observe(cfg: CalibratorConfig, s: CalibratorState, x: number): void {
   if (!Number.isFinite(x)) return;
-  s.bins[binOf(cfg, x)] += s.weight;
+  const k = binOf(cfg, x);
+  if (k > topOf(s)) s.top = k;
+  s.bins[k] += s.weight;
   s.total += s.weight;
   s.count++;
   s.weight /= cfg.decay;
@@ -70,7 +87,8 @@ export function tailProbability(cfg: CalibratorConfig, s: CalibratorState, x: nu
   let logSum = 0;
   let ku = -1;
   let aboveX = 0;
-  for (let k = s.bins.length - 1; k >= 0; k--) {
+  // Empty bins add nothing to any sum: start at the highest one with weight.
+  for (let k = topOf(s); k >= 0; k--) {
     const w = s.bins[k];
     if (ku < 0) {
       above += w;

@@ -53,6 +53,53 @@ export function resizeNovelty(cfg: NoveltyConfig, old: NoveltyState): NoveltySta
 }
 
 /**
+ * Derived, unserialised companions of a state, rebuilt from it when missing: the ring written
+ * twice over (value i at i and i + length) so a pattern reads as one contiguous run, and per
+ * candidate lag a lower bound on its squared distance from the last scan. Not in the snapshot.
+ */
+interface Scan {
+  /** The ring twice over; the newest value at `newest + ring.length`. */
+  mirror: Float64Array;
+  /** The newest pattern, newest value first. */
+  pattern: Float64Array;
+  /** Per lag (values back from the newest): the squared distance of the candidate's first `terms[lag]` values at the last scan. */
+  lower: Float64Array;
+  /** Per lag: how many values `lower` covers, or {@link NO_BOUND}. */
+  terms: Uint8Array;
+  head: number;
+  filled: number;
+}
+
+const NO_BOUND = 255;
+/**
+ * A lower bound prunes only when above the best by this factor: the bound and the distance it
+ * stands for add the same non-negative squares in a different order, which can differ in the
+ * last bits (at most ~16 rounding errors of 1e-16 each), so a pruned candidate is one the full
+ * computation would have abandoned too.
+ */
+const PRUNE_MARGIN = 1 + 1e-12;
+const scans = new WeakMap<NoveltyState, Scan>();
+
+function scanOf(cfg: NoveltyConfig, s: NoveltyState): Scan {
+  const known = scans.get(s);
+  if (known && known.head === s.head && known.filled === s.filled && known.mirror.length === 2 * s.ring.length) return known;
+  if (!(cfg.lengths[0] >= 2 && longest(cfg) < NO_BOUND)) throw new RangeError(`novelty pattern lengths must be 2..${NO_BOUND - 1}, got ${cfg.lengths.join(", ")}`);
+  const len = s.ring.length;
+  const mirror = new Float64Array(2 * len);
+  for (let i = 0; i < len; i++) mirror[i] = mirror[i + len] = s.ring[i];
+  const scan: Scan = {
+    mirror,
+    pattern: new Float64Array(longest(cfg)),
+    lower: new Float64Array(cfg.capacity + 1),
+    terms: new Uint8Array(cfg.capacity + 1).fill(NO_BOUND),
+    head: s.head,
+    filled: s.filled,
+  };
+  scans.set(s, scan);
+  return scan;
+}
+
+/**
  * Folds one raw point in. When a downsampled value completes and enough history exists, returns
  * for each subsequence length the RMS Euclidean distance from the newest subsequence of that
  * length to its nearest neighbour (levels included: a level never held before is novel), or null
@@ -61,6 +108,13 @@ export function resizeNovelty(cfg: NoveltyConfig, old: NoveltyState): NoveltySta
  * Candidates of length m end at least m values before the newest, so they never overlap it. One
  * scan serves every length: a candidate's squared distance over its first m values is a prefix of
  * its distance over more, so the shorter lengths are read off on the way.
+ *
+ * Exact, and incremental where it can be: the candidate `back` values behind the newest pattern
+ * shares all but its newest value with the one `back` behind the previous pattern (both shifted
+ * by one), so the partial distance that candidate was abandoned at, plus the new value's square,
+ * is a lower bound on the new distance over one more value. While that bound is past the best so
+ * far (and covers no more than the shortest length) the candidate is passed over after reading a
+ * single value; on noisy series most candidates are, most of the time.
  */
 export function pushNovelty(cfg: NoveltyConfig, s: NoveltyState, x: number): (number | null)[] | null {
   s.pendingSum += x;
@@ -69,40 +123,66 @@ export function pushNovelty(cfg: NoveltyConfig, s: NoveltyState, x: number): (nu
   const v = s.pendingSum / s.pendingCount;
   s.pendingSum = 0;
   s.pendingCount = 0;
+  const scan = scanOf(cfg, s);
   const len = s.ring.length;
+  const m = scan.mirror;
   s.ring[s.head] = v;
+  m[s.head] = m[s.head + len] = v;
   s.head = (s.head + 1) % len;
   if (s.filled < len) s.filled++;
+  scan.head = s.head;
+  scan.filled = s.filled;
   const lengths = cfg.lengths;
   const longestM = longest(cfg);
   const newest = (s.head - 1 + len) % len;
-  const a = new Array<number>(longestM);
-  for (let k = 0; k < longestM; k++) a[k] = s.ring[(newest - k + len) % len];
+  const a = scan.pattern;
+  for (let k = 0; k < longestM; k++) a[k] = m[newest + len - k];
   const best = lengths.map(() => Infinity);
   const last = Math.min(cfg.capacity, s.filled - lengths[0]);
   const hint = s.hint ?? 0;
-  if (hint >= lengths[0] && hint <= last) measure(s.ring, a, newest, hint, s.filled, lengths, best);
+  const origin = newest + len;
+  if (hint >= lengths[0] && hint <= last) measure(m, a, origin, hint, s.filled, lengths, best);
   let nearest = -1;
   // Where every length fits, the longest's best bounds the candidate. This is the detector's hot
-  // loop (a third of detection's CPU), so it repeats `measure` inline: calling `measure` here, with
-  // the lengths that fit passed in, ran at 37-53k points/s against 59-62k for this (bench signal,
-  // three runs each). Nearer the ends of memory fewer lengths fit and `measure` works out which.
+  // loop, so it repeats `measure` inline: calling `measure` here, with the lengths that fit passed
+  // in, ran at 37-53k points/s against 59-62k for this (bench signal, three runs each). Nearer the
+  // ends of memory fewer lengths fit and `measure` works out which.
   const inner = Math.min(last, s.filled - longestM);
+  const { lower, terms } = scan;
   for (let back = lengths[0]; back < Math.min(longestM, inner + 1); back++) {
-    if (measure(s.ring, a, newest, back, s.filled, lengths, best)) nearest = back;
+    if (measure(m, a, origin, back, s.filled, lengths, best)) nearest = back;
   }
-  const ring = s.ring;
   const top = lengths.length - 1;
+  const shortest = lengths[0];
+  // A bound kept over `pre` values, plus the next value, covers at most the shortest length: a
+  // candidate past the longest length's best over that prefix is past every length's best.
+  const pre = shortest - 1;
   for (let back = longestM; back <= inner; back++) {
     const bound = best[top];
-    let d2 = 0;
-    let j = 0;
-    let at = newest - back;
-    if (at < 0) at += len;
-    for (let k = 0; k < longestM && d2 < bound; k++) {
-      const d = a[k] - ring[at];
+    const at = origin - back;
+    const d0 = a[0] - m[at];
+    let d2 = d0 * d0;
+    const held = terms[back];
+    if (held <= pre) {
+      const lb = lower[back] + d2;
+      if (lb > bound * PRUNE_MARGIN) {
+        lower[back] = lb;
+        terms[back] = held + 1;
+        continue;
+      }
+    }
+    let k = 1;
+    for (; k < pre && d2 < bound; k++) {
+      const d = a[k] - m[at - k];
       d2 += d * d;
-      at = at === 0 ? len - 1 : at - 1;
+    }
+    lower[back] = d2;
+    terms[back] = k;
+    if (!(d2 < bound)) continue;
+    let j = 0;
+    for (; k < longestM && d2 < bound; k++) {
+      const d = a[k] - m[at - k];
+      d2 += d * d;
       if (k + 1 === lengths[j]) {
         if (d2 < best[j]) best[j] = d2;
         j++;
@@ -111,7 +191,8 @@ export function pushNovelty(cfg: NoveltyConfig, s: NoveltyState, x: number): (nu
     if (d2 < bound) nearest = back;
   }
   for (let back = Math.max(lengths[0], inner + 1); back <= last; back++) {
-    if (measure(s.ring, a, newest, back, s.filled, lengths, best)) nearest = back;
+    terms[back] = NO_BOUND;
+    if (measure(m, a, origin, back, s.filled, lengths, best)) nearest = back;
   }
   if (nearest >= 0) s.hint = nearest;
   // A length is judged once it has as many candidates as values (as with one length before).
@@ -121,25 +202,24 @@ export function pushNovelty(cfg: NoveltyConfig, s: NoveltyState, x: number): (nu
 /**
  * Measures the candidate ending `back` values before the newest against the newest pattern `a`,
  * lowering `best` (squared distances, one per length) where it is nearer; true when it lowered
- * the longest length's. Lengths up to min(back, filled - back) fit the candidate.
+ * the longest length's. Lengths up to min(back, filled - back) fit the candidate. `origin` is
+ * the newest value's index in the mirrored ring.
  */
-function measure(ring: number[], a: number[], newest: number, back: number, filled: number, lengths: readonly number[], best: number[]): boolean {
-  const len = ring.length;
+function measure(m: Float64Array, a: Float64Array, origin: number, back: number, filled: number, lengths: readonly number[], best: number[]): boolean {
   const room = Math.min(back, filled - back);
   let top = lengths.length - 1;
   while (lengths[top] > room) top--;
-  const m = lengths[top];
+  const longestFit = lengths[top];
   // The bests grow with the length (each candidate's distance does, and a longer length is
   // measured on fewer candidates), so a candidate past its longest fitting length's best is past
   // every best it could lower.
   const bound = best[top];
   let d2 = 0;
   let j = 0;
-  let at = (newest - back + len) % len;
-  for (let k = 0; k < m && d2 < bound; k++) {
-    const d = a[k] - ring[at];
+  const at = origin - back;
+  for (let k = 0; k < longestFit && d2 < bound; k++) {
+    const d = a[k] - m[at - k];
     d2 += d * d;
-    at = at === 0 ? len - 1 : at - 1;
     if (k + 1 === lengths[j]) {
       if (d2 < best[j]) best[j] = d2;
       j++;

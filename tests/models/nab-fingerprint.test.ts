@@ -1,0 +1,42 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { join } from "node:path";
+import { readNabCsv } from "../../models/anomaly/index.ts";
+import { newNovelty, pushNovelty, type NoveltyConfig } from "../../models/anomaly/novelty.ts";
+import { FINGERPRINT_SERIES, NAB_DATA, fingerprint, readFingerprints } from "./nab-fingerprint.ts";
+
+const want = readFingerprints();
+
+for (const path of FINGERPRINT_SERIES) {
+  test(`${path}: every score and explanation as recorded, also across a snapshot and restore`, () => {
+    const got = fingerprint(path);
+    assert.equal(got.alerts, want[path].alerts);
+    assert.is(got.sha256, want[path].sha256);
+    assert.is(fingerprint(path, Math.floor(got.rows / 2)).sha256, want[path].sha256);
+  });
+}
+
+test("the pruned scan finds the brute-force nearest neighbour on a real series at the detector's settings", () => {
+  const { values } = readNabCsv(join(NAB_DATA, "realAWSCloudwatch/iio_us-east-1_i-a2eb1cd9_NetworkIn.csv"));
+  const cfg: NoveltyConfig = { step: 1, lengths: [8, 12, 16], capacity: 1000 };
+  const state = newNovelty(cfg);
+  const history: number[] = [];
+  values.forEach((x, i) => {
+    history.push(x);
+    const got = pushNovelty(cfg, state, x);
+    const filled = Math.min(history.length, cfg.capacity + 16);
+    const wanted = cfg.lengths.map((m) => {
+      if (filled - 2 * m + 1 < m) return null;
+      let best = Infinity;
+      for (let back = m; back <= Math.min(cfg.capacity, filled - m); back++) {
+        let d2 = 0;
+        for (let k = 0; k < m; k++) d2 += (history[history.length - 1 - k] - history[history.length - 1 - back - k]) ** 2;
+        best = Math.min(best, d2);
+      }
+      return Math.sqrt(best / m);
+    });
+    assert.equal(got, wanted, `point ${i}`);
+  });
+});
+
+test.run();
