@@ -1,9 +1,15 @@
-// Window throughput, next to a baseline measured in the same run (the bare nats.js loop of
-// bench/pipeline.ts: publish into a stream, consume with an explicit ack per message, no work):
+// Window throughput, next to baselines measured in the same run:
+// - engine: the window actor's handler in process, no broker: every task's share of the envelopes
+//   (bytes as EVENTS holds them) decoded, parsed, folded by windowing/ and turned into AGG/LATE
+//   messages, against a loop that only decodes and parses the same bytes as often (the floor of
+//   reading them); the best of `--rounds` passes of each, interleaved, so the figure is a warm
+//   engine's;
 // - window actor alone: envelopes already in EVENTS, the window actor (full default config, every
-//   task in this process) reads and folds them all and stores its results in AGG;
+//   task in this process) reads and folds them all and stores its results in AGG, against the bare
+//   nats.js loop of bench/pipeline.ts (publish into a stream, consume with an explicit ack per
+//   message, JSON.parse);
 // - whole pipeline: raw publish → validate → EVENTS → window → AGG → ClickHouse, all actors on.
-//   npm run bench:windows [-- --events 50000] [--group-shards 1]
+//   npm run bench:windows [-- --events 50000] [--group-shards 1] [--modes engine,actor,pipeline] [--rounds 5]
 import { parseArgs } from "node:util";
 import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -19,6 +25,9 @@ import { DEFAULT_GROUP_SHARDS, loadConfig } from "../config/index.ts";
 import { streamOverrides } from "../actors/pipeline.ts";
 import type { Envelope } from "../subjects/envelope.ts";
 import type { TestMessage } from "../tests/harness/events.ts";
+import { windowDefinition } from "../actors/window/index.ts";
+import type { Inbound } from "../actors/runtime/actor.ts";
+import type { KeyedContext } from "../actors/runtime/keyed/actor.ts";
 import { isEntryPoint, printSummary, ratio, round, type BenchSummary } from "./report.ts";
 
 const SENSORS = 200;
@@ -31,36 +40,103 @@ const minutesFor = (count: number) => Math.ceil(count / SENSORS / 6) + 1;
 const readsPerEvent = (groupShards: number) => 1 + groupShards;
 const folded = (before: number) => () => Promise.resolve(metricsFor("window").received - before);
 
-async function windowAlone(input: TestMessage[], groupShards: number): Promise<{ rate: number; results: number }> {
+/** The readings as validate would put them on EVENTS: subject, envelope and a stream timestamp. */
+function toEvents(input: TestMessage[]): Array<{ subject: string; data: Uint8Array; timestampMs: number }> {
+  const encoder = new TextEncoder();
+  const start = Date.now();
+  return [...input, ...flush(SENSORS)].map((m, i) => {
+    const payload = JSON.parse(m.body) as Record<string, unknown>;
+    const key = String(payload.sensor_id);
+    const envelope: Envelope = {
+      event_id: `e${i + 1}`, source: "iot", key, schema_version: 1, event_time: Date.parse(String(payload.ts)), ingest_time: start + i,
+      payload, raw_subject: m.subject, raw_seq: i + 1,
+    };
+    return { subject: `events.iot.${partitionOf(key, PARTITIONS)}`, data: encoder.encode(JSON.stringify(envelope)), timestampMs: start + i };
+  });
+}
+
+/** Does a task's filter (`events.*.<p>` or `events.<source>.>`) take `subject`? */
+function takes(filter: string, subject: string): boolean {
+  const want = filter.split(".");
+  const got = subject.split(".");
+  return want.every((token, i) => token === ">" || token === "*" || token === got[i]) && (want.at(-1) === ">" || want.length === got.length);
+}
+
+/**
+ * The window actor's handler with no broker: each task's messages in batches of 1,000 through
+ * `handle`, outputs counted; the baseline decodes and parses the same bytes as often. Rates are
+ * events (not task reads) per second, the best of `rounds` passes of each, interleaved.
+ */
+function engineInProcess(input: TestMessage[], groupShards: number, rounds: number): { rate: number; parseRate: number; outputs: number } {
+  const events = toEvents(input);
+  const def = windowDefinition({ partitions: PARTITIONS, groupShards });
+  const work = def.reads.tasks.map((task) => ({
+    task,
+    inputs: events.filter((e) => takes(String(task.filter), e.subject)).map((e, i): Inbound => ({
+      subject: e.subject, stream: "EVENTS", seq: i + 1, deliveries: 1, timestampMs: e.timestampMs, data: e.data, headers: new Map(), traceId: "",
+    })),
+  }));
+  let outputs = 0;
+  const ctx: KeyedContext = {
+    emit: () => void outputs++,
+    emitUnbound: () => void outputs++,
+    reject: (input, error) => {
+      throw new Error(`the engine bench rejected ${input.subject} seq ${input.seq}: ${error.message}`);
+    },
+    scope: "bench.engine",
+    log: console,
+  };
+  const decoder = new TextDecoder();
+  const pass = (fold: boolean): number => {
+    outputs = 0;
+    const started = performance.now();
+    for (const { task, inputs } of work) {
+      if (!fold) {
+        for (const m of inputs) JSON.parse(decoder.decode(m.data));
+        continue;
+      }
+      const state = def.createState(task);
+      for (let i = 0; i < inputs.length; i += 1_000) def.handle(state, inputs.slice(i, i + 1_000), ctx);
+    }
+    return events.length / ((performance.now() - started) / 1000);
+  };
+  let rate = 0;
+  let parseRate = 0;
+  let counted = 0;
+  for (let r = 0; r < rounds; r++) {
+    parseRate = Math.max(parseRate, pass(false));
+    rate = Math.max(rate, pass(true));
+    counted = outputs;
+  }
+  return { rate, parseRate, outputs: counted };
+}
+
+async function windowAlone(input: TestMessage[], groupShards: number): Promise<{ rate: number; results: number; foldingRate: number; startupMs: number }> {
   const nats = await NatsServer.start();
   try {
     const nc = await connect({ servers: nats.url });
     await ensureStreams(await jetstreamManager(nc), streamOverrides(loadConfig({})));
     const js = jetstream(nc);
-    let seq = 0;
-    const all = [...input, ...flush(SENSORS)];
-    for (let i = 0; i < all.length; i += 2_000) {
-      await Promise.all(all.slice(i, i + 2_000).map((m) => {
-        const payload = JSON.parse(m.body) as Record<string, unknown>;
-        const key = String(payload.sensor_id);
-        const envelope: Envelope = {
-          event_id: `e${++seq}`, source: "iot", key, schema_version: 1, event_time: Date.parse(String(payload.ts)), ingest_time: Date.now(),
-          payload, raw_subject: m.subject, raw_seq: seq,
-        };
-        return js.publish(`events.iot.${partitionOf(key, PARTITIONS)}`, JSON.stringify(envelope));
-      }));
-    }
+    const all = toEvents(input);
+    for (let i = 0; i < all.length; i += 2_000) await Promise.all(all.slice(i, i + 2_000).map((e) => js.publish(e.subject, e.data)));
     const before = metricsFor("window").received;
     const started = performance.now();
     const window = await startTestPipeline(nats.url, { actors: ["window"], env: { SLUICE_PARTITIONS: String(PARTITIONS), SLUICE_GROUP_SHARDS: String(groupShards) } });
     const reads = readsPerEvent(groupShards) * all.length;
-    const done = await waitFor(folded(before), (n) => n >= reads, 600_000, 50);
-    const seconds = (performance.now() - started) / 1000;
+    // When the first batch is folded: the actor's startup (leases, consumers) is over.
+    let firstAt: number | undefined;
+    const done = await waitFor(folded(before), (n) => {
+      if (n > 0) firstAt ??= performance.now();
+      return n >= reads;
+    }, 600_000, 10);
+    const ended = performance.now();
+    const seconds = (ended - started) / 1000;
     const agg = (await (await jetstreamManager(nc)).streams.info("AGG")).state.messages;
     await window.cleanup();
     await nc.close();
     if (done < reads) throw new Error(`the window actor read ${done} of ${reads}`);
-    return { rate: all.length / seconds, results: agg };
+    const startupMs = (firstAt ?? ended) - started;
+    return { rate: all.length / seconds, results: agg, foldingRate: all.length / ((ended - (firstAt ?? started)) / 1000), startupMs };
   } finally {
     await nats.stop();
   }
@@ -92,28 +168,57 @@ async function wholePipeline(input: TestMessage[], groupShards: number): Promise
   }
 }
 
-export async function main(opts: { events: number; groupShards?: number }): Promise<BenchSummary> {
+export type WindowBenchMode = "engine" | "actor" | "pipeline";
+const MODES: readonly WindowBenchMode[] = ["engine", "actor", "pipeline"];
+
+export async function main(opts: { events: number; groupShards?: number; modes?: readonly WindowBenchMode[]; rounds?: number }): Promise<BenchSummary> {
   const count = opts.events;
   const groupShards = opts.groupShards ?? DEFAULT_GROUP_SHARDS;
+  const modes = new Set(opts.modes ?? MODES);
   const minutes = minutesFor(count);
   const input = readings(SENSORS, minutes).slice(0, count);
-  const base = await natsBaseline(count);
-  const alone = await windowAlone(input, groupShards);
-  const full = await wholePipeline(input, groupShards);
+  const engine = modes.has("engine") ? engineInProcess(input, groupShards, opts.rounds ?? 5) : undefined;
+  const needsNats = modes.has("actor") || modes.has("pipeline");
+  const base = needsNats ? await natsBaseline(count) : undefined;
+  const alone = modes.has("actor") ? await windowAlone(input, groupShards) : undefined;
+  const full = modes.has("pipeline") ? await wholePipeline(input, groupShards) : undefined;
+  const f = (n: number) => n.toFixed(0);
   console.log(`events: ${input.length} iot readings (${SENSORS} sensors, 3 sites, ${minutes} minutes of event time), ${PARTITIONS} partitions, ${groupShards} group shards, default window config`);
-  console.log(`baseline  nats.js publish → stream → consume + JSON.parse + ack: ${base.toFixed(0)} msgs/s`);
-  console.log(`window    EVENTS → window actor (all tasks, all kinds) → AGG: ${alone.rate.toFixed(0)} events/s   ratio ${(alone.rate / base).toFixed(3)}   (${alone.results} results in AGG)`);
-  console.log(`pipeline  raw → validate → EVENTS → window → AGG → ClickHouse (+ events sink): ${full.toFixed(0)} events/s   ratio ${(full / base).toFixed(3)}`);
+  if (engine) {
+    console.log(`baseline  decode + JSON.parse of the same envelopes, once per task that reads them: ${f(engine.parseRate)} events/s`);
+    console.log(`engine    window handler in process (parse, fold, AGG/LATE messages), no broker: ${f(engine.rate)} events/s   ratio ${(engine.rate / engine.parseRate).toFixed(3)}   (${engine.outputs} outputs)`);
+  }
+  if (base !== undefined) console.log(`baseline  nats.js publish → stream → consume + JSON.parse + ack: ${f(base)} msgs/s`);
+  if (alone && base !== undefined) {
+    console.log(`window    EVENTS → window actor (all tasks, all kinds) → AGG: ${f(alone.rate)} events/s   ratio ${(alone.rate / base).toFixed(3)}   (${alone.results} results in AGG; ${f(alone.foldingRate)} events/s from the first message folded, startup ${alone.startupMs.toFixed(0)} ms)`);
+  }
+  if (full !== undefined && base !== undefined) console.log(`pipeline  raw → validate → EVENTS → window → AGG → ClickHouse (+ events sink): ${f(full)} events/s   ratio ${(full / base).toFixed(3)}`);
+  // The headline is the actor's; with only the engine run, the engine's against its parse baseline.
+  const head = alone && base !== undefined ? { events_per_s: round(alone.rate), baseline: round(base), ratio: ratio(alone.rate, base) }
+    : engine ? { events_per_s: round(engine.rate), baseline: round(engine.parseRate), ratio: ratio(engine.rate, engine.parseRate) }
+      : { events_per_s: round(full ?? 0), baseline: round(base ?? 0), ratio: ratio(full ?? 0, base ?? 1) };
   const summary: BenchSummary = {
-    name: "windows", events: input.length, events_per_s: round(alone.rate), baseline: round(base), ratio: ratio(alone.rate, base),
-    agg_results: alone.results, pipeline_events_per_s: round(full), pipeline_ratio: ratio(full, base),
+    name: "windows", events: input.length, ...head,
+    ...(engine ? { engine_events_per_s: round(engine.rate), engine_baseline: round(engine.parseRate), engine_ratio: ratio(engine.rate, engine.parseRate), engine_outputs: engine.outputs } : {}),
+    ...(alone ? { agg_results: alone.results, actor_folding_events_per_s: round(alone.foldingRate), actor_startup_ms: round(alone.startupMs) } : {}),
+    ...(full !== undefined && base !== undefined ? { pipeline_events_per_s: round(full), pipeline_ratio: ratio(full, base) } : {}),
   };
   printSummary(summary);
   return summary;
 }
 
 if (isEntryPoint(import.meta.url)) {
-  const { values } = parseArgs({ options: { events: { type: "string", default: "50000" }, "group-shards": { type: "string", default: String(DEFAULT_GROUP_SHARDS) } } });
-  await main({ events: Number(values.events), groupShards: Number(values["group-shards"]) });
+  const { values } = parseArgs({
+    options: {
+      events: { type: "string", default: "50000" },
+      "group-shards": { type: "string", default: String(DEFAULT_GROUP_SHARDS) },
+      modes: { type: "string", default: MODES.join(",") },
+      rounds: { type: "string", default: "5" },
+    },
+  });
+  const modes = values.modes.split(",").map((m) => m.trim());
+  const unknown = modes.filter((m) => !(MODES as readonly string[]).includes(m));
+  if (unknown.length) throw new Error(`--modes: expected some of ${MODES.join(",")}, got ${unknown.join(",")}`);
+  await main({ events: Number(values.events), groupShards: Number(values["group-shards"]), modes: modes as WindowBenchMode[], rounds: Number(values.rounds) });
   process.exit(0);
 }

@@ -17,16 +17,18 @@ export class MinHeap<T> {
     return this.items[0];
   }
 
+  // Both sifts move a hole instead of swapping pairs: one write per level.
   push(item: T): void {
     const a = this.items;
+    let i = a.length;
     a.push(item);
-    let i = a.length - 1;
     while (i > 0) {
       const parent = (i - 1) >>> 1;
-      if (!this.less(a[i], a[parent])) break;
-      [a[i], a[parent]] = [a[parent], a[i]];
+      if (!this.less(item, a[parent])) break;
+      a[i] = a[parent];
       i = parent;
     }
+    a[i] = item;
   }
 
   pop(): T | undefined {
@@ -42,16 +44,18 @@ export class MinHeap<T> {
 
   private down(start: number): void {
     const a = this.items;
+    const n = a.length;
+    const item = a[start];
     let i = start;
     for (;;) {
       const l = 2 * i + 1;
+      if (l >= n) break;
       const r = l + 1;
-      let m = i;
-      if (l < a.length && this.less(a[l], a[m])) m = l;
-      if (r < a.length && this.less(a[r], a[m])) m = r;
-      if (m === i) return;
-      [a[i], a[m]] = [a[m], a[i]];
-      i = m;
+      const child = r < n && this.less(a[r], a[l]) ? r : l;
+      if (!this.less(a[child], item)) break;
+      a[i] = a[child];
+      i = child;
     }
+    a[i] = item;
   }
 }

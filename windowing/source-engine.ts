@@ -66,6 +66,7 @@ export interface EngineOptions {
 
 const factBefore = (a: Fact, b: Fact) => a.t < b.t || (a.t === b.t && a.id < b.id);
 const pairBefore = (a: [number, string], b: [number, string]) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+const numberBefore = (a: number, b: number) => a < b;
 
 /**
  * The windows of one source. Events at or after the watermark wait in a buffer and are folded into
@@ -81,21 +82,34 @@ export class SourceEngine {
   private buffer = new MinHeap<Fact>(factBefore);
   private timers = new MinHeap<[number, string]>(pairBefore);
   private windows = new Map<string, Win>();
-  private sessions = new Map<string, string[]>();
+  /**
+   * The open windows of each (spec, group, value), sorted by start: a fold finds an event's
+   * windows here without building a key string per event. For sessions this is the session index.
+   */
+  private slots: Map<string, Win[]>[][];
   private seen = new Map<string, number>();
-  private seenExpiry = new MinHeap<[number, string]>(pairBefore);
+  /** Dedupe ids by expiry: many events share one (a window's end), so a heap of distinct times. */
+  private expiring = new Map<number, string[]>();
+  private expiryTimes = new MinHeap<number>(numberBefore);
   private nextSession = 0;
   private events = 0;
   private duplicates = 0;
   private late = 0;
-  private due = new Set<string>();
+  private due = new Set<Win>();
   private retracts: RetractOutput[] = [];
+  /** Per spec, the latest end of a window holding an event at t is t rounded like this plus `reach`. */
+  private readonly expiryRules: readonly { step: number; reach: number }[];
 
   constructor(compiled: CompiledSource, opts: EngineOptions) {
     this.c = compiled;
     this.opts = opts;
     this.lateness = compiled.config.allowedLatenessMs;
     this.tracker = this.newTracker();
+    this.slots = this.emptySlots();
+    this.expiryRules = compiled.specs.map(({ spec }) =>
+      spec.kind === "tumbling" ? { step: spec.sizeMs, reach: spec.sizeMs }
+        : spec.kind === "hopping" ? { step: spec.slideMs, reach: spec.sizeMs }
+          : { step: 0, reach: spec.maxLengthMs });
   }
 
   get watermark(): number {
@@ -168,8 +182,8 @@ export class SourceEngine {
         stats: w.stats.map((s) => (s ? statsToJson(s) : null)),
         distinct: w.distinct ? distinctToJson(w.distinct) : null,
       })),
-      sessions: [...this.sessions.entries()].map(([k, list]) => [k, [...list]]),
-      seen: this.seenExpiry.items.map(([t, id]) => [t, id]),
+      sessions: this.sessionIndex(),
+      seen: [...this.expiring].flatMap(([t, ids]) => ids.map((id): [number, string] => [t, id])),
       nextSession: this.nextSession,
       events: this.events,
       duplicates: this.duplicates,
@@ -187,9 +201,19 @@ export class SourceEngine {
       stats: w.stats.map((j) => (j ? statsFromJson(j, this.opts.relativeAccuracy) : null)),
       distinct: w.distinct ? distinctFromJson(w.distinct) : null,
     }]));
-    this.sessions = new Map(s.sessions.map(([k, list]) => [k, [...list]]));
-    this.seenExpiry = new MinHeap(pairBefore, s.seen.map(([t, id]) => [t, id]));
-    this.seen = new Map(s.seen.map(([t, id]) => [id, t]));
+    this.slots = this.emptySlots();
+    // Sessions keep the index's order; the other windows are sorted by start.
+    for (const [, list] of s.sessions) {
+      const wins = list.map((key) => this.win(key));
+      if (wins.length > 0) this.slots[wins[0].spec][wins[0].group].set(wins[0].value, wins);
+    }
+    for (const w of this.windows.values()) {
+      if (this.c.specs[w.spec].spec.kind !== "session") insertByStart(this.slotOf(w.spec, w.group, w.value), w);
+    }
+    this.expiring = new Map();
+    this.expiryTimes = new MinHeap(numberBefore);
+    this.seen = new Map();
+    for (const [t, id] of s.seen) this.expire(id, t);
     this.nextSession = s.nextSession;
     this.events = s.events;
     this.duplicates = s.duplicates;
@@ -207,70 +231,100 @@ export class SourceEngine {
   /** null when the engine folds a shard of group keys and none of the event's is in it. */
   private extract(event: Envelope): Fact | null {
     const p = event.payload;
-    let groups = this.c.groups.map((g) => label(g.field === undefined ? event.key : p[g.field]));
+    const { groups: specs, metrics } = this.c;
     const shard = this.opts.groupShard;
-    if (shard) {
-      groups = groups.map((v, g) => (v !== null && groupShardOf(this.keyLabel(g, v), shard.count) === shard.index ? v : null));
-      if (groups.every((v) => v === null)) return null;
+    const groups: (string | null)[] = new Array(specs.length);
+    const distinct: (string | null)[] = new Array(specs.length);
+    let any = false;
+    for (let g = 0; g < specs.length; g++) {
+      const spec = specs[g];
+      let v = label(spec.field === undefined ? event.key : p[spec.field]);
+      if (v !== null && shard && groupShardOf(this.keyLabel(g, v), shard.count) !== shard.index) v = null;
+      groups[g] = v;
+      if (v !== null) any = true;
+      distinct[g] = spec.distinct === undefined ? null : label(p[spec.distinct]);
     }
-    return {
-      t: event.event_time,
-      id: event.event_id,
-      groups,
-      values: this.c.metrics.map((m) => (m.field === undefined ? 1 : finiteNumber(p[m.field]))),
-      distinct: this.c.groups.map((g) => (g.distinct === undefined ? null : label(p[g.distinct]))),
-    };
+    if (shard && !any) return null;
+    const values: (number | null)[] = new Array(metrics.length);
+    for (let m = 0; m < metrics.length; m++) {
+      const field = metrics[m].field;
+      values[m] = field === undefined ? 1 : finiteNumber(p[field]);
+    }
+    return { t: event.event_time, id: event.event_id, groups, values, distinct };
   }
 
   // Dedupe ids live as long as the longest-lived window the event can be in; a redelivery after
   // that finds every window closed and comes back as late instead of being counted twice.
   private remember(fact: Fact): void {
     let expiry = -Infinity;
-    for (const { spec } of this.c.specs) {
-      const end = spec.kind === "tumbling"
-        ? Math.floor(fact.t / spec.sizeMs) * spec.sizeMs + spec.sizeMs
-        : spec.kind === "hopping"
-          ? Math.floor(fact.t / spec.slideMs) * spec.slideMs + spec.sizeMs
-          : fact.t + spec.maxLengthMs;
+    const t = fact.t;
+    for (const { step, reach } of this.expiryRules) {
+      const end = (step === 0 ? t : Math.floor(t / step) * step) + reach;
       expiry = Math.max(expiry, end + this.lateness);
     }
-    this.seen.set(fact.id, expiry);
-    this.seenExpiry.push([expiry, fact.id]);
+    this.expire(fact.id, expiry);
+  }
+
+  private expire(id: string, at: number): void {
+    this.seen.set(id, at);
+    const ids = this.expiring.get(at);
+    if (ids) ids.push(id);
+    else {
+      this.expiring.set(at, [id]);
+      this.expiryTimes.push(at);
+    }
   }
 
   /** Folds a fact into all its windows; true when it landed in at least one. */
   private fold(fact: Fact, late: boolean, refs: LateWindowRef[]): boolean {
     let landed = false;
-    this.c.specs.forEach((cs, specIndex) => {
-      const metrics = cs.metrics.filter((m) => fact.values[m] !== null);
-      if (metrics.length === 0) return;
+    const specs = this.c.specs;
+    const t = fact.t;
+    for (let specIndex = 0; specIndex < specs.length; specIndex++) {
+      const cs = specs[specIndex];
+      if (!this.hasAny(cs, fact)) continue;
+      const spec = cs.spec;
       for (const g of cs.groups) {
         const value = fact.groups[g];
         if (value === null) continue;
-        const spec = cs.spec;
         if (spec.kind === "session") {
-          landed = this.foldSession(specIndex, cs, metrics, g, value, fact, late, refs) || landed;
+          landed = this.foldSession(specIndex, cs, g, value, fact, late, refs) || landed;
           continue;
         }
-        for (const [start, end] of assign(spec.kind === "tumbling" ? spec.sizeMs : spec.slideMs, spec.sizeMs, fact.t)) {
+        // The windows of size `sizeMs` every `slide` that contain t, earliest first.
+        const slide = spec.kind === "tumbling" ? spec.sizeMs : spec.slideMs;
+        const last = Math.floor(t / slide) * slide;
+        let first = last;
+        while (first - slide > t - spec.sizeMs) first -= slide;
+        const list = this.slotOf(specIndex, g, value);
+        for (let start = first; start <= last; start += slide) {
+          const end = start + spec.sizeMs;
           if (late && end + this.lateness <= this.tracker.watermark) {
-            this.refer(refs, metrics, g, value, spec.kind, start, end);
+            this.refer(refs, this.present(cs, fact), g, value, spec.kind, start, end);
             continue;
           }
-          const key = JSON.stringify([specIndex, g, value, start]);
-          const w = this.windows.get(key) ?? this.open(key, specIndex, g, value, start, end);
+          const w = findByStart(list, start) ?? this.open(JSON.stringify([specIndex, g, value, start]), specIndex, g, value, start, end, list);
           this.add(w, cs, g, fact);
           landed = true;
         }
       }
-    });
+    }
     return landed;
+  }
+
+  private hasAny(cs: CompiledSpec, fact: Fact): boolean {
+    for (const m of cs.metrics) if (fact.values[m] !== null) return true;
+    return false;
+  }
+
+  /** The metrics of `cs` the fact has a value for. */
+  private present(cs: CompiledSpec, fact: Fact): number[] {
+    return cs.metrics.filter((m) => fact.values[m] !== null);
   }
 
   private foldSession(
     specIndex: number,
     cs: CompiledSpec,
-    metrics: number[],
     g: number,
     value: string,
     fact: Fact,
@@ -280,12 +334,12 @@ export class SourceEngine {
     if (cs.spec.kind !== "session") return false;
     const { gapMs, maxLengthMs } = cs.spec;
     const t = fact.t;
-    const indexKey = JSON.stringify([specIndex, g, value]);
-    const list = this.sessions.get(indexKey) ?? [];
+    const slot = this.slots[specIndex][g];
+    const list = slot.get(value) ?? [];
     let i = list.length - 1;
-    while (i >= 0 && this.win(list[i]).start > t) i--;
-    const prev = i >= 0 ? this.win(list[i]) : null;
-    const next = i + 1 < list.length ? this.win(list[i + 1]) : null;
+    while (i >= 0 && list[i].start > t) i--;
+    const prev = i >= 0 ? list[i] : null;
+    const next = i + 1 < list.length ? list[i + 1] : null;
     const a = prev && t < prev.end ? prev : null;
     const b = next && next.start < t + gapMs ? next : null;
     let target: Win;
@@ -299,13 +353,13 @@ export class SourceEngine {
       target = b;
     } else {
       if (late && t + gapMs + this.lateness <= this.tracker.watermark) {
-        this.refer(refs, metrics, g, value, "session", t, t + gapMs);
+        this.refer(refs, this.present(cs, fact), g, value, "session", t, t + gapMs);
         return false;
       }
       const key = JSON.stringify([specIndex, g, value, `s${this.nextSession++}`]);
       target = this.open(key, specIndex, g, value, t, t + gapMs);
-      list.splice(i + 1, 0, key);
-      this.sessions.set(indexKey, list);
+      list.splice(i + 1, 0, target);
+      slot.set(value, list);
     }
     target.maxEventTime = Math.max(target.maxEventTime, t);
     target.end = Math.min(target.maxEventTime + gapMs, target.start + maxLengthMs);
@@ -315,7 +369,7 @@ export class SourceEngine {
 
   // A late event bridged two sessions: `from` goes into `into`. When both were already emitted the
   // later one is retracted; when only `from` was, `into` takes over its row ids and version.
-  private absorb(into: Win, from: Win, cs: CompiledSpec, list: string[], at: number): void {
+  private absorb(into: Win, from: Win, cs: CompiledSpec, list: Win[], at: number): void {
     if (from.idStart !== null) {
       if (into.idStart === null) {
         into.idStart = from.idStart;
@@ -341,7 +395,8 @@ export class SourceEngine {
     list.splice(at, 1);
   }
 
-  private open(key: string, spec: number, group: number, value: string, start: number, end: number): Win {
+  /** A new window; `list` is its slot, for windows other than sessions (foldSession places those). */
+  private open(key: string, spec: number, group: number, value: string, start: number, end: number, list?: Win[]): Win {
     const session = this.c.specs[spec].spec.kind === "session";
     const w: Win = {
       key,
@@ -360,6 +415,7 @@ export class SourceEngine {
       timerAt: null,
     };
     this.windows.set(key, w);
+    if (list) insertByStart(list, w);
     return w;
   }
 
@@ -376,7 +432,7 @@ export class SourceEngine {
       if (d !== null) w.distinct = addDistinct(w.distinct, d, this.opts.distinct);
     }
     w.dirty = true;
-    if (w.end <= this.tracker.watermark) this.due.add(w.key);
+    if (w.end <= this.tracker.watermark) this.due.add(w);
     this.schedule(w);
   }
 
@@ -397,9 +453,10 @@ export class SourceEngine {
         this.buffer.pop();
         this.fold(f, false, []);
       }
-      for (let e = this.seenExpiry.peek(); e && e[0] <= wm; e = this.seenExpiry.peek()) {
-        this.seenExpiry.pop();
-        this.seen.delete(e[1]);
+      for (let at = this.expiryTimes.peek(); at !== undefined && at <= wm; at = this.expiryTimes.peek()) {
+        this.expiryTimes.pop();
+        for (const id of this.expiring.get(at) ?? []) this.seen.delete(id);
+        this.expiring.delete(at);
       }
       for (let timer = this.timers.peek(); timer && timer[0] <= wm; timer = this.timers.peek()) {
         this.timers.pop();
@@ -407,7 +464,7 @@ export class SourceEngine {
         if (!w || w.timerAt !== timer[0]) continue;
         w.timerAt = null;
         woken.push(w);
-        this.due.add(w.key);
+        this.due.add(w);
       }
     }
     for (const r of this.retracts) out.push(r);
@@ -425,9 +482,8 @@ export class SourceEngine {
   private emit(out: Output[]): void {
     const wm = this.tracker.watermark;
     const ready: Win[] = [];
-    for (const key of this.due) {
-      const w = this.windows.get(key);
-      if (w && w.dirty && w.end <= wm) ready.push(w);
+    for (const w of this.due) {
+      if (w.dirty && w.end <= wm && this.windows.get(w.key) === w) ready.push(w);
     }
     this.due.clear();
     ready.sort(emitOrder);
@@ -444,13 +500,35 @@ export class SourceEngine {
 
   private purge(w: Win): void {
     this.windows.delete(w.key);
-    if (this.c.specs[w.spec].spec.kind !== "session") return;
-    const indexKey = JSON.stringify([w.spec, w.group, w.value]);
-    const list = this.sessions.get(indexKey);
+    const slot = this.slots[w.spec][w.group];
+    const list = slot.get(w.value);
     if (!list) return;
-    const at = list.indexOf(w.key);
+    const at = list.indexOf(w);
     if (at >= 0) list.splice(at, 1);
-    if (list.length === 0) this.sessions.delete(indexKey);
+    if (list.length === 0) slot.delete(w.value);
+  }
+
+  private emptySlots(): Map<string, Win[]>[][] {
+    return this.c.specs.map(() => this.c.groups.map(() => new Map<string, Win[]>()));
+  }
+
+  private slotOf(spec: number, group: number, value: string): Win[] {
+    const slot = this.slots[spec][group];
+    let list = slot.get(value);
+    if (!list) slot.set(value, (list = []));
+    return list;
+  }
+
+  /** The session index as snapshots carry it: [[spec, group, value] as JSON, window keys by start]. */
+  private sessionIndex(): [string, string[]][] {
+    const out: [string, string[]][] = [];
+    this.c.specs.forEach((cs, spec) => {
+      if (cs.spec.kind !== "session") return;
+      this.slots[spec].forEach((slot, group) => {
+        for (const [value, list] of slot) out.push([JSON.stringify([spec, group, value]), list.map((w) => w.key)]);
+      });
+    });
+    return out;
   }
 
   private rows(w: Win, cs: CompiledSpec, version: number): WindowResult[] {
@@ -498,12 +576,15 @@ export class SourceEngine {
   }
 }
 
-/** The [start, end) windows of size `size` every `slide` that contain t, earliest first. */
-function assign(slide: number, size: number, t: number): [number, number][] {
-  const out: [number, number][] = [];
-  const last = Math.floor(t / slide) * slide;
-  for (let start = last; start > t - size; start -= slide) out.unshift([start, start + size]);
-  return out;
+function findByStart(list: readonly Win[], start: number): Win | undefined {
+  for (let i = list.length - 1; i >= 0; i--) if (list[i].start === start) return list[i];
+  return undefined;
+}
+
+function insertByStart(list: Win[], w: Win): void {
+  let i = list.length;
+  while (i > 0 && list[i - 1].start > w.start) i--;
+  list.splice(i, 0, w);
 }
 
 function emitOrder(a: Win, b: Win): number {

@@ -27,6 +27,8 @@ export class WatermarkTracker {
   private readonly idleTimeoutMs: number;
   private readonly expected: number;
   private readonly partitions = new Map<number, Partition>();
+  /** The same partitions in the same order, for the scan on every event (a Map iterator allocates). */
+  private readonly list: Partition[] = [];
   private started = false;
   private current = -Infinity;
 
@@ -48,7 +50,7 @@ export class WatermarkTracker {
       if (eventTime > p.maxEventTime) p.maxEventTime = eventTime;
       if (nowMs > p.lastSeenMs) p.lastSeenMs = nowMs;
     } else {
-      this.partitions.set(partition, { maxEventTime: eventTime, lastSeenMs: nowMs, aligned: true });
+      this.add(partition, { maxEventTime: eventTime, lastSeenMs: nowMs, aligned: true });
     }
   }
 
@@ -59,7 +61,7 @@ export class WatermarkTracker {
     let minAligned = Infinity;
     let maxAll = -Infinity;
     let anyActive = false;
-    for (const p of this.partitions.values()) {
+    for (const p of this.list) {
       const wm = p.maxEventTime - this.bound;
       if (wm > maxAll) maxAll = wm;
       if (this.idle(p, nowMs)) {
@@ -104,9 +106,13 @@ export class WatermarkTracker {
     this.current = json.watermark ?? -Infinity;
     this.started = json.started;
     this.partitions.clear();
-    for (const [id, max, lastSeenMs, aligned] of json.partitions) {
-      this.partitions.set(id, { maxEventTime: max ?? -Infinity, lastSeenMs, aligned });
-    }
+    this.list.length = 0;
+    for (const [id, max, lastSeenMs, aligned] of json.partitions) this.add(id, { maxEventTime: max ?? -Infinity, lastSeenMs, aligned });
+  }
+
+  private add(id: number, p: Partition): void {
+    this.partitions.set(id, p);
+    this.list.push(p);
   }
 
   private idle(p: Partition, nowMs: number): boolean {
@@ -119,7 +125,7 @@ export class WatermarkTracker {
     if (this.started) return;
     this.started = true;
     for (let id = 0; id < this.expected; id++) {
-      if (!this.partitions.has(id)) this.partitions.set(id, { maxEventTime: -Infinity, lastSeenMs: nowMs, aligned: true });
+      if (!this.partitions.has(id)) this.add(id, { maxEventTime: -Infinity, lastSeenMs: nowMs, aligned: true });
     }
   }
 }

@@ -39,6 +39,17 @@ interface WindowSnapshot {
 
 const decoder = new TextDecoder();
 
+/** The partition token of `events.<source>.<n>`, NaN for another subject; remembered per subject (there are sources × partitions). */
+const partitions = new Map<string, number>();
+function partitionOfSubject(subject: string): number {
+  let p = partitions.get(subject);
+  if (p === undefined) {
+    p = parseEventsSubject(subject)?.partition ?? NaN;
+    if (Number.isInteger(p) && partitions.size < 4_096) partitions.set(subject, p);
+  }
+  return p;
+}
+
 /**
  * The window actor as a keyed actor (actors/runtime/keyed/): the engine's full config (tumbling,
  * hopping, session windows; groups; quantiles; distinct counts) over EVENTS, split into tasks
@@ -83,7 +94,7 @@ export function windowDefinition(opts: WindowActorOptions = {}): KeyedActorDefin
     handle(state, batch, ctx) {
       const { task, engine, sessions } = state;
       for (const input of batch) {
-        const partition = parseEventsSubject(input.subject)?.partition ?? NaN;
+        const partition = partitionOfSubject(input.subject);
         let results: Output[];
         try {
           if (!Number.isInteger(partition)) throw new Error(`subject ${input.subject} has no partition token`);
