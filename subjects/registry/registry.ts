@@ -3,7 +3,7 @@ import { Kvm, type KV, type KvEntry, type KvWatchEntry } from "@nats-io/kv";
 import type { QueuedIterator } from "@nats-io/transport-node";
 import type { SchemaObject } from "ajv";
 import { setTimeout as sleep } from "node:timers/promises";
-import { SCHEMAS_V1 } from "../schemas/index.ts";
+import { SHIPPED_SCHEMAS } from "../schemas/index.ts";
 import { upcastSteps } from "../schemas/migrations.ts";
 import { isSource, KEY_FIELD, SOURCES, type Source } from "../sources.ts";
 import { createAjv } from "./ajv.ts";
@@ -93,7 +93,7 @@ function parseKey(key: string): { kind: "schema"; source: Source; version: numbe
  *
  * @example
  * const registry = await SchemaRegistry.open(nc);
- * registry.current("iot"); // 1
+ * registry.current("iot"); // 2: the shipped versions
  * await registry.add("iot", v2); // throws IncompatibleSchemaError with a readable diff
  */
 export class SchemaRegistry {
@@ -114,21 +114,39 @@ export class SchemaRegistry {
     this.log = log;
   }
 
-  /** Opens (creating if missing) the bucket, seeds each source's v1 when it has no version, and loads everything. */
+  /**
+   * Opens (creating if missing) the bucket, registers the shipped versions (subjects/schemas:
+   * v1, then v2 with its PII rules) of each source whose registered versions are all shipped ones,
+   * and loads everything. A source with a version of its own keeps its versions untouched: the
+   * shipped one would have to pass its compatibility mode, which is for the operator to decide.
+   */
   static async open(nc: NatsConnection, opts: { log?: RegistryLogger; seed?: boolean } = {}): Promise<SchemaRegistry> {
     const kv = await new Kvm(nc).create(REGISTRY_BUCKET, { history: 5 });
     const registry = new SchemaRegistry(nc, kv, opts.log);
     await registry.refresh();
-    if (opts.seed !== false) {
-      for (const source of SOURCES) {
-        if (registry.versions(source).length > 0) continue;
-        await kv.create(schemaKey(source, 1), JSON.stringify(SCHEMAS_V1[source])).catch((err: Error) => {
-          if (!/wrong last sequence|key exists/i.test(err.message)) throw err;
-        });
-      }
-      await registry.refresh();
-    }
+    if (opts.seed !== false) await registry.registerShipped();
     return registry;
+  }
+
+  /** The shipped versions each source is missing, when every version it has is the shipped one of that number. */
+  private async registerShipped(): Promise<void> {
+    const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+    let added = false;
+    for (const source of SOURCES) {
+      const shipped = SHIPPED_SCHEMAS[source];
+      const versions = this.versions(source);
+      if (!versions.every((v, i) => v === i + 1 && same(this.get(source, v)!.schema, shipped[i]))) continue;
+      for (let v = versions.length + 1; v <= shipped.length; v++) {
+        // `create`: a process opening the registry at the same time registers the same document.
+        const created = await this.kv.create(schemaKey(source, v), JSON.stringify(shipped[v - 1])).then(() => true, (err: Error) => {
+          if (!/wrong last sequence|key exists/i.test(err.message)) throw err;
+          return false;
+        });
+        added = true;
+        if (created && versions.length > 0) this.log?.info(`schema registry: registered the shipped ${source} v${v} (it follows the shipped v${v - 1} this registry held)`);
+      }
+    }
+    if (added) await this.refresh();
   }
 
   /** Re-reads every key of the bucket. */

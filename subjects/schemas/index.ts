@@ -94,10 +94,18 @@ export const SCHEMAS_V1: Readonly<Record<Source, SchemaObject>> = Object.freeze(
  * Version 2 of every source: v1 plus `x-sluice-pii` on every personal field (see pii/policy.ts),
  * the fields the generator adds (txn `phone`, social `device_ip`) and the `<entity>_*` fields the
  * enrich stage adds from reference data (enrich/), so they get typed columns; compatible with v1
- * in every mode. Register them with `sluice schema add txn subjects/schemas/txn.v2.json` (and the
- * others); the ingest chain protects what the source's current version declares.
+ * in every mode. The registry registers them at its start ({@link SHIPPED_SCHEMAS}); the ingest
+ * chain protects what the source's current version declares.
  */
 export const SCHEMAS_V2: Readonly<Record<Source, SchemaObject>> = Object.freeze({ iot: iotV2, social: socialV2, txn: txnV2 });
+
+/**
+ * Every shipped version of each source, oldest first (index 0 is v1): what the schema registry
+ * holds from its start (subjects/registry), so the shipped PII rules of v2 are on by default.
+ */
+export const SHIPPED_SCHEMAS: Readonly<Record<Source, readonly SchemaObject[]>> = Object.freeze(
+  Object.fromEntries(SOURCES.map((source) => [source, Object.freeze([SCHEMAS_V1[source], SCHEMAS_V2[source]])])) as Record<Source, readonly SchemaObject[]>,
+);
 
 /**
  * The properties that identify a person, per source, read from the shipped schemas (`"$comment":

@@ -9,7 +9,7 @@ import { SCHEMAS_V1 } from "../../subjects/schemas/index.ts";
 import type { Envelope } from "../../subjects/envelope.ts";
 import { ClickHouseServer } from "../harness/clickhouse-server.ts";
 
-const v2 = JSON.parse(readFileSync(new URL("../fixtures/registry/iot.v2.json", import.meta.url), "utf8")) as Record<string, unknown>;
+const v2 = JSON.parse(readFileSync(new URL("../fixtures/registry/iot.v3.json", import.meta.url), "utf8")) as Record<string, unknown>;
 const unusedDataDir = mkdtempSync(join(tmpdir(), "sluice-unused-"));
 let server: ClickHouseServer;
 let ch: OpenClickHouse;

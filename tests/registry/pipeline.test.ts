@@ -8,7 +8,7 @@ import { waitFor } from "../harness/wait.ts";
 import { SchemaRegistry } from "../../subjects/registry/index.ts";
 import { listDeadLetters, replayDeadLetters } from "../../api/dlq.ts";
 
-const v2 = JSON.parse(readFileSync(new URL("../fixtures/registry/iot.v2.json", import.meta.url), "utf8")) as Record<string, unknown>;
+const v3 = JSON.parse(readFileSync(new URL("../fixtures/registry/iot.v3.json", import.meta.url), "utf8")) as Record<string, unknown>;
 const test = suite<{ nats: NatsServer; nc: NatsConnection; pipeline: TestPipeline; registry: SchemaRegistry }>("schema evolution through the pipeline on chDB");
 
 test.before(async (ctx) => {
@@ -40,28 +40,28 @@ test("v1 fields have typed columns from migration 100, and the sink fills them",
   assert.is(await pipeline.scalar("SELECT countIf(iot__site = 'lab' AND isNull(txn__amount)) FROM sluice.events FINAL WHERE key = 'col-1'"), 1);
 });
 
-test("a compatible v2 registered while the pipeline runs is used within 5 s", async ({ nc, registry }) => {
-  const { version } = await registry.add("iot", v2);
-  assert.is(version, 2);
+test("a compatible v3 registered while the pipeline runs is used within 5 s", async ({ nc, registry }) => {
+  const { version } = await registry.add("iot", v3);
+  assert.is(version, 3);
   const registeredAt = Date.now();
   let acceptedAfter = -1;
   for (let i = 0; acceptedAfter < 0 && Date.now() - registeredAt < 10_000; i++) {
     const before = { events: await streamCount(nc, "EVENTS"), dlq: await streamCount(nc, "DLQ") };
-    publish(nc, "probe", { temperature: 1, firmware: "2.0.1" }, "2", `probe-${i}`);
+    publish(nc, "probe", { temperature: 1, firmware: "2.0.1" }, "3", `probe-${i}`);
     await nc.flush();
     const after = await waitFor(async () => ({ events: await streamCount(nc, "EVENTS"), dlq: await streamCount(nc, "DLQ") }), (a) => a.events + a.dlq > before.events + before.dlq, 5_000, 20);
     if (after.events > before.events) acceptedAfter = Date.now() - registeredAt;
   }
-  assert.ok(acceptedAfter >= 0 && acceptedAfter < 5_000, `v2 messages accepted ${acceptedAfter} ms after registering`);
+  assert.ok(acceptedAfter >= 0 && acceptedAfter < 5_000, `v3 messages accepted ${acceptedAfter} ms after registering`);
 });
 
-test("v1 and v2 messages published together land in the current shape, the new columns filled for v2", async ({ nc, pipeline }) => {
+test("v1 and v3 messages published together land in the current shape, the new columns filled for v3", async ({ nc, pipeline }) => {
   const column = await waitFor(() => pipeline.scalar("SELECT count() FROM system.columns WHERE database = 'sluice' AND table = 'events' AND name IN ('iot__firmware', 'iot__rssi')"), (n) => n === 2, 10_000);
   assert.is(column, 2, "ALTER TABLE added iot__firmware and iot__rssi while running");
   for (let i = 0; i < 10; i++) {
     publish(nc, `evo-a${i}`, { temperature: 20 + i }, "1");
     publish(nc, `evo-b${i}`, { temperature: 20 + i, schema_version: 1 });
-    publish(nc, `evo-c${i}`, { temperature: 20 + i, firmware: `fw-${i}`, rssi: -40 - i }, "2");
+    publish(nc, `evo-c${i}`, { temperature: 20 + i, firmware: `fw-${i}`, rssi: -40 - i }, "3");
     publish(nc, `evo-d${i}`, { temperature: 20 + i, firmware: `fw-${i}` });
   }
   await nc.flush();
@@ -69,9 +69,9 @@ test("v1 and v2 messages published together land in the current shape, the new c
   assert.is(rows, 40);
   const q = (where: string) => pipeline.scalar(`SELECT count() FROM sluice.events FINAL WHERE key LIKE 'evo-%' AND ${where}`);
   assert.is(await q("schema_version = 1"), 20, "v1 by header and by payload field");
-  assert.is(await q("schema_version = 2"), 20, "v2 stated and v2 by default");
+  assert.is(await q("schema_version = 3"), 20, "v3 stated and v3 by default");
   assert.is(await q("isNotNull(iot__temperature)"), 40);
-  assert.is(await q("isNotNull(iot__firmware)"), 20, "firmware only where v2 producers sent it");
+  assert.is(await q("isNotNull(iot__firmware)"), 20, "firmware only where v3 producers sent it");
   assert.is(await q("schema_version = 1 AND isNull(iot__firmware)"), 20);
   assert.is(await q("iot__rssi < 0"), 10);
   assert.is(await q("payload LIKE '%schema_version%'"), 0, "the stated version lives in the envelope, not the payload");
@@ -92,18 +92,18 @@ test("dead letters replayed after a fixing schema is registered become events ex
   const mine = rejected.filter((d) => d.originalSubject.startsWith("raw.iot.fix-"));
   assert.is(mine.length, 3);
 
-  // The fix: a v3 that accepts humidity readings above 100 (supersaturated sensors).
-  const v3 = structuredClone(v2) as { properties: Record<string, Record<string, unknown>> };
-  delete v3.properties.humidity.maximum;
-  const { version } = await registry.add("iot", v3);
-  assert.is(version, 3);
-  // validate learns of v3 through its registry watch (documented: within 5 s).
+  // The fix: a v4 that accepts humidity readings above 100 (supersaturated sensors).
+  const v4 = structuredClone(v3) as { properties: Record<string, Record<string, unknown>> };
+  delete v4.properties.humidity.maximum;
+  const { version } = await registry.add("iot", v4);
+  assert.is(version, 4);
+  // validate learns of v4 through its registry watch (documented: within 5 s).
   const known = await waitFor(async () => {
-    publish(nc, "v3-probe", { humidity: 130 }, "3", `v3-probe-${Date.now()}`);
+    publish(nc, "v4-probe", { humidity: 130 }, "4", `v4-probe-${Date.now()}`);
     await nc.flush();
-    return waitFor(() => pipeline.scalar("SELECT count() FROM sluice.events FINAL WHERE key = 'v3-probe'"), (n) => n >= 1, 1_000, 100);
+    return waitFor(() => pipeline.scalar("SELECT count() FROM sluice.events FINAL WHERE key = 'v4-probe'"), (n) => n >= 1, 1_000, 100);
   }, (n) => n >= 1, 10_000, 0);
-  assert.ok(known >= 1, "validate accepts v3 readings");
+  assert.ok(known >= 1, "validate accepts v4 readings");
 
   await replayDeadLetters(nc, mine);
   await replayDeadLetters(nc, mine);
@@ -111,7 +111,7 @@ test("dead letters replayed after a fixing schema is registered become events ex
   assert.is(landed, 3);
   await new Promise((r) => setTimeout(r, 1_500));
   assert.is(await pipeline.scalar("SELECT count() FROM sluice.events FINAL WHERE key LIKE 'fix-%'"), 3, "replaying twice created no duplicate");
-  assert.is(await pipeline.scalar("SELECT count() FROM sluice.events WHERE key LIKE 'fix-%' AND schema_version = 3"), 3);
+  assert.is(await pipeline.scalar("SELECT count() FROM sluice.events WHERE key LIKE 'fix-%' AND schema_version = 4"), 3);
 });
 
 test.run();

@@ -13,6 +13,9 @@ import { Kvm } from "@nats-io/kv";
 import { createGenerator } from "../../actors/generate/index.ts";
 import { keyedBuckets } from "../../actors/runtime/keyed/ownership.ts";
 import { validateDefinition } from "../../actors/validate/index.ts";
+import { SchemaRegistry } from "../../subjects/registry/index.ts";
+import { TEST_PII_KEYS } from "../harness/keyring.ts";
+import { trace } from "@opentelemetry/api";
 import type { Inbound, Outbound } from "../../actors/runtime/actor.ts";
 import { collect, withDeadline } from "../../nats/deadline.ts";
 import { HEADERS } from "../../subjects/catalog.ts";
@@ -59,8 +62,26 @@ interface Expected {
  * handler over each task's messages in stored order, in one batch, with no runner between.
  */
 async function expected(nc: NatsConnection): Promise<Expected> {
-  const def = validateDefinition({ partitions: DEFAULT_PARTITIONS });
-  const raw = await readAll(nc, "RAW");
+  // Started as the runner starts it: the registry's schemas (the shipped v2 protects PII), the children's keyring, the reference buckets.
+  const registry = await SchemaRegistry.open(nc);
+  const def = validateDefinition({ partitions: DEFAULT_PARTITIONS, schemas: registry, keyring: { path: "", inline: TEST_PII_KEYS } });
+  const stopped = new AbortController();
+  await def.start!({
+    actor: "validate", nc, log: console, signal: stopped.signal, tracer: trace.getTracer("test"),
+    kv: (bucket, opts) => new Kvm(nc).create(bucket, opts),
+    objectStore: () => Promise.reject(new Error("validate opens no object store")),
+    use: () => Promise.reject(new Error("validate was given its schemas")),
+  });
+  try {
+    return handled(def, await readAll(nc, "RAW"));
+  } finally {
+    stopped.abort();
+    await def.stop?.();
+    await registry.close();
+  }
+}
+
+function handled(def: ReturnType<typeof validateDefinition>, raw: JsMsg[]): Expected {
   const events = new Map<string, Stored[]>();
   const dq = new Map<string, string>();
   for (const task of def.reads.tasks) {
