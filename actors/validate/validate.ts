@@ -2,7 +2,6 @@ import type { ErrorObject, ValidateFunction } from "ajv";
 import { HEADERS, parseRawSubject, partitionOf, subject } from "../../subjects/catalog.ts";
 import type { Envelope } from "../../subjects/envelope.ts";
 import { eventIdOf, eventMsgId } from "../../subjects/identity.ts";
-import { PII_FIELDS } from "../../subjects/schemas/index.ts";
 import { UpcastError } from "../../subjects/schemas/migrations.ts";
 import { isSource, KEY_FIELD, SOURCES, type Source } from "../../subjects/sources.ts";
 import { DEFAULT_MAX_FUTURE_SKEW_MS } from "../../config/index.ts";
@@ -10,12 +9,11 @@ import { PoisonError } from "../runtime/errors.ts";
 import type { Inbound, Outbound } from "../runtime/actor.ts";
 import { parseEventTime } from "./event-time.ts";
 import { shapeProblem } from "./limits.ts";
-import { BUILT_IN_SCHEMAS, compiledVersions, statedVersion, upcast, type SchemaSource } from "./versions.ts";
+import { BUILT_IN_SCHEMAS, compiledVersions, personalFields, statedVersion, upcast, type SchemaSource } from "./versions.ts";
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const MAX_REPORTED_ERRORS = 3;
-/** Fields whose values a rejection never shows: reasons reach logs, spans and sluice.dead_letters.reason. */
-const PII = new Set(Object.values(PII_FIELDS).flat());
+const NOT_SHOWN = "a value not shown: PII";
 
 export interface ValidatorOptions {
   readonly partitions: number;
@@ -39,22 +37,35 @@ export type Verdict =
   | { readonly ok: true; readonly envelope: Envelope; readonly out: Outbound }
   | { readonly ok: false; readonly error: PoisonError };
 
-function describe(err: ErrorObject, data: unknown): string {
+const unescape = (token: string) => token.replace(/~1/g, "/").replace(/~0/g, "~");
+
+/**
+ * A value as a reason may quote it: never one of the source's personal fields (`hidden`), and
+ * never an object or array, which may hold them (the whole payload, at the root).
+ */
+function quoted(value: unknown, field: string | undefined, hidden: ReadonlySet<string>): string {
+  if (value === undefined) return "nothing";
+  if (field !== undefined && hidden.has(field)) return NOT_SHOWN;
+  if (value !== null && typeof value === "object") return Array.isArray(value) ? "an array" : "an object";
+  return JSON.stringify(value)?.slice(0, 60) ?? String(value);
+}
+
+function describe(err: ErrorObject, data: unknown, hidden: ReadonlySet<string>): string {
   const path = err.instancePath || "/";
   let got: unknown = data;
   for (const token of err.instancePath.split("/").slice(1)) {
-    got = got && typeof got === "object" ? (got as Record<string, unknown>)[token.replace(/~1/g, "/").replace(/~0/g, "~")] : undefined;
+    got = got && typeof got === "object" ? (got as Record<string, unknown>)[unescape(token)] : undefined;
   }
-  const pii = PII.has(err.instancePath.split("/")[1]?.replace(/~1/g, "/").replace(/~0/g, "~") ?? "");
-  const shown = got === undefined ? "nothing" : pii ? "a value not shown: PII" : JSON.stringify(got)?.slice(0, 60);
+  const topField = err.instancePath.split("/")[1];
+  const shown = quoted(got, topField === undefined ? undefined : unescape(topField), hidden);
   if (err.keyword === "required") return `${path}: missing required field "${(err.params as { missingProperty: string }).missingProperty}"`;
   if (err.keyword === "additionalProperties") return `${path}: unexpected field "${(err.params as { additionalProperty: string }).additionalProperty}"`;
   return `${path}: ${err.message ?? err.keyword} (got ${shown})`;
 }
 
-function schemaErrors(validate: ValidateFunction, data: unknown): { shown: string; field: string } {
+function schemaErrors(validate: ValidateFunction, data: unknown, hidden: ReadonlySet<string>): { shown: string; field: string } {
   const errors = validate.errors ?? [];
-  const shown = errors.slice(0, MAX_REPORTED_ERRORS).map((e) => describe(e, data)).join("; ");
+  const shown = errors.slice(0, MAX_REPORTED_ERRORS).map((e) => describe(e, data, hidden)).join("; ");
   const more = errors.length > MAX_REPORTED_ERRORS ? ` (+${errors.length - MAX_REPORTED_ERRORS} more)` : "";
   return { shown: `${shown}${more}`, field: errors[0]?.instancePath || "/" };
 }
@@ -92,6 +103,7 @@ function fail(code: string, message: string, field?: string): Verdict {
 export function createValidator(opts: ValidatorOptions): (input: Inbound) => Verdict {
   const schemas = opts.schemas ?? BUILT_IN_SCHEMAS;
   const compiled = compiledVersions(schemas);
+  const hiddenOf = personalFields(schemas);
   const maxFutureSkewMs = opts.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS;
 
   return (input) => {
@@ -132,7 +144,7 @@ export function createValidator(opts: ValidatorOptions): (input: Inbound) => Ver
     }
     const body = withoutStatedVersion(data as Record<string, unknown>);
     if (!writtenSchema.validate(body)) {
-      const { shown, field } = schemaErrors(writtenSchema.validate, body);
+      const { shown, field } = schemaErrors(writtenSchema.validate, body, hiddenOf(source));
       return fail("schema", `${where()}: does not match schema ${source} v${written}: ${shown}`, field);
     }
     let payload = body;
@@ -140,24 +152,28 @@ export function createValidator(opts: ValidatorOptions): (input: Inbound) => Ver
       try {
         payload = upcast((v) => compiled(source, v), body, written, current);
       } catch (err) {
-        return fail("upcast", `${where()}: cannot upcast ${source} v${written} to v${current}: ${(err as Error).message}`, err instanceof UpcastError ? `/${err.field}` : undefined);
+        // An upcast step's message quotes the value it could not convert.
+        const message = err instanceof UpcastError && hiddenOf(source).has(err.field) ? `/${err.field}: does not fit the upcast step (${NOT_SHOWN})` : (err as Error).message;
+        return fail("upcast", `${where()}: cannot upcast ${source} v${written} to v${current}: ${message}`, err instanceof UpcastError ? `/${err.field}` : undefined);
       }
       const target = compiled(source, current)!;
       if (!target.validate(payload)) {
-        const { shown, field } = schemaErrors(target.validate, payload);
+        const { shown, field } = schemaErrors(target.validate, payload, hiddenOf(source));
         return fail("upcast", `${where()}: upcast from ${source} v${written} does not match v${current}: ${shown}; the upcast steps of v${written + 1}..v${current} must produce a v${current} payload`, field);
       }
     }
     const keyField = KEY_FIELD[source];
     if (payload[keyField] !== key) {
-      return fail("key_mismatch", `${where()}: /${keyField} is ${JSON.stringify(payload[keyField])} but the subject's key is "${key}"; publish on ${subject.raw(source, String(payload[keyField]))}`, `/${keyField}`);
+      return fail("key_mismatch", `${where()}: /${keyField} is ${quoted(payload[keyField], keyField, hiddenOf(source))} but the subject's key is "${key}"; publish on ${subject.raw(source, String(payload[keyField]))}`, `/${keyField}`);
     }
     const eventTime = parseEventTime(payload.ts);
-    if (eventTime === undefined) return fail("event_time", `${where()}: /ts ${JSON.stringify(payload.ts)} is not a time; expected RFC 3339 or unix seconds/ms/ns`, "/ts");
+    if (eventTime === undefined) return fail("event_time", `${where()}: /ts ${quoted(payload.ts, "ts", hiddenOf(source))} is not a time; expected RFC 3339 or unix seconds/ms/ns`, "/ts");
 
     if (eventTime - input.timestampMs > maxFutureSkewMs) {
       const ahead = Math.round((eventTime - input.timestampMs) / 1000);
-      return fail("future_event_time", `${where()}: /ts ${iso(eventTime)} is ${ahead} s after ingest ${iso(input.timestampMs)}, more than the ${maxFutureSkewMs} ms allowed; fix the producer's clock, or raise SLUICE_MAX_FUTURE_SKEW_MS if such skew is expected (replay the dead letter once its time has come)`, "/ts");
+      // With ts a personal field, how far ahead it is would give it away as much as its value.
+      const when = hiddenOf(source).has("ts") ? `(${NOT_SHOWN}) is` : `${iso(eventTime)} is ${ahead} s`;
+      return fail("future_event_time", `${where()}: /ts ${when} after ingest ${iso(input.timestampMs)}, more than the ${maxFutureSkewMs} ms allowed; fix the producer's clock, or raise SLUICE_MAX_FUTURE_SKEW_MS if such skew is expected (replay the dead letter once its time has come)`, "/ts");
     }
 
     const eventId = eventIdOf(input.headers, payload, input.stream, input.seq);

@@ -1,7 +1,8 @@
 import type { ValidateFunction } from "ajv";
 import { HEADERS } from "../../subjects/catalog.ts";
 import { createAjv } from "../../subjects/registry/ajv.ts";
-import { SCHEMAS_V1 } from "../../subjects/schemas/index.ts";
+import { PII_FIELDS, SCHEMAS_V1 } from "../../subjects/schemas/index.ts";
+import { PII_KEYWORD } from "../../pii/index.ts";
 import { applyUpcast, upcastSteps, type UpcastStep } from "../../subjects/schemas/migrations.ts";
 import type { Source } from "../../subjects/sources.ts";
 
@@ -80,4 +81,38 @@ export function upcast(compiled: (version: number) => CompiledVersion | undefine
   let out = payload;
   for (let v = from + 1; v <= to; v++) out = applyUpcast(compiled(v)?.steps ?? [], out);
   return out;
+}
+
+function isMarked(property: unknown): boolean {
+  return property !== null && typeof property === "object" && (PII_KEYWORD in property || (property as { $comment?: unknown }).$comment === "pii");
+}
+
+/**
+ * The fields of a source whose values a rejection never shows (reasons reach DLQ headers, logs,
+ * spans and sluice.dead_letters): those marked `x-sluice-pii` (or `"$comment": "pii"`) in any
+ * registered version, the shipped ones, and the field a split upcast reads when a part it writes
+ * is marked. Re-read when a version is registered; asked for on rejections only.
+ */
+export function personalFields(schemas: SchemaSource): (source: Source) => ReadonlySet<string> {
+  const cache = new Map<Source, { key: string; fields: ReadonlySet<string> }>();
+  return (source) => {
+    const versions = schemas.versions(source);
+    const key = versions.map((v) => `${v}:${schemas.get(source, v)?.revision}`).join(",");
+    const hit = cache.get(source);
+    if (hit?.key === key) return hit.fields;
+    const documents = versions.map((v) => schemas.get(source, v)?.schema as { properties?: Record<string, unknown> } | undefined);
+    const fields = new Set(PII_FIELDS[source]);
+    for (const doc of documents) for (const [name, property] of Object.entries(doc?.properties ?? {})) if (isMarked(property)) fields.add(name);
+    for (const doc of documents) {
+      let steps: readonly UpcastStep[] = [];
+      try {
+        steps = upcastSteps(doc ?? {});
+      } catch {
+        // The registry refuses such a document; nothing to add.
+      }
+      for (const step of steps) if (step.op === "split" && step.into.some((f) => fields.has(f))) fields.add(step.from);
+    }
+    cache.set(source, { key, fields });
+    return fields;
+  };
 }

@@ -6,8 +6,6 @@ import * as assert from "uvu/assert";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { NatsServer } from "../harness/nats-server.ts";
@@ -15,7 +13,7 @@ import { ClickHouseServer } from "../harness/clickhouse-server.ts";
 import { publishAll, startTestPipeline, type TestPipeline } from "../harness/pipeline.ts";
 import { streamMessages } from "../harness/run-snapshot.ts";
 import { waitFor } from "../harness/wait.ts";
-import { startTelemetry, type Telemetry } from "../../otel/index.ts";
+import { startCapture, type Capture } from "./capture.ts";
 import { SchemaRegistry } from "../../subjects/registry/index.ts";
 import { SCHEMAS_V2 } from "../../subjects/schemas/index.ts";
 import { alertMessage } from "../../actors/detect/index.ts";
@@ -37,64 +35,35 @@ const IP = "203.0.113.77";
 const CLEAR = [CARD, CARD.replace(/(\d{4})(?=\d)/g, "$1-"), EMAIL, PHONE, "447700900123", String(LAT), String(LON), IP];
 
 const test = suite<{
-  nats: NatsServer; ch: ClickHouseServer; nc: NatsConnection; telemetry: Telemetry; spans: string[]; logs: string[];
-  dir: string; keyringPath: string; env: Record<string, string>; pipeline?: TestPipeline; restore: () => void;
+  nats: NatsServer; ch: ClickHouseServer; nc: NatsConnection; capture: Capture;
+  dir: string; keyringPath: string; env: Record<string, string>; pipeline?: TestPipeline;
 }>("pii end to end");
 
-function otlpReceiver(spans: string[]): Promise<{ server: Server; url: string }> {
-  const server = createServer((req, res) => {
-    let body = "";
-    req.on("data", (d) => (body += d));
-    req.on("end", () => {
-      spans.push(body);
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end("{}");
-    });
-  });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` })));
-}
-
-let receiver: { server: Server; url: string } | undefined;
-
 test.before(async (ctx) => {
-  ctx.spans = [];
-  ctx.logs = [];
-  // Every line the pipeline writes is kept (and still shown).
-  const out = process.stdout.write.bind(process.stdout), err = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string | Uint8Array, ...rest: never[]) => (ctx.logs.push(String(chunk)), out(chunk, ...rest))) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => (ctx.logs.push(String(chunk)), err(chunk, ...rest))) as typeof process.stderr.write;
-  ctx.restore = () => {
-    process.stdout.write = out;
-    process.stderr.write = err;
-  };
-  receiver = await otlpReceiver(ctx.spans);
-  ctx.telemetry = startTelemetry({ endpoint: receiver.url, log: () => undefined });
+  ctx.capture = await startCapture();
   [ctx.nats, ctx.ch] = await Promise.all([NatsServer.start(), ClickHouseServer.start()]);
   ctx.nc = await connect({ servers: ctx.nats.url });
   ctx.dir = mkdtempSync(join(tmpdir(), "sluice-pii-"));
   ctx.keyringPath = join(ctx.dir, "keyring.json");
   writeKeyring(ctx.keyringPath, newKeyring());
   ctx.env = { SLUICE_KEYRING: ctx.keyringPath, SLUICE_PARTITIONS: "1", SLUICE_SINK_BATCH_MS: "100" };
-  // The v2 schemas (x-sluice-pii) become the current versions, as `sluice schema add` makes them.
+  // The shipped v2 schemas (x-sluice-pii) are the current versions from the registry's start.
   const registry = await SchemaRegistry.open(ctx.nc);
-  await registry.add("txn", SCHEMAS_V2.txn);
-  await registry.add("social", SCHEMAS_V2.social);
+  assert.equal([registry.get("txn", registry.current("txn"))?.schema, registry.get("social", registry.current("social"))?.schema], [SCHEMAS_V2.txn, SCHEMAS_V2.social]);
   await registry.close();
 });
 
 test.after(async (ctx) => {
-  ctx.restore?.();
+  await ctx.capture?.stop();
   await ctx.pipeline?.cleanup();
   await ctx.nc?.close();
-  await ctx.telemetry?.shutdown().catch(() => undefined);
-  receiver?.server.close();
   await ctx.nats?.stop();
   await ctx.ch?.stop();
   if (ctx.dir) rmSync(ctx.dir, { recursive: true, force: true });
 });
 
-const start = (ctx: { nats: NatsServer; ch: ClickHouseServer; env: Record<string, string>; telemetry: Telemetry }) =>
-  startTestPipeline(ctx.nats.url, { clickhouseUrl: ctx.ch.url, env: ctx.env, tracerFor: ctx.telemetry.tracerFor, actors: ["validate", "window", "clickhouse-sink-events", "clickhouse-sink-dlq", "clickhouse-sink-agg", "clickhouse-sink-dq", "clickhouse-sink-late", "detect", "clickhouse-sink-anomalies"] });
+const start = (ctx: { nats: NatsServer; ch: ClickHouseServer; env: Record<string, string>; capture: Capture }) =>
+  startTestPipeline(ctx.nats.url, { clickhouseUrl: ctx.ch.url, env: ctx.env, tracerFor: ctx.capture.telemetry.tracerFor, actors: ["validate", "window", "clickhouse-sink-events", "clickhouse-sink-dlq", "clickhouse-sink-agg", "clickhouse-sink-dq", "clickhouse-sink-late", "detect", "clickhouse-sink-anomalies"] });
 
 const payment = (customer: string, ms: number, extra: Record<string, unknown> = {}) => ({
   subject: `raw.txn.${customer}`,
@@ -170,7 +139,7 @@ test("known PII through valid, dead-lettered, late and flagged events, a restart
   } catch (err) {
     assert.ok(err instanceof PiiDecryptError && /needs key k1/.test(err.message) && !err.message.includes(EMAIL), String(err));
   }
-  await ctx.telemetry.shutdown();
+  await ctx.capture.telemetry.shutdown();
 
   // The scan: every stream but RAW and every table clean; RAW still holds the values (the check can fail).
   const findings = await scanStores({ nc: ctx.nc, rows });
@@ -193,8 +162,8 @@ test("known PII through valid, dead-lettered, late and flagged events, a restart
   })()) places.push(["DLQ headers", m]);
   const tables = await rows("SELECT name FROM system.tables WHERE database = 'sluice' AND engine NOT IN ('View', 'MaterializedView')");
   for (const { name } of tables) places.push([`sluice.${name}`, JSON.stringify(await rows(`SELECT * FROM sluice.\`${name}\``))]);
-  places.push(["spans", ctx.spans.join("\n")], ["logs", ctx.logs.join("")]);
-  assert.ok(ctx.spans.length > 0, "spans were exported");
+  places.push(["spans", ctx.capture.spans.join("\n")], ["logs", ctx.capture.logs.join("")]);
+  assert.ok(ctx.capture.spans.length > 0, "spans were exported");
   for (const [where, text] of places) for (const value of CLEAR) assert.not.ok(text.includes(value), `${where} holds ${value === CARD ? "the card number" : "a clear value"}`);
   const raw = (await streamMessages(ctx.nc, "RAW")).map((m) => m.data).join("\n");
   assert.ok(CLEAR.slice(0, 3).every((v) => raw.includes(v)), "the clear values are in RAW");

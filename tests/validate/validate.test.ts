@@ -3,6 +3,8 @@ import * as assert from "uvu/assert";
 import { createValidator, parseEventTime } from "../../actors/validate/index.ts";
 import type { Inbound } from "../../actors/runtime/actor.ts";
 import { eventMsgId } from "../../subjects/identity.ts";
+import { SCHEMAS_V1 } from "../../subjects/schemas/index.ts";
+import type { SchemaSource } from "../../actors/validate/index.ts";
 
 const validate = createValidator({ partitions: 4 });
 /** 2026-11-27T10:00:00.500Z: when RAW stored the message. */
@@ -80,6 +82,34 @@ test("schema errors say which field, what was expected and what came", () => {
   if (v.ok) return;
   assert.match(v.error.message, /\/temperature: must be number \(got "hot"\)/);
   assert.is(v.error.field, "/temperature");
+});
+
+test("fields an operator marks x-sluice-pii in a schema of their own are never quoted: the field, the key, the time, or the payload at a root-level error", () => {
+  const properties = SCHEMAS_V1.txn.properties as Record<string, object>;
+  const v2 = {
+    ...SCHEMAS_V1.txn, minProperties: 6,
+    properties: { ...properties, customer_id: { type: "string", "x-sluice-pii": "tokenize" }, loyalty_no: { type: "string", pattern: "^L[0-9]{6}$", "x-sluice-pii": "mask" }, ts: { ...properties.ts, "x-sluice-pii": { action: "generalize", to: "hour" } } },
+  };
+  const schemas: SchemaSource = { current: () => 2, versions: () => [1, 2], get: (source, v) => (source === "txn" ? { schema: v === 1 ? SCHEMAS_V1.txn : v2, revision: v } : undefined) };
+  const check = createValidator({ partitions: 1, schemas });
+  const reason = (subject: string, body: object) => {
+    const v = check(raw(subject, JSON.stringify(body)));
+    assert.not.ok(v.ok, JSON.stringify(body));
+    return v.ok ? "" : v.error.message;
+  };
+  const base = { customer_id: "c-secret-1", merchant_id: "m-1", amount: 1, currency: "EUR", ts: "2026-11-27T09:59:00Z", loyalty_no: "L123456" };
+  const cases: Array<[string, object, RegExp]> = [
+    ["raw.txn.c-secret-1", { ...base, loyalty_no: "X-SECRET-998877" }, /\/loyalty_no: must match pattern .* \(got a value not shown: PII\)/],
+    ["raw.txn.c-secret-1", { loyalty_no: "X-SECRET-998877" }, /\/: must NOT have fewer than 6 properties \(got an object\)/],
+    ["raw.txn.other", base, /\/customer_id is a value not shown: PII but the subject's key/],
+    ["raw.txn.c-secret-1", { ...base, ts: "X-SECRET-TIME" }, /\/ts: .* \(got a value not shown: PII\)/],
+    ["raw.txn.c-secret-1", { ...base, ts: "2026-11-28T15:00:00Z" }, /\/ts \(a value not shown: PII\) is after ingest/],
+  ];
+  for (const [subject, body, expected] of cases) {
+    const text = reason(subject, body);
+    assert.match(text, expected);
+    for (const secret of ["X-SECRET", "c-secret-1\"", "2026-11-28T15"]) assert.not.ok(text.includes(secret), `${text} quotes ${secret}`);
+  }
 });
 
 test("the same payload event_id under two sources is two EVENTS msg ids; the envelope keeps the producer's id", () => {
