@@ -25,7 +25,7 @@ export async function startTestPipeline(natsUrl: string, opts: { clickhouseUrl?:
     config,
     natsUrl,
     actors: opts.actors ?? ACTOR_NAMES,
-    log: createLogger("warn"),
+    log: createLogger(config.logLevel),
     tracerFor: opts.tracerFor,
   });
   return {
