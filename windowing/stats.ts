@@ -1,10 +1,9 @@
-import type { DDSketch } from "@datadog/sketches-js";
-import { decodeSketch, encodeSketch, mergeSketch, newSketch, quantile } from "./sketch.ts";
+import { decodeSketch, encodeSketch, mergeSketch, newSketch, quantile, type QuantileSketch } from "./sketch.ts";
 import type { WindowResult } from "./types.ts";
 
 /**
  * Running statistics of one metric in one window: count/sum/min/max, Welford's mean and M2 (merged
- * with Chan et al.'s parallel formula) and a DDSketch for the quantiles.
+ * with Chan et al.'s parallel formula) and a DDSketch (sketch.ts) for the quantiles.
  */
 export interface MetricStats {
   n: number;
@@ -13,7 +12,7 @@ export interface MetricStats {
   max: number;
   mean: number;
   m2: number;
-  sketch: DDSketch;
+  sketch: QuantileSketch;
 }
 
 export type MetricStatsJson = Omit<MetricStats, "sketch"> & { sketch: string };
