@@ -242,6 +242,8 @@ export function operatorGrants(user: string, partitions: number): Grants {
   const g = readerGrants(user).merge(baseGrants(user));
   orderedGrants(g, STREAMS.DLQ.name);
   g.publish(api("STREAM", "MSG", "GET", STREAMS.DLQ.name), api("STREAM", "PURGE", STREAMS.DLQ.name), api("STREAM", "MSG", "DELETE", STREAMS.DLQ.name));
+  // A dead letter of a RAW message is replayed from RAW by its sequence (its own body may be protected: api/dlq.ts).
+  g.publish(api("STREAM", "MSG", "GET", STREAMS.RAW.name));
   // A replay publishes the message to its original subject: RAW for validate's, EVENTS for a sink's.
   g.publish(...STREAMS.RAW.subjects, ...STREAMS.EVENTS.subjects);
   kvGrants(g, REGISTRY_BUCKET, "write");
