@@ -90,6 +90,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
       user: config.clickhouseUser,
       password: config.clickhousePassword,
       dataDir: embeddedDataDir(config),
+      engineMemoryMb: config.chdbMemoryMb,
       logger: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
     }, { signal: opts.signal, log });
     if (clickhouse.kind === "embedded") await createLakeViews(clickhouse.client, config.lake);

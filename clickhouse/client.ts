@@ -4,6 +4,7 @@ import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHous
 import { probeCapabilities, type Capabilities, type ClickHouseLogger } from "./capabilities.ts";
 import { EmbeddedEngineBusyError, registerTarget, toClickHouseError } from "./errors.ts";
 import { acquireDataDirLock } from "./lock.ts";
+import { embeddedEngineArgs } from "./engine-settings.ts";
 
 export interface OpenClickHouseOptions {
   /** HTTP(S) url of a ClickHouse server; without it, embedded chDB runs at `dataDir`. */
@@ -15,6 +16,8 @@ export interface OpenClickHouseOptions {
   logger?: ClickHouseLogger;
   /** Per-request timeout against a server. */
   requestTimeoutMs?: number;
+  /** The embedded engine's memory cap in MB (clickhouse/engine-settings.ts); default 1024. */
+  engineMemoryMb?: number;
 }
 
 export interface OpenClickHouse {
@@ -43,7 +46,7 @@ const consoleLogger: ClickHouseLogger = {
  */
 export async function openClickHouse(opts: OpenClickHouseOptions): Promise<OpenClickHouse> {
   const logger = opts.logger ?? consoleLogger;
-  return opts.url ? openServer(opts.url, opts, logger) : openEmbedded(resolve(opts.dataDir), logger);
+  return opts.url ? openServer(opts.url, opts, logger) : openEmbedded(resolve(opts.dataDir), logger, opts.engineMemoryMb);
 }
 
 /**
@@ -97,7 +100,7 @@ async function openServer(url: string, opts: OpenClickHouseOptions, logger: Clic
   return { client, kind: "server", caps, target, close: () => (closing ??= client.close()) };
 }
 
-async function openEmbedded(dataDir: string, logger: ClickHouseLogger): Promise<OpenClickHouse> {
+async function openEmbedded(dataDir: string, logger: ClickHouseLogger, engineMemoryMb: number | undefined): Promise<OpenClickHouse> {
   // Loaded here so a server-only process never maps libchdb.
   const chdb = await import("chdb");
   const { createChdbConnection } = await import("chdb/connection");
@@ -106,9 +109,13 @@ async function openEmbedded(dataDir: string, logger: ClickHouseLogger): Promise<
   const releaseOnExit = () => lock.release();
   process.once("exit", releaseOnExit);
   let client: ClickHouseClient | undefined;
+  // The first connection at a directory starts the engine, with its server settings; the client's
+  // connection (which takes no engine arguments) joins that engine. Kept open until close().
+  let engine: InstanceType<typeof chdb.Session> | undefined;
   const shutdown = async () => {
     try {
       await client?.close();
+      engine?.close();
       // close() can return while the engine still finishes an operation; the directory is
       // only free for another process once that is done.
       await chdb.drainPending();
@@ -119,6 +126,7 @@ async function openEmbedded(dataDir: string, logger: ClickHouseLogger): Promise<
   };
   let caps: Capabilities;
   try {
+    engine = new chdb.Session(dataDir, { connectionArgs: embeddedEngineArgs(engineMemoryMb) });
     // chdb types its connection against its own copy of @clickhouse/client-common; the shapes match.
     const connection = createChdbConnection({ path: dataDir }) as unknown as NonNullable<ClickHouseClientConfigOptions["connection"]>;
     client = createClient({ connection, log: clientLog(logger) });
