@@ -15,6 +15,7 @@ import { allDenials } from "../auth/denials.ts";
 import { authorize, type AuthOptions } from "./auth.ts";
 import { GUARD_DEFAULTS, guards, QueueFullError, requestTimeout, ScoringQueue, type GuardOptions } from "./guard.ts";
 import { jobMetricsText } from "../jobs/metrics.ts";
+import { processMemoryText } from "../otel/memory.ts";
 
 /**
  * What the API reads from. Everything is injected, so tests pass a real chDB client and a real
@@ -84,7 +85,7 @@ function prometheus(metrics: ReadonlyMap<string, ActorMetrics>, lag: ConsumerLag
   lines.push("# HELP sluice_denied_total Requests refused for lack of privilege (read-only SQL over NATS, API tokens and roles).", "# TYPE sluice_denied_total counter");
   for (const d of allDenials()) lines.push(`sluice_denied_total{surface="${d.surface}",reason="${esc(d.reason)}"} ${d.count}`);
   // The scheduled jobs' series, when this process runs the scheduler (jobs/metrics.ts).
-  return lines.join("\n") + "\n" + jobMetricsText();
+  return lines.join("\n") + "\n" + jobMetricsText() + processMemoryText();
 }
 
 interface PostedPoint {

@@ -1,3 +1,4 @@
+import { applyHeapPolicy } from "../otel/memory.ts";
 import { loadConfig } from "../config/index.ts";
 import { ACTOR_NAMES, isActorName, startPipeline } from "../actors/pipeline.ts";
 import { createLogger } from "../actors/runtime/log.ts";
@@ -16,6 +17,7 @@ export async function run(argv: string[], env: Record<string, string | undefined
   const unknown = positionals.filter((n) => !isActorName(n));
   if (unknown.length) throw new UsageError(`unknown actor ${unknown.join(", ")}; expected one of ${ACTOR_NAMES.join(", ")}`);
   const config = loadConfig(env);
+  applyHeapPolicy(config.heapGrowingPercent);
   const natsUrl = config.natsUrl ?? readLocalNatsUrl(config.stateDir);
   if (!natsUrl) throw new UsageError("no NATS server: set NATS_URL (e.g. NATS_URL=nats://127.0.0.1:4222) or start one with `sluice up`");
   const log = createLogger(config.logLevel);

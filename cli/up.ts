@@ -1,3 +1,4 @@
+import { applyHeapPolicy } from "../otel/memory.ts";
 import { loadConfig, type Config } from "../config/index.ts";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { ACTOR_NAMES, startPipeline, streamOverrides, type ActorName, type Pipeline } from "../actors/pipeline.ts";
@@ -76,6 +77,7 @@ export async function run(argv: string[], env: Record<string, string | undefined
     split: { type: "boolean", default: false },
   }, USAGE);
   const config = loadConfig(env);
+  applyHeapPolicy(config.heapGrowingPercent);
   const log = createLogger(config.logLevel);
   const rate = positiveNumber(values.rate, "--rate", 50);
   const sources = parseSources(values.sources ?? SOURCES.join(","));

@@ -1,5 +1,7 @@
 import { join, resolve } from "node:path";
 import { LakeUrlError, parseLakeUrl, type LakeLocation } from "../lake/location.ts";
+import { DEFAULT_ENGINE_MEMORY_MB } from "../clickhouse/engine-settings.ts";
+import { DEFAULT_HEAP_GROWING_PERCENT } from "../otel/memory.ts";
 
 /**
  * Everything sluice reads from its environment, read once and frozen. No other module reads
@@ -70,6 +72,10 @@ export interface Config {
    */
   readonly lakeFileRows: number;
   readonly lakeFileBytes: number;
+  /** Memory cap of the embedded engine, MB (`SLUICE_CHDB_MEMORY_MB`; its caches are sized in clickhouse/engine-settings.ts). */
+  readonly chdbMemoryMb: number;
+  /** How far the JS heap may grow past the live objects before V8 collects, percent (`SLUICE_HEAP_GROWING_PERCENT`, otel/memory.ts; 0: V8's own). */
+  readonly heapGrowingPercent: number;
   /** Days the `retention` job keeps table partitions on servers without TTL, and lake files; undefined: forever. */
   readonly retentionDays: number | undefined;
   readonly lakeRetentionDays: number | undefined;
@@ -192,6 +198,8 @@ export function loadConfig(env: Env): Config {
     lake: lakeLocation(env, resolve(env.SLUICE_STATE_DIR || ".sluice")),
     lakeFileRows: integer(env, "SLUICE_LAKE_FILE_ROWS", 1_000_000, 1, 100_000_000),
     lakeFileBytes: integer(env, "SLUICE_LAKE_FILE_MB", 8, 1, 1_024) * 1024 * 1024,
+    chdbMemoryMb: integer(env, "SLUICE_CHDB_MEMORY_MB", DEFAULT_ENGINE_MEMORY_MB, 64, 1_048_576),
+    heapGrowingPercent: integer(env, "SLUICE_HEAP_GROWING_PERCENT", DEFAULT_HEAP_GROWING_PERCENT, 0, 1_000),
     retentionDays: env.SLUICE_RETENTION_DAYS ? integer(env, "SLUICE_RETENTION_DAYS", 0, 1, 36_500) : undefined,
     lakeRetentionDays: env.SLUICE_LAKE_RETENTION_DAYS ? integer(env, "SLUICE_LAKE_RETENTION_DAYS", 0, 1, 36_500) : undefined,
     jaegerUiUrl: url(env, "JAEGER_UI_URL", ["http:", "https:"]),
