@@ -138,7 +138,10 @@ export function createDetection(opts: DetectionOptions = {}): Detection {
       if (!scorer) return [];
       const findings = scorer.observe(envelope.key, envelope.event_time, envelope.payload, { event_id: envelope.event_id, trace_id: traceId }, learn);
       const threshold = thresholds[envelope.source];
-      return strongestPerMetric(findings.filter((f) => f.score >= threshold)).map((f) => toAlert(envelope.source, envelope, traceId, f));
+      const passed = findings.filter((f) => f.score >= threshold);
+      // Most events raise nothing: no grouping, no alerts to build.
+      if (passed.length === 0) return [];
+      return strongestPerMetric(passed).map((f) => toAlert(envelope.source, envelope, traceId, f));
     },
     keys: () => ({ iot: scorers.iot.keys(), txn: scorers.txn.keys(), social: scorers.social.keys() }),
     snapshot: () => ({ version: 1, sources: { iot: scorers.iot.snapshot(), txn: scorers.txn.snapshot(), social: scorers.social.snapshot() } }),

@@ -94,11 +94,11 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
       : adjusted ? { name: "merchant-for-customer", r: adjusted }
       : merchant && merchant.n >= MIN_MERCHANT ? { name: "merchant", r: merchant }
       : undefined;
-    const refs = [local ?? (own && own.n >= MIN_CUSTOMER ? { name: "customer", r: own } : undefined)].filter((r) => r !== undefined);
+    const reference = local ?? (own && own.n >= MIN_CUSTOMER ? { name: "customer", r: own } : undefined);
     let finding: Finding | undefined;
-    if (refs.length > 0) {
-      const judged = refs.map((ref) => ({ ...ref, sd: predictiveSpread(ref.r), z: (x - ref.r.mean) / predictiveSpread(ref.r) }));
-      const ref = judged.reduce((a, b) => (b.z < a.z ? b : a));
+    if (reference) {
+      const sd = predictiveSpread(reference.r);
+      const ref = { ...reference, sd, z: (x - reference.r.mean) / sd };
       if (ref.z > 0) {
         const surprise = (ref.z * ref.z) / 2;
         finding = {
@@ -122,7 +122,9 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
       if (merchant && merchant.n >= MIN_MERCHANT) teach(c.offset, x - merchant.mean);
       if (merchantId) {
         teach((c.pairs[merchantId] ??= newRobust()), x);
-        c.pairOrder = [...c.pairOrder.filter((m) => m !== merchantId), merchantId];
+        const at = c.pairOrder.indexOf(merchantId);
+        if (at >= 0) c.pairOrder.splice(at, 1);
+        c.pairOrder.push(merchantId);
         while (c.pairOrder.length > PAIRS_PER_CUSTOMER) delete c.pairs[c.pairOrder.shift()!];
         teach(merchants.upsert(merchantId, newRobust), x);
       }
@@ -148,7 +150,8 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
 
   function velocity(key: string, c: Customer, t: number): Finding | undefined {
     const previous = c.times[c.times.length - 1];
-    c.times = [...c.times, t].slice(-(VELOCITY_GAPS + 1));
+    c.times.push(t);
+    if (c.times.length > VELOCITY_GAPS + 1) c.times.shift();
     if (previous === undefined) return undefined;
     const gap = t - previous;
     let finding: Finding | undefined;
@@ -207,7 +210,10 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
         },
       };
     }
-    if (remember) c.places = [...c.places, [lat, lon, t] as [number, number, number]].slice(-PLACES);
+    if (remember) {
+      c.places.push([lat, lon, t]);
+      if (c.places.length > PLACES) c.places.shift();
+    }
     return finding;
   }
 
@@ -226,7 +232,9 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
         // Places stay in event-time order (the newest gives the implied speed): an older one is judged, not kept.
         findings = [amount(key, c, payload, !hurried, true), location(key, c, eventTime, payload, false)];
       } else findings = [amount(key, c, payload, !hurried, true), velocity(key, c, eventTime), location(key, c, eventTime, payload, true)];
-      return findings.filter((f): f is Finding => f !== undefined && f.score > 0);
+      const out: Finding[] = [];
+      for (const f of findings) if (f !== undefined && f.score > 0) out.push(f);
+      return out;
     },
     keys: () => ({ held: customers.size, evicted: customers.evicted }),
     snapshot: () => ({ customers: [...customers.entries()], merchants: [...merchants.entries()] }),

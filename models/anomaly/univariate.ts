@@ -255,31 +255,38 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
     st.lastTs = ts;
   }
 
+  function seasonalPrediction(season: SeasonState | null, ts: number): number | null {
+    if (!season) return null;
+    const k = phase(season, ts);
+    return season.visits[k] >= 2 ? season.profile[k] : null;
+  }
+
   /** The context predictor the value departs from most, in units of that predictor's usual error. */
   function explainContext(ts: number, x: number): { context: ContextName; low: number; high: number } {
-    const seasonal = (s: SeasonState | null): number | null => {
-      if (!s) return null;
-      const k = phase(s, ts);
-      return s.visits[k] >= 2 ? s.profile[k] : null;
-    };
-    const predictions: Record<ContextName, number | null> = {
-      rate: st.prev,
-      level: st.n === 0 ? null : st.level,
-      "seasonal-day": seasonal(st.day),
-      "seasonal-week": seasonal(st.week),
-    };
     const floor = 1e-9 + 1e-6 * Math.abs(st.level);
-    let best: { context: ContextName; low: number; high: number; z: number } = { context: "level", low: x, high: x, z: -1 };
-    for (const context of CONTEXTS) {
-      const pred = predictions[context];
+    let context: ContextName = "level";
+    let low = x;
+    let high = x;
+    let bestZ = -1;
+    // Every prediction is made before any residual scale learns from this value.
+    const day = seasonalPrediction(st.day, ts);
+    const week = seasonalPrediction(st.week, ts);
+    for (let c = 0; c < CONTEXTS.length; c++) {
+      const name = CONTEXTS[c];
+      const pred = c === 0 ? st.prev : c === 1 ? (st.n === 0 ? null : st.level) : c === 2 ? day : week;
       if (pred === null) continue;
       const e = x - pred;
-      const scale = Math.max(st.residualScale[context], floor);
+      const scale = Math.max(st.residualScale[name], floor);
       const z = Math.abs(e) / scale;
-      if (z > best.z) best = { context, low: pred - 4 * scale, high: pred + 4 * scale, z };
-      st.residualScale[context] = ewma(st.residualScale[context], Math.abs(e), A_SLOW, st.residualScale[context] === 0);
+      if (z > bestZ) {
+        bestZ = z;
+        context = name;
+        low = pred - 4 * scale;
+        high = pred + 4 * scale;
+      }
+      st.residualScale[name] = ewma(st.residualScale[name], Math.abs(e), A_SLOW, st.residualScale[name] === 0);
     }
-    return best;
+    return { context, low, high };
   }
 
   function learnSeason(s: SeasonState | null, ts: number, x: number): void {
@@ -300,79 +307,98 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
     const context = explainContext(timestampMs, value);
     const floor = 1e-9 + 1e-6 * Math.abs(st.level);
 
-    let best: { s: number; p: number; scale: number; novelty: number } | null = null;
+    // The most surprising scale (plain loops and locals: this runs for every point of every series).
+    let haveBest = false;
+    let bestS = 0;
+    let bestP = 1;
+    let bestScale = 0;
+    let bestNovelty = 0;
     let active = 0;
-    SCALES.forEach((cfg, i) => {
+    for (let i = 0; i < SCALES.length; i++) {
+      const cfg = SCALES[i];
       const dists = pushNovelty(cfg, st.novelty[i], value);
-      if (dists === null) return;
+      if (dists === null) continue;
+      const units = st.noveltyUnit[i];
+      const calibrators = st.calibrators[i];
       let s = 0;
       let novelty = 0;
       let calibrated = 0;
-      dists.forEach((dist, j) => {
-        if (dist === null) return;
-        const unit = st.noveltyUnit[i][j];
-        st.noveltyUnit[i][j] = ewma(unit, dist, A_SLOW, unit === 0);
-        if (unit <= floor) return;
+      for (let j = 0; j < dists.length; j++) {
+        const dist = dists[j];
+        if (dist === null) continue;
+        const unit = units[j];
+        units[j] = ewma(unit, dist, A_SLOW, unit === 0);
+        if (unit <= floor) continue;
         const nov = dist / unit;
-        s -= Math.log(tailProbability(cal, st.calibrators[i][j], nov));
-        observe(cal, st.calibrators[i][j], nov);
+        s -= Math.log(tailProbability(cal, calibrators[j], nov));
+        observe(cal, calibrators[j], nov);
         novelty += nov;
         calibrated++;
-      });
-      if (calibrated < dists.length) return;
+      }
+      if (calibrated < dists.length) continue;
       active++;
       s /= calibrated;
-      if (!best || s > best.s) best = { s, p: Math.exp(-s), scale: cfg.step, novelty: novelty / calibrated };
-    });
+      if (!haveBest || s > bestS) {
+        haveBest = true;
+        bestS = s;
+        bestP = Math.exp(-s);
+        bestScale = cfg.step;
+        bestNovelty = novelty / calibrated;
+      }
+    }
 
     const seen = st.range;
     const outOfRange = seen !== null && isOutOfRange(seen, value);
     let rangeSurprise = 0;
+    // The range before this value: what an out-of-range or flatline value is explained against.
+    const seenLow = seen?.low ?? value;
+    const seenHigh = seen?.high ?? value;
     if (seen === null) st.range = { low: value, high: value, breaks: 0, points: 0 };
     else {
       // Laplace estimate of how often this series leaves its range; while the range is still
       // forming (warm-up) leaving it is expected and is not held against later breaks.
       rangeSurprise = -Math.log((seen.breaks + 1) / (seen.points + 2));
       const counted = outOfRange && st.n >= warmup ? 1 : 0;
-      st.range = {
-        low: Math.min(seen.low, value),
-        high: Math.max(seen.high, value),
-        breaks: seen.breaks * cal.decay + counted,
-        points: seen.points * cal.decay + 1,
-      };
+      seen.low = Math.min(seen.low, value);
+      seen.high = Math.max(seen.high, value);
+      seen.breaks = seen.breaks * cal.decay + counted;
+      seen.points = seen.points * cal.decay + 1;
     }
-    const f = st.flat ?? { run: 0, record: 0, breaks: 0 };
+    const f = (st.flat ??= { run: 0, record: 0, breaks: 0 });
     const flatNow = stuckRecord(f, value === st.prev, st.n, warmup);
     const points = st.range?.points ?? 0;
     // Priced like a range break: by how often this series has set such records before.
     const flatSurprise = flatNow ? -Math.log((f.breaks + 1) / (points + 2)) : 0;
-    st.flat = { run: f.run, record: f.record, breaks: f.breaks * cal.decay + (flatNow ? 1 : 0) };
+    f.breaks = f.breaks * cal.decay + (flatNow ? 1 : 0);
     learnSeason(st.day, timestampMs, value);
     learnSeason(st.week, timestampMs, value);
     st.level = ewma(st.level, value, A_LEVEL, st.n === 0);
     st.prev = value;
     st.n++;
 
-    const base = { context: context.context, observed: value, expected: { low: context.low, high: context.high } };
-    const top = best as { s: number; p: number; scale: number; novelty: number } | null;
-    if (!top || st.n <= warmup) {
-      return { score: 0, explanation: { signal: "warmup", ...base, novelty: 0, pValue: 1, surprise: 0, suppressed: false } };
+    if (!haveBest || st.n <= warmup) {
+      return {
+        score: 0,
+        explanation: { signal: "warmup", context: context.context, observed: value, expected: { low: context.low, high: context.high }, novelty: 0, pValue: 1, surprise: 0, suppressed: false },
+      };
     }
-    const novel = Math.max(0, top.s - Math.log(active));
+    const novel = Math.max(0, bestS - Math.log(active));
     const jump = outOfRange && rangeSurprise > novel;
     const stuck = flatNow && flatSurprise > Math.max(novel, jump ? rangeSurprise : 0);
     const surprise = stuck ? flatSurprise : jump ? rangeSurprise : novel;
     const suppressed = surprise <= st.lastSurprise + ALERT_MARGIN;
     st.lastSurprise = Math.max(surprise, st.lastSurprise * suppressionDecay);
     const out = suppressed ? 0 : surprise;
+    const againstRange = (jump || stuck) && seen !== null;
     return {
       score: 1 - Math.exp(-out / 10),
       explanation: {
-        signal: stuck ? "flatline" : jump ? "out-of-range" : `novel-pattern/${top.scale}`,
-        ...base,
-        ...((jump || stuck) && seen ? { expected: { low: seen.low, high: seen.high } } : {}),
-        novelty: top.novelty,
-        pValue: stuck || jump ? Math.exp(-surprise) : Math.min(1, top.p * active),
+        signal: stuck ? "flatline" : jump ? "out-of-range" : `novel-pattern/${bestScale}`,
+        context: context.context,
+        observed: value,
+        expected: againstRange ? { low: seenLow, high: seenHigh } : { low: context.low, high: context.high },
+        novelty: bestNovelty,
+        pValue: stuck || jump ? Math.exp(-surprise) : Math.min(1, bestP * active),
         surprise,
         suppressed,
       },
