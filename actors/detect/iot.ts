@@ -1,6 +1,6 @@
 import {
-  createMultivariateDetector, createUnivariateDetector,
-  type MultivariateDetector, type MultivariateSnapshot, type UnivariateDetector, type UnivariateOptions, type UnivariateSnapshot,
+  createRelationDetector, createUnivariateDetector,
+  type RelationDetector, type RelationSnapshot, type UnivariateDetector, type UnivariateOptions, type UnivariateSnapshot,
 } from "../../models/anomaly/index.ts";
 import { DetectSnapshotError, type Finding, type Scorer } from "./finding.ts";
 import { Lru } from "../../models/lru.ts";
@@ -36,7 +36,7 @@ const JOINT_TESTS = JUMP_TESTS;
 /** Per sensor: the metrics read together (sorted names, fixed by the first reading with two or more) and their detector. */
 interface Joint {
   metrics: string[];
-  detector: MultivariateDetector;
+  detector: RelationDetector;
 }
 
 /** Per metric: the last reading and the usual size of a step between readings. */
@@ -65,7 +65,7 @@ interface Sensor {
 
 interface SensorSnapshot {
   detectors: Record<string, UnivariateSnapshot>;
-  joint?: { metrics: string[]; detector: MultivariateSnapshot } | null;
+  joint?: { metrics: string[]; detector: RelationSnapshot } | null;
   steps?: Record<string, Steps>;
   newest?: number | null;
   last: Record<string, number> | null;
@@ -119,12 +119,13 @@ export function createIotScorer(opts: { maxKeys: number; threshold: number; univ
   const fresh = (): Sensor => ({ detectors: new Map(), joint: null, steps: {}, newest: null, last: null, seen: 0, repeatRate: 0.1, run: 0, reported: false });
 
   /**
-   * The reading as one vector against the sensor's past readings (models/anomaly multivariate:
-   * distance to the 5th nearest of the last 500, standardised): a combination never seen though
-   * each metric is within its own habits — humidity up while temperature falls. Off a relation
-   * between two metrics, either could be the one that broke it (the neighbours cannot tell), so
-   * the finding names the metric whose step from its previous reading is largest in its usual
-   * steps, the one that moved unlike itself (the neighbours' choice is kept in the explanation).
+   * The reading as one vector against how the sensor's metrics usually move together
+   * (models/anomaly relation: each metric's residual from its regression on the others, the
+   * largest calibrated): a combination the relation does not allow though each metric is within
+   * its own habits — humidity up while temperature rises. Off a relation between two metrics,
+   * either could be the one that broke it, so the finding names the metric whose step from its
+   * previous reading is largest in its usual steps, the one that moved unlike itself (the
+   * relation's own choice is kept in the explanation as `nearest`).
    * Readings without every metric of the sensor's first full reading are not judged jointly.
    * Call before the readings' steps are learnt.
    */
@@ -132,7 +133,7 @@ export function createIotScorer(opts: { maxKeys: number; threshold: number; univ
     const names = Object.keys(values).sort();
     if (!s.joint) {
       if (names.length < 2) return undefined;
-      s.joint = { metrics: names, detector: createMultivariateDetector({ featureNames: names }) };
+      s.joint = { metrics: names, detector: createRelationDetector({ featureNames: names }) };
     }
     const { metrics, detector } = s.joint;
     if (!metrics.every((m) => m in values)) return undefined;
@@ -286,10 +287,11 @@ export function createIotScorer(opts: { maxKeys: number; threshold: number; univ
           d.restore(ds);
           detectors.set(metric, d);
         }
-        // Snapshots from before the joint signal have none: it starts learning from the next reading.
+        // Snapshots from before the joint signal have none, and those from before its relation
+        // model hold a nearest-neighbour detector's state: it starts learning from the next reading.
         let jointState: Joint | null = null;
-        if (snap.joint) {
-          jointState = { metrics: [...snap.joint.metrics], detector: createMultivariateDetector({ featureNames: snap.joint.metrics }) };
+        if (snap.joint && snap.joint.detector?.version === 1) {
+          jointState = { metrics: [...snap.joint.metrics], detector: createRelationDetector({ featureNames: snap.joint.metrics }) };
           jointState.detector.restore(snap.joint.detector);
         }
         sensors.set(key, { detectors, joint: jointState, steps: structuredClone(snap.steps ?? {}), newest: snap.newest ?? null, last: snap.last, seen: snap.seen, repeatRate: snap.repeatRate, run: snap.run, reported: snap.reported });
