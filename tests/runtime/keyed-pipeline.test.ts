@@ -9,6 +9,7 @@ import { createLogger } from "../../actors/runtime/log.ts";
 import { defineKeyedActor } from "../../actors/runtime/keyed/actor.ts";
 import { keyedActor } from "../../actors/runtime/keyed/run.ts";
 import { keyedBuckets, type LeaseValue } from "../../actors/runtime/keyed/ownership.ts";
+import { metricsFor } from "../../actors/runtime/metrics.ts";
 
 const test = suite<BrokerContext>("keyed runtime: pipelined batches");
 withBroker(test);
@@ -23,9 +24,9 @@ const REFUSED_SEQ = 250;
  * output of the message at REFUSED_SEQ goes to a subject no stream holds: its PubAck is a refusal,
  * which arrives while later batches are handled and published.
  */
-function pipelined(refuse: boolean) {
+function pipelined(refuse: boolean, name = "kpipe") {
   return defineKeyedActor<{ count: number }>({
-    name: "kpipe",
+    name,
     reads: { mode: "keyed", stream: "EVENTS", tasks: [{ id: "p0", filter: "events.kpipe.0" }] },
     emits: ["AGG"],
     batch: { max_messages: 10, max_wait_ms: 5 },
@@ -66,6 +67,22 @@ test("a refused PubAck behind pipelined batches: the position never passes it, a
       "every count as one pass gives it: no message folded twice or skipped");
   } finally {
     second.abort();
+    await running;
+  }
+});
+
+test("the last batch settles when its PubAcks arrive, with no later message to wake the loop: nothing stays in flight", async ({ nc }) => {
+  const js = jetstream(nc);
+  await Promise.all(Array.from({ length: 95 }, (_, i) => js.publish("events.kpipe.0", `${i + 1}`)));
+  const before = (await streamMessages(nc, "EVENTS")).length;
+  const controller = new AbortController();
+  const running = keyedActor(pipelined(false, "kidle"), { rebalanceMs: 50, checkpointEveryMs: 60_000, pipelineDepth: 4 }).run({ nc, log, signal: controller.signal });
+  try {
+    const m = metricsFor("kidle");
+    const settled = await waitFor(async () => ({ acked: m.acked, inFlight: m.inFlight }), (s) => s.acked === before && s.inFlight === 0, 20_000, 50);
+    assert.equal(settled, { acked: before, inFlight: 0 }, "every message acknowledged as stored while the task waits for more");
+  } finally {
+    controller.abort();
     await running;
   }
 });

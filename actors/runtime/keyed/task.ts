@@ -146,30 +146,39 @@ export class TaskRunner<S, T extends TaskSpec> {
       return publisher.publish(out.subject, out.data, { headers: h, msgId: out.msgId });
     };
 
-    // Batches whose outputs are published and whose PubAcks are not all in, oldest first. The
-    // next batch is handled (and its outputs published) meanwhile; the position moves past a
-    // batch only once it and every batch before it are stored.
-    const unsettled: PublishedBatch[] = [];
-    const settleOldest = async () => {
-      const b = unsettled.shift()!;
-      try {
-        await b.stored;
-        seq = b.last;
-        metrics.acked += b.size;
-        metrics.lastProgressAt = Date.now();
-        def.report?.(state, task, { seq, span: b.span });
-      } catch (err) {
-        b.span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(err) });
-        throw err;
-      } finally {
-        metrics.inFlight -= b.size;
-        b.span.end();
-      }
+    // Batches are pipelined: the next one is handled (and its outputs published) while the PubAcks
+    // of earlier ones are in flight. Each batch settles in stream order as soon as it and every
+    // batch before it are stored — without waiting for the loop, which may be idle — and only
+    // then does the position move past it. A failed batch fails every later one and ends the loop.
+    let settledThrough: Promise<void> = Promise.resolve();
+    const unsettled: Array<Promise<void>> = [];
+    let failure: unknown;
+    const settleInOrder = (b: PublishedBatch) => {
+      const settled = settledThrough
+        .then(() => b.stored)
+        .then(() => {
+          seq = b.last;
+          metrics.acked += b.size;
+          metrics.lastProgressAt = Date.now();
+          def.report?.(state, task, { seq, span: b.span });
+        }, (err: unknown) => {
+          b.span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(err) });
+          throw err;
+        })
+        .finally(() => {
+          metrics.inFlight -= b.size;
+          b.span.end();
+          unsettled.splice(unsettled.indexOf(settled), 1);
+        });
+      settled.catch((err: unknown) => {
+        failure ??= err;
+        void messages.close();
+      });
+      settledThrough = settled;
+      unsettled.push(settled);
     };
     // State already holds every batch handled; a checkpoint must say the same of its position.
-    const drain = async () => {
-      while (unsettled.length) await settleOldest();
-    };
+    const drain = () => settledThrough;
 
     let clean = false;
     try {
@@ -261,24 +270,20 @@ export class TaskRunner<S, T extends TaskSpec> {
         }
         // Handled: a failure surfaces when the batch settles, not as an unhandled rejection before.
         stored.catch(() => undefined);
-        unsettled.push({ last, size: batch.length, span, stored });
-        while (unsettled.length > deps.pipelineDepth) await settleOldest();
+        settleInOrder({ last, size: batch.length, span, stored });
+        while (unsettled.length > deps.pipelineDepth) await unsettled[0];
         if (Date.now() - savedAt >= deps.checkpointEveryMs) {
           await drain();
           if (seq > savedSeq) await save();
         }
-        if (signal.aborted) break;
+        if (signal.aborted || failure) break;
       }
       await drain();
       clean = true;
     } finally {
       signal.removeEventListener("abort", onAbort);
+      // What a failure left in flight is rejected here and settles as failed (no checkpoint follows).
       publisher.close();
-      // What a failure left in flight: its spans end, its outcome no longer matters (no checkpoint follows).
-      for (const b of unsettled.splice(0)) {
-        metrics.inFlight -= b.size;
-        b.span.end();
-      }
       // close() waits on a pull a stalled server never answers.
       await withDeadline(() => messages.close(), { what: `${name}: close the ${stream} consumer`, signal: hard, timeoutMs: 1_000 }).catch(() => undefined);
       // Only a loop that ended cleanly has every output of its state stored.
