@@ -9,8 +9,12 @@
 //   nats.js loop of bench/pipeline.ts (publish into a stream, consume with an explicit ack per
 //   message, JSON.parse);
 // - whole pipeline: raw publish → validate → EVENTS → window → AGG → ClickHouse, all actors on.
-//   npm run bench:windows [-- --events 50000] [--group-shards 1] [--modes engine,actor,pipeline] [--rounds 5]
+// - state (asked for by name): window state per key at 1k/10k/100k keys, in process.
+//   npm run bench:windows [-- --events 50000] [--group-shards 1] [--modes engine,actor,pipeline,state] [--rounds 5]
+//     [--keys 1000,10000,100000] [--state-minutes 3]
 import { parseArgs } from "node:util";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { NatsServer } from "../tests/harness/nats-server.ts";
@@ -111,6 +115,76 @@ function engineInProcess(input: TestMessage[], groupShards: number, rounds: numb
   return { rate, parseRate, outputs: counted };
 }
 
+const SITE_NAMES = ["berlin", "lisbon", "oslo"];
+
+/** A full collection (flag set at run time, so the bench needs no --expose-gc), then the heap in use. */
+function heapAfterGc(): number {
+  setFlagsFromString("--expose-gc");
+  (runInNewContext("gc") as () => void)();
+  return process.memoryUsage().heapUsed;
+}
+
+interface StateCase {
+  keys: number;
+  events: number;
+  eventsPerCpuS: number;
+  bytesPerKey: number;
+  dedupeIdsPerKey: number;
+  openWindowsPerKey: number;
+}
+
+/**
+ * Window state per key: `keys` sensors, each reporting every 20 s for `minutes` of event time, folded
+ * by every task's handler in process; the heap after a full collection with every task's state
+ * held, minus the heap before, over the keys. Also the events per CPU-second at that key count
+ * (flat means cost linear in keys) and what the state holds per key: open windows and the event
+ * ids kept for deduplication (kept until the longest window an event can be in, a session's
+ * maximum length plus the lateness, is purged).
+ */
+function statePerKey(keys: number, minutes: number, groupShards: number): StateCase {
+  const def = windowDefinition({ partitions: PARTITIONS, groupShards });
+  const encoder = new TextEncoder();
+  const base = Date.UTC(2026, 10, 27, 10, 0, 0);
+  const stepMs = 20_000;
+  const inputs = new Map(def.reads.tasks.map((t) => [t, [] as Inbound[]]));
+  let n = 0;
+  for (let t = base; t < base + minutes * 60_000; t += stepMs) {
+    for (let k = 0; k < keys; k++) {
+      const at = t + Math.floor((k * stepMs) / keys);
+      const key = `sensor-${k}`;
+      const payload = { sensor_id: key, site: SITE_NAMES[k % 3], ts: new Date(at).toISOString(), temperature: 15 + ((k * 7 + n) % 23) * 0.5, humidity: 30 + ((k * 11 + n) % 40) };
+      const envelope: Envelope = { event_id: `gen-1-run-${++n}`, source: "iot", key, schema_version: 1, event_time: at, ingest_time: at, payload, raw_subject: `raw.iot.${key}`, raw_seq: n };
+      const subject = `events.iot.${partitionOf(key, PARTITIONS)}`;
+      const data = encoder.encode(JSON.stringify(envelope));
+      for (const [task, list] of inputs) {
+        if (takes(String(task.filter), subject)) list.push({ subject, stream: "EVENTS", seq: list.length + 1, deliveries: 1, timestampMs: at, data, headers: new Map(), traceId: "" });
+      }
+    }
+  }
+  const ctx: KeyedContext = { emit: () => undefined, emitUnbound: () => undefined, reject: () => undefined, scope: "bench.state", log: console };
+  const before = heapAfterGc();
+  const cpu = process.cpuUsage();
+  const states = [...inputs].map(([task, list]) => {
+    const state = def.createState(task);
+    for (let i = 0; i < list.length; i += 1_000) def.handle(state, list.slice(i, i + 1_000), ctx);
+    return state;
+  });
+  const used = process.cpuUsage(cpu);
+  const bytes = heapAfterGc() - before;
+  let dedupe = 0;
+  let open = 0;
+  for (const state of states) {
+    for (const status of Object.values(state.engine.status(0))) {
+      dedupe += status?.dedupe_ids ?? 0;
+      open += status?.open_windows ?? 0;
+    }
+  }
+  return {
+    keys, events: n, eventsPerCpuS: n / ((used.user + used.system) / 1e6), bytesPerKey: bytes / keys,
+    dedupeIdsPerKey: dedupe / keys, openWindowsPerKey: open / keys,
+  };
+}
+
 async function windowAlone(input: TestMessage[], groupShards: number): Promise<{ rate: number; results: number; foldingRate: number; startupMs: number }> {
   const nats = await NatsServer.start();
   try {
@@ -168,13 +242,24 @@ async function wholePipeline(input: TestMessage[], groupShards: number): Promise
   }
 }
 
-export type WindowBenchMode = "engine" | "actor" | "pipeline";
-const MODES: readonly WindowBenchMode[] = ["engine", "actor", "pipeline"];
+export type WindowBenchMode = "engine" | "actor" | "pipeline" | "state";
+const MODES: readonly WindowBenchMode[] = ["engine", "actor", "pipeline", "state"];
+/** What runs without --modes: `state` takes minutes at 100k keys, so it is asked for by name. */
+const DEFAULT_MODES: readonly WindowBenchMode[] = ["engine", "actor", "pipeline"];
 
-export async function main(opts: { events: number; groupShards?: number; modes?: readonly WindowBenchMode[]; rounds?: number }): Promise<BenchSummary> {
+export async function main(opts: {
+  events: number;
+  groupShards?: number;
+  modes?: readonly WindowBenchMode[];
+  rounds?: number;
+  /** Key counts for the `state` mode. */
+  keys?: readonly number[];
+  /** Minutes of event time per key in the `state` mode. */
+  stateMinutes?: number;
+}): Promise<BenchSummary> {
   const count = opts.events;
   const groupShards = opts.groupShards ?? DEFAULT_GROUP_SHARDS;
-  const modes = new Set(opts.modes ?? MODES);
+  const modes = new Set(opts.modes ?? DEFAULT_MODES);
   const minutes = minutesFor(count);
   const input = readings(SENSORS, minutes).slice(0, count);
   const engine = modes.has("engine") ? engineInProcess(input, groupShards, opts.rounds ?? 5) : undefined;
@@ -182,6 +267,7 @@ export async function main(opts: { events: number; groupShards?: number; modes?:
   const base = needsNats ? await natsBaseline(count) : undefined;
   const alone = modes.has("actor") ? await windowAlone(input, groupShards) : undefined;
   const full = modes.has("pipeline") ? await wholePipeline(input, groupShards) : undefined;
+  const state = modes.has("state") ? (opts.keys ?? [1_000, 10_000, 100_000]).map((k) => statePerKey(k, opts.stateMinutes ?? 3, groupShards)) : undefined;
   const f = (n: number) => n.toFixed(0);
   console.log(`events: ${input.length} iot readings (${SENSORS} sensors, 3 sites, ${minutes} minutes of event time), ${PARTITIONS} partitions, ${groupShards} group shards, default window config`);
   if (engine) {
@@ -193,6 +279,13 @@ export async function main(opts: { events: number; groupShards?: number; modes?:
     console.log(`window    EVENTS → window actor (all tasks, all kinds) → AGG: ${f(alone.rate)} events/s   ratio ${(alone.rate / base).toFixed(3)}   (${alone.results} results in AGG; ${f(alone.foldingRate)} events/s from the first message folded, startup ${alone.startupMs.toFixed(0)} ms)`);
   }
   if (full !== undefined && base !== undefined) console.log(`pipeline  raw → validate → EVENTS → window → AGG → ClickHouse (+ events sink): ${f(full)} events/s   ratio ${(full / base).toFixed(3)}`);
+  if (state) {
+    console.log(`state     window state per key (every task's handler in process, sensors every 20 s for ${opts.stateMinutes ?? 3} minutes of event time):`);
+    console.log("             keys     events   events/cpu-s   bytes/key   dedupe ids/key   open windows/key");
+    for (const c of state) {
+      console.log(`  ${f(c.keys).padStart(15)} ${f(c.events).padStart(10)} ${f(c.eventsPerCpuS).padStart(14)} ${f(c.bytesPerKey).padStart(11)} ${c.dedupeIdsPerKey.toFixed(1).padStart(16)} ${c.openWindowsPerKey.toFixed(2).padStart(18)}`);
+    }
+  }
   // The headline is the actor's; with only the engine run, the engine's against its parse baseline.
   const head = alone && base !== undefined ? { events_per_s: round(alone.rate), baseline: round(base), ratio: ratio(alone.rate, base) }
     : engine ? { events_per_s: round(engine.rate), baseline: round(engine.parseRate), ratio: ratio(engine.rate, engine.parseRate) }
@@ -202,6 +295,7 @@ export async function main(opts: { events: number; groupShards?: number; modes?:
     ...(engine ? { engine_events_per_s: round(engine.rate), engine_baseline: round(engine.parseRate), engine_ratio: ratio(engine.rate, engine.parseRate), engine_outputs: engine.outputs } : {}),
     ...(alone ? { agg_results: alone.results, actor_folding_events_per_s: round(alone.foldingRate), actor_startup_ms: round(alone.startupMs) } : {}),
     ...(full !== undefined && base !== undefined ? { pipeline_events_per_s: round(full), pipeline_ratio: ratio(full, base) } : {}),
+    ...(state ? { state: state.map((c) => ({ keys: c.keys, events_per_cpu_s: round(c.eventsPerCpuS), bytes_per_key: round(c.bytesPerKey), dedupe_ids_per_key: round(c.dedupeIdsPerKey, 1), open_windows_per_key: round(c.openWindowsPerKey, 2) })) } : {}),
   };
   printSummary(summary);
   return summary;
@@ -212,13 +306,18 @@ if (isEntryPoint(import.meta.url)) {
     options: {
       events: { type: "string", default: "50000" },
       "group-shards": { type: "string", default: String(DEFAULT_GROUP_SHARDS) },
-      modes: { type: "string", default: MODES.join(",") },
+      modes: { type: "string", default: DEFAULT_MODES.join(",") },
       rounds: { type: "string", default: "5" },
+      keys: { type: "string", default: "1000,10000,100000" },
+      "state-minutes": { type: "string", default: "3" },
     },
   });
   const modes = values.modes.split(",").map((m) => m.trim());
   const unknown = modes.filter((m) => !(MODES as readonly string[]).includes(m));
   if (unknown.length) throw new Error(`--modes: expected some of ${MODES.join(",")}, got ${unknown.join(",")}`);
-  await main({ events: Number(values.events), groupShards: Number(values["group-shards"]), modes: modes as WindowBenchMode[], rounds: Number(values.rounds) });
+  await main({
+    events: Number(values.events), groupShards: Number(values["group-shards"]), modes: modes as WindowBenchMode[], rounds: Number(values.rounds),
+    keys: values.keys.split(",").map(Number), stateMinutes: Number(values["state-minutes"]),
+  });
   process.exit(0);
 }

@@ -21,7 +21,8 @@ type Mapping = DDSketch["mapping"];
 export class QuantileSketch {
   readonly mapping: Mapping;
   readonly positive = new Bins();
-  readonly negative = new Bins();
+  /** Most metrics never go below zero: created on the first negative value. */
+  private negativeBins: Bins | null = null;
   zeroCount = 0;
   count = 0;
 
@@ -37,11 +38,19 @@ export class QuantileSketch {
     this.count += 1;
   }
 
+  get negative(): Bins {
+    return (this.negativeBins ??= new Bins());
+  }
+
+  get negativeCount(): number {
+    return this.negativeBins?.count ?? 0;
+  }
+
   /** The library's DDSketch.getValueAtQuantile, step for step. */
   getValueAtQuantile(q: number): number {
     if (q < 0 || q > 1 || this.count === 0) return NaN;
     const rank = q * (this.count - 1);
-    const negatives = this.negative.count;
+    const negatives = this.negativeCount;
     if (rank < negatives) return -this.mapping.value(this.negative.keyAtRank(negatives - rank - 1, false));
     if (rank < this.zeroCount + negatives) return 0;
     return this.mapping.value(this.positive.keyAtRank(rank - this.zeroCount - negatives, true));
@@ -124,7 +133,7 @@ export function newSketch(relativeAccuracy: number): QuantileSketch {
 export function mergeSketch(into: QuantileSketch, from: QuantileSketch): void {
   if (from.count === 0) return;
   into.positive.merge(from.positive);
-  into.negative.merge(from.negative);
+  if (from.negativeCount > 0) into.negative.merge(from.negative);
   into.zeroCount += from.zeroCount;
   into.count += from.count;
 }
@@ -133,7 +142,7 @@ export function mergeSketch(into: QuantileSketch, from: QuantileSketch): void {
 export function encodeSketch(sketch: QuantileSketch): string {
   const proto = new DDSketch({ relativeAccuracy: sketch.mapping.relativeAccuracy });
   sketch.positive.toStore(proto.store);
-  sketch.negative.toStore(proto.negativeStore);
+  if (sketch.negativeCount > 0) sketch.negative.toStore(proto.negativeStore);
   proto.zeroCount = sketch.zeroCount;
   return Buffer.from(proto.toProto()).toString("base64");
 }
@@ -161,7 +170,7 @@ export function decodeSketch(encoded: string, relativeAccuracy: number): Quantil
   const positive = Bins.fromStore(decoded.store);
   const negative = Bins.fromStore(decoded.negativeStore);
   sketch.positive.merge(positive);
-  sketch.negative.merge(negative);
+  if (negative.count > 0) sketch.negative.merge(negative);
   sketch.zeroCount = decoded.zeroCount;
   sketch.count = positive.count + negative.count + decoded.zeroCount;
   return sketch;

@@ -1,7 +1,7 @@
 import type { Envelope } from "../subjects/envelope.ts";
 import type { CompiledSource, CompiledSpec } from "./config.ts";
 import { addDistinct, countDistinct, distinctFromJson, distinctToJson, mergeDistinct, newDistinct, type DistinctJson, type DistinctOptions, type DistinctState } from "./distinct.ts";
-import { MinHeap } from "./heap.ts";
+import { ExpiryHeap, MinHeap } from "./heap.ts";
 import { addValue, mergeStats, newStats, statsFromJson, statsToJson, summarize, type MetricStats, type MetricStatsJson } from "./stats.ts";
 import type { GroupShard, LateOutput, LateWindowRef, Output, RetractOutput, SourceStatus, WindowKind, WindowResult } from "./types.ts";
 import { WatermarkTracker, type WatermarkJson } from "./watermark.ts";
@@ -66,7 +66,6 @@ export interface EngineOptions {
 
 const factBefore = (a: Fact, b: Fact) => a.t < b.t || (a.t === b.t && a.id < b.id);
 const pairBefore = (a: [number, string], b: [number, string]) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
-const numberBefore = (a: number, b: number) => a < b;
 
 /**
  * The windows of one source. Events at or after the watermark wait in a buffer and are folded into
@@ -87,10 +86,8 @@ export class SourceEngine {
    * windows here without building a key string per event. For sessions this is the session index.
    */
   private slots: Map<string, Win[]>[][];
-  private seen = new Map<string, number>();
-  /** Dedupe ids by expiry: many events share one (a window's end), so a heap of distinct times. */
-  private expiring = new Map<number, string[]>();
-  private expiryTimes = new MinHeap<number>(numberBefore);
+  private seen = new Set<string>();
+  private expiring = new ExpiryHeap();
   private nextSession = 0;
   private events = 0;
   private duplicates = 0;
@@ -183,7 +180,7 @@ export class SourceEngine {
         distinct: w.distinct ? distinctToJson(w.distinct) : null,
       })),
       sessions: this.sessionIndex(),
-      seen: [...this.expiring].flatMap(([t, ids]) => ids.map((id): [number, string] => [t, id])),
+      seen: this.expiring.entries(),
       nextSession: this.nextSession,
       events: this.events,
       duplicates: this.duplicates,
@@ -210,9 +207,8 @@ export class SourceEngine {
     for (const w of this.windows.values()) {
       if (this.c.specs[w.spec].spec.kind !== "session") insertByStart(this.slotOf(w.spec, w.group, w.value), w);
     }
-    this.expiring = new Map();
-    this.expiryTimes = new MinHeap(numberBefore);
-    this.seen = new Map();
+    this.expiring = new ExpiryHeap();
+    this.seen = new Set();
     for (const [t, id] of s.seen) this.expire(id, t);
     this.nextSession = s.nextSession;
     this.events = s.events;
@@ -266,13 +262,8 @@ export class SourceEngine {
   }
 
   private expire(id: string, at: number): void {
-    this.seen.set(id, at);
-    const ids = this.expiring.get(at);
-    if (ids) ids.push(id);
-    else {
-      this.expiring.set(at, [id]);
-      this.expiryTimes.push(at);
-    }
+    this.seen.add(id);
+    this.expiring.push(at, id);
   }
 
   /** Folds a fact into all its windows; true when it landed in at least one. */
@@ -453,10 +444,8 @@ export class SourceEngine {
         this.buffer.pop();
         this.fold(f, false, []);
       }
-      for (let at = this.expiryTimes.peek(); at !== undefined && at <= wm; at = this.expiryTimes.peek()) {
-        this.expiryTimes.pop();
-        for (const id of this.expiring.get(at) ?? []) this.seen.delete(id);
-        this.expiring.delete(at);
+      for (let at = this.expiring.peek(); at !== undefined && at <= wm; at = this.expiring.peek()) {
+        this.seen.delete(this.expiring.pop() as string);
       }
       for (let timer = this.timers.peek(); timer && timer[0] <= wm; timer = this.timers.peek()) {
         this.timers.pop();
