@@ -138,7 +138,8 @@ export function createDetection(opts: DetectionOptions = {}): Detection {
       if (!scorer) return [];
       const findings = scorer.observe(envelope.key, envelope.event_time, envelope.payload, { event_id: envelope.event_id, trace_id: traceId }, learn);
       const threshold = thresholds[envelope.source];
-      const passed = findings.filter((f) => f.score >= threshold);
+      const passed: Finding[] = [];
+      for (const f of findings) if (f.score >= threshold) passed.push(f);
       // Most events raise nothing: no grouping, no alerts to build.
       if (passed.length === 0) return [];
       return strongestPerMetric(passed).map((f) => toAlert(envelope.source, envelope, traceId, f));

@@ -130,14 +130,19 @@ export function createIotScorer(opts: { maxKeys: number; threshold: number; univ
    * Call before the readings' steps are learnt.
    */
   function joint(key: string, s: Sensor, values: Record<string, number>, eventTime: number): Finding | undefined {
-    const names = Object.keys(values).sort();
     if (!s.joint) {
+      const names = Object.keys(values).sort();
       if (names.length < 2) return undefined;
       s.joint = { metrics: names, detector: createRelationDetector({ featureNames: names }) };
     }
     const { metrics, detector } = s.joint;
-    if (!metrics.every((m) => m in values)) return undefined;
-    const { explanation: e } = detector.update(eventTime, metrics.map((m) => values[m]));
+    const vector = new Array<number>(metrics.length);
+    for (let i = 0; i < metrics.length; i++) {
+      const value = values[metrics[i]];
+      if (value === undefined) return undefined;
+      vector[i] = value;
+    }
+    const { explanation: e } = detector.update(eventTime, vector);
     const surprise = e.surprise - Math.log(JOINT_TESTS);
     if (surprise <= 0) return undefined;
     const nearest = { feature: e.feature, low: e.expected.low, high: e.expected.high };

@@ -33,6 +33,14 @@ const PAIRS_PER_CUSTOMER = 12;
 /** Currencies remembered per customer. */
 const CURRENCIES_PER_CUSTOMER = 4;
 
+/**
+ * Learns one ln(amount). An outlier does not teach what is usual, but it is clipped rather than
+ * skipped: a reference that skipped every payment it called high would stay wrong for good once it started wrong.
+ */
+function teach(r: Robust, v: number): void {
+  learnClipped(r, v, LEARN_CLIP, LOG_SPREAD_FLOOR);
+}
+
 /** Spread of the next ln(amount): the learnt one shrunk toward the prior, widened for the mean's own error. */
 function predictiveSpread(r: Robust): number {
   const learnt = spread(r, LOG_SPREAD_FLOOR);
@@ -112,9 +120,6 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
         };
       }
     }
-    // An outlier does not teach what is usual, but it is clipped rather than skipped: a reference
-    // that skipped every payment it called high would stay wrong for good once it started wrong.
-    const teach = (r: Robust, v: number): void => learnClipped(r, v, LEARN_CLIP, LOG_SPREAD_FLOOR);
     // Nor does a payment right after another (`teachable` is false then): card testers' small
     // charges would drag down the level of every online merchant they hit.
     if (teachable && learn) {

@@ -106,6 +106,13 @@ export function createRelationDetector(options: RelationOptions = {}): RelationD
     centred = new Array<number>(d).fill(0);
   }
 
+  function quiet(signal: string, features: number[]): MultivariateResult {
+    return {
+      score: 0,
+      explanation: { signal, feature: names?.[0] ?? 0, observed: features[0], expected: { low: features[0], high: features[0] }, isolation: 0, pValue: 1, surprise: 0 },
+    };
+  }
+
   function learn(v: number[]): void {
     const d = st.dims;
     if (st.n === 0) {
@@ -127,22 +134,18 @@ export function createRelationDetector(options: RelationOptions = {}): RelationD
     if (features.length !== st.dims) {
       throw new FeatureVectorError(`feature vector at ${timestampMs} has ${features.length} features, expected ${st.dims}`);
     }
-    const quiet = (signal: string): MultivariateResult => ({
-      score: 0,
-      explanation: { signal, feature: names?.[0] ?? 0, observed: features[0], expected: { low: features[0], high: features[0] }, isolation: 0, pValue: 1, surprise: 0 },
-    });
-    if (!features.every(Number.isFinite)) return quiet("invalid");
+    for (let i = 0; i < features.length; i++) if (!Number.isFinite(features[i])) return quiet("invalid", features);
     const d = st.dims;
     size(d);
     if (st.n < warmup || d < 2) {
       learn(features);
-      return quiet("warmup");
+      return quiet("warmup", features);
     }
     for (let i = 0; i < d * d; i++) ridged[i] = st.cov[i];
     for (let i = 0; i < d; i++) ridged[i * d + i] += RIDGE * st.cov[i * d + i] + 1e-12 * (1 + st.mean[i] * st.mean[i]);
     if (!invert(ridged, d, precision, work)) {
       learn(features);
-      return quiet("warmup");
+      return quiet("warmup", features);
     }
     for (let i = 0; i < d; i++) centred[i] = features[i] - st.mean[i];
     let worst = 0;
