@@ -6,6 +6,7 @@
 //   4. detection latency: then, in the same pipeline, more events published at a steady --rate,
 //      each alert on alerts.> timed from its event's publish (p50 / p99 / max).
 //   npm run bench:detect [-- --points 200000 --events 50000 --rate 2000 --latency-events 20000]
+//   --in-process-only stops after 2 (no broker): what to run under `node --cpu-prof`.
 import { parseArgs } from "node:util";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { createUnivariateDetector } from "../models/anomaly/index.ts";
@@ -86,7 +87,15 @@ async function inPipeline(envelopes: Envelope[], bodies: string[], paced: { enve
   }
 }
 
-export async function main(opts: { points: number; events: number; rate?: number; latencyEvents?: number }): Promise<BenchSummary> {
+/** Rate per second of wall time and per second of this process's CPU time (on a shared machine the second moves less). */
+function rates(n: number, run: () => void): { wall: number; cpu: number } {
+  const cpu0 = process.cpuUsage();
+  const wall = rate(n, run);
+  const used = process.cpuUsage(cpu0);
+  return { wall, cpu: n / ((used.user + used.system) / 1e6) };
+}
+
+export async function main(opts: { points: number; events: number; rate?: number; latencyEvents?: number; inProcessOnly?: boolean }): Promise<BenchSummary> {
   const { points, events } = opts;
   const pace = opts.rate ?? 2000;
   const latencyEvents = opts.latencyEvents ?? events;
@@ -107,22 +116,35 @@ export async function main(opts: { points: number; events: number; rate?: number
     for (let i = 0; i < points; i++) d.update(t0 + i * 10_000, 20 + Math.sin(i / 50) + ((i * 7919) % 101) / 100);
   });
   const detection = createDetection();
-  const inProcessRate = rate(events, () => {
+  const inProcess = rates(events, () => {
     for (const e of envelopes) detection.observe(e, "");
   });
+  const inProcessRate = inProcess.wall;
+  const f = (n: number) => n.toFixed(0).padStart(9);
+  if (opts.inProcessOnly) {
+    console.log(`points ${points}, events ${events} (iot, social, txn; seed 1), one Node thread`);
+    console.log(`baseline   JSON.parse of an envelope:                         ${f(parseRate)} /s`);
+    console.log(`detector   univariate update alone:                           ${f(univariateRate)} points/s   ratio to JSON.parse ${(univariateRate / parseRate).toFixed(3)}`);
+    console.log(`detection  all sources, in process (no broker):               ${f(inProcessRate)} events/s   ratio to JSON.parse ${(inProcessRate / parseRate).toFixed(3)} (${f(inProcess.cpu)} per CPU-second)`);
+    const summary: BenchSummary = {
+      name: "detect-in-process", events, events_per_s: round(inProcessRate), baseline: round(parseRate), ratio: ratio(inProcessRate, parseRate),
+      points, univariate_points_per_s: round(univariateRate), in_process_events_per_cpu_s: round(inProcess.cpu),
+    };
+    printSummary(summary);
+    return summary;
+  }
   const base = await natsBaseline(events, (i) => bodies[i]);
   const { throughput: piped, latency: lat } = await inPipeline(envelopes, bodies, { envelopes: all.slice(events), bodies: allBodies.slice(events), rate: pace });
-  const f = (n: number) => n.toFixed(0).padStart(9);
   console.log(`points ${points}, events ${events} (iot, social, txn; seed 1), one Node thread`);
   console.log(`baseline   JSON.parse of an envelope:                         ${f(parseRate)} /s`);
   console.log(`detector   univariate update alone:                           ${f(univariateRate)} points/s   ratio to JSON.parse ${(univariateRate / parseRate).toFixed(3)}`);
-  console.log(`detection  all sources, in process (no broker):               ${f(inProcessRate)} events/s   ratio to JSON.parse ${(inProcessRate / parseRate).toFixed(3)}`);
+  console.log(`detection  all sources, in process (no broker):               ${f(inProcessRate)} events/s   ratio to JSON.parse ${(inProcessRate / parseRate).toFixed(3)} (${f(inProcess.cpu)} per CPU-second)`);
   console.log(`baseline   nats.js publish → stream → consume + parse + ack:  ${f(base)} msgs/s`);
   console.log(`pipeline   EVENTS → detect actor → ALERTS (acked):            ${f(piped)} events/s   ratio to nats.js ${(piped / base).toFixed(3)}`);
   console.log(`latency    event published → its alert on alerts.>:           p50 ${lat.p50.toFixed(1)} ms, p99 ${lat.p99.toFixed(1)} ms, max ${lat.max.toFixed(1)} ms (${lat.alerts} alerts; ${latencyEvents} events at ${pace}/s)`);
   const summary: BenchSummary = {
     name: "detect", events, events_per_s: round(piped), baseline: round(base), ratio: ratio(piped, base),
-    points, univariate_points_per_s: round(univariateRate), in_process_events_per_s: round(inProcessRate), parse_per_s: round(parseRate),
+    points, univariate_points_per_s: round(univariateRate), in_process_events_per_s: round(inProcessRate), in_process_events_per_cpu_s: round(inProcess.cpu), parse_per_s: round(parseRate),
     latency_rate: pace, latency_events: latencyEvents, alerts_timed: lat.alerts, alert_latency_p50_ms: round(lat.p50, 1), alert_latency_p99_ms: round(lat.p99, 1), alert_latency_max_ms: round(lat.max, 1),
   };
   printSummary(summary);
@@ -136,8 +158,9 @@ if (isEntryPoint(import.meta.url)) {
       events: { type: "string", default: "50000" },
       rate: { type: "string", default: "2000" },
       "latency-events": { type: "string", default: "20000" },
+      "in-process-only": { type: "boolean", default: false },
     },
   });
-  await main({ points: Number(values.points), events: Number(values.events), rate: Number(values.rate), latencyEvents: Number(values["latency-events"]) });
+  await main({ points: Number(values.points), events: Number(values.events), rate: Number(values.rate), latencyEvents: Number(values["latency-events"]), inProcessOnly: values["in-process-only"] });
   process.exit(0);
 }

@@ -13,4 +13,11 @@ test("detect: the detector, detection in process and the detect actor each handl
   for (const f of ["events_per_s", "baseline", "ratio", "univariate_points_per_s", "in_process_events_per_s", "parse_per_s"]) assert.ok(Number(s[f]) > 0, `${f} = ${String(s[f])}`);
 });
 
+test("detect --in-process-only: the detector and detection in process, no broker", async () => {
+  const s = await detect({ points: 2_000, events: 400, inProcessOnly: true });
+  assert.is(s.name, "detect-in-process");
+  assert.is(s.events, 400);
+  for (const f of ["events_per_s", "baseline", "ratio", "univariate_points_per_s", "in_process_events_per_cpu_s"]) assert.ok(Number(s[f]) > 0, `${f} = ${String(s[f])}`);
+});
+
 test.run();
