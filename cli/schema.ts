@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { connect } from "@nats-io/transport-node";
+import { connectNats } from "../nats/connect.ts";
 import { loadConfig } from "../config/index.ts";
 import { auditEntry } from "../auth/audit.ts";
 import { cliUser, recordAudit } from "./audit.ts";
@@ -79,7 +79,8 @@ export async function run(argv: string[], env: Record<string, string | undefined
   const config = loadConfig(env);
   const url = config.natsUrl ?? readLocalNatsUrl(config.stateDir);
   if (!url) throw new UsageError("no NATS server: set NATS_URL (e.g. NATS_URL=nats://127.0.0.1:4222) or start one with `sluice up`");
-  const nc = await connect({ servers: url.split(","), user: config.natsUser, pass: config.natsPassword, timeout: 5_000 });
+  // As the operator role under NATS authorization (nats/connect.ts): only it may write the registry.
+  const nc = await connectNats(url, config, "sluice:schema", { wait: false });
   try {
     const registry = await SchemaRegistry.open(nc);
     switch (sub) {
