@@ -5,7 +5,7 @@ import bcrypt from "bcryptjs";
 import { createUser, fromSeed } from "@nats-io/nkeys";
 import { ACTOR_NAMES, type ActorName } from "../actors/pipeline.ts";
 import { clientKey, CLIENTS_FILE, type StoredNatsUser } from "../nats/connect.ts";
-import { adminGrants, inboxPrefixOf, kvGrants, operatorGrants, processGrants, producerGrants, readerGrants, type Grants, type NatsPermissions } from "./nats-permissions.ts";
+import { baseGrants, inboxPrefixOf, kvGrants, operatorGrants, processGrants, producerGrants, readerGrants, type Grants, type NatsPermissions } from "./nats-permissions.ts";
 import { KIND_NAMES, referenceBucket } from "../enrich/index.ts";
 
 /**
@@ -46,7 +46,8 @@ const CLIENT_ROLES: Readonly<Record<string, NatsRole>> = {
   "sluice:report": "operator",
   "sluice:sql": "reader",
   "sluice:audit": "reader",
-  "sluice:pii-scan": "reader",
+  // It reads every stream's messages, RAW's personal data in clear included: only admin may.
+  "sluice:pii-scan": "admin",
 };
 
 /** The user of a process running `actors` on one connection: `actor-<name>` for one, `pipeline` for all of them, else `actors-<name>+<name>…`. */
@@ -78,7 +79,7 @@ function roleGrants(role: NatsRole, user: string, partitions: number): Grants | 
       return operatorGrants(user, partitions);
     case "generator": {
       // The generator writes the reference entries of the entities it invents, then publishes to RAW.
-      const g = producerGrants(user);
+      const g = producerGrants(user).merge(baseGrants(user));
       for (const kind of KIND_NAMES) kvGrants(g, referenceBucket(kind), "write");
       return g;
     }
