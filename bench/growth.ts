@@ -15,6 +15,7 @@ import { NatsServer } from "../tests/harness/nats-server.ts";
 import { publishAll, startTestPipeline } from "../tests/harness/pipeline.ts";
 import { natsBaseline } from "./baseline.ts";
 import { recentReadings, secondsUntil } from "./load.ts";
+import { applyHeapPolicy, DEFAULT_HEAP_GROWING_PERCENT } from "../otel/memory.ts";
 import { figure, isEntryPoint, printSummary, ratio, round, rssMb, runBenchChild, withPeakRss, type BenchSummary } from "./report.ts";
 
 /**
@@ -36,6 +37,8 @@ const heapAfterGcMb = (): number => {
 
 /** One configuration, in this process (started by `main` as a child with --expose-gc). */
 async function one(c: Case, events: number): Promise<BenchSummary> {
+  // The heap policy `sluice up` applies (otel/memory.ts), so RSS is what the shipped process holds.
+  applyHeapPolicy(DEFAULT_HEAP_GROWING_PERCENT);
   const nats = await NatsServer.start();
   const p = await startTestPipeline(nats.url, { env: { SLUICE_PARTITIONS: String(c.partitions) } });
   try {
@@ -72,6 +75,20 @@ async function one(c: Case, events: number): Promise<BenchSummary> {
   }
 }
 
+/**
+ * The heap each added key costs: the difference in heap after GC between successive key counts
+ * (at 4 partitions) over the keys added. Unlike heap B/key of one configuration it leaves out what
+ * every process holds whatever its keys (modules, clients, buffers).
+ */
+export function statePerKey(results: readonly BenchSummary[]): Array<{ from_keys: number; to_keys: number; bytes_per_key: number }> {
+  const byKeys = results.filter((r) => Number(r.partitions) === 4).sort((a, b) => Number(a.keys) - Number(b.keys));
+  return byKeys.slice(1).map((r, i) => {
+    const prev = byKeys[i];
+    const bytes = (Number(r.heap_end_mb) - Number(prev.heap_end_mb)) * 1024 * 1024;
+    return { from_keys: Number(prev.keys), to_keys: Number(r.keys), bytes_per_key: round(bytes / (Number(r.keys) - Number(prev.keys))) };
+  });
+}
+
 function cases(keys: readonly number[], partitions: readonly number[], atKeys: number): Case[] {
   const all = [...keys.map((k) => ({ keys: k, partitions: 4 })), ...partitions.map((n) => ({ keys: atKeys, partitions: n }))];
   // Fewest keys first: the largest configuration is the slowest, and the rows before it are kept if it is cut short.
@@ -96,10 +113,13 @@ export async function main(opts: { events: number; keys: readonly number[]; part
     results.push(result);
     console.log(row(result, base));
   }
+  const perKey = statePerKey(results);
+  for (const d of perKey) console.log(`state per key, ${d.from_keys} → ${d.to_keys} keys at 4 partitions (heap after GC, difference over the added keys): ${figure(d.bytes_per_key, 0)} B`);
   const headline = results.find((r) => r.keys === opts.atKeys && r.partitions === 4) ?? results[0];
   const summary: BenchSummary = {
     name: "growth", events: opts.events, events_per_s: Number(headline.events_per_s), baseline: round(base), ratio: ratio(Number(headline.events_per_s), base),
     cases: results.map(({ name: _name, ...fields }) => fields),
+    state_per_key: perKey.map((d) => ({ ...d })),
   };
   printSummary(summary);
   return summary;

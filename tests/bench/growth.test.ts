@@ -2,7 +2,7 @@
 // every reading and reporting its memory; the table covers the keys and partitions asked for.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { main as growth } from "../../bench/growth.ts";
+import { main as growth, statePerKey } from "../../bench/growth.ts";
 
 const test = suite("bench: growth");
 
@@ -19,6 +19,19 @@ test("growth: a configuration per key count and per partition count, each with i
     assert.ok(c.heap_end_mb > 0, `heap ${c.heap_end_mb}`);
   }
   assert.is(s.events_per_s, cases[0].events_per_s);
+});
+
+test("state per key: the heap difference between successive key counts at 4 partitions, over the keys added", () => {
+  const perKey = statePerKey([
+    { name: "growth-case", keys: 10_000, partitions: 4, heap_end_mb: 190 },
+    { name: "growth-case", keys: 1_000, partitions: 4, heap_end_mb: 100 },
+    { name: "growth-case", keys: 10_000, partitions: 1, heap_end_mb: 500 },
+    { name: "growth-case", keys: 100_000, partitions: 4, heap_end_mb: 1_090 },
+  ]);
+  assert.equal(perKey, [
+    { from_keys: 1_000, to_keys: 10_000, bytes_per_key: Math.round((90 * 1024 * 1024) / 9_000) },
+    { from_keys: 10_000, to_keys: 100_000, bytes_per_key: Math.round((900 * 1024 * 1024) / 90_000) },
+  ]);
 });
 
 test.run();
