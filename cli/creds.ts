@@ -25,7 +25,7 @@ function describe(u: NatsUser, dir: string, format: string): string {
     `user          ${u.user}${u.role ? ` (role ${u.role})` : ""}${u.actors ? ` (actors ${u.actors.join(", ")})` : ""}`,
     ...(u.password ? [`password      ${u.password}`] : []),
     `nkey          ${u.nkey}`,
-    `nkey seed    ${seedFile}`,
+    `nkey seed     ${seedFile}`,
     `inbox prefix  ${u.inbox_prefix}`,
     "",
     ...(u.password ? [`nats --user ${u.user} --password ${u.password} …`] : []),
