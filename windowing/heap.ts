@@ -61,46 +61,46 @@ export class MinHeap<T> {
 }
 
 /**
- * Ids by the time they expire, as a binary min-heap over two parallel arrays: no object per entry,
- * which matters because every event's id waits here (for sessions, an hour of event time). Ties
- * pop in no particular order; nothing depends on it.
+ * Values by time, as a binary min-heap over two parallel arrays: no object per entry, which
+ * matters because every event's id waits in one (for sessions, an hour of event time). Ties pop in
+ * no particular order; nothing that uses it depends on that.
  */
-export class ExpiryHeap {
+export class TimeHeap<T> {
   private readonly times: number[] = [];
-  private readonly ids: string[] = [];
+  private readonly values: T[] = [];
 
   get size(): number {
     return this.times.length;
   }
 
-  /** The earliest expiry, or undefined when empty. */
+  /** The earliest time, or undefined when empty. */
   peek(): number | undefined {
     return this.times[0];
   }
 
-  push(at: number, id: string): void {
-    const { times, ids } = this;
+  push(at: number, value: T): void {
+    const { times, values } = this;
     let i = times.length;
     times.push(at);
-    ids.push(id);
+    values.push(value);
     while (i > 0) {
       const parent = (i - 1) >>> 1;
       if (!(at < times[parent])) break;
       times[i] = times[parent];
-      ids[i] = ids[parent];
+      values[i] = values[parent];
       i = parent;
     }
     times[i] = at;
-    ids[i] = id;
+    values[i] = value;
   }
 
-  /** Removes the earliest entry and returns its id. */
-  pop(): string | undefined {
-    const { times, ids } = this;
+  /** Removes the earliest entry and returns its value. */
+  pop(): T | undefined {
+    const { times, values } = this;
     if (times.length === 0) return undefined;
-    const top = ids[0];
+    const top = values[0];
     const lastAt = times.pop() as number;
-    const lastId = ids.pop() as string;
+    const lastValue = values.pop() as T;
     const n = times.length;
     if (n === 0) return top;
     let i = 0;
@@ -110,16 +110,16 @@ export class ExpiryHeap {
       const child = l + 1 < n && times[l + 1] < times[l] ? l + 1 : l;
       if (!(times[child] < lastAt)) break;
       times[i] = times[child];
-      ids[i] = ids[child];
+      values[i] = values[child];
       i = child;
     }
     times[i] = lastAt;
-    ids[i] = lastId;
+    values[i] = lastValue;
     return top;
   }
 
-  /** [expiry, id] in heap order: pushed back in this order they make the same heap. */
-  entries(): [number, string][] {
-    return this.times.map((t, i): [number, string] => [t, this.ids[i]]);
+  /** [time, value] in heap order: pushed back in this order they make the same heap. */
+  entries(): [number, T][] {
+    return this.times.map((t, i): [number, T] => [t, this.values[i]]);
   }
 }

@@ -1,7 +1,7 @@
 import type { Envelope } from "../subjects/envelope.ts";
 import type { CompiledSource, CompiledSpec } from "./config.ts";
 import { addDistinct, countDistinct, distinctFromJson, distinctToJson, mergeDistinct, newDistinct, type DistinctJson, type DistinctOptions, type DistinctState } from "./distinct.ts";
-import { ExpiryHeap, MinHeap } from "./heap.ts";
+import { MinHeap, TimeHeap } from "./heap.ts";
 import { addValue, mergeStats, newStats, statsFromJson, statsToJson, summarize, type MetricStats, type MetricStatsJson } from "./stats.ts";
 import type { GroupShard, LateOutput, LateWindowRef, Output, RetractOutput, SourceStatus, WindowKind, WindowResult } from "./types.ts";
 import { WatermarkTracker, type WatermarkJson } from "./watermark.ts";
@@ -65,7 +65,6 @@ export interface EngineOptions {
 }
 
 const factBefore = (a: Fact, b: Fact) => a.t < b.t || (a.t === b.t && a.id < b.id);
-const pairBefore = (a: [number, string], b: [number, string]) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
 
 /**
  * The windows of one source. Events at or after the watermark wait in a buffer and are folded into
@@ -79,7 +78,8 @@ export class SourceEngine {
   private readonly lateness: number;
   private tracker: WatermarkTracker;
   private buffer = new MinHeap<Fact>(factBefore);
-  private timers = new MinHeap<[number, string]>(pairBefore);
+  /** Window wake-ups; an entry whose time is not its window's `timerAt` any more is stale. */
+  private timers = new TimeHeap<Win>();
   private windows = new Map<string, Win>();
   /**
    * The open windows of each (spec, group, value), sorted by start: a fold finds an event's
@@ -87,7 +87,7 @@ export class SourceEngine {
    */
   private slots: Map<string, Win[]>[][];
   private seen = new Set<string>();
-  private expiring = new ExpiryHeap();
+  private expiring = new TimeHeap<string>();
   private nextSession = 0;
   private events = 0;
   private duplicates = 0;
@@ -173,7 +173,8 @@ export class SourceEngine {
     return {
       tracker: this.tracker.toJson(),
       buffer: this.buffer.items.map((f) => ({ ...f })),
-      timers: this.timers.items.map(([t, k]) => [t, k]),
+      // The live timers only (one per window that has one), so a restored engine snapshots the same.
+      timers: [...this.windows.values()].flatMap((w): [number, string][] => (w.timerAt === null ? [] : [[w.timerAt, w.key]])),
       windows: [...this.windows.values()].map((w) => ({
         ...w,
         stats: w.stats.map((s) => (s ? statsToJson(s) : null)),
@@ -192,12 +193,17 @@ export class SourceEngine {
     this.tracker = this.newTracker();
     this.tracker.loadJson(s.tracker);
     this.buffer = new MinHeap(factBefore, s.buffer.map((f) => ({ ...f })));
-    this.timers = new MinHeap(pairBefore, s.timers.map(([t, k]) => [t, k]));
     this.windows = new Map(s.windows.map((w) => [w.key, {
       ...w,
       stats: w.stats.map((j) => (j ? statsFromJson(j, this.opts.relativeAccuracy) : null)),
       distinct: w.distinct ? distinctFromJson(w.distinct) : null,
     }]));
+    // Entries of snapshots that kept stale timers (windows gone or woken at another time) are dropped.
+    this.timers = new TimeHeap<Win>();
+    for (const [at, key] of s.timers) {
+      const w = this.windows.get(key);
+      if (w && w.timerAt === at) this.timers.push(at, w);
+    }
     this.slots = this.emptySlots();
     // Sessions keep the index's order; the other windows are sorted by start.
     for (const [, list] of s.sessions) {
@@ -207,7 +213,7 @@ export class SourceEngine {
     for (const w of this.windows.values()) {
       if (this.c.specs[w.spec].spec.kind !== "session") insertByStart(this.slotOf(w.spec, w.group, w.value), w);
     }
-    this.expiring = new ExpiryHeap();
+    this.expiring = new TimeHeap<string>();
     this.seen = new Set();
     for (const [t, id] of s.seen) this.expire(id, t);
     this.nextSession = s.nextSession;
@@ -432,12 +438,12 @@ export class SourceEngine {
     const at = w.end > this.tracker.watermark ? w.end : w.end + this.lateness;
     if (w.timerAt === null || at < w.timerAt) {
       w.timerAt = at;
-      this.timers.push([at, w.key]);
+      this.timers.push(at, w);
     }
   }
 
   private advance(nowMs: number, out: Output[]): Output[] {
-    const woken: Win[] = [];
+    let woken: Win[] | undefined;
     if (this.tracker.advance(nowMs)) {
       const wm = this.tracker.watermark;
       for (let f = this.buffer.peek(); f && f.t < wm; f = this.buffer.peek()) {
@@ -447,20 +453,21 @@ export class SourceEngine {
       for (let at = this.expiring.peek(); at !== undefined && at <= wm; at = this.expiring.peek()) {
         this.seen.delete(this.expiring.pop() as string);
       }
-      for (let timer = this.timers.peek(); timer && timer[0] <= wm; timer = this.timers.peek()) {
-        this.timers.pop();
-        const w = this.windows.get(timer[1]);
-        if (!w || w.timerAt !== timer[0]) continue;
+      for (let at = this.timers.peek(); at !== undefined && at <= wm; at = this.timers.peek()) {
+        const w = this.timers.pop() as Win;
+        if (w.timerAt !== at || this.windows.get(w.key) !== w) continue;
         w.timerAt = null;
-        woken.push(w);
+        (woken ??= []).push(w);
         this.due.add(w);
       }
     }
-    for (const r of this.retracts) out.push(r);
-    this.retracts = [];
+    if (this.retracts.length > 0) {
+      for (const r of this.retracts) out.push(r);
+      this.retracts = [];
+    }
     this.emit(out);
     const wm = this.tracker.watermark;
-    for (const w of woken) {
+    for (const w of woken ?? []) {
       if (!this.windows.has(w.key)) continue;
       if (w.end + this.lateness <= wm) this.purge(w);
       else this.schedule(w);
@@ -469,6 +476,7 @@ export class SourceEngine {
   }
 
   private emit(out: Output[]): void {
+    if (this.due.size === 0) return;
     const wm = this.tracker.watermark;
     const ready: Win[] = [];
     for (const w of this.due) {
