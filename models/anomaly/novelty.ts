@@ -149,16 +149,23 @@ export function pushNovelty(cfg: NoveltyConfig, s: NoveltyState, x: number): (nu
   // ends of memory fewer lengths fit and `measure` works out which.
   const inner = Math.min(last, s.filled - longestM);
   const { lower, terms } = scan;
-  for (let back = lengths[0]; back < Math.min(longestM, inner + 1); back++) {
+  const top = lengths.length - 1;
+  // An exact repeat of the newest pattern (a flat stretch, a count of zero again) makes every
+  // best 0 (the shorter lengths' bests are at most the longest's): no candidate can lower one.
+  for (let back = lengths[0]; back < Math.min(longestM, inner + 1) && best[top] !== 0; back++) {
     if (measure(m, a, origin, back, s.filled, lengths, best)) nearest = back;
   }
-  const top = lengths.length - 1;
   const shortest = lengths[0];
   // A bound kept over `pre` values, plus the next value, covers at most the shortest length: a
   // candidate past the longest length's best over that prefix is past every length's best.
   const pre = shortest - 1;
   for (let back = longestM; back <= inner; back++) {
     const bound = best[top];
+    if (bound === 0) {
+      // The bounds kept per lag describe the last scan; the lags not reached now have none.
+      terms.fill(NO_BOUND, back, inner + 1);
+      break;
+    }
     const at = origin - back;
     const d0 = a[0] - m[at];
     let d2 = d0 * d0;
@@ -192,6 +199,7 @@ export function pushNovelty(cfg: NoveltyConfig, s: NoveltyState, x: number): (nu
   }
   for (let back = Math.max(lengths[0], inner + 1); back <= last; back++) {
     terms[back] = NO_BOUND;
+    if (best[top] === 0) continue;
     if (measure(m, a, origin, back, s.filled, lengths, best)) nearest = back;
   }
   if (nearest >= 0) s.hint = nearest;
