@@ -8,7 +8,7 @@ import { ownedBy, validateTasks, type ValidateTask } from "./tasks.ts";
 import { createValidator, type ValidatorOptions } from "./validate.ts";
 import { SERVICES } from "../services.ts";
 import { createIngestProtection, readKeyring, type IngestProtection, type KeyringLocation } from "../../pii/index.ts";
-import { SOURCES } from "../../subjects/sources.ts";
+import { isSource, SOURCES, type Source } from "../../subjects/sources.ts";
 import { PoisonError } from "../../subjects/errors.ts";
 import { createEnricher, followReferences, KIND_NAMES, ReferenceCache, referenceBucket, REFERENCE_BUCKET_OPTIONS, type MissingReference } from "../../enrich/index.ts";
 
@@ -103,10 +103,20 @@ export function validateDefinition(opts: ValidateActorOptions): KeyedActorDefini
         // task's, so that EVENTS stores an event once whichever task, configuration or consumption
         // mode validated it (it is the id the durable-consumer validate used).
         if (verdict.ok) ctx.emit(input, verdict.out);
-        else ctx.reject(input, protectedDeadLetter(verdict.error, task.source && pii?.deadLetterBody(task.source, input.data, `${input.stream}:${input.seq}`)));
+        else {
+          // `other` also gets a known source's messages on a malformed subject (`raw.txn`): they are protected by that source's rules.
+          const source = task.source ?? sourceToken(input.subject);
+          ctx.reject(input, protectedDeadLetter(verdict.error, source && pii?.deadLetterBody(source, input.data, `${input.stream}:${input.seq}`)));
+        }
       }
     },
   });
+}
+
+/** The known source a RAW subject names in its second token, whatever else is wrong with it. */
+function sourceToken(rawSubject: string): Source | undefined {
+  const token = rawSubject.split(".")[1];
+  return isSource(token) ? token : undefined;
 }
 
 /** The error with the body its dead letter carries when the source's policy protects fields. */
