@@ -12,7 +12,7 @@
  *
  * - `mask`: every character but the last 4 becomes `*`.
  * - `tokenize`: `tok_` and a keyed HMAC-SHA-256 of the value: equal values give equal tokens, so joins and per-customer windows still work.
- * - `encrypt`: AES-256-GCM with the keyring's current key; the key id and a random nonce travel in the ciphertext (`sluice pii decrypt`).
+ * - `encrypt`: AES-256-GCM with the keyring's current key; the key id and the nonce (derived from the event id, field and value in the ingest chain: pii/actions.ts) travel in the ciphertext (`sluice pii decrypt`).
  * - `generalize`: a number rounded to `grid` (default 0.01, about 1 km of latitude); a time rounded down to the hour (`"to": "hour"`).
  * - `drop`: the field is removed.
  */

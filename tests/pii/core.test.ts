@@ -41,7 +41,7 @@ test("tokens are stable for one key, differ across keys, and carry no digit run 
   assert.ok(a.startsWith("tok_") && !a.includes("1111"));
 });
 
-test("encrypt: random nonce, key id in the text, decrypts with the key, fails cleanly without it or in another field", () => {
+test("encrypt without a context: random nonce, key id in the text, decrypts with the key, fails cleanly without it or in another field", () => {
   const a = encrypt("ada@example.com", "email", ring), b = encrypt("ada@example.com", "email", ring);
   assert.is.not(a, b);
   assert.ok(a.startsWith("enc:v1:k1:"));
