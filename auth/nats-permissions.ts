@@ -15,8 +15,6 @@ import { SERVICES } from "../actors/services.ts";
 export interface NatsPermissions {
   readonly publish: { readonly allow: readonly string[]; readonly deny?: readonly string[] };
   readonly subscribe: { readonly allow: readonly string[]; readonly deny?: readonly string[] };
-  /** May answer the requests it receives (a service such as `sluice.rpc.sql`), whatever their reply subject. */
-  readonly allow_responses?: boolean;
 }
 
 /** The inbox prefix of `user`: replies to its requests and its consumers' deliveries arrive there, and no other user may subscribe to it. */
@@ -33,7 +31,6 @@ export class Grants {
   private readonly pub = new Set<string>();
   private readonly sub = new Set<string>();
   private readonly pubDeny = new Set<string>();
-  private responses = false;
   /** Streams this user reads with consumers of its own naming (ordered consumers, KV watches): another actor's durable there is denied by name. */
   readonly orderedStreams = new Set<string>();
   /** Durables this user owns, never denied to it. */
@@ -54,18 +51,12 @@ export class Grants {
     return this;
   }
 
-  answerRequests(): this {
-    this.responses = true;
-    return this;
-  }
-
   merge(other: Grants): this {
     other.pub.forEach((s) => this.pub.add(s));
     other.sub.forEach((s) => this.sub.add(s));
     other.pubDeny.forEach((s) => this.pubDeny.add(s));
     other.orderedStreams.forEach((s) => this.orderedStreams.add(s));
     other.ownDurables.forEach((s) => this.ownDurables.add(s));
-    this.responses ||= other.responses;
     return this;
   }
 
@@ -74,7 +65,6 @@ export class Grants {
     return {
       publish: this.pubDeny.size ? { allow: sorted(this.pub), deny: sorted(this.pubDeny) } : { allow: sorted(this.pub) },
       subscribe: { allow: sorted(this.sub) },
-      ...(this.responses ? { allow_responses: true } : {}),
     };
   }
 }
@@ -142,9 +132,19 @@ function emitGrants(g: Grants, stream: StreamName, actor: string): Grants {
   return g.publish(...STREAMS[stream].subjects);
 }
 
-/** The process that opens ClickHouse: it answers SQL and audit requests for its engine and runs the scheduled jobs. */
+/** Who asks the ClickHouse owner's services (SQL, audit, jobs): its answers go to their inboxes, and to `_INBOX` for a person's `nats req`. */
+const SERVICE_CALLERS = ["reader", "operator", "api", "admin"] as const;
+
+/**
+ * The process that opens ClickHouse: it answers SQL and audit requests for its engine and runs the
+ * scheduled jobs. Its answers are allowed as publishes to the callers' inboxes, not through
+ * `allow_responses`: nats-server then tracks the reply subject of every message delivered to the
+ * user (each JetStream delivery has one) and, past 4096 of them, scans that table on each
+ * delivery — the actors' throughput fell to a trickle under load.
+ */
 function clickhouseOwnerGrants(g: Grants): Grants {
-  g.subscribe(subject.sqlService(), `${subject.sqlService()}.*`, `${subject.auditService()}.*`, subject.jobsService()).answerRequests();
+  g.subscribe(subject.sqlService(), `${subject.sqlService()}.*`, `${subject.auditService()}.*`, subject.jobsService());
+  g.publish("_INBOX.>", ...SERVICE_CALLERS.map((caller) => `${inboxPrefixOf(caller)}.>`));
   kvGrants(g, JOB_LEASES, "write");
   return g.publish(subject.jobAlerts("*"), subject.report("*"));
 }
@@ -252,7 +252,3 @@ export function operatorGrants(user: string, partitions: number): Grants {
   return denyOthersDurables(g, allDurables(partitions));
 }
 
-/** `admin`: everything. For `sluice up`'s own set-up (streams, the shipped schemas) and a person at `nats stream ls`. */
-export function adminGrants(): Grants {
-  return new Grants().publish(">").subscribe(">").answerRequests();
-}

@@ -17,6 +17,7 @@ import { streamOverrides } from "../../actors/pipeline.ts";
 import { loadConfig } from "../../config/index.ts";
 import { subject } from "../../subjects/catalog.ts";
 import { readLocalNatsUrl } from "../../cli/state.ts";
+import { readNatsUser } from "../../auth/nats-users.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/sluice.js", import.meta.url));
 
@@ -89,7 +90,11 @@ test("Ctrl-C in a terminal (SIGINT to the whole process group) with its own nats
     await waitFor(async () => p.output, (out) => /sluice is up/.test(out) || child.exitCode !== null, 60_000, 100);
     const url = readLocalNatsUrl(stateDir);
     assert.ok(url, `no local nats-server URL in the state dir:\n${p.output}`);
-    const nc = await connect({ servers: url, reconnect: false });
+    // Its nats-server has authorization (the default): sign in as the admin it generated.
+    const admin = readNatsUser(join(stateDir, "nats-credentials"), "admin");
+    assert.ok(admin, `no generated admin user:\n${p.output}`);
+    const signIn = { user: admin.user, pass: admin.password };
+    const nc = await connect({ servers: url, reconnect: false, ...signIn });
     const rows = await waitFor(() => scalarOverNats(nc, "SELECT count() FROM sluice.events"), (n) => n > 2_000, 60_000, 250).finally(() => nc.close());
     assert.ok(rows > 2_000, `pipeline never got under load (${rows} rows):\n${p.output}`);
     const t0 = Date.now();
@@ -102,7 +107,7 @@ test("Ctrl-C in a terminal (SIGINT to the whole process group) with its own nats
     assert.ok(ms < STOP_WITHIN_MS, `took ${ms} ms to stop (${code}):\n${p.output.slice(-3000)}`);
     assert.is(code, 0, p.output.slice(-3000));
     assert.not.match(p.output, /stop did not finish/);
-    const after = await connect({ servers: url, reconnect: false }).then((c) => c.close().then(() => "still up"), () => "gone");
+    const after = await connect({ servers: url, reconnect: false, ...signIn }).then((c) => c.close().then(() => "still up"), () => "gone");
     assert.is(after, "gone", "the local nats-server outlived sluice up");
   } finally {
     if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, "SIGKILL");
