@@ -43,6 +43,7 @@ interface Mark extends Breakdown {
 }
 
 const MB = 1024 * 1024;
+const METRICS_TIMEOUT_MS = 30_000;
 
 /** `sluice_process_memory_bytes{kind}` from the process's Prometheus text. */
 export function parseProcessMemory(text: string): Partial<Record<keyof ProcessMemory, number>> {
@@ -52,7 +53,8 @@ export function parseProcessMemory(text: string): Partial<Record<keyof ProcessMe
 }
 
 async function breakdown(apiUrl: string, engineBytes: number): Promise<Breakdown> {
-  const text = await fetch(`${apiUrl}/metrics`).then((r) => r.text()).catch(() => "");
+  // A process too busy to answer within the deadline gives a mark without its breakdown, not a hung bench.
+  const text = await fetch(`${apiUrl}/metrics`, { signal: AbortSignal.timeout(METRICS_TIMEOUT_MS) }).then((r) => r.text()).catch(() => "");
   const p = parseProcessMemory(text);
   const anon = (p.rssAnon ?? 0) / MB;
   const heapTotal = (p.heapTotal ?? 0) / MB;
