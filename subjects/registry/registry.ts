@@ -86,6 +86,15 @@ function parseKey(key: string): { kind: "schema"; source: Source; version: numbe
   return undefined;
 }
 
+const ANNOTATIONS = new Set(["title", "description", "examples", "$id"]);
+
+/** A schema without the keywords that only describe it (a property that happens to be named `title` stays). */
+function withoutAnnotations(value: unknown, names = false): unknown {
+  if (Array.isArray(value)) return value.map((v) => withoutAnnotations(v));
+  if (value === null || typeof value !== "object") return value;
+  return Object.fromEntries(Object.entries(value).filter(([k]) => names || !ANNOTATIONS.has(k)).map(([k, v]) => [k, withoutAnnotations(v, k === "properties" && !names)]));
+}
+
 /**
  * The schema registry in NATS KV, with a local copy kept current by a KV watch. `watch()` follows
  * changes and survives a NATS reconnect (a server restart): it resumes after the last revision it
@@ -130,7 +139,8 @@ export class SchemaRegistry {
 
   /** The shipped versions each source is missing, when every version it has is the shipped one of that number. */
   private async registerShipped(): Promise<void> {
-    const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+    // Text that changes nothing a message is checked against (a reworded description) does not make a version the operator's.
+    const same = (a: unknown, b: unknown) => JSON.stringify(withoutAnnotations(a)) === JSON.stringify(withoutAnnotations(b));
     let added = false;
     for (const source of SOURCES) {
       const shipped = SHIPPED_SCHEMAS[source];
