@@ -6,3 +6,4 @@ export { mask, tokenize, encrypt, decrypt, generalize, isCiphertext, PiiDecryptE
 export { createProtector, protectedFields, type Protector } from "./protect.ts";
 export { createIngestProtection, type IngestProtection, type PolicySource } from "./ingest.ts";
 export { scanValue, emptyCounts, total, luhn, PII_KINDS, type PiiKind, type PiiCounts } from "./scan.ts";
+export { redactRaw, NOT_SHOWN_RAW } from "./redact.ts";

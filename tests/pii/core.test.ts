@@ -3,7 +3,7 @@ import * as assert from "uvu/assert";
 import { createIngestProtection, createProtector, decrypt, encrypt, generalize, mask, newKeyring, parseKeyring, PiiDecryptError, PiiPolicyError, policyOf, rotateKeyring, serializeKeyring, tokenize } from "../../pii/index.ts";
 import { SCHEMAS_V2 } from "../../subjects/schemas/index.ts";
 import { createGenerator } from "../../actors/generate/index.ts";
-import { luhn } from "../../pii/index.ts";
+import { luhn, NOT_SHOWN_RAW, redactRaw } from "../../pii/index.ts";
 const luhnValid = (s: string) => /^[0-9]{12,19}$/.test(s) && luhn(s);
 
 const ring = newKeyring();
@@ -26,6 +26,16 @@ test("encrypt with an event's id: the same event gives the same ciphertext (a re
   for (const c of [a, encrypt("ada@example.com", "email", ring, "evt-2")]) assert.is(decrypt(c, "email", ring), "ada@example.com");
   const protect = createProtector(() => policyOf(SCHEMAS_V2.txn), ring);
   assert.equal(protect("txn", { email: "ada@example.com" }, "evt-1"), protect("txn", { email: "ada@example.com" }, "evt-1"));
+});
+
+test("redactRaw: every field the stored event holds otherwise is withheld; equal ones, nested too, are shown", () => {
+  const raw = JSON.stringify({ customer_id: "c-1", card_number: "4111111111111111", lat: 51.50735, phone: "+447700900123", notes: { a: 1 }, schema_version: 2 });
+  const stored = { customer_id: "c-1", card_number: "tok_abc", lat: 51.5, notes: { a: 1 }, merchant_category: "grocery" };
+  assert.equal(JSON.parse(redactRaw(raw, stored)!), { customer_id: "c-1", card_number: NOT_SHOWN_RAW, lat: NOT_SHOWN_RAW, phone: NOT_SHOWN_RAW, notes: { a: 1 }, schema_version: NOT_SHOWN_RAW });
+  const same = '{"customer_id": "c-1",  "lat":51.5}';
+  assert.is(redactRaw(same, stored), same, "nothing to withhold: the text as it came");
+  assert.is(redactRaw("not json 4111111111111111", stored), undefined);
+  assert.is(redactRaw("[1]", stored), undefined);
 });
 
 test("mask keeps the last 4 characters", () => {
