@@ -11,6 +11,7 @@ import { payloadText, type DeadLetter, type DeadLetterAccess } from "./dlq.ts";
 import { isoTime } from "./time.ts";
 import type { ReportEntry } from "../reports/store.ts";
 import { eventLineage } from "../lineage/event.ts";
+import { NOT_SHOWN_RAW, redactRaw } from "../pii/index.ts";
 import { windowLineage } from "../lineage/window.ts";
 import type { RawReader } from "../lineage/raw.ts";
 import type { ReferenceReader } from "../lineage/refs.ts";
@@ -169,6 +170,8 @@ export function dashboard(deps: DashboardDeps): Hono {
   app.get("/v1/lineage/events/:id", async (c) => {
     const l = await eventLineage(lineageId(c.req.param("id"), "id"), { rows: deps.rows, raw: deps.raw, references: deps.references });
     if (!l.event && l.dead_letters.length === 0) throw new RequestError("id", "no event or dead letter with this id", "event ids are in sluice.events and on each anomaly", 404);
+    // A viewer reads this: the raw message's fields the stored event holds protected are withheld (pii/redact.ts).
+    if (l.event && !("gone" in l.raw)) return c.json({ ...l, raw: { ...l.raw, text: (l.raw.text !== undefined && redactRaw(l.raw.text, l.event.payload)) || NOT_SHOWN_RAW, base64: undefined } });
     return c.json(l);
   });
   app.get("/v1/lineage/windows/:id", async (c) => {
