@@ -18,6 +18,12 @@ import { SchemaRegistry } from "../../subjects/registry/index.ts";
 import { SCHEMAS_V2 } from "../../subjects/schemas/index.ts";
 import { decrypt, luhn, newKeyring, parseKeyring, PiiDecryptError, rotateKeyring, total, writeKeyring, type Keyring } from "../../pii/index.ts";
 import { decryptEvent, scanStores } from "../../cli/pii.ts";
+import { createApp } from "../../api/app.ts";
+import { clickhouseRows } from "../../api/deps.ts";
+import { natsDeadLetters } from "../../api/dlq.ts";
+import { natsRawReader } from "../../lineage/raw.ts";
+import { allMetrics } from "../../actors/runtime/metrics.ts";
+import { NOT_SHOWN_RAW } from "../../pii/index.ts";
 
 const MINUTE = 60_000;
 /** A Luhn-valid Visa number: the check digit computed, not typed. */
@@ -169,6 +175,16 @@ test("known PII through valid, dead-lettered, late and flagged events, a restart
   })()) places.push(["DLQ headers", m]);
   const tables = await rows("SELECT name FROM system.tables WHERE database = 'sluice' AND engine NOT IN ('View', 'MaterializedView')");
   for (const { name } of tables) places.push([`sluice.${name}`, JSON.stringify(await rows(`SELECT * FROM sluice.\`${name}\``))]);
+  // What the HTTP API answers a viewer: anomalies, dead letters, and an event's lineage with its raw message.
+  const app = createApp({ rows: clickhouseRows(() => ctx.pipeline!.clickhouse!.client), metrics: allMetrics, pingNats: async () => undefined, pingClickHouse: async () => undefined, deadLetters: natsDeadLetters(ctx.nc), raw: natsRawReader(ctx.nc) });
+  for (const route of ["/v1/anomalies?since=24h", "/v1/dlq", "/v1/lineage/events/late-pay", "/v1/lineage/events/jump-pay"]) {
+    const res = await app.request(route);
+    assert.is(res.status, 200, route);
+    places.push([`GET ${route}`, await res.text()]);
+  }
+  const lineage = await (await app.request("/v1/lineage/events/late-pay")).json() as { raw: { text: string } };
+  const shown = JSON.parse(lineage.raw.text) as Record<string, unknown>;
+  assert.equal([shown.customer_id, shown.card_number, shown.email], ["cust-1", NOT_SHOWN_RAW, NOT_SHOWN_RAW], "the raw message over the API: personal fields withheld, the rest shown");
   places.push(["spans", ctx.capture.spans.join("\n")], ["logs", ctx.capture.logs.join("")]);
   assert.ok(ctx.capture.spans.length > 0, "spans were exported");
   for (const [where, text] of places) for (const value of CLEAR) assert.not.ok(text.includes(value), `${where} holds ${value === CARD ? "the card number" : "a clear value"}`);
