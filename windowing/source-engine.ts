@@ -2,7 +2,8 @@ import type { Envelope } from "../subjects/envelope.ts";
 import type { CompiledSource, CompiledSpec } from "./config.ts";
 import { addDistinct, countDistinct, distinctFromJson, distinctToJson, mergeDistinct, newDistinct, type DistinctJson, type DistinctOptions, type DistinctState } from "./distinct.ts";
 import { MinHeap, TimeHeap } from "./heap.ts";
-import { addValue, mergeStats, newStats, statsFromJson, statsToJson, summarize, type MetricStats, type MetricStatsJson } from "./stats.ts";
+import { mergeSketch, newSketch, type QuantileSketch } from "./sketch.ts";
+import { addMoments, addValue, mergeStats, newStats, statsFromJson, statsToJson, summarize, type MetricStats, type MetricStatsJson } from "./stats.ts";
 import type { GroupShard, LateOutput, LateWindowRef, Output, RetractOutput, SourceStatus, WindowKind, WindowResult } from "./types.ts";
 import { WatermarkTracker, type WatermarkJson } from "./watermark.ts";
 import { groupShardOf, windowId } from "./window-id.ts";
@@ -37,6 +38,20 @@ interface Win {
   dirty: boolean;
   // The one timer that is live for this window; heap entries at other times are stale.
   timerAt: number | null;
+}
+
+/**
+ * One slide of a hopping spec for one group value: the quantile sketches and distinct values of
+ * the events in [start, start + slide), shared by every window that covers it (Flink's and
+ * Arroyo's sliced windows). An event updates its one pane instead of size / slide windows; a
+ * window merges its panes when it emits. Sketch and distinct merges are exact and order-free, so
+ * the result is what per-window updates gave; count, sum, mean and M2 stay per window, updated in
+ * fold order, because a floating-point sum of partial sums differs in the last bits.
+ */
+interface Pane {
+  start: number;
+  sketches: (QuantileSketch | null)[];
+  distinct: DistinctState | null;
 }
 
 interface WinJson extends Omit<Win, "stats" | "distinct"> {
@@ -86,6 +101,11 @@ export class SourceEngine {
    * windows here without building a key string per event. For sessions this is the session index.
    */
   private slots: Map<string, Win[]>[][];
+  /**
+   * Hopping specs' panes per (spec, group, value), by start. A hopping window's own sketches and
+   * distinct state hold only what a restored snapshot carried in; the panes hold what came since.
+   */
+  private panes: Map<string, Pane[]>[][];
   private seen = new Set<string>();
   private expiring = new TimeHeap<string>();
   private nextSession = 0;
@@ -96,6 +116,8 @@ export class SourceEngine {
   private retracts: RetractOutput[] = [];
   /** Per spec, the latest end of a window holding an event at t is t rounded like this plus `reach`. */
   private readonly expiryRules: readonly { step: number; reach: number }[];
+  /** Per spec, a hopping spec's pane width: gcd(size, slide). */
+  private readonly paneWidth: readonly number[];
 
   constructor(compiled: CompiledSource, opts: EngineOptions) {
     this.c = compiled;
@@ -103,6 +125,8 @@ export class SourceEngine {
     this.lateness = compiled.config.allowedLatenessMs;
     this.tracker = this.newTracker();
     this.slots = this.emptySlots();
+    this.panes = this.emptySlots();
+    this.paneWidth = compiled.specs.map(({ spec }) => (spec.kind === "hopping" ? gcd(spec.sizeMs, spec.slideMs) : 0));
     this.expiryRules = compiled.specs.map(({ spec }) =>
       spec.kind === "tumbling" ? { step: spec.sizeMs, reach: spec.sizeMs }
         : spec.kind === "hopping" ? { step: spec.slideMs, reach: spec.sizeMs }
@@ -175,10 +199,12 @@ export class SourceEngine {
       buffer: this.buffer.items.map((f) => ({ ...f })),
       // The live timers only (one per window that has one), so a restored engine snapshots the same.
       timers: [...this.windows.values()].flatMap((w): [number, string][] => (w.timerAt === null ? [] : [[w.timerAt, w.key]])),
+      // A hopping window's sketches and distinct state are written whole (its own and its panes'),
+      // so a snapshot reads like one of an engine without panes.
       windows: [...this.windows.values()].map((w) => ({
         ...w,
-        stats: w.stats.map((s) => (s ? statsToJson(s) : null)),
-        distinct: w.distinct ? distinctToJson(w.distinct) : null,
+        stats: w.stats.map((s, m) => (s ? statsToJson(s, this.sketchOf(w, m)) : null)),
+        distinct: this.distinctOf(w) ? distinctToJson(this.distinctOf(w)!) : null,
       })),
       sessions: this.sessionIndex(),
       seen: this.expiring.entries(),
@@ -205,6 +231,7 @@ export class SourceEngine {
       if (w && w.timerAt === at) this.timers.push(at, w);
     }
     this.slots = this.emptySlots();
+    this.panes = this.emptySlots();
     // Sessions keep the index's order; the other windows are sorted by start.
     for (const [, list] of s.sessions) {
       const wins = list.map((key) => this.win(key));
@@ -294,6 +321,8 @@ export class SourceEngine {
         let first = last;
         while (first - slide > t - spec.sizeMs) first -= slide;
         const list = this.slotOf(specIndex, g, value);
+        const hopping = spec.kind === "hopping";
+        let folded = false;
         for (let start = first; start <= last; start += slide) {
           const end = start + spec.sizeMs;
           if (late && end + this.lateness <= this.tracker.watermark) {
@@ -301,9 +330,19 @@ export class SourceEngine {
             continue;
           }
           const w = findByStart(list, start) ?? this.open(JSON.stringify([specIndex, g, value, start]), specIndex, g, value, start, end, list);
-          this.add(w, cs, g, fact);
-          landed = true;
+          if (hopping) this.addMoments(w, cs, fact);
+          else this.add(w, cs, g, fact);
+          this.touch(w);
+          folded = true;
         }
+        // Panes are gcd(size, slide) wide, so windows are unions of whole panes. The event's pane is
+        // covered by every window above, the latest-ending one (starting at `last`) included, and
+        // lives until that one is purged.
+        if (hopping && folded) {
+          const width = this.paneWidth[specIndex];
+          this.addToPane(this.paneOf(specIndex, g, value, Math.floor(t / width) * width), cs, g, fact);
+        }
+        landed = folded || landed;
       }
     }
     return landed;
@@ -361,6 +400,7 @@ export class SourceEngine {
     target.maxEventTime = Math.max(target.maxEventTime, t);
     target.end = Math.min(target.maxEventTime + gapMs, target.start + maxLengthMs);
     this.add(target, cs, g, fact);
+    this.touch(target);
     return true;
   }
 
@@ -428,6 +468,71 @@ export class SourceEngine {
       w.distinct ??= newDistinct();
       if (d !== null) w.distinct = addDistinct(w.distinct, d, this.opts.distinct);
     }
+  }
+
+  /** A hopping window's share of an event: its moments (quantiles and distinct values go to the pane). */
+  private addMoments(w: Win, cs: CompiledSpec, fact: Fact): void {
+    for (const m of cs.metrics) {
+      const x = fact.values[m];
+      if (x === null) continue;
+      addMoments(w.stats[m] ?? (w.stats[m] = newStats(this.opts.relativeAccuracy)), x);
+    }
+  }
+
+  private addToPane(pane: Pane, cs: CompiledSpec, g: number, fact: Fact): void {
+    for (const m of cs.metrics) {
+      const x = fact.values[m];
+      if (x === null) continue;
+      (pane.sketches[m] ??= newSketch(this.opts.relativeAccuracy)).accept(x);
+    }
+    const d = fact.distinct[g];
+    if (this.c.groups[g].distinct !== undefined) {
+      pane.distinct ??= newDistinct();
+      if (d !== null) pane.distinct = addDistinct(pane.distinct, d, this.opts.distinct);
+    }
+  }
+
+  private paneOf(spec: number, group: number, value: string, start: number): Pane {
+    const slot = this.panes[spec][group];
+    let list = slot.get(value);
+    if (!list) slot.set(value, (list = []));
+    for (let i = list.length - 1; i >= 0; i--) if (list[i].start === start) return list[i];
+    const pane: Pane = { start, sketches: this.c.metrics.map(() => null), distinct: null };
+    let i = list.length;
+    while (i > 0 && list[i - 1].start > start) i--;
+    list.splice(i, 0, pane);
+    return pane;
+  }
+
+  /** The panes a hopping window covers. */
+  private panesOf(w: Win): Pane[] {
+    const list = this.panes[w.spec][w.group].get(w.value);
+    return list ? list.filter((p) => p.start >= w.start && p.start < w.end) : [];
+  }
+
+  /** A window's sketch of metric m: a hopping window's own merged with its panes'. */
+  private sketchOf(w: Win, m: number): QuantileSketch {
+    const own = (w.stats[m] as MetricStats).sketch;
+    if (this.c.specs[w.spec].spec.kind !== "hopping") return own;
+    const whole = newSketch(this.opts.relativeAccuracy);
+    mergeSketch(whole, own);
+    for (const pane of this.panesOf(w)) {
+      const s = pane.sketches[m];
+      if (s) mergeSketch(whole, s);
+    }
+    return whole;
+  }
+
+  /** A window's distinct state: a hopping window's own merged with its panes'. */
+  private distinctOf(w: Win): DistinctState | null {
+    if (this.c.specs[w.spec].spec.kind !== "hopping" || this.c.groups[w.group].distinct === undefined) return w.distinct;
+    let whole = newDistinct();
+    if (w.distinct) whole = mergeDistinct(whole, w.distinct, this.opts.distinct);
+    for (const pane of this.panesOf(w)) if (pane.distinct) whole = mergeDistinct(whole, pane.distinct, this.opts.distinct);
+    return whole;
+  }
+
+  private touch(w: Win): void {
     w.dirty = true;
     if (w.end <= this.tracker.watermark) this.due.add(w);
     this.schedule(w);
@@ -497,6 +602,17 @@ export class SourceEngine {
 
   private purge(w: Win): void {
     this.windows.delete(w.key);
+    // The panes in [start, start + slide) have this window as the last that covers them.
+    const spec = this.c.specs[w.spec].spec;
+    if (spec.kind === "hopping") {
+      const panes = this.panes[w.spec][w.group];
+      const list = panes.get(w.value);
+      if (list) {
+        const kept = list.filter((p) => p.start < w.start || p.start >= w.start + spec.slideMs);
+        if (kept.length === 0) panes.delete(w.value);
+        else if (kept.length < list.length) panes.set(w.value, kept);
+      }
+    }
     const slot = this.slots[w.spec][w.group];
     const list = slot.get(w.value);
     if (!list) return;
@@ -505,8 +621,8 @@ export class SourceEngine {
     if (list.length === 0) slot.delete(w.value);
   }
 
-  private emptySlots(): Map<string, Win[]>[][] {
-    return this.c.specs.map(() => this.c.groups.map(() => new Map<string, Win[]>()));
+  private emptySlots<T>(): Map<string, T[]>[][] {
+    return this.c.specs.map(() => this.c.groups.map(() => new Map<string, T[]>()));
   }
 
   private slotOf(spec: number, group: number, value: string): Win[] {
@@ -531,7 +647,8 @@ export class SourceEngine {
   private rows(w: Win, cs: CompiledSpec, version: number): WindowResult[] {
     const kind = cs.spec.kind;
     const key = this.keyLabel(w.group, w.value);
-    const distinct = this.c.groups[w.group].distinct === undefined ? null : w.distinct ? countDistinct(w.distinct) : 0;
+    const distinctState = this.distinctOf(w);
+    const distinct = this.c.groups[w.group].distinct === undefined ? null : distinctState ? countDistinct(distinctState) : 0;
     const rows: WindowResult[] = [];
     for (const m of cs.metrics) {
       const s = w.stats[m];
@@ -545,7 +662,7 @@ export class SourceEngine {
         metric,
         window_start: w.start,
         window_end: w.end,
-        ...summarize(s),
+        ...summarize(s, this.sketchOf(w, m)),
         distinct_count: distinct,
         version,
       });
@@ -571,6 +688,11 @@ export class SourceEngine {
     if (!w) throw new Error(`session index names window ${key}, which is gone`);
     return w;
   }
+}
+
+function gcd(a: number, b: number): number {
+  while (b !== 0) [a, b] = [b, a % b];
+  return a;
 }
 
 function findByStart(list: readonly Win[], start: number): Win | undefined {

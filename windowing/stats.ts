@@ -24,6 +24,12 @@ export function newStats(relativeAccuracy: number): MetricStats {
 }
 
 export function addValue(s: MetricStats, x: number): void {
+  addMoments(s, x);
+  s.sketch.accept(x);
+}
+
+/** Count, sum, min, max, mean and M2 only: for a window whose quantiles come from shared panes. */
+export function addMoments(s: MetricStats, x: number): void {
   s.n += 1;
   s.sum += x;
   if (x < s.min) s.min = x;
@@ -31,7 +37,6 @@ export function addValue(s: MetricStats, x: number): void {
   const delta = x - s.mean;
   s.mean += delta / s.n;
   s.m2 += delta * (x - s.mean);
-  s.sketch.accept(x);
 }
 
 export function mergeStats(into: MetricStats, from: MetricStats): void {
@@ -47,7 +52,8 @@ export function mergeStats(into: MetricStats, from: MetricStats): void {
   mergeSketch(into.sketch, from.sketch);
 }
 
-export function summarize(s: MetricStats): MetricSummary {
+/** `sketch` replaces the stats' own (a hopping window's is assembled from its panes). */
+export function summarize(s: MetricStats, sketch: QuantileSketch = s.sketch): MetricSummary {
   return {
     count: s.n,
     sum: s.sum,
@@ -55,14 +61,14 @@ export function summarize(s: MetricStats): MetricSummary {
     max: s.max,
     mean: s.mean,
     stddev: Math.sqrt(Math.max(0, s.m2) / s.n),
-    p50: quantile(s.sketch, 0.5, s.min, s.max),
-    p95: quantile(s.sketch, 0.95, s.min, s.max),
-    p99: quantile(s.sketch, 0.99, s.min, s.max),
+    p50: quantile(sketch, 0.5, s.min, s.max),
+    p95: quantile(sketch, 0.95, s.min, s.max),
+    p99: quantile(sketch, 0.99, s.min, s.max),
   };
 }
 
-export function statsToJson(s: MetricStats): MetricStatsJson {
-  return { n: s.n, sum: s.sum, min: s.min, max: s.max, mean: s.mean, m2: s.m2, sketch: encodeSketch(s.sketch) };
+export function statsToJson(s: MetricStats, sketch: QuantileSketch = s.sketch): MetricStatsJson {
+  return { n: s.n, sum: s.sum, min: s.min, max: s.max, mean: s.mean, m2: s.m2, sketch: encodeSketch(sketch) };
 }
 
 export function statsFromJson(j: MetricStatsJson, relativeAccuracy: number): MetricStats {
