@@ -26,18 +26,14 @@ export interface TaskDeps<S, T extends TaskSpec> {
   readonly store: CheckpointStore;
   /** Longest time between checkpoints while messages flow. */
   readonly checkpointEveryMs: number;
-  /**
-   * Batches published whose PubAcks may still be in flight while the next one is handled
-   * (KeyedRunOptions.pipelineDepth). 0 waits for each batch's PubAcks before the next.
-   */
-  readonly pipelineDepth: number;
 }
 
 /**
  * Runs one task of a keyed actor until stopped: restore the checkpoint the lease points to, read
  * the task's subjects from the next sequence with an ordered consumer (no acks, no redeliveries:
  * the position lives in the checkpoint), hand each batch to the handler, publish its outputs and
- * dead letters and wait for every PubAck, and only then move the position. A checkpoint is
+ * dead letters, and move the position once every PubAck is in (the next batch is handled
+ * meanwhile, and published after them). A checkpoint is
  * written every `checkpointEveryMs` and on stop. After a SIGKILL the next owner restores the last
  * checkpoint and replays what followed; the handler and the ids being deterministic, the replayed
  * outputs are the same messages again and JetStream drops them as duplicates.
@@ -146,13 +142,20 @@ export class TaskRunner<S, T extends TaskSpec> {
       return publisher.publish(out.subject, out.data, { headers: h, msgId: out.msgId });
     };
 
-    // Batches are pipelined: the next one is handled (and its outputs published) while the PubAcks
-    // of earlier ones are in flight. Each batch settles in stream order as soon as it and every
-    // batch before it are stored — without waiting for the loop, which may be idle — and only
-    // then does the position move past it. A failed batch fails every later one and ends the loop.
+    // Batches are pipelined: the next one is handled while the PubAcks of the last are in flight,
+    // and published once they are in (so no more than one batch's outputs wait for PubAcks, as
+    // before: deeper queues of publishes outlived their deadline on a loaded server). Each batch
+    // settles in stream order as soon as it is stored — without waiting for the loop, which may be
+    // idle — and only then does the position move past it. A failed batch fails every later one
+    // and ends the loop.
     let settledThrough: Promise<void> = Promise.resolve();
-    const unsettled: Array<Promise<void>> = [];
     let failure: unknown;
+    // Rejects with the first failed batch. The loop races its next read against it rather than
+    // closing the consumer: a close does not always end the iterator (seen after a server
+    // restart: the loop then waited for a message forever, the failure unseen).
+    let failNow: (err: unknown) => void = () => undefined;
+    const failing = new Promise<never>((_resolve, reject) => (failNow = reject));
+    failing.catch(() => undefined);
     const settleInOrder = (b: PublishedBatch) => {
       const settled = settledThrough
         .then(() => b.stored)
@@ -168,21 +171,23 @@ export class TaskRunner<S, T extends TaskSpec> {
         .finally(() => {
           metrics.inFlight -= b.size;
           b.span.end();
-          unsettled.splice(unsettled.indexOf(settled), 1);
         });
       settled.catch((err: unknown) => {
         failure ??= err;
-        void messages.close();
+        failNow(err);
       });
       settledThrough = settled;
-      unsettled.push(settled);
     };
     // State already holds every batch handled; a checkpoint must say the same of its position.
     const drain = () => settledThrough;
 
     let clean = false;
     try {
-      for await (const batch of batches(messages, def.batch.max_messages, def.batch.max_wait_ms)) {
+      const reading = batches(messages, def.batch.max_messages, def.batch.max_wait_ms)[Symbol.asyncIterator]();
+      for (;;) {
+        const next = await Promise.race([reading.next(), failing]);
+        if (next.done) break;
+        const batch = next.value;
         const links: Link[] = [];
         const inputs = batch.map((m) => toInbound(m, stream));
         for (const m of batch.slice(0, 64)) {
@@ -241,6 +246,8 @@ export class TaskRunner<S, T extends TaskSpec> {
             const fresh = <O extends { input?: Inbound }>(o: O) => (o.input ? o.input.seq : last) > quietThrough;
             const all = quietThrough >= first ? [...outputs, ...deadLetters].filter(fresh) : [...outputs, ...deadLetters];
             if (all.length === 0) return { stored: Promise.resolve() };
+            // The previous batch's PubAcks, awaited only now: this batch was handled meanwhile.
+            await settledThrough;
             await lease.check(`publish ${all.length} outputs of ${stream} sequences ${first}-${last}`, hard);
             // An input's outputs are children of its own process span, itself a child of the input's
             // trace: the event's trace goes on through this actor (the batch span only links to it).
@@ -271,7 +278,6 @@ export class TaskRunner<S, T extends TaskSpec> {
         // Handled: a failure surfaces when the batch settles, not as an unhandled rejection before.
         stored.catch(() => undefined);
         settleInOrder({ last, size: batch.length, span, stored });
-        while (unsettled.length > deps.pipelineDepth) await unsettled[0];
         if (Date.now() - savedAt >= deps.checkpointEveryMs) {
           await drain();
           if (seq > savedSeq) await save();
