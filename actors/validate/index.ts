@@ -2,6 +2,8 @@ import { createQualityGate, type GateSnapshot, type QualityGate } from "../../qu
 import { loadSuites } from "../../quality/suites.ts";
 import { defineKeyedActor, fingerprintOf, type KeyedActorDefinition } from "../runtime/keyed/actor.ts";
 import { durableAckFloor } from "../runtime/keyed/upgrade.ts";
+import { wireSize } from "../runtime/size.ts";
+import type { Outbound } from "../runtime/actor.ts";
 import { keyedActor, type KeyedRunOptions } from "../runtime/keyed/run.ts";
 import type { LoopActor } from "../runtime/supervisor.ts";
 import { ownedBy, validateTasks, type ValidateTask } from "./tasks.ts";
@@ -54,6 +56,7 @@ const VALIDATE_STATE_VERSION = 1;
 export function validateDefinition(opts: ValidateActorOptions): KeyedActorDefinition<ValidateState, ValidateTask> {
   let verdictOf = createValidator(opts);
   let pii: IngestProtection | undefined;
+  let maxPayload = Infinity;
   let references: { stop(): Promise<void> } | undefined;
   const suites = loadSuites();
   const tasks = validateTasks();
@@ -67,6 +70,7 @@ export function validateDefinition(opts: ValidateActorOptions): KeyedActorDefini
     needs: opts.schemas ? [] : [SERVICES.schemaRegistry],
     async start(ctx) {
       const schemas = opts.schemas ?? (await ctx.use(SERVICES.schemaRegistry));
+      maxPayload = ctx.nc.info?.max_payload ?? Infinity;
       pii = createIngestProtection(schemas, opts.keyring && readKeyring(opts.keyring));
       pii.checkKeys(SOURCES);
       // The ingest chain in one hop: validate, enrich from the watched reference buckets, protect PII.
@@ -102,16 +106,27 @@ export function validateDefinition(opts: ValidateActorOptions): KeyedActorDefini
         // Exempt from the scope rule: the id is the event's (subjects/identity.ts), not this
         // task's, so that EVENTS stores an event once whichever task, configuration or consumption
         // mode validated it (it is the id the durable-consumer validate used).
-        if (verdict.ok) ctx.emit(input, verdict.out);
+        const size = verdict.ok ? sizeNear(verdict.out, maxPayload) : 0;
+        if (verdict.ok && size <= maxPayload) ctx.emit(input, verdict.out);
         else {
+          // Too large an event is dead-lettered here, not by the runtime, which would send RAW's clear bytes.
+          const error = verdict.ok ? new PoisonError("too_large", `${input.subject} (stream ${input.stream} seq ${input.seq}): its event on ${verdict.out.subject} would be about ${size} bytes, over the server's max_payload of ${maxPayload}`) : verdict.error;
           // `other` also gets a known source's messages on a malformed subject (`raw.txn`): they are protected by that source's rules.
           const source = task.source ?? sourceToken(input.subject);
-          ctx.reject(input, protectedDeadLetter(verdict.error, source && pii?.deadLetterBody(source, input.data, `${input.stream}:${input.seq}`)));
+          ctx.reject(input, protectedDeadLetter(error, source && pii?.deadLetterBody(source, input.data, `${input.stream}:${input.seq}`)));
         }
       }
     },
   });
 }
+
+/** An output's wire size when it may be near `max` (counted exactly), else a bound well under it: most events are far smaller. */
+function sizeNear(out: Outbound, max: number): number {
+  const bound = (typeof out.data === "string" ? out.data.length * 3 : out.data.length) + SIZE_SLACK;
+  return bound < max ? bound : wireSize(out);
+}
+/** More than wireSize adds for headers and ids to an event. */
+const SIZE_SLACK = 8_192;
 
 /** The known source a RAW subject names in its second token, whatever else is wrong with it. */
 function sourceToken(rawSubject: string): Source | undefined {
