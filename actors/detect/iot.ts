@@ -251,8 +251,9 @@ export function createIotScorer(opts: { maxKeys: number; threshold: number; univ
         }
         const jumped = jump(key, s, metric, value);
         if (jumped) findings.push(jumped);
-        const { score, explanation } = d.update(eventTime, value);
+        const score = d.updateScore(eventTime, value);
         if (score <= 0) continue;
+        const explanation = d.lastExplanation();
         findings.push({
           key,
           metric,

@@ -54,8 +54,9 @@ export function createSocialScorer(opts: { maxKeys: number; threshold: number; u
   function close(name: string, topic: Topic, upTo: number): Finding[] {
     const findings: Finding[] = [];
     const emit = (minute: number, count: number, ref: Topic["last"] | undefined) => {
-      const { score, explanation } = topic.detector.update(minute * MINUTE_MS, count);
+      const score = topic.detector.updateScore(minute * MINUTE_MS, count);
       if (score > 0 && ref) {
+        const explanation = topic.detector.lastExplanation();
         findings.push({
           key: name,
           metric: "posts_per_minute",

@@ -65,6 +65,14 @@ export interface UnivariateOptions {
 export interface UnivariateDetector {
   /** Scores one point; timestamps must be non-decreasing. Non-finite values score 0 and are skipped. */
   update(timestampMs: number, value: number): AnomalyResult;
+  /**
+   * Scores one point exactly as `update` does and returns only the score: no explanation is built
+   * (most points score 0, and a caller that streams many series need not pay for one each time).
+   * `lastExplanation()` then gives the explanation `update` would have returned.
+   */
+  updateScore(timestampMs: number, value: number): number;
+  /** The explanation of the point last scored by `update` or `updateScore`. */
+  lastExplanation(): AnomalyExplanation;
   /** A deep copy of the state, safe to `JSON.stringify`. */
   snapshot(): UnivariateSnapshot;
   /** Replaces the state with one taken by `snapshot()` (of any instance with the same options). */
@@ -127,6 +135,8 @@ const A_PROFILE = 0.25;
  * mean over 8, 12 and 16 needs no choice among them and scored 2.4 points higher in 2-fold CV.
  */
 const SCALES: NoveltyConfig[] = [1, 4, 16].map((step) => ({ step, lengths: [8, 12, 16], capacity: 1000 }));
+/** The novelty signals' names, by time scale. */
+const NOVEL_SIGNAL: Record<number, string> = Object.fromEntries(SCALES.map((c) => [c.step, `novel-pattern/${c.step}`]));
 /** A new alert must beat the decayed last one by this many nats. */
 const ALERT_MARGIN = 1;
 /**
@@ -261,8 +271,29 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
     return season.visits[k] >= 2 ? season.profile[k] : null;
   }
 
-  /** The context predictor the value departs from most, in units of that predictor's usual error. */
-  function explainContext(ts: number, x: number): { context: ContextName; low: number; high: number } {
+  /**
+   * What the last point's explanation is built from (kept as numbers so a point that scores 0
+   * builds nothing). `kind` says which explanation: an invalid value, warm-up, or a scored point.
+   */
+  const last = {
+    kind: "warmup" as "invalid" | "warmup" | "scored",
+    value: 0,
+    level: 0,
+    context: "level" as ContextName,
+    contextLow: 0,
+    contextHigh: 0,
+    signal: "",
+    againstRange: false,
+    rangeLow: 0,
+    rangeHigh: 0,
+    novelty: 0,
+    pValue: 1,
+    surprise: 0,
+    suppressed: false,
+  };
+
+  /** The context predictor the value departs from most, in units of that predictor's usual error; into `last`. */
+  function explainContext(ts: number, x: number): void {
     const floor = 1e-9 + 1e-6 * Math.abs(st.level);
     let context: ContextName = "level";
     let low = x;
@@ -286,7 +317,9 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
       }
       st.residualScale[name] = ewma(st.residualScale[name], Math.abs(e), A_SLOW, st.residualScale[name] === 0);
     }
-    return { context, low, high };
+    last.context = context;
+    last.contextLow = low;
+    last.contextHigh = high;
   }
 
   function learnSeason(s: SeasonState | null, ts: number, x: number): void {
@@ -296,15 +329,34 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
     s.visits[k]++;
   }
 
-  function update(timestampMs: number, value: number): AnomalyResult {
+  function lastExplanation(): AnomalyExplanation {
+    if (last.kind === "invalid") {
+      return { signal: "invalid", context: "level", observed: last.value, expected: { low: last.level, high: last.level }, novelty: 0, pValue: 1, surprise: 0, suppressed: false };
+    }
+    if (last.kind === "warmup") {
+      return { signal: "warmup", context: last.context, observed: last.value, expected: { low: last.contextLow, high: last.contextHigh }, novelty: 0, pValue: 1, surprise: 0, suppressed: false };
+    }
+    return {
+      signal: last.signal,
+      context: last.context,
+      observed: last.value,
+      expected: last.againstRange ? { low: last.rangeLow, high: last.rangeHigh } : { low: last.contextLow, high: last.contextHigh },
+      novelty: last.novelty,
+      pValue: last.pValue,
+      surprise: last.surprise,
+      suppressed: last.suppressed,
+    };
+  }
+
+  function updateScore(timestampMs: number, value: number): number {
+    last.value = value;
     if (!Number.isFinite(value) || !Number.isFinite(timestampMs)) {
-      return {
-        score: 0,
-        explanation: { signal: "invalid", context: "level", observed: value, expected: { low: st.level, high: st.level }, novelty: 0, pValue: 1, surprise: 0, suppressed: false },
-      };
+      last.kind = "invalid";
+      last.level = st.level;
+      return 0;
     }
     learnSampling(timestampMs);
-    const context = explainContext(timestampMs, value);
+    explainContext(timestampMs, value);
     const floor = 1e-9 + 1e-6 * Math.abs(st.level);
 
     // The most surprising scale (plain loops and locals: this runs for every point of every series).
@@ -377,10 +429,8 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
     st.n++;
 
     if (!haveBest || st.n <= warmup) {
-      return {
-        score: 0,
-        explanation: { signal: "warmup", context: context.context, observed: value, expected: { low: context.low, high: context.high }, novelty: 0, pValue: 1, surprise: 0, suppressed: false },
-      };
+      last.kind = "warmup";
+      return 0;
     }
     const novel = Math.max(0, bestS - Math.log(active));
     const jump = outOfRange && rangeSurprise > novel;
@@ -389,24 +439,25 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
     const suppressed = surprise <= st.lastSurprise + ALERT_MARGIN;
     st.lastSurprise = Math.max(surprise, st.lastSurprise * suppressionDecay);
     const out = suppressed ? 0 : surprise;
-    const againstRange = (jump || stuck) && seen !== null;
-    return {
-      score: 1 - Math.exp(-out / 10),
-      explanation: {
-        signal: stuck ? "flatline" : jump ? "out-of-range" : `novel-pattern/${bestScale}`,
-        context: context.context,
-        observed: value,
-        expected: againstRange ? { low: seenLow, high: seenHigh } : { low: context.low, high: context.high },
-        novelty: bestNovelty,
-        pValue: stuck || jump ? Math.exp(-surprise) : Math.min(1, bestP * active),
-        surprise,
-        suppressed,
-      },
-    };
+    last.kind = "scored";
+    last.signal = stuck ? "flatline" : jump ? "out-of-range" : NOVEL_SIGNAL[bestScale];
+    last.againstRange = (jump || stuck) && seen !== null;
+    last.rangeLow = seenLow;
+    last.rangeHigh = seenHigh;
+    last.novelty = bestNovelty;
+    last.pValue = stuck || jump ? Math.exp(-surprise) : Math.min(1, bestP * active);
+    last.surprise = surprise;
+    last.suppressed = suppressed;
+    return 1 - Math.exp(-out / 10);
   }
 
   return {
-    update,
+    update: (timestampMs, value) => {
+      const score = updateScore(timestampMs, value);
+      return { score, explanation: lastExplanation() };
+    },
+    updateScore,
+    lastExplanation,
     snapshot: () => structuredClone(st) as unknown as UnivariateSnapshot,
     restore(snapshot) {
       const version: unknown = snapshot?.version;

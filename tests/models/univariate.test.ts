@@ -26,6 +26,20 @@ function firstAlertAfter(results: AnomalyResult[], from: number, threshold = ALE
   return i < 0 ? -1 : i - from;
 }
 
+test("updateScore and lastExplanation give what update gives, point by point", () => {
+  // A spike on day 4, and now and then a missing (non-finite) value.
+  const values = seasonalSeries(5, 4, (i, v) => (i === 3 * PER_DAY ? v + 40 : i % 997 === 0 ? NaN : v));
+  assert.is(values.length, 4 * PER_DAY);
+  const full = createUnivariateDetector();
+  const lean = createUnivariateDetector();
+  values.forEach((v, i) => {
+    const want = full.update(T0 + i * FIVE_MIN, v);
+    const score = lean.updateScore(T0 + i * FIVE_MIN, v);
+    assert.equal({ score, explanation: lean.lastExplanation() }, want, `point ${i}`);
+    if (i === 3 * PER_DAY) assert.ok(score > 0.3, `the spike scored ${score}`);
+  });
+});
+
 test("stays quiet on a clean daily-seasonal series", () => {
   for (const seed of SEEDS) {
     const results = run(seasonalSeries(seed, 12));
