@@ -150,12 +150,25 @@ export class TaskRunner<S, T extends TaskSpec> {
     // and ends the loop.
     let settledThrough: Promise<void> = Promise.resolve();
     let failure: unknown;
-    // Rejects with the first failed batch. The loop races its next read against it rather than
+    // The first failed batch rejects the read the loop waits on (or the next one) rather than
     // closing the consumer: a close does not always end the iterator (seen after a server
     // restart: the loop then waited for a message forever, the failure unseen).
-    let failNow: (err: unknown) => void = () => undefined;
-    const failing = new Promise<never>((_resolve, reject) => (failNow = reject));
-    failing.catch(() => undefined);
+    // One waiting read at a time holds the reject: a race against one promise that lives as long as
+    // the task added a reaction to it per batch, and each reaction kept its batch — every message
+    // the task ever read, with the read buffer its data is a view of — alive until the task ended.
+    let failedWith: { err: unknown } | undefined;
+    let failWaiting: (err: unknown) => void = () => undefined;
+    const failNow = (err: unknown) => {
+      failedWith ??= { err };
+      failWaiting(err);
+    };
+    const readOrFail = <T>(read: Promise<T>): Promise<T> =>
+      new Promise<T>((resolve, reject) => {
+        if (failedWith) return reject(failedWith.err);
+        failWaiting = reject;
+        // Replaced by the next read, so at most the last batch stays reachable from here.
+        read.then(resolve, reject);
+      });
     const settleInOrder = (b: PublishedBatch) => {
       const settled = settledThrough
         .then(() => b.stored)
@@ -185,7 +198,7 @@ export class TaskRunner<S, T extends TaskSpec> {
     try {
       const reading = batches(messages, def.batch.max_messages, def.batch.max_wait_ms)[Symbol.asyncIterator]();
       for (;;) {
-        const next = await Promise.race([reading.next(), failing]);
+        const next = await readOrFail(reading.next());
         if (next.done) break;
         const batch = next.value;
         const links: Link[] = [];
