@@ -67,15 +67,21 @@ export function withDeadline<T>(work: Promise<T> | (() => Promise<T>), opts: Dea
   }
   const promise = typeof work === "function" ? work() : work;
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
+    let settled = false;
+    // Timers run before the event loop reads the socket: after the process was busy past the
+    // deadline (a batch handled, a loaded machine), an answer that came in time may still be
+    // unread. setImmediate runs after the next read, so only a call really unanswered times out.
+    const timer = setTimeout(() => setImmediate(() => {
+      if (settled) return;
       cleanup();
       reject(new BrokerTimeoutError(what, timeoutMs));
-    }, timeoutMs);
+    }), timeoutMs);
     const onAbort = () => {
       cleanup();
       reject(new AbortedError(what));
     };
     const cleanup = () => {
+      settled = true;
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
     };

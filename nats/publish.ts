@@ -26,6 +26,8 @@ export class PublishRefusedError extends Error {
 interface Waiter {
   readonly subject: string;
   readonly deadline: number;
+  /** Seen past its deadline by one sweep: the next sweep rejects it if it is still unanswered. */
+  overdue: boolean;
   resolve(ack: PubAck): void;
   reject(err: Error): void;
 }
@@ -92,7 +94,7 @@ export class AckedPublisher {
     }
     const token = (this.next++).toString(36);
     return new Promise<PubAck>((resolve, reject) => {
-      this.waiting.set(token, { subject, deadline: Date.now() + this.timeoutMs, resolve, reject });
+      this.waiting.set(token, { subject, deadline: Date.now() + this.timeoutMs, overdue: false, resolve, reject });
       try {
         this.nc.publish(subject, data, { reply: `${this.inbox}.${token}`, headers: h });
       } catch (err) {
@@ -128,9 +130,20 @@ export class AckedPublisher {
     waiter.resolve({ stream: reply.stream, seq: reply.seq, duplicate: reply.duplicate === true, ...(reply.domain ? { domain: reply.domain } : {}) });
   }
 
+  /**
+   * Rejects what was past its deadline at the previous sweep and is still unanswered. Timers run
+   * before the event loop reads the socket: after the process was busy (a batch handled while
+   * PubAcks arrived, a loaded machine), answers that came in time may still be unread when the
+   * sweep runs. Waiting one more sweep, with a read of the socket in between, rejects only what
+   * really had no answer.
+   */
   private sweep(now: number): void {
     for (const [token, waiter] of this.waiting) {
       if (waiter.deadline > now) break;
+      if (!waiter.overdue) {
+        waiter.overdue = true;
+        continue;
+      }
       this.waiting.delete(token);
       waiter.reject(new BrokerTimeoutError(`${this.what}: publish to ${waiter.subject}`, this.timeoutMs));
     }

@@ -6,6 +6,7 @@ import { runActor } from "../../actors/runtime/run.ts";
 import { createLogger } from "../../actors/runtime/log.ts";
 import { testConsumer } from "./fixtures.ts";
 import { withBroker, type BrokerContext } from "../harness/broker.ts";
+import { withDeadline } from "../../nats/deadline.ts";
 
 const test = suite<BrokerContext>("runtime against a server that answers nothing");
 const log = createLogger("error");
@@ -27,6 +28,24 @@ const idle = (n: number) => {
   const { def, name } = testConsumer("dl", n);
   return defineActor({ name, consumes: def, emits: [], batch: { max_messages: 10, max_wait_ms: 10 }, handle() {} });
 };
+
+test("an answer that arrived while the process was busy past the deadline is read before the deadline fails the call", async ({ nc }) => {
+  // The server answers this itself, while this process is busy.
+  const call = withDeadline(() => nc.request("$JS.API.INFO", "", { timeout: 10_000 }), { what: "account info", timeoutMs: 300 });
+  call.catch(() => undefined);
+  // From a setImmediate callback (the request is on the wire, no answer read yet), a batch on a
+  // loaded machine: the answer comes in meanwhile, the deadline passes, and the event loop's
+  // next turn runs its timers before it reads the socket.
+  await new Promise<void>((resolve) => setImmediate(() => {
+    const until = Date.now() + 1_500;
+    while (Date.now() < until) {
+      // busy
+    }
+    resolve();
+  }));
+  const answer = await call;
+  assert.match(new TextDecoder().decode(answer.data), /"type":"io.nats.jetstream.api.v1.account_info_response"/);
+});
 
 test("an abort during setup ends runActor at once, not when the broker answers", async ({ nats, nc }) => {
   const controller = new AbortController();

@@ -71,6 +71,29 @@ test("a refusal, a subject no stream holds, and no answer at all each reject onl
   }
 });
 
+test("PubAcks that arrived while the process was busy past their deadline are read before anything times out", async ({ nc, jsm }) => {
+  await jsm.streams.add({ name: "P4", subjects: ["p4.>"] });
+  const publisher = new AckedPublisher(nc, { what: "test", timeoutMs: 300 });
+  try {
+    const acks = Array.from({ length: 50 }, (_, i) => publisher.publish(`p4.k${i}`, `${i}`));
+    // From a setImmediate callback (the publishes are on the wire, no answer read yet), a batch
+    // handled on a loaded machine: the answers come in meanwhile, the deadline passes, and the
+    // event loop's next turn runs its timers before it reads the socket.
+    await new Promise<void>((resolve) => setImmediate(() => {
+      const until = Date.now() + 2_000;
+      while (Date.now() < until) {
+        // busy
+      }
+      resolve();
+    }));
+    const results = await Promise.allSettled(acks);
+    const rejected = results.filter((r) => r.status === "rejected");
+    assert.is(rejected.length, 0, `timed out although answered: ${rejected.map((r) => String((r as PromiseRejectedResult).reason)).slice(0, 2).join("; ")}`);
+  } finally {
+    publisher.close();
+  }
+});
+
 test("an abort rejects what is in flight and every later publish", async ({ nc, jsm }) => {
   await jsm.streams.add({ name: "P3", subjects: ["p3.>"] });
   const silent = nc.subscribe("silent.y", { callback: () => undefined });
