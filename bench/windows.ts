@@ -185,7 +185,7 @@ function statePerKey(keys: number, minutes: number, groupShards: number): StateC
   };
 }
 
-async function windowAlone(input: TestMessage[], groupShards: number): Promise<{ rate: number; results: number; foldingRate: number; startupMs: number }> {
+async function windowAlone(input: TestMessage[], groupShards: number): Promise<{ rate: number; results: number; foldingRate: number; startupMs: number; perCpuSecond: number }> {
   const nats = await NatsServer.start();
   try {
     const nc = await connect({ servers: nats.url });
@@ -195,6 +195,7 @@ async function windowAlone(input: TestMessage[], groupShards: number): Promise<{
     for (let i = 0; i < all.length; i += 2_000) await Promise.all(all.slice(i, i + 2_000).map((e) => js.publish(e.subject, e.data)));
     const before = metricsFor("window").received;
     const started = performance.now();
+    const cpuBefore = process.cpuUsage();
     const window = await startTestPipeline(nats.url, { actors: ["window"], env: { SLUICE_PARTITIONS: String(PARTITIONS), SLUICE_GROUP_SHARDS: String(groupShards) } });
     const reads = readsPerEvent(groupShards) * all.length;
     // When the first batch is folded: the actor's startup (leases, consumers) is over.
@@ -204,13 +205,17 @@ async function windowAlone(input: TestMessage[], groupShards: number): Promise<{
       return n >= reads;
     }, 600_000, 10);
     const ended = performance.now();
+    const cpu = process.cpuUsage(cpuBefore);
     const seconds = (ended - started) / 1000;
     const agg = (await (await jetstreamManager(nc)).streams.info("AGG")).state.messages;
     await window.cleanup();
     await nc.close();
     if (done < reads) throw new Error(`the window actor read ${done} of ${reads}`);
     const startupMs = (firstAt ?? ended) - started;
-    return { rate: all.length / seconds, results: agg, foldingRate: all.length / ((ended - (firstAt ?? started)) / 1000), startupMs };
+    // This process's CPU (the actor and the bench's polling; nats-server is another process):
+    // skewed far less than wall time by a loaded machine.
+    const perCpuSecond = all.length / ((cpu.user + cpu.system) / 1e6);
+    return { rate: all.length / seconds, results: agg, foldingRate: all.length / ((ended - (firstAt ?? started)) / 1000), startupMs, perCpuSecond };
   } finally {
     await nats.stop();
   }
@@ -276,7 +281,7 @@ export async function main(opts: {
   }
   if (base !== undefined) console.log(`baseline  nats.js publish → stream → consume + JSON.parse + ack: ${f(base)} msgs/s`);
   if (alone && base !== undefined) {
-    console.log(`window    EVENTS → window actor (all tasks, all kinds) → AGG: ${f(alone.rate)} events/s   ratio ${(alone.rate / base).toFixed(3)}   (${alone.results} results in AGG; ${f(alone.foldingRate)} events/s from the first message folded, startup ${alone.startupMs.toFixed(0)} ms)`);
+    console.log(`window    EVENTS → window actor (all tasks, all kinds) → AGG: ${f(alone.rate)} events/s   ratio ${(alone.rate / base).toFixed(3)}   (${alone.results} results in AGG; ${f(alone.foldingRate)} events/s from the first message folded, startup ${alone.startupMs.toFixed(0)} ms; ${f(alone.perCpuSecond)} events per CPU-second of this process)`);
   }
   if (full !== undefined && base !== undefined) console.log(`pipeline  raw → validate → EVENTS → window → AGG → ClickHouse (+ events sink): ${f(full)} events/s   ratio ${(full / base).toFixed(3)}`);
   if (state) {
@@ -293,7 +298,7 @@ export async function main(opts: {
   const summary: BenchSummary = {
     name: "windows", events: input.length, ...head,
     ...(engine ? { engine_events_per_s: round(engine.rate), engine_baseline: round(engine.parseRate), engine_ratio: ratio(engine.rate, engine.parseRate), engine_outputs: engine.outputs } : {}),
-    ...(alone ? { agg_results: alone.results, actor_folding_events_per_s: round(alone.foldingRate), actor_startup_ms: round(alone.startupMs) } : {}),
+    ...(alone ? { agg_results: alone.results, actor_folding_events_per_s: round(alone.foldingRate), actor_startup_ms: round(alone.startupMs), actor_events_per_cpu_s: round(alone.perCpuSecond) } : {}),
     ...(full !== undefined && base !== undefined ? { pipeline_events_per_s: round(full), pipeline_ratio: ratio(full, base) } : {}),
     ...(state ? { state: state.map((c) => ({ keys: c.keys, events_per_cpu_s: round(c.eventsPerCpuS), bytes_per_key: round(c.bytesPerKey), dedupe_ids_per_key: round(c.dedupeIdsPerKey, 1), open_windows_per_key: round(c.openWindowsPerKey, 2) })) } : {}),
   };
