@@ -8,8 +8,11 @@ const test = suite("bench: growth");
 
 // Two configurations keep the file short: the key counts only change the data, the partition
 // count also the pipeline's configuration (SLUICE_PARTITIONS) — both reach the child.
-test("growth: a configuration per key count and per partition count, each with its rate and memory", async () => {
-  const s = await growth({ events: 300, keys: [5], partitions: [1], atKeys: 5, timeoutMs: 60_000 });
+test("growth: the stateful stages' state per key, then a configuration per key count and per partition count, each with its rate and memory", async () => {
+  const s = await growth({ events: 300, keys: [5], partitions: [1], atKeys: 5, stateKeys: 20, stateReadings: 5, timeoutMs: 60_000 });
+  const stages = s.stage_state as Record<string, number>;
+  assert.is(stages.keys, 20);
+  for (const field of ["window_bytes_per_key", "window_checkpoint_bytes_per_key", "detect_bytes_per_key", "detect_checkpoint_bytes_per_key"]) assert.ok(stages[field] > 0, `${field} ${stages[field]}`);
   const cases = s.cases as Array<Record<string, number>>;
   assert.equal(cases.map((c) => [c.keys, c.partitions]), [[5, 4], [5, 1]]);
   for (const c of cases) {
