@@ -19,8 +19,12 @@ export function natsCliFlags(config: Config, user: string): string {
 function describe(u: NatsUser, dir: string, format: string): string {
   const seedFile = userFile(dir, u.user).replace(/\.json$/, ".nk");
   if (format === "json") return JSON.stringify({ user: u.user, password: u.password, nkey: u.nkey, nkey_seed_file: seedFile, inbox_prefix: u.inbox_prefix, role: u.role, actors: u.actors }, null, 2);
-  // For `eval $(sluice creds show producer --format env)`: the nkey (every user has one), and the inbox prefix its permissions allow.
-  if (format === "env") return [`export NATS_NKEY=${seedFile}`, `export NATS_INBOX_PREFIX=${u.inbox_prefix}`].join("\n");
+  // For `eval "$(sluice creds show producer --format env)"`, read by sluice and by the `nats` CLI:
+  // user and password where the user has one, else the nkey; and the inbox prefix it may use.
+  if (format === "env") {
+    const signIn = u.password ? [`export NATS_USER=${u.user}`, `export NATS_PASSWORD=${u.password}`] : [`export NATS_NKEY=${seedFile}`];
+    return [...signIn, `export NATS_INBOX_PREFIX=${u.inbox_prefix}`].join("\n");
+  }
   const lines = [
     `user          ${u.user}${u.role ? ` (role ${u.role})` : ""}${u.actors ? ` (actors ${u.actors.join(", ")})` : ""}`,
     ...(u.password ? [`password      ${u.password}`] : []),

@@ -71,6 +71,8 @@ test("the banner's nats pub works as printed; the actors run as their own users;
     // The same credentials from the state dir.
     const shown = JSON.parse(sluice(stateDir, "creds", "show", "producer", "--format", "json").out) as { user: string; password: string };
     assert.ok(pubs[0].includes(`--user ${shown.user} --password ${shown.password}`), "sluice creds show producer prints the banner's credentials");
+    const asEnv = sluice(stateDir, "creds", "show", "producer", "--format", "env").out;
+    assert.ok(asEnv.includes(`export NATS_USER=producer\nexport NATS_PASSWORD=${shown.password}\n`), asEnv);
     const dir = join(stateDir, "nats-credentials");
     assert.is(statSync(dir).mode & 0o777, 0o700);
     for (const f of readdirSync(dir)) assert.is(statSync(join(dir, f)).mode & 0o777, 0o600, `${f} is mode 0600`);

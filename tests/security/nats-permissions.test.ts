@@ -24,6 +24,7 @@ import { invalidMessages, validReadings } from "../harness/events.ts";
 import { publishAll, startTestPipeline, streamCount, type TestPipeline } from "../harness/pipeline.ts";
 import { SluiceProcess, sqlOverNats } from "../harness/sluice-process.ts";
 import { waitFor } from "../harness/wait.ts";
+import { listDeadLetters, purgeDeadLetters, replayDeadLetters } from "../../api/dlq.ts";
 
 interface Ctx {
   auth: AuthorizedNats;
@@ -180,13 +181,22 @@ test("the pipeline runs with every actor process as its own user: events reach C
     const reader = await as(ctx, "sluice:sql");
     const rows = await sqlOverNats(reader, `SELECT count() ${mine}`);
     assert.is(Number(rows[0][0]), M, "the reader's SQL over NATS");
+    assert.is(denialCount("nats", "publish") + denialCount("nats", "subscription"), deniedBefore, "no actor in this process was refused anything it does");
+    // The operator replays and purges a dead letter (sluice dlq replay/purge); an actor may do neither.
+    const operator = await as(ctx, "sluice:dlq:replay");
+    const letters = (await listDeadLetters(operator, { actor: "validate" })).filter((dl) => dl.originalSubject !== "raw.iot.keep");
+    assert.is(letters.length, M, "the operator lists validate's dead letters");
+    const [replayed] = await replayDeadLetters(operator, letters.slice(0, 1));
+    assert.is(replayed.error, undefined, "the operator's replay is stored");
+    const validateNc = await as(ctx, "sluice:validate");
+    await refused("validate deletes a dead letter", "$JS.API.STREAM.MSG.DELETE.DLQ", async () => (await jetstreamManager(validateNc)).streams.deleteMessage("DLQ", letters[0].id));
+    assert.is(await purgeDeadLetters(operator, { ids: [letters[0].id] }, letters.slice(0, 1)), 1, "the operator purges it");
     // The lake actors took their tasks (leases, checkpoints, ordered consumers) as their own users.
     for (const { actor, proc } of children) {
       await waitFor(async () => proc.output, (out) => /runs task/.test(out) || proc.child.exitCode !== null, 60_000);
       assert.is(proc.child.exitCode, null, `${actor} is running:\n${proc.output}`);
       assert.not.match(proc.output, /NATS refused|Permissions Violation/, `${actor} was refused nothing`);
     }
-    assert.is(denialCount("nats", "publish") + denialCount("nats", "subscription"), deniedBefore, "no actor in this process was refused anything it does");
   } finally {
     for (const p of pipelines.reverse()) await p.cleanup();
     for (const { proc, stateDir } of children) {
