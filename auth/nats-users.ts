@@ -22,7 +22,7 @@ export const NATS_ROLES = ["producer", "operator", "reader", "admin", "api", "ge
 export type NatsRole = (typeof NATS_ROLES)[number];
 /** Roles that also sign in with a password (what `nats pub --user … --password …` sends). */
 const PASSWORD_ROLES: ReadonlySet<string> = new Set<NatsRole>(["producer", "operator", "reader", "admin"]);
-/** nats-server accepts bcrypt from cost 11 (what `nats server passwd` uses). */
+/** bcrypt work factor: a hash costs a fraction of a second, paid once per password (the hash is kept and reused). */
 const BCRYPT_COST = 11;
 
 /**
