@@ -80,6 +80,16 @@ test("the banner's nats pub works as printed; the actors run as their own users;
     assert.not.ok(serverAuth.includes(shown.password), "the server config holds no password in clear");
     assert.match(serverAuth, /"password": "\$2a\$11\$/);
 
+    // The operator's commands: a dead letter replayed, the replay recorded in sluice.audit over NATS.
+    await natsPub(`nats pub ${pubs[0].includes(" -s ") ? `-s ${/-s (\S+)/.exec(pubs[0])![1]} ` : ""}--user producer --password ${shown.password} raw.iot.auth-bad '{"sensor_id":"auth-bad","ts":"2026-11-27T10:00:00Z","temperature":"warm"}'`);
+    await waitFor(async () => sluice(stateDir, "dlq", "ls").out, (out) => out.includes("raw.iot.auth-bad"), 60_000, 500);
+    const replay = sluice(stateDir, "dlq", "replay", "--all");
+    assert.is(replay.status, 0, replay.out);
+    assert.match(replay.out, /replayed 1 of 1/);
+    assert.not.match(replay.out, /not recorded|refused/, "the replay is recorded");
+    const audited = sluice(stateDir, "sql", "SELECT count() FROM sluice.audit WHERE action = 'dlq.replay'", "--format", "json");
+    assert.match(audited.out, /"count\(\)":\s*"?1/, audited.out);
+
     // Every actor process connected as its own user and nothing was refused; the server agrees.
     assert.not.match(up.output, /NATS refused|Permissions Violation|Authorization Violation/);
     const serverLog = readFileSync(join(stateDir, "nats", "nats-server.log"), "utf8");
