@@ -244,9 +244,8 @@ export function operatorGrants(user: string, partitions: number): Grants {
   g.publish(api("STREAM", "MSG", "GET", STREAMS.DLQ.name), api("STREAM", "PURGE", STREAMS.DLQ.name), api("STREAM", "MSG", "DELETE", STREAMS.DLQ.name));
   // A dead letter of a RAW message is replayed from RAW by its sequence (its own body may be protected: api/dlq.ts).
   g.publish(api("STREAM", "MSG", "GET", STREAMS.RAW.name));
-  // A replay reads a RAW dead letter's clear original from RAW by sequence and publishes it to its
-  // original subject: RAW for validate's, EVENTS for a sink's.
-  g.publish(api("STREAM", "MSG", "GET", STREAMS.RAW.name), ...STREAMS.RAW.subjects, ...STREAMS.EVENTS.subjects);
+  // A replay publishes the message to its original subject: RAW for validate's, EVENTS for a sink's.
+  g.publish(...STREAMS.RAW.subjects, ...STREAMS.EVENTS.subjects);
   kvGrants(g, REGISTRY_BUCKET, "write");
   for (const kind of KIND_NAMES) kvGrants(g, referenceBucket(kind), "write");
   g.publish(subject.jobsService(), `${subject.auditService()}.*`, api("CONSUMER", "INFO", "*", "*"), api("STREAM", "INFO", "*"));
