@@ -17,15 +17,7 @@ export interface KeyedRunOptions {
   readonly memberTtlMs?: number;
   /** After SIGTERM (or a hand-over), longest wait for the last batches, checkpoints and lease releases. */
   readonly shutdownBudgetMs?: number;
-  /**
-   * Batches a task may have published and not yet seen every PubAck of while it handles the next
-   * (default {@link DEFAULT_PIPELINE_DEPTH}); 0 waits for each batch's PubAcks first.
-   */
-  readonly pipelineDepth?: number;
 }
-
-/** Enough to keep a task busy through a PubAck round trip and the next batch's lease read. */
-export const DEFAULT_PIPELINE_DEPTH = 4;
 
 /**
  * Runs a keyed actor as the supervisor's LoopActor: join the actor's members, and every
@@ -48,7 +40,7 @@ export function keyedActor<S, T extends TaskSpec>(def: KeyedActorDefinition<S, T
       const store = await CheckpointStore.open(nc, def.name, signal);
       const own = await Ownership.open(nc, def.name, { memberTtlMs: opts.memberTtlMs }, signal);
       const running = new Map<string, TaskRunner<S, T>>();
-      const taskDeps = { def, nc, log, tracer, store, checkpointEveryMs: opts.checkpointEveryMs ?? 5_000, pipelineDepth: opts.pipelineDepth ?? DEFAULT_PIPELINE_DEPTH };
+      const taskDeps = { def, nc, log, tracer, store, checkpointEveryMs: opts.checkpointEveryMs ?? 5_000 };
       const stopTask = async (id: string, budget: AbortSignal) => {
         const runner = running.get(id)!;
         await runner.stop(budget);

@@ -32,8 +32,7 @@ export interface TaskDeps<S, T extends TaskSpec> {
  * Runs one task of a keyed actor until stopped: restore the checkpoint the lease points to, read
  * the task's subjects from the next sequence with an ordered consumer (no acks, no redeliveries:
  * the position lives in the checkpoint), hand each batch to the handler, publish its outputs and
- * dead letters, and move the position once every PubAck is in (the next batch is handled
- * meanwhile, and published after them). A checkpoint is
+ * dead letters and wait for every PubAck, and only then move the position. A checkpoint is
  * written every `checkpointEveryMs` and on stop. After a SIGKILL the next owner restores the last
  * checkpoint and replays what followed; the handler and the ids being deterministic, the replayed
  * outputs are the same messages again and JetStream drops them as duplicates.
@@ -142,65 +141,9 @@ export class TaskRunner<S, T extends TaskSpec> {
       return publisher.publish(out.subject, out.data, { headers: h, msgId: out.msgId });
     };
 
-    // Batches are pipelined: the next one is handled while the PubAcks of the last are in flight,
-    // and published once they are in (so no more than one batch's outputs wait for PubAcks, as
-    // before: deeper queues of publishes outlived their deadline on a loaded server). Each batch
-    // settles in stream order as soon as it is stored — without waiting for the loop, which may be
-    // idle — and only then does the position move past it. A failed batch fails every later one
-    // and ends the loop.
-    let settledThrough: Promise<void> = Promise.resolve();
-    let failure: unknown;
-    // The first failed batch rejects the read the loop waits on (or the next one) rather than
-    // closing the consumer: a close does not always end the iterator (seen after a server
-    // restart: the loop then waited for a message forever, the failure unseen).
-    // One waiting read at a time holds the reject: a race against one promise that lives as long as
-    // the task added a reaction to it per batch, and each reaction kept its batch — every message
-    // the task ever read, with the read buffer its data is a view of — alive until the task ended.
-    let failedWith: { err: unknown } | undefined;
-    let failWaiting: (err: unknown) => void = () => undefined;
-    const failNow = (err: unknown) => {
-      failedWith ??= { err };
-      failWaiting(err);
-    };
-    const readOrFail = <T>(read: Promise<T>): Promise<T> =>
-      new Promise<T>((resolve, reject) => {
-        if (failedWith) return reject(failedWith.err);
-        failWaiting = reject;
-        // Replaced by the next read, so at most the last batch stays reachable from here.
-        read.then(resolve, reject);
-      });
-    const settleInOrder = (b: PublishedBatch) => {
-      const settled = settledThrough
-        .then(() => b.stored)
-        .then(() => {
-          seq = b.last;
-          metrics.acked += b.size;
-          metrics.lastProgressAt = Date.now();
-          def.report?.(state, task, { seq, span: b.span });
-        }, (err: unknown) => {
-          b.span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(err) });
-          throw err;
-        })
-        .finally(() => {
-          metrics.inFlight -= b.size;
-          b.span.end();
-        });
-      settled.catch((err: unknown) => {
-        failure ??= err;
-        failNow(err);
-      });
-      settledThrough = settled;
-    };
-    // State already holds every batch handled; a checkpoint must say the same of its position.
-    const drain = () => settledThrough;
-
     let clean = false;
     try {
-      const reading = batches(messages, def.batch.max_messages, def.batch.max_wait_ms)[Symbol.asyncIterator]();
-      for (;;) {
-        const next = await readOrFail(reading.next());
-        if (next.done) break;
-        const batch = next.value;
+      for await (const batch of batches(messages, def.batch.max_messages, def.batch.max_wait_ms)) {
         const links: Link[] = [];
         const inputs = batch.map((m) => toInbound(m, stream));
         for (const m of batch.slice(0, 64)) {
@@ -227,10 +170,8 @@ export class TaskRunner<S, T extends TaskSpec> {
         metrics.received += batch.length;
         metrics.inFlight += batch.length;
         metrics.lastBatchAt = Date.now();
-        let stored: Promise<void>;
         try {
-          // In an object: an async function returning the promise itself would wait for it.
-          ({ stored } = await context.with(trace.setSpan(context.active(), span), async () => {
+          await context.with(trace.setSpan(context.active(), span), async () => {
             const plan = { bound: new Map<Inbound, Outbound[]>(), unbound: [] as Outbound[], rejected: new Map<Inbound, PoisonError>() };
             const ctx: KeyedContext = {
               emit: (input, out) => bindOutput(plan.bound, input, out),
@@ -258,9 +199,7 @@ export class TaskRunner<S, T extends TaskSpec> {
             // unbound outputs belong to the batch's last message.
             const fresh = <O extends { input?: Inbound }>(o: O) => (o.input ? o.input.seq : last) > quietThrough;
             const all = quietThrough >= first ? [...outputs, ...deadLetters].filter(fresh) : [...outputs, ...deadLetters];
-            if (all.length === 0) return { stored: Promise.resolve() };
-            // The previous batch's PubAcks, awaited only now: this batch was handled meanwhile.
-            await settledThrough;
+            if (all.length === 0) return;
             await lease.check(`publish ${all.length} outputs of ${stream} sequences ${first}-${last}`, hard);
             // An input's outputs are children of its own process span, itself a child of the input's
             // trace: the event's trace goes on through this actor (the batch span only links to it).
@@ -270,38 +209,30 @@ export class TaskRunner<S, T extends TaskSpec> {
               if (!span) spans.set(input, (span = startProcessSpan(tracer, def.name, task.id, input, msgOf?.get(input))));
               return span;
             };
-            // Published now, in order on the connection; the PubAcks are awaited when the batch settles.
-            const acks = all.map(({ out, input }) => publish(out, input && spanOf(input)));
+            const results = await Promise.allSettled(all.map(({ out, input }) => publish(out, input && spanOf(input))));
             for (const span of spans.values()) span.end();
-            return {
-              stored: Promise.allSettled(acks).then((results) => {
-                const failures = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
-                if (failures.length) throw new PublishError(name, failures.length, all.length, failures[0].reason);
-                metrics.emitted += outputs.length;
-                metrics.deadLettered += deadLetters.length;
-              }),
-            };
-          }));
+            const failures = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+            if (failures.length) throw new PublishError(name, failures.length, all.length, failures[0].reason);
+            metrics.emitted += outputs.length;
+            metrics.deadLettered += deadLetters.length;
+          });
+          seq = last;
+          metrics.acked += batch.length;
+          metrics.lastProgressAt = Date.now();
+          def.report?.(state, task, { seq, span });
         } catch (err) {
-          metrics.inFlight -= batch.length;
           span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(err) });
-          span.end();
           throw err;
+        } finally {
+          metrics.inFlight -= batch.length;
+          span.end();
         }
-        // Handled: a failure surfaces when the batch settles, not as an unhandled rejection before.
-        stored.catch(() => undefined);
-        settleInOrder({ last, size: batch.length, span, stored });
-        if (Date.now() - savedAt >= deps.checkpointEveryMs) {
-          await drain();
-          if (seq > savedSeq) await save();
-        }
-        if (signal.aborted || failure) break;
+        if (Date.now() - savedAt >= deps.checkpointEveryMs && seq > savedSeq) await save();
+        if (signal.aborted) break;
       }
-      await drain();
       clean = true;
     } finally {
       signal.removeEventListener("abort", onAbort);
-      // What a failure left in flight is rejected here and settles as failed (no checkpoint follows).
       publisher.close();
       // close() waits on a pull a stalled server never answers.
       await withDeadline(() => messages.close(), { what: `${name}: close the ${stream} consumer`, signal: hard, timeoutMs: 1_000 }).catch(() => undefined);
@@ -310,16 +241,6 @@ export class TaskRunner<S, T extends TaskSpec> {
       def.taskStopped?.(task);
     }
   }
-}
-
-/** A batch handled and published, waiting for its PubAcks. */
-interface PublishedBatch {
-  /** Its last stream sequence: the position once it is stored. */
-  readonly last: number;
-  readonly size: number;
-  readonly span: Span;
-  /** Resolves once every output and dead letter is stored; rejects with a PublishError. */
-  readonly stored: Promise<void>;
 }
 
 /** One CONSUMER span per input that has outputs, its parent taken from the input's trace headers. */

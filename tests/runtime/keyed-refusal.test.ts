@@ -11,7 +11,7 @@ import { keyedActor } from "../../actors/runtime/keyed/run.ts";
 import { keyedBuckets, type LeaseValue } from "../../actors/runtime/keyed/ownership.ts";
 import { metricsFor } from "../../actors/runtime/metrics.ts";
 
-const test = suite<BrokerContext>("keyed runtime: pipelined batches");
+const test = suite<BrokerContext>("keyed runtime: a refused PubAck, and the position after the last batch");
 withBroker(test);
 const log = createLogger("error", () => undefined);
 
@@ -21,8 +21,7 @@ const REFUSED_SEQ = 250;
 
 /**
  * Counts its messages and publishes the running count per message. While `refuse` is set, the
- * output of the message at REFUSED_SEQ goes to a subject no stream holds: its PubAck is a refusal,
- * which arrives while later batches are handled and published.
+ * output of the message at REFUSED_SEQ goes to a subject no stream holds: its PubAck is a refusal.
  */
 function pipelined(refuse: boolean, name = "kpipe") {
   return defineKeyedActor<{ count: number }>({
@@ -44,12 +43,12 @@ function pipelined(refuse: boolean, name = "kpipe") {
   });
 }
 
-test("a refused PubAck behind pipelined batches: the position never passes it, and the rerun stores each output once with the counts of one uninterrupted pass", async ({ nc }) => {
+test("a refused PubAck: the position never passes it, and the rerun stores each output once with the counts of one uninterrupted pass", async ({ nc }) => {
   const js = jetstream(nc);
   await Promise.all(Array.from({ length: MESSAGES }, (_, i) => js.publish("events.kpipe.0", `${i + 1}`)));
 
   const first = new AbortController();
-  const failed = await keyedActor(pipelined(true), { rebalanceMs: 50, checkpointEveryMs: 30, pipelineDepth: 4 })
+  const failed = await keyedActor(pipelined(true), { rebalanceMs: 50, checkpointEveryMs: 30 })
     .run({ nc, log, signal: first.signal })
     .then(() => undefined, (err: unknown) => err);
   assert.ok(failed instanceof Error && /kpipe task p0 failed/.test(failed.message), `the task fails on the refusal: ${String(failed)}`);
@@ -58,7 +57,7 @@ test("a refused PubAck behind pipelined batches: the position never passes it, a
   assert.ok((lease.checkpoint?.seq ?? 0) < REFUSED_SEQ, `the checkpoint (${lease.checkpoint?.seq}) is before the refused message`);
 
   const second = new AbortController();
-  const running = keyedActor(pipelined(false), { rebalanceMs: 50, checkpointEveryMs: 30, pipelineDepth: 4, memberTtlMs: 500 }).run({ nc, log, signal: second.signal });
+  const running = keyedActor(pipelined(false), { rebalanceMs: 50, checkpointEveryMs: 30, memberTtlMs: 500 }).run({ nc, log, signal: second.signal });
   try {
     const out = await waitFor(() => streamMessages(nc, "AGG"), (m) => m.length >= MESSAGES, 30_000, 100);
     const bodies = out.map((m) => JSON.parse(m.data) as { seq: number; count: number });
@@ -71,12 +70,12 @@ test("a refused PubAck behind pipelined batches: the position never passes it, a
   }
 });
 
-test("the last batch settles when its PubAcks arrive, with no later message to wake the loop: nothing stays in flight", async ({ nc }) => {
+test("the last batch is settled once its PubAcks are in, with no later message: nothing stays in flight", async ({ nc }) => {
   const js = jetstream(nc);
   await Promise.all(Array.from({ length: 95 }, (_, i) => js.publish("events.kpipe.0", `${i + 1}`)));
   const before = (await streamMessages(nc, "EVENTS")).length;
   const controller = new AbortController();
-  const running = keyedActor(pipelined(false, "kidle"), { rebalanceMs: 50, checkpointEveryMs: 60_000, pipelineDepth: 4 }).run({ nc, log, signal: controller.signal });
+  const running = keyedActor(pipelined(false, "kidle"), { rebalanceMs: 50, checkpointEveryMs: 60_000 }).run({ nc, log, signal: controller.signal });
   try {
     const m = metricsFor("kidle");
     const settled = await waitFor(async () => ({ acked: m.acked, inFlight: m.inFlight }), (s) => s.acked === before && s.inFlight === 0, 20_000, 50);
