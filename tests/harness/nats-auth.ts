@@ -3,13 +3,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { loadConfig } from "../../config/index.ts";
+import { loadConfig, type Config } from "../../config/index.ts";
 import { ensureNatsUsers, natsAuthorizationConfig, type NatsUser } from "../../auth/nats-users.ts";
 import { closeNats, connectNats } from "../../nats/connect.ts";
 import { ensureStreams } from "../../subjects/setup.ts";
 import { SchemaRegistry } from "../../subjects/registry/index.ts";
 import { streamOverrides } from "../../actors/pipeline.ts";
 import { NatsServer } from "./nats-server.ts";
+
+/** What `sluice up` does as admin before any actor starts (under authorization the actors may only check streams and read the registry): streams, shipped schemas. */
+export async function setUpLikeSluiceUp(admin: NatsConnection, config: Config): Promise<void> {
+  await ensureStreams(await jetstreamManager(admin), streamOverrides(config));
+  await (await SchemaRegistry.open(admin)).close();
+}
 
 /** A nats-server with sluice's generated authorization, set up as `sluice up` sets it up (streams and shipped schemas, as admin). */
 export interface AuthorizedNats {
@@ -30,8 +36,7 @@ export async function startAuthorizedNats(opts: { partitions?: number } = {}): P
   const users = ensureNatsUsers(credentialsDir, { partitions: opts.partitions ?? config.partitions });
   const nats = await NatsServer.start({ authorization: natsAuthorizationConfig(users) });
   const admin = await connectNats(nats.url, config, "sluice:up");
-  await ensureStreams(await jetstreamManager(admin), streamOverrides(config));
-  await (await SchemaRegistry.open(admin)).close();
+  await setUpLikeSluiceUp(admin, config);
   return {
     nats,
     credentialsDir,

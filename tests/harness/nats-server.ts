@@ -3,6 +3,10 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { connect, nkeyAuthenticator } from "@nats-io/transport-node";
+import type { ActorName } from "../../actors/pipeline.ts";
+import { processUserName, readNatsUser } from "../../auth/nats-users.ts";
+import { testNatsAuthOn, TestNatsUsers, TEST_NO_AUTH_USER } from "./test-nats-auth.ts";
 
 /**
  * A real nats-server with JetStream for one test file: free port, its own store dir,
@@ -13,10 +17,10 @@ import { setTimeout as sleep } from "node:timers/promises";
  * const nc = await connect({ servers: nats.url });
  * await nats.stop();
  */
-function parsePorts(text: string): { nats: string[] } | undefined {
+function parsePorts(text: string): { nats: string[]; monitoring?: string[] } | undefined {
   try {
-    const ports = JSON.parse(text) as { nats?: string[] };
-    return Array.isArray(ports.nats) && ports.nats.length > 0 ? { nats: ports.nats } : undefined;
+    const ports = JSON.parse(text) as { nats?: string[]; monitoring?: string[] };
+    return Array.isArray(ports.nats) && ports.nats.length > 0 ? { nats: ports.nats, monitoring: ports.monitoring } : undefined;
   } catch {
     return undefined;
   }
@@ -28,6 +32,12 @@ export class NatsServer {
   private child?: ChildProcess;
   /** nats-server `authorization` (and `tls`) config text, included on every (re)start; none: anyone may do anything. */
   private authorization?: string;
+  /** Under SLUICE_TEST_NATS_AUTH=on (and no `authorization` of the test's own): the generated users, and the probe user anonymous connections act as. */
+  private testUsers?: TestNatsUsers;
+  /** The monitoring endpoint (`/connz`), when the server has one (SLUICE_TEST_NATS_AUTH=on). */
+  monitoringUrl?: string;
+  /** Running servers by client port: a pipeline or `sluice` process the harness starts finds its server's credentials here. */
+  private static readonly running = new Map<number, NatsServer>();
 
   private constructor(dir: string) {
     this.dir = dir;
@@ -46,9 +56,78 @@ export class NatsServer {
   static async start(opts: { maxPayload?: number; authorization?: string } = {}): Promise<NatsServer> {
     const server = new NatsServer(mkdtempSync(join(tmpdir(), "sluice-nats-")));
     server.authorization = opts.authorization;
+    if (!opts.authorization && testNatsAuthOn()) server.testUsers = new TestNatsUsers();
     server.writeConfig(-1, opts.maxPayload);
     await server.launch();
+    NatsServer.running.set(server.port, server);
     return server;
+  }
+
+  /** The harness server at `url` (any of a comma-separated list), if it runs with the test authorization. */
+  static withTestAuth(url: string | undefined): NatsServer | undefined {
+    for (const one of (url ?? "").split(",")) {
+      const port = Number(/:(\d+)\/?$/.exec(one.trim())?.[1]);
+      const server = NatsServer.running.get(port);
+      if (server?.testUsers) return server;
+    }
+    return undefined;
+  }
+
+  /** Where this server's generated credentials are (SLUICE_NATS_CREDENTIALS), when it runs with the test authorization. */
+  get credentialsDir(): string | undefined {
+    return this.testUsers?.credentialsDir;
+  }
+
+  /** Adds the user of a process running `actors` and tells the server to reload (SIGHUP) without waiting; false when it had one already. */
+  addProcessUser(actors: readonly ActorName[], partitions: number): boolean {
+    const users = this.testUsers;
+    if (!users || users.has(actors, partitions)) return false;
+    users.addProcess(actors, partitions);
+    this.writeConfig(this.port);
+    this.child?.kill("SIGHUP");
+    return true;
+  }
+
+  /**
+   * Makes sure a process running `actors` has its own user on this server (a subset of actors a
+   * test starts has none among the standard ones): adds it, reloads the server's config (SIGHUP)
+   * and waits until the user can sign in.
+   */
+  async ensureProcessUser(actors: readonly ActorName[], partitions: number): Promise<void> {
+    if (!this.addProcessUser(actors, partitions)) return;
+    const stored = readNatsUser(this.testUsers!.credentialsDir, processUserName(actors))!;
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      try {
+        const nc = await connect({ servers: this.url, authenticator: nkeyAuthenticator(new TextEncoder().encode(stored.nkey_seed)), timeout: 2_000, reconnect: false });
+        await nc.close();
+        return;
+      } catch (err) {
+        if (Date.now() > deadline) throw new Error(`nats-server did not accept the new user ${stored.user} within 15 s of a config reload: ${(err as Error).message}`);
+        await sleep(100);
+      }
+    }
+  }
+
+  /**
+   * Connections named like a sluice client (`sluice:…`) that signed in as the test probe user
+   * rather than a generated one: an actor or command that found no credentials of its own.
+   */
+  /** Every connection with the user it signed in as, open and closed (the server keeps the last closed ones). */
+  async connections(): Promise<Array<{ name: string; user: string }>> {
+    if (!this.monitoringUrl) throw new Error("this nats-server has no monitoring endpoint (SLUICE_TEST_NATS_AUTH=on gives it one)");
+    const res = await fetch(`${this.monitoringUrl}/connz?auth=1&state=all&limit=100000`);
+    const body = (await res.json()) as { connections?: Array<{ name?: string; authorized_user?: string }> };
+    return (body.connections ?? []).map((c) => ({ name: c.name ?? "", user: this.testUsers?.nameOf(c.authorized_user ?? "") ?? c.authorized_user ?? "" }));
+  }
+
+  /**
+   * Connections named like a sluice client (`sluice:…`) that signed in as the test probe user
+   * rather than a generated one: an actor or command that found no credentials of its own.
+   */
+  async sluiceClientsAsProbe(): Promise<Array<{ name: string; user: string }>> {
+    if (!this.monitoringUrl) return [];
+    return (await this.connections()).filter((c) => c.name.startsWith("sluice:") && c.user === TEST_NO_AUTH_USER);
   }
 
   private writeConfig(port: number, maxPayload?: number): void {
@@ -59,10 +138,12 @@ export class NatsServer {
       `jetstream { store_dir: "${join(this.dir, "store")}" }`,
     ];
     if (maxPayload) lines.push(`max_payload: ${maxPayload}`);
-    if (this.authorization) {
-      writeFileSync(join(this.dir, "auth.conf"), this.authorization);
+    const authorization = this.testUsers?.configText() ?? this.authorization;
+    if (authorization) {
+      writeFileSync(join(this.dir, "auth.conf"), authorization);
       lines.push(`include "auth.conf"`);
     }
+    if (this.testUsers) lines.push("http_port: -1");
     writeFileSync(join(this.dir, "server.conf"), lines.join("\n") + "\n");
   }
 
@@ -81,6 +162,7 @@ export class NatsServer {
         const ports = parsePorts(readFileSync(join(this.dir, portsFile), "utf8"));
         if (ports) {
           this.port = Number(new URL(ports.nats[0]).port);
+          this.monitoringUrl = ports.monitoring?.[0]?.replace("0.0.0.0", "127.0.0.1");
           return;
         }
       }
@@ -107,7 +189,11 @@ export class NatsServer {
   }
 
   async stop(): Promise<void> {
+    const asProbe = await this.sluiceClientsAsProbe().catch(() => []);
+    if (asProbe.length) process.stderr.write(`[harness] sluice clients that signed in as the test probe user, not a generated one: ${asProbe.map((c) => c.name).join(", ")}\n`);
     await this.kill("SIGTERM");
+    NatsServer.running.delete(this.port);
+    this.testUsers?.remove();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

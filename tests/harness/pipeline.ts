@@ -9,6 +9,9 @@ import { ACTOR_NAMES, startPipeline, type ActorName, type Pipeline } from "../..
 import { createLogger } from "../../actors/runtime/log.ts";
 import type { TestMessage } from "./events.ts";
 import { withTestKeyring } from "./keyring.ts";
+import { NatsServer } from "./nats-server.ts";
+import { setUpLikeSluiceUp } from "./nats-auth.ts";
+import { connect } from "@nats-io/transport-node";
 
 export interface TestPipeline extends Pipeline {
   readonly config: Config;
@@ -20,11 +23,25 @@ export interface TestPipeline extends Pipeline {
 
 export async function startTestPipeline(natsUrl: string, opts: { clickhouseUrl?: string; actors?: readonly ActorName[]; env?: Record<string, string>; tracerFor?: (actor: string) => Tracer } = {}): Promise<TestPipeline> {
   const stateDir = mkdtempSync(join(tmpdir(), "sluice-state-"));
-  const config = loadConfig(withTestKeyring({ SLUICE_STATE_DIR: stateDir, CLICKHOUSE_URL: opts.clickhouseUrl, SLUICE_LOG_LEVEL: "warn", ...opts.env }));
+  // Under SLUICE_TEST_NATS_AUTH=on the actors sign in as their own generated user.
+  const server = NatsServer.withTestAuth(natsUrl);
+  const credentials = server?.credentialsDir ? { SLUICE_NATS_CREDENTIALS: server.credentialsDir } : {};
+  const config = loadConfig(withTestKeyring({ SLUICE_STATE_DIR: stateDir, CLICKHOUSE_URL: opts.clickhouseUrl, SLUICE_LOG_LEVEL: "warn", ...credentials, ...opts.env }));
+  const actors = opts.actors ?? ACTOR_NAMES;
+  if (server) {
+    await server.ensureProcessUser(actors, config.partitions);
+    // As `sluice up` does as admin: the actors' users may not create streams or register schemas.
+    const probe = await connect({ servers: natsUrl });
+    try {
+      await setUpLikeSluiceUp(probe, config);
+    } finally {
+      await probe.close();
+    }
+  }
   const pipeline = await startPipeline({
     config,
     natsUrl,
-    actors: opts.actors ?? ACTOR_NAMES,
+    actors,
     log: createLogger(config.logLevel),
     tracerFor: opts.tracerFor,
   });

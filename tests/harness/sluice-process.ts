@@ -4,6 +4,9 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { SqlReply } from "../../clickhouse/sql-rpc.ts";
 import { subject } from "../../subjects/catalog.ts";
 import { withTestKeyring } from "./keyring.ts";
+import { NatsServer } from "./nats-server.ts";
+import { DEFAULT_PARTITIONS } from "../../config/index.ts";
+import { ACTOR_NAMES, type ActorName } from "../../actors/pipeline.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/sluice.js", import.meta.url));
 
@@ -18,7 +21,7 @@ export class SluiceProcess {
   }
 
   static start(args: string[], env: Record<string, string>): SluiceProcess {
-    return new SluiceProcess(spawn(process.execPath, [BIN, ...args], { env: withTestKeyring({ ...process.env, ...env }), stdio: ["ignore", "pipe", "pipe"] }));
+    return new SluiceProcess(spawn(process.execPath, [BIN, ...args], { env: withTestKeyring({ ...process.env, ...withTestCredentials(args, env) }), stdio: ["ignore", "pipe", "pipe"] }));
   }
 
   async kill(signal: NodeJS.Signals): Promise<number | null> {
@@ -27,6 +30,22 @@ export class SluiceProcess {
     this.child.kill(signal);
     return exited;
   }
+}
+
+/**
+ * Under SLUICE_TEST_NATS_AUTH=on, `env` with the credentials of the harness server at its
+ * NATS_URL, so the process signs in as its generated user; `sluice actor a b` gets a user of its
+ * own added to the server first (the server reloads its config while the process starts).
+ */
+function withTestCredentials(args: string[], env: Record<string, string>): Record<string, string> {
+  const server = NatsServer.withTestAuth(env.NATS_URL ?? process.env.NATS_URL);
+  if (!server?.credentialsDir || env.SLUICE_NATS_CREDENTIALS) return env;
+  if (args[0] === "actor") {
+    const actors = args.slice(1).filter((a): a is ActorName => (ACTOR_NAMES as readonly string[]).includes(a));
+    const partitions = Number(env.SLUICE_PARTITIONS ?? process.env.SLUICE_PARTITIONS) || DEFAULT_PARTITIONS;
+    if (actors.length) server.addProcessUser(actors, partitions);
+  }
+  return { SLUICE_NATS_CREDENTIALS: server.credentialsDir, ...env };
 }
 
 /** Runs SQL through the process that owns the embedded ClickHouse (`sluice.rpc.sql`). */
