@@ -36,6 +36,10 @@ export class NatsServer {
   private testUsers?: TestNatsUsers;
   /** The monitoring endpoint (`/connz`), when the server has one (SLUICE_TEST_NATS_AUTH=on). */
   monitoringUrl?: string;
+  /** Streams and shipped schemas are there, set up as `sluice up` does as admin (SLUICE_TEST_NATS_AUTH=on). */
+  setUp = false;
+  /** A `sluice actor` process was started while the server was down: set up on the next (re)start, with this environment. */
+  pendingSetUp?: Record<string, string>;
   /** Running servers by client port: a pipeline or `sluice` process the harness starts finds its server's credentials here. */
   private static readonly running = new Map<number, NatsServer>();
 
@@ -46,6 +50,11 @@ export class NatsServer {
   /** The server's process id, e.g. to SIGSTOP it (a server that accepts connections and answers nothing). */
   get pid(): number | undefined {
     return this.child?.pid;
+  }
+
+  /** Whether the server process is running (not killed, not exited). */
+  get alive(): boolean {
+    return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
   }
 
   get url(): string {
@@ -176,6 +185,19 @@ export class NatsServer {
     if (downMs) await sleep(downMs);
     this.writeConfig(this.port);
     await this.launch();
+    const pending = this.pendingSetUp;
+    if (pending) {
+      this.pendingSetUp = undefined;
+      const { setUpLikeSluiceUp } = await import("./nats-auth.ts");
+      const { loadConfig } = await import("../../config/index.ts");
+      const probe = await connect({ servers: this.url });
+      try {
+        await setUpLikeSluiceUp(probe, loadConfig({ ...process.env, ...pending }));
+        this.setUp = true;
+      } finally {
+        await probe.close();
+      }
+    }
   }
 
   async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
@@ -190,7 +212,7 @@ export class NatsServer {
 
   async stop(): Promise<void> {
     const asProbe = await this.sluiceClientsAsProbe().catch(() => []);
-    if (asProbe.length) process.stderr.write(`[harness] sluice clients that signed in as the test probe user, not a generated one: ${asProbe.map((c) => c.name).join(", ")}\n`);
+    if (asProbe.length) process.stderr.write(`[harness] sluice clients that signed in as the test probe user, not a generated one: ${[...new Set(asProbe.map((c) => c.name))].join(", ")}\n`);
     await this.kill("SIGTERM");
     NatsServer.running.delete(this.port);
     this.testUsers?.remove();

@@ -34,6 +34,7 @@ export async function startTestPipeline(natsUrl: string, opts: { clickhouseUrl?:
     const probe = await connect({ servers: natsUrl });
     try {
       await setUpLikeSluiceUp(probe, config);
+      server.setUp = true;
     } finally {
       await probe.close();
     }

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { SqlReply } from "../../clickhouse/sql-rpc.ts";
@@ -9,6 +9,7 @@ import { DEFAULT_PARTITIONS } from "../../config/index.ts";
 import { ACTOR_NAMES, type ActorName } from "../../actors/pipeline.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/sluice.js", import.meta.url));
+const SET_UP = fileURLToPath(new URL("./set-up-like-sluice-up.ts", import.meta.url));
 
 /** `sluice <args>` as a child process, the way an operator runs it; output kept for failures. */
 export class SluiceProcess {
@@ -44,6 +45,13 @@ function withTestCredentials(args: string[], env: Record<string, string>): Recor
     const actors = args.slice(1).filter((a): a is ActorName => (ACTOR_NAMES as readonly string[]).includes(a));
     const partitions = Number(env.SLUICE_PARTITIONS ?? process.env.SLUICE_PARTITIONS) || DEFAULT_PARTITIONS;
     if (actors.length) server.addProcessUser(actors, partitions);
+    if (!server.setUp) {
+      // As `sluice up` does as admin before its actors start: their users may not create streams.
+      const r = spawnSync(process.execPath, ["--import", "tsx", SET_UP, server.url], { env: withTestKeyring({ ...process.env, ...env }), encoding: "utf8", timeout: 60_000 });
+      if (r.status === 0) server.setUp = true;
+      // Server down (the test starts it later): set up when it comes back; anything else the actor reports itself.
+      else if (!server.alive) server.pendingSetUp = env;
+    }
   }
   return { SLUICE_NATS_CREDENTIALS: server.credentialsDir, ...env };
 }
