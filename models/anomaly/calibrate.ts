@@ -7,7 +7,11 @@
 
 /** Serializable state of one calibrator. Plain JSON: numbers and arrays only. */
 export interface CalibratorState {
-  /** Histogram weights; bin k covers ln(1 + x) in [k*width, (k+1)*width); the last bin is open-ended. */
+  /**
+   * Histogram weights; bin k covers ln(1 + x) in [k*width, (k+1)*width); the config's last bin
+   * is open-ended. Held up to the highest bin given weight: bins past the array are empty (older
+   * snapshots hold every bin).
+   */
   bins: number[];
   /** Sum of the bins. */
   total: number;
@@ -38,7 +42,7 @@ export interface CalibratorConfig {
 }
 
 export function newCalibrator(cfg: CalibratorConfig): CalibratorState {
-  return { bins: new Array<number>(cfg.bins).fill(0), total: 0, weight: 1, count: 0, top: -1 };
+  return { bins: [], total: 0, weight: 1, count: 0, top: -1 };
 }
 
 /** {@link CalibratorState.top}, found by a scan in a state that lacks it. */
@@ -60,6 +64,7 @@ export function observe(cfg: CalibratorConfig, s: CalibratorState, x: number): v
   if (!Number.isFinite(x)) return;
   const k = binOf(cfg, x);
   if (k > topOf(s)) s.top = k;
+  while (s.bins.length <= k) s.bins.push(0);
   s.bins[k] += s.weight;
   s.total += s.weight;
   s.count++;
@@ -98,7 +103,7 @@ export function tailProbability(cfg: CalibratorConfig, s: CalibratorState, x: nu
     if (k >= kx) aboveX += w;
     else if (ku >= 0) break;
   }
-  const empirical = (aboveX - 0.5 * s.bins[kx] + 0.5 * unit) / (s.total + unit);
+  const empirical = (aboveX - 0.5 * (s.bins[kx] ?? 0) + 0.5 * unit) / (s.total + unit);
   if (ku < 0 || kx <= ku) return Math.min(1, Math.max(empirical, 1e-300));
   const yu = ku * cfg.width;
   const meanLog = Math.max(logSum / above - yu, cfg.width);

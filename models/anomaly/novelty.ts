@@ -6,7 +6,11 @@
 
 /** Serializable state of one novelty tracker at one time scale. */
 export interface NoveltyState {
-  /** Ring buffer of the (downsampled) series. */
+  /**
+   * Ring buffer of the (downsampled) series, capacity + the longest length values once full.
+   * Until then it holds only the values written (head === filled): a key with a few readings
+   * keeps a few values, not a thousand zeros. Older snapshots hold the full ring, zero-padded.
+   */
   ring: number[];
   /** Index of the next write. */
   head: number;
@@ -33,20 +37,25 @@ export interface NoveltyConfig {
   capacity: number;
 }
 
-export function newNovelty(cfg: NoveltyConfig): NoveltyState {
-  return { ring: new Array<number>(cfg.capacity + longest(cfg)).fill(0), head: 0, filled: 0, pendingCount: 0, pendingSum: 0 };
+export function newNovelty(_cfg: NoveltyConfig): NoveltyState {
+  return { ring: [], head: 0, filled: 0, pendingCount: 0, pendingSum: 0 };
 }
 
 const longest = (cfg: NoveltyConfig) => cfg.lengths[cfg.lengths.length - 1];
+/** Values the full ring holds. */
+const ringLength = (cfg: NoveltyConfig) => cfg.capacity + longest(cfg);
+/** First size of the growing scan buffers; they double from there up to the full ring. */
+const FIRST_ROOM = 64;
 
 /** The same history, oldest values dropped if it does not fit, in the ring `cfg` needs (a snapshot taken with other lengths). */
 export function resizeNovelty(cfg: NoveltyConfig, old: NoveltyState): NoveltyState {
   const s = newNovelty(cfg);
-  const oldLen = old.ring.length;
-  const kept = Math.min(old.filled, s.ring.length);
-  for (let k = 0; k < kept; k++) s.ring[k] = old.ring[(old.head - kept + k + 2 * oldLen) % oldLen];
+  // An unwrapped ring (head === filled) reads the same modulo any length of at least `filled`.
+  const oldLen = Math.max(old.ring.length, 1);
+  const kept = Math.min(old.filled, ringLength(cfg));
+  for (let k = 0; k < kept; k++) s.ring.push(old.ring[(old.head - kept + k + 2 * oldLen) % oldLen]);
   s.filled = kept;
-  s.head = kept % s.ring.length;
+  s.head = kept % ringLength(cfg);
   s.pendingCount = old.pendingCount;
   s.pendingSum = old.pendingSum;
   return s;
@@ -56,10 +65,17 @@ export function resizeNovelty(cfg: NoveltyConfig, old: NoveltyState): NoveltySta
  * Derived, unserialised companions of a state, rebuilt from it when missing: the ring written
  * twice over (value i at i and i + length) so a pattern reads as one contiguous run, and per
  * candidate lag a lower bound on its squared distance from the last scan. Not in the snapshot.
+ *
+ * Until the ring wraps, every pattern is already contiguous in it, so the mirror is the ring
+ * once (`offset` 0) in a buffer that doubles as values arrive; it is written twice over
+ * (`offset` = the ring length) from the first write that wraps. The per-lag bounds grow with
+ * the lags that exist. The same values are read in the same order either way.
  */
 interface Scan {
-  /** The ring twice over; the newest value at `newest + ring.length`. */
+  /** The ring twice over (or once, unwrapped); the newest value at `newest + offset`. */
   mirror: Float64Array;
+  /** 0 while the ring has not wrapped, else the ring length. */
+  offset: number;
   /** The newest pattern, newest value first. */
   pattern: Float64Array;
   /** Per lag (values back from the newest): the squared distance of the candidate's first `terms[lag]` values at the last scan. */
@@ -80,22 +96,53 @@ const NO_BOUND = 255;
 const PRUNE_MARGIN = 1 + 1e-12;
 const scans = new WeakMap<NoveltyState, Scan>();
 
+/** The scan of `s`, rebuilt when missing or stale; ready for the write at `s.head` (mirrored in full once that write wraps). */
 function scanOf(cfg: NoveltyConfig, s: NoveltyState): Scan {
-  const known = scans.get(s);
-  if (known && known.head === s.head && known.filled === s.filled && known.mirror.length === 2 * s.ring.length) return known;
-  if (!(cfg.lengths[0] >= 2 && longest(cfg) < NO_BOUND)) throw new RangeError(`novelty pattern lengths must be 2..${NO_BOUND - 1}, got ${cfg.lengths.join(", ")}`);
-  const len = s.ring.length;
-  const mirror = new Float64Array(2 * len);
-  for (let i = 0; i < len; i++) mirror[i] = mirror[i + len] = s.ring[i];
-  const scan: Scan = {
-    mirror,
-    pattern: new Float64Array(longest(cfg)),
-    lower: new Float64Array(cfg.capacity + 1),
-    terms: new Uint8Array(cfg.capacity + 1).fill(NO_BOUND),
-    head: s.head,
-    filled: s.filled,
-  };
-  scans.set(s, scan);
+  const len = ringLength(cfg);
+  let scan = scans.get(s);
+  if (!scan || scan.head !== s.head || scan.filled !== s.filled) {
+    if (!(cfg.lengths[0] >= 2 && longest(cfg) < NO_BOUND)) throw new RangeError(`novelty pattern lengths must be 2..${NO_BOUND - 1}, got ${cfg.lengths.join(", ")}`);
+    if (s.ring.length !== len && !(s.ring.length >= s.filled && s.head === s.filled)) {
+      throw new RangeError(`novelty ring holds ${s.ring.length} values (head ${s.head}, filled ${s.filled}); expected ${len}, or the values written so far`);
+    }
+    const room = Math.min(len, Math.max(FIRST_ROOM, s.filled + 1));
+    const mirror = new Float64Array(room);
+    for (let i = 0; i < s.filled; i++) mirror[i] = s.ring[i];
+    scan = {
+      mirror,
+      offset: 0,
+      pattern: new Float64Array(longest(cfg)),
+      lower: new Float64Array(Math.min(cfg.capacity + 1, room)),
+      terms: new Uint8Array(Math.min(cfg.capacity + 1, room)).fill(NO_BOUND),
+      head: s.head,
+      filled: s.filled,
+    };
+    scans.set(s, scan);
+  }
+  if (scan.offset === 0) {
+    if (s.filled >= len) {
+      // This write wraps: from now on a pattern may straddle the ring's end.
+      const mirror = new Float64Array(2 * len);
+      for (let i = 0; i < len; i++) mirror[i] = mirror[i + len] = s.ring[i];
+      scan.mirror = mirror;
+      scan.offset = len;
+    } else if (s.head >= scan.mirror.length) {
+      const mirror = new Float64Array(Math.min(len, 2 * scan.mirror.length));
+      mirror.set(scan.mirror);
+      scan.mirror = mirror;
+    }
+  }
+  // Lags up to min(capacity, filled + 1 - shortest) are scanned after this write.
+  const lags = Math.min(cfg.capacity, s.filled + 1) + 1;
+  if (scan.lower.length < lags) {
+    const size = Math.min(cfg.capacity + 1, Math.max(lags, 2 * scan.lower.length));
+    const lower = new Float64Array(size);
+    lower.set(scan.lower);
+    const terms = new Uint8Array(size).fill(NO_BOUND);
+    terms.set(scan.terms);
+    scan.lower = lower;
+    scan.terms = terms;
+  }
   return scan;
 }
 
@@ -124,10 +171,13 @@ export function pushNovelty(cfg: NoveltyConfig, s: NoveltyState, x: number): (nu
   s.pendingSum = 0;
   s.pendingCount = 0;
   const scan = scanOf(cfg, s);
-  const len = s.ring.length;
+  const len = ringLength(cfg);
   const m = scan.mirror;
+  const offset = scan.offset;
+  // While unwrapped the write is at the ring's end (head === filled), and the ring grows by it.
   s.ring[s.head] = v;
-  m[s.head] = m[s.head + len] = v;
+  m[s.head] = v;
+  if (offset !== 0) m[s.head + offset] = v;
   s.head = (s.head + 1) % len;
   if (s.filled < len) s.filled++;
   scan.head = s.head;
@@ -136,11 +186,12 @@ export function pushNovelty(cfg: NoveltyConfig, s: NoveltyState, x: number): (nu
   const longestM = longest(cfg);
   const newest = (s.head - 1 + len) % len;
   const a = scan.pattern;
-  for (let k = 0; k < longestM; k++) a[k] = m[newest + len - k];
+  const origin = newest + offset;
+  // Before `longestM` values exist the pattern's tail is never read; 0 is what the zero-padded ring held.
+  for (let k = 0; k < longestM; k++) a[k] = k <= origin ? m[origin - k] : 0;
   const best = lengths.map(() => Infinity);
   const last = Math.min(cfg.capacity, s.filled - lengths[0]);
   const hint = s.hint ?? 0;
-  const origin = newest + len;
   if (hint >= lengths[0] && hint <= last) measure(m, a, origin, hint, s.filled, lengths, best);
   let nearest = -1;
   // Where every length fits, the longest's best bounds the candidate. This is the detector's hot
