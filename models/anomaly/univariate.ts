@@ -91,6 +91,11 @@ type ContextName = (typeof CONTEXTS)[number];
 
 interface SeasonState {
   period: number;
+  /**
+   * Per phase: the profile value and how often the phase was seen. Held up to the highest phase
+   * seen (phases past the arrays are unseen: value 0, no visits), so a week's profile costs its
+   * full length only once a week has passed; older snapshots hold every phase.
+   */
   profile: number[];
   visits: number[];
 }
@@ -178,7 +183,7 @@ function median(xs: number[]): number {
 }
 
 function newSeason(period: number): SeasonState {
-  return { period, profile: new Array<number>(period).fill(0), visits: new Array<number>(period).fill(0) };
+  return { period, profile: [], visits: [] };
 }
 
 function ewma(current: number, x: number, alpha: number, first: boolean): number {
@@ -268,7 +273,7 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
   function seasonalPrediction(season: SeasonState | null, ts: number): number | null {
     if (!season) return null;
     const k = phase(season, ts);
-    return season.visits[k] >= 2 ? season.profile[k] : null;
+    return (season.visits[k] ?? 0) >= 2 ? season.profile[k] : null;
   }
 
   /**
@@ -325,6 +330,10 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
   function learnSeason(s: SeasonState | null, ts: number, x: number): void {
     if (!s) return;
     const k = phase(s, ts);
+    while (s.visits.length <= k) {
+      s.profile.push(0);
+      s.visits.push(0);
+    }
     s.profile[k] = ewma(s.profile[k], x, A_PROFILE, s.visits[k] === 0);
     s.visits[k]++;
   }
