@@ -45,7 +45,7 @@ const longest = (cfg: NoveltyConfig) => cfg.lengths[cfg.lengths.length - 1];
 /** Values the full ring holds. */
 const ringLength = (cfg: NoveltyConfig) => cfg.capacity + longest(cfg);
 /** First size of the growing scan buffers; they double from there up to the full ring. */
-const FIRST_ROOM = 64;
+const FIRST_ROOM = 16;
 
 /** The same history, oldest values dropped if it does not fit, in the ring `cfg` needs (a snapshot taken with other lengths). */
 export function resizeNovelty(cfg: NoveltyConfig, old: NoveltyState): NoveltyState {
