@@ -7,7 +7,7 @@ import { DEFAULT_PARTITIONS } from "../../config/index.ts";
 import type { ActorName } from "../../actors/pipeline.ts";
 
 /**
- * `SLUICE_TEST_NATS_AUTH=on`: every nats-server the harness starts runs with sluice's generated
+ * `SLUICE_TEST_NATS_AUTH` (default `on`; `off` for a server without authorization): every nats-server the harness starts runs with sluice's generated
  * authorization, so each actor and `sluice` process the harness starts signs in as its own
  * least-privilege user (SLUICE_NATS_CREDENTIALS). Test probes that connect without credentials
  * act as {@link TEST_NO_AUTH_USER}, a test-only user with every permission named as nats-server's
@@ -15,7 +15,7 @@ import type { ActorName } from "../../actors/pipeline.ts";
  * `sluice deploy nats-config` write.
  */
 export function testNatsAuthOn(env: NodeJS.ProcessEnv = process.env): boolean {
-  const raw = env.SLUICE_TEST_NATS_AUTH || "off";
+  const raw = env.SLUICE_TEST_NATS_AUTH || "on";
   if (raw !== "on" && raw !== "off") throw new Error(`SLUICE_TEST_NATS_AUTH=${JSON.stringify(raw)}: expected on or off`);
   return raw === "on";
 }

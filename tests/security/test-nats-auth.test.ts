@@ -1,4 +1,4 @@
-// SLUICE_TEST_NATS_AUTH=on: the harness's nats-server runs sluice's generated authorization; the
+// SLUICE_TEST_NATS_AUTH=on (the default): the harness's nats-server runs sluice's generated authorization; the
 // actors a test starts sign in as their own users and only anonymous test probes act as the
 // test-only no_auth_user. That user must never reach a config sluice generates for real.
 process.env.SLUICE_TEST_NATS_AUTH = "on";
