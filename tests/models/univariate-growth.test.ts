@@ -16,7 +16,8 @@ const sha = (x: unknown) => createHash("sha256").update(JSON.stringify(x)).diges
 /**
  * Written by the detector as it was when every ring and histogram was allocated in full: a
  * snapshot after `cut` points (300: rings partly filled; 1500: the raw scale's ring wrapped) and
- * the hash of every result it went on to give up to point 2000.
+ * the hash of every result it went on to give up to point 2000 (sha256 of the JSON of the
+ * `update` results), written with the detector of commit 2e0e56e.
  */
 const fixture = JSON.parse(readFileSync(new URL("./fixtures/univariate-v5-head.json", import.meta.url), "utf8")) as Array<{ cut: number; snapshot: UnivariateSnapshot; continuation: string }>;
 
