@@ -23,6 +23,10 @@ const BIN = fileURLToPath(new URL("../../bin/sluice.js", import.meta.url));
 
 /** What an operator's "stops within 10 s" means, whatever the load. */
 const STOP_WITHIN_MS = 10_000;
+// Generator load these tests stop under: within what the pipeline sustains while `npm test` runs two
+// files at once on a 2-core machine (at 2,000/s, with PII protection on, every actor timed out and
+// restarted there before the shutdown was even reached).
+const LOAD_RATE = "1000";
 
 const test = suite<{ nats: NatsServer; nc: NatsConnection; stateDirs: string[] }>("stopping sluice up");
 
@@ -60,8 +64,8 @@ async function stopTimed(p: SluiceProcess, signal: NodeJS.Signals): Promise<{ co
   return { code, ms: Date.now() - t0 };
 }
 
-test("SIGTERM under generator load (--rate 2000): stopped within 10 s, exit 0", async (ctx) => {
-  const p = up(ctx, ["--rate", "2000"]);
+test(`SIGTERM under generator load (--rate ${LOAD_RATE}): stopped within 10 s, exit 0`, async (ctx) => {
+  const p = up(ctx, ["--rate", LOAD_RATE]);
   try {
     await waitFor(async () => p.output, (out) => /sluice is up/.test(out) || p.child.exitCode !== null, 60_000, 100);
     const rows = await waitFor(() => scalarOverNats(ctx.nc, "SELECT count() FROM sluice.events"), (n) => n > 2_000, 60_000, 250);
@@ -82,7 +86,7 @@ test("Ctrl-C in a terminal (SIGINT to the whole process group) with its own nats
   const env: NodeJS.ProcessEnv = { ...process.env, SLUICE_STATE_DIR: stateDir, SLUICE_API_PORT: "0", SLUICE_LOG_LEVEL: "info" };
   delete env.NATS_URL;
   // Its own process group, as a shell gives a foreground job; the terminal signals the group.
-  const child = spawn(process.execPath, [BIN, "up", "--rate", "2000"], { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  const child = spawn(process.execPath, [BIN, "up", "--rate", LOAD_RATE], { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   const p = { child, output: "" };
   child.stdout.on("data", (d) => (p.output += d));
   child.stderr.on("data", (d) => (p.output += d));
@@ -171,7 +175,7 @@ test("a second Ctrl-C exits at once while the first stop is stuck on a server th
 });
 
 test("NATS gone during shutdown under load: exits within the deadline and never joins a new server on the same port", async (ctx) => {
-  const p = up(ctx, ["--rate", "2000"]);
+  const p = up(ctx, ["--rate", LOAD_RATE]);
   try {
     await waitFor(async () => p.output, (out) => /sluice is up/.test(out) || p.child.exitCode !== null, 60_000, 100);
     assert.match(p.output, /sluice is up/);
