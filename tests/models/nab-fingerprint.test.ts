@@ -3,6 +3,7 @@ import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { readNabCsv } from "../../models/anomaly/index.ts";
 import { newNovelty, pushNovelty, type NoveltyConfig } from "../../models/anomaly/novelty.ts";
+import { bruteForceNoveltyDistances } from "./brute-force.ts";
 import { FINGERPRINT_SERIES, NAB_DATA, fingerprint, readFingerprints } from "./nab-fingerprint.ts";
 
 const want = readFingerprints();
@@ -23,16 +24,7 @@ function bruteForceAgrees(values: number[], cfg: NoveltyConfig): void {
     history.push(x);
     const got = pushNovelty(cfg, state, x);
     const filled = Math.min(history.length, cfg.capacity + 16);
-    const wanted = cfg.lengths.map((m) => {
-      if (filled - 2 * m + 1 < m) return null;
-      let best = Infinity;
-      for (let back = m; back <= Math.min(cfg.capacity, filled - m); back++) {
-        let d2 = 0;
-        for (let k = 0; k < m; k++) d2 += (history[history.length - 1 - k] - history[history.length - 1 - back - k]) ** 2;
-        best = Math.min(best, d2);
-      }
-      return Math.sqrt(best / m);
-    });
+    const wanted = bruteForceNoveltyDistances(history, cfg, filled);
     assert.equal(got, wanted, `point ${i}`);
   });
 }
