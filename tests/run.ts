@@ -2,7 +2,7 @@
 // open its own chDB directory, which libchdb allows once per process), then prints one
 // closing line: "tests: N passed, N failed, N skipped".
 import { spawn } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
+import { readdirSync, rmSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 
 const root = new URL(".", import.meta.url).pathname;
@@ -67,6 +67,15 @@ function runFile(file: string): Promise<FileResult> {
   });
 }
 
+// The harness's NATS users' secrets, generated once for the run instead of once per server (see
+// tests/harness/test-nats-auth.ts): the test processes inherit the directory through the environment.
+const auth = await import("./harness/test-nats-auth.ts");
+let sharedSecrets: string | undefined;
+if (auth.testNatsAuthOn() && !process.env[auth.TEST_NATS_SECRETS_ENV]) {
+  sharedSecrets = auth.generateTestNatsSecrets();
+  process.env[auth.TEST_NATS_SECRETS_ENV] = sharedSecrets;
+}
+
 const files = findTests(root).filter((f) => !filter || f.includes(filter));
 const queue = [...files];
 const results: FileResult[] = [];
@@ -78,4 +87,5 @@ const passed = sum("passed");
 const failed = sum("failed");
 const skipped = sum("skipped");
 console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
+if (sharedSecrets) rmSync(sharedSecrets, { recursive: true, force: true });
 process.exit(failed > 0 || passed === 0 ? 1 : 0);

@@ -10,6 +10,7 @@ import { ensureStreams } from "../../subjects/setup.ts";
 import { SchemaRegistry } from "../../subjects/registry/index.ts";
 import { streamOverrides } from "../../actors/pipeline.ts";
 import { NatsServer } from "./nats-server.ts";
+import { seedTestNatsSecrets } from "./test-nats-auth.ts";
 
 /** What `sluice up` does as admin before any actor starts (under authorization the actors may only check streams and read the registry): streams, shipped schemas. */
 export async function setUpLikeSluiceUp(admin: NatsConnection, config: Config): Promise<void> {
@@ -33,6 +34,7 @@ export async function startAuthorizedNats(opts: { partitions?: number } = {}): P
   const credentialsDir = mkdtempSync(join(tmpdir(), "sluice-nats-creds-"));
   const env = { SLUICE_NATS_CREDENTIALS: credentialsDir };
   const config = loadConfig(env);
+  seedTestNatsSecrets(credentialsDir);
   const users = ensureNatsUsers(credentialsDir, { partitions: opts.partitions ?? config.partitions });
   const nats = await NatsServer.start({ authorization: natsAuthorizationConfig(users) });
   const admin = await connectNats(nats.url, config, "sluice:up");

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureNatsUsers, natsAuthorizationConfig, processUserName, type NatsUser } from "../../auth/nats-users.ts";
@@ -22,6 +22,40 @@ export function testNatsAuthOn(env: NodeJS.ProcessEnv = process.env): boolean {
 
 export const TEST_NO_AUTH_USER = "sluice-test-probe";
 
+/**
+ * A directory of the standard users' generated secrets (nkeys; passwords with their bcrypt hashes)
+ * that tests/run.ts makes once per suite run. Every harness server starts from a copy of it:
+ * ensureNatsUsers keeps secrets it finds and only derives the permissions again, as it does for a
+ * deployment's kept credentials directory. Generating them costs about 1.5 s of CPU per server
+ * (four bcrypt hashes at cost 11 in pure JS), which on the suite's 2 cores was minutes per run.
+ */
+export const TEST_NATS_SECRETS_ENV = "SLUICE_TEST_NATS_SECRETS";
+
+/** Generates the standard users' secrets into a new directory and returns it (the caller removes it). */
+export function generateTestNatsSecrets(): string {
+  const dir = mkdtempSync(join(tmpdir(), "sluice-test-nats-secrets-"));
+  ensureNatsUsers(dir, { partitions: DEFAULT_PARTITIONS });
+  return dir;
+}
+
+let secretsOfThisProcess: string | undefined;
+/** The suite run's secrets, or (a test file run alone) ones generated once for this process. */
+function sharedTestNatsSecrets(): string {
+  const fromRunner = process.env[TEST_NATS_SECRETS_ENV];
+  if (fromRunner && existsSync(fromRunner)) return fromRunner;
+  if (!secretsOfThisProcess) {
+    const dir = generateTestNatsSecrets();
+    secretsOfThisProcess = dir;
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return secretsOfThisProcess;
+}
+
+/** Puts a copy of the shared secrets into `dir` (created), so that ensureNatsUsers on it hashes nothing. */
+export function seedTestNatsSecrets(dir: string): void {
+  cpSync(sharedTestNatsSecrets(), dir, { recursive: true });
+}
+
 /** The generated users of one harness nats-server, with the test-only probe user beside them. */
 export class TestNatsUsers {
   readonly credentialsDir = mkdtempSync(join(tmpdir(), "sluice-test-nats-creds-"));
@@ -31,6 +65,7 @@ export class TestNatsUsers {
   private users: NatsUser[];
 
   constructor() {
+    seedTestNatsSecrets(this.credentialsDir);
     this.users = ensureNatsUsers(this.credentialsDir, { partitions: this.partitions });
   }
 
