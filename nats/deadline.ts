@@ -33,6 +33,24 @@ export class AbortedError extends Error {
 
 export const DEFAULT_BROKER_TIMEOUT_MS = 5_000;
 
+/**
+ * The request timeout to give nats.js's JetStream, KV and object-store clients where every call
+ * goes through {@link withDeadline}. nats.js times a request with a plain timer: after the process
+ * stalled past it (a long GC, a starved CPU), that timer fires before the event loop reads the
+ * answer already in the socket, and the call fails although the broker answered in time (every
+ * keyed actor of `sluice up --rate 2000` on a loaded machine failed at once that way). With this
+ * far longer than any deadline, the deadline decides, and it reads the socket first.
+ */
+export const NATS_CLIENT_TIMEOUT_MS = 120_000;
+
+/**
+ * A deadline timer that fires this much past its time means the process, not the broker, was
+ * slow: the call gets a fresh deadline from then on (at most {@link MAX_STALL_EXTENSIONS} times),
+ * since a request queued just before the stall may not even have left the process.
+ */
+export const STALL_LATENESS_MS = 1_000;
+export const MAX_STALL_EXTENSIONS = 3;
+
 const widened = new WeakSet<AbortSignal>();
 /**
  * Every task of a keyed actor waits on the actor's one signal, so more than Node's default of 10
@@ -68,14 +86,28 @@ export function withDeadline<T>(work: Promise<T> | (() => Promise<T>), opts: Dea
   const promise = typeof work === "function" ? work() : work;
   return new Promise<T>((resolve, reject) => {
     let settled = false;
+    let extensions = 0;
+    let timer: ReturnType<typeof setTimeout>;
     // Timers run before the event loop reads the socket: after the process was busy past the
     // deadline (a batch handled, a loaded machine), an answer that came in time may still be
     // unread. setImmediate runs after the next read, so only a call really unanswered times out.
-    const timer = setTimeout(() => setImmediate(() => {
-      if (settled) return;
-      cleanup();
-      reject(new BrokerTimeoutError(what, timeoutMs));
-    }), timeoutMs);
+    const arm = () => {
+      const due = Date.now() + timeoutMs;
+      timer = setTimeout(() => {
+        // Fired long past its time: the process stalled, and the broker may not have heard the request yet.
+        if (Date.now() - due >= STALL_LATENESS_MS && extensions < MAX_STALL_EXTENSIONS) {
+          extensions++;
+          arm();
+          return;
+        }
+        setImmediate(() => {
+          if (settled) return;
+          cleanup();
+          reject(new BrokerTimeoutError(what, timeoutMs));
+        });
+      }, timeoutMs);
+    };
+    arm();
     const onAbort = () => {
       cleanup();
       reject(new AbortedError(what));
