@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { gunzipSync, gzipSync } from "node:zlib";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
 import { Objm, type ObjectStore } from "@nats-io/obj";
-import { withDeadline } from "../../../nats/deadline.ts";
+import { NATS_CLIENT_TIMEOUT_MS, withDeadline } from "../../../nats/deadline.ts";
 import { isLeaseLost, keyedBuckets, type Lease } from "./ownership.ts";
 
 /**
@@ -55,7 +56,7 @@ export class CheckpointStore {
 
   static async open(nc: NatsConnection, actor: string, signal?: AbortSignal): Promise<CheckpointStore> {
     const bucket = keyedBuckets(actor).state;
-    const store = await withDeadline(() => new Objm(nc).create(bucket, { storage: "file" }), { what: `object store ${bucket} open`, signal });
+    const store = await withDeadline(() => new Objm(jetstream(nc, { timeout: NATS_CLIENT_TIMEOUT_MS })).create(bucket, { storage: "file" }), { what: `object store ${bucket} open`, signal });
     return new CheckpointStore(actor, bucket, store);
   }
 

@@ -1,8 +1,8 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Kvm, type KV } from "@nats-io/kv";
-import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import { withDeadline } from "../../../nats/deadline.ts";
+import { jetstream, JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { NATS_CLIENT_TIMEOUT_MS, withDeadline } from "../../../nats/deadline.ts";
 
 /** The KV and object store buckets of one keyed actor (the window actor's names predate the keyed runner and fit the scheme). */
 export function keyedBuckets(actor: string): { members: string; leases: string; state: string } {
@@ -152,12 +152,13 @@ export class Ownership {
   }
 
   static async open(nc: NatsConnection, actor: string, opts: OwnershipOptions = {}, signal?: AbortSignal): Promise<Ownership> {
-    const kvm = new Kvm(nc);
+    // Every call below has its own deadline, which survives a stall of this process (nats/deadline.ts).
+    const kvm = new Kvm(jetstream(nc, { timeout: NATS_CLIENT_TIMEOUT_MS }));
     const names = keyedBuckets(actor);
     const ttl = opts.memberTtlMs ?? 4_000;
     const members = await withDeadline(() => kvm.create(names.members, { ttl, history: 1 }), { what: `kv ${names.members} open`, signal });
     const leases = await withDeadline(() => kvm.create(names.leases, { history: 1 }), { what: `kv ${names.leases} open`, signal });
-    const jsm = await withDeadline(() => jetstreamManager(nc), { what: "jetstream manager", signal });
+    const jsm = await withDeadline(() => jetstreamManager(nc, { timeout: NATS_CLIENT_TIMEOUT_MS }), { what: "jetstream manager", signal });
     return new Ownership(jsm, members, leases, names, opts.heartbeatMs ?? Math.max(250, Math.floor(ttl / 4)), ttl);
   }
 
