@@ -16,6 +16,7 @@ import { authorize, type AuthOptions } from "./auth.ts";
 import { GUARD_DEFAULTS, guards, QueueFullError, requestTimeout, ScoringQueue, type GuardOptions } from "./guard.ts";
 import { jobMetricsText } from "../jobs/metrics.ts";
 import { processMemoryText } from "../otel/memory.ts";
+import { eventLoopDelay, eventLoopDelayText } from "../otel/event-loop.ts";
 
 /**
  * What the API reads from. Everything is injected, so tests pass a real chDB client and a real
@@ -85,7 +86,7 @@ function prometheus(metrics: ReadonlyMap<string, ActorMetrics>, lag: ConsumerLag
   lines.push("# HELP sluice_denied_total Requests refused for lack of privilege (read-only SQL over NATS, API tokens and roles).", "# TYPE sluice_denied_total counter");
   for (const d of allDenials()) lines.push(`sluice_denied_total{surface="${d.surface}",reason="${esc(d.reason)}"} ${d.count}`);
   // The scheduled jobs' series, when this process runs the scheduler (jobs/metrics.ts).
-  return lines.join("\n") + "\n" + jobMetricsText() + processMemoryText();
+  return lines.join("\n") + "\n" + jobMetricsText() + processMemoryText() + eventLoopDelayText();
 }
 
 interface PostedPoint {
@@ -130,6 +131,8 @@ export function createApp(deps: ApiDeps): Hono {
   const now = deps.now ?? Date.now;
   const detectors = new Lru<UnivariateDetector>(deps.maxSeries ?? 1_000);
   const scoring = deps.scoring ?? new ScoringQueue();
+  // Measures from now on, so the first scrape already covers the time since the API started.
+  eventLoopDelay();
   const app = new Hono();
   const guard = guards(deps.guard ?? {}, problem);
   for (const m of guard.cors) app.use("*", m);
