@@ -4,6 +4,8 @@
 // level that memory has never held scores high. This is what makes HTM, contextOSE and ARTime
 // stop alerting on recurring "extreme" patterns, which extremeness tests keep flagging.
 
+import { NOVELTY_SCAN_WASM_BASE64 } from "./wasm/novelty-scan.wasm.ts";
+
 /** Serializable state of one novelty tracker at one time scale. */
 export interface NoveltyState {
   /**
@@ -63,13 +65,13 @@ export function resizeNovelty(cfg: NoveltyConfig, old: NoveltyState): NoveltySta
 
 /**
  * Derived, unserialised companions of a state, rebuilt from it when missing: the ring written
- * twice over (value i at i and i + length) so a pattern reads as one contiguous run, and per
- * candidate lag a lower bound on its squared distance from the last scan. Not in the snapshot.
+ * twice over (value i at i and i + length) so a pattern reads as one contiguous run (and copies
+ * into the WebAssembly scan's memory as one). Not in the snapshot.
  *
  * Until the ring wraps, every pattern is already contiguous in it, so the mirror is the ring
  * once (`offset` 0) in a buffer that doubles as values arrive; it is written twice over
- * (`offset` = the ring length) from the first write that wraps. The per-lag bounds grow with
- * the lags that exist. The same values are read in the same order either way.
+ * (`offset` = the ring length) from the first write that wraps. The same values are read in the
+ * same order either way.
  */
 interface Scan {
   /** The ring twice over (or once, unwrapped); the newest value at `newest + offset`. */
@@ -78,22 +80,10 @@ interface Scan {
   offset: number;
   /** The newest pattern, newest value first. */
   pattern: Float64Array;
-  /** Per lag (values back from the newest): the squared distance of the candidate's first `terms[lag]` values at the last scan. */
-  lower: Float64Array;
-  /** Per lag: how many values `lower` covers, or {@link NO_BOUND}. */
-  terms: Uint8Array;
   head: number;
   filled: number;
 }
 
-const NO_BOUND = 255;
-/**
- * A lower bound prunes only when above the best by this factor: the bound and the distance it
- * stands for add the same non-negative squares in a different order, which can differ in the
- * last bits (at most ~16 rounding errors of 1e-16 each), so a pruned candidate is one the full
- * computation would have abandoned too.
- */
-const PRUNE_MARGIN = 1 + 1e-12;
 const scans = new WeakMap<NoveltyState, Scan>();
 
 /** The scan of `s`, rebuilt when missing or stale; ready for the write at `s.head` (mirrored in full once that write wraps). */
@@ -101,7 +91,10 @@ function scanOf(cfg: NoveltyConfig, s: NoveltyState): Scan {
   const len = ringLength(cfg);
   let scan = scans.get(s);
   if (!scan || scan.head !== s.head || scan.filled !== s.filled) {
-    if (!(cfg.lengths[0] >= 2 && longest(cfg) < NO_BOUND)) throw new RangeError(`novelty pattern lengths must be 2..${NO_BOUND - 1}, got ${cfg.lengths.join(", ")}`);
+    const ascending = cfg.lengths.every((m, j) => Number.isInteger(m) && (j === 0 ? m >= 2 : m > cfg.lengths[j - 1]));
+    if (!ascending || cfg.lengths.length > KERNEL_MAX_LENGTHS) {
+      throw new RangeError(`novelty pattern lengths must be 1 to ${KERNEL_MAX_LENGTHS} ascending integers from 2, got ${cfg.lengths.join(", ")}`);
+    }
     if (s.ring.length !== len && !(s.ring.length >= s.filled && s.head === s.filled)) {
       throw new RangeError(`novelty ring holds ${s.ring.length} values (head ${s.head}, filled ${s.filled}); expected ${len}, or the values written so far`);
     }
@@ -112,8 +105,6 @@ function scanOf(cfg: NoveltyConfig, s: NoveltyState): Scan {
       mirror,
       offset: 0,
       pattern: new Float64Array(longest(cfg)),
-      lower: new Float64Array(Math.min(cfg.capacity + 1, room)),
-      terms: new Uint8Array(Math.min(cfg.capacity + 1, room)).fill(NO_BOUND),
       head: s.head,
       filled: s.filled,
     };
@@ -132,18 +123,75 @@ function scanOf(cfg: NoveltyConfig, s: NoveltyState): Scan {
       scan.mirror = mirror;
     }
   }
-  // Lags up to min(capacity, filled + 1 - shortest) are scanned after this write.
-  const lags = Math.min(cfg.capacity, s.filled + 1) + 1;
-  if (scan.lower.length < lags) {
-    const size = Math.min(cfg.capacity + 1, Math.max(lags, 2 * scan.lower.length));
-    const lower = new Float64Array(size);
-    lower.set(scan.lower);
-    const terms = new Uint8Array(size).fill(NO_BOUND);
-    terms.set(scan.terms);
-    scan.lower = lower;
-    scan.terms = terms;
-  }
   return scan;
+}
+
+/** The WebAssembly scan (wasm/novelty-scan.wat) and typed views of its memory. */
+interface Kernel {
+  memory: WasmMemory;
+  scan: (n: number, lo: number, hi: number, lengths: number) => void;
+  f64: Float64Array;
+  i32: Int32Array;
+}
+
+/** Byte offsets in the kernel's memory (see the .wat). */
+const KERNEL_BESTS = 64;
+const KERNEL_LAGS = 128;
+const KERNEL_WINDOW = 1024;
+const KERNEL_MAX_LENGTHS = 4;
+
+/** The part of the standard WebAssembly global used here (the project's lib, ES2023, does not declare it). */
+interface WasmMemory { readonly buffer: ArrayBuffer; grow(pages: number): number }
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+}
+
+function loadKernel(): Kernel {
+  const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+  const bytes = Uint8Array.from(atob(NOVELTY_SCAN_WASM_BASE64), (c) => c.charCodeAt(0));
+  const { exports } = new wasm.Instance(new wasm.Module(bytes), {});
+  const memory = exports.memory as WasmMemory;
+  return { memory, scan: exports.scan as Kernel["scan"], f64: new Float64Array(memory.buffer), i32: new Int32Array(memory.buffer) };
+}
+
+let kernel: Kernel | undefined;
+
+/**
+ * Lowers `best` (squared distances, one per length) by the candidates `lo` .. `hi` lags behind
+ * the newest value (an even count, every length fitting each), scanned in WebAssembly; returns
+ * the lag of the longest length's new best, the nearest lag of those equally near, or -1 when
+ * none was strictly nearer than `best` already was (what the scalar scan's ascending visit keeps).
+ */
+function scanPairs(m: Float64Array, origin: number, lo: number, hi: number, lengths: readonly number[], best: number[]): number {
+  const k = (kernel ??= loadKernel());
+  const nl = lengths.length;
+  const n = hi + lengths[nl - 1];
+  if (k.f64.length < KERNEL_WINDOW / 8 + n) {
+    k.memory.grow(Math.ceil((KERNEL_WINDOW + 8 * n - k.memory.buffer.byteLength) / 65536));
+    k.f64 = new Float64Array(k.memory.buffer);
+    k.i32 = new Int32Array(k.memory.buffer);
+  }
+  const { f64, i32 } = k;
+  f64.set(m.subarray(origin - n + 1, origin + 1), KERNEL_WINDOW / 8);
+  const bests = KERNEL_BESTS / 8;
+  for (let j = 0; j < nl; j++) {
+    i32[j] = lengths[j];
+    f64[bests + 2 * j] = f64[bests + 2 * j + 1] = best[j];
+  }
+  const lags = KERNEL_LAGS / 4;
+  i32[lags] = i32[lags + 1] = i32[lags + 2] = i32[lags + 3] = -1;
+  k.scan(n, lo, hi, nl);
+  for (let j = 0; j < nl - 1; j++) best[j] = Math.min(f64[bests + 2 * j], f64[bests + 2 * j + 1]);
+  // Lane 0 held the odd-offset lags (back + 1), lane 1 the even ones; a lag of -1 never got nearer.
+  const v0 = f64[bests + 2 * (nl - 1)];
+  const v1 = f64[bests + 2 * (nl - 1) + 1];
+  const lag0 = i32[lags];
+  const lag1 = i32[lags + 2];
+  if (lag0 < 0 && lag1 < 0) return -1;
+  const first = lag1 < 0 || (lag0 >= 0 && (v0 < v1 || (v0 === v1 && lag0 < lag1))) ? 0 : 1;
+  best[nl - 1] = first === 0 ? v0 : v1;
+  return first === 0 ? lag0 : lag1;
 }
 
 /**
@@ -156,12 +204,11 @@ function scanOf(cfg: NoveltyConfig, s: NoveltyState): Scan {
  * scan serves every length: a candidate's squared distance over its first m values is a prefix of
  * its distance over more, so the shorter lengths are read off on the way.
  *
- * Exact, and incremental where it can be: the candidate `back` values behind the newest pattern
- * shares all but its newest value with the one `back` behind the previous pattern (both shifted
- * by one), so the partial distance that candidate was abandoned at, plus the new value's square,
- * is a lower bound on the new distance over one more value. While that bound is past the best so
- * far (and covers no more than the shortest length) the candidate is passed over after reading a
- * single value; on noisy series most candidates are, most of the time.
+ * Exact: every candidate's squares are summed in the same order as a plain loop would, so each
+ * best is the brute-force one bit for bit (tests/models/nab-fingerprint.test.ts). The candidates
+ * where every length fits, nearly all of them, are scanned in WebAssembly eight at a time
+ * (wasm/novelty-scan.wat); a group is abandoned once its prefix is past the longest's best, which
+ * the last nearest neighbour's successor, measured first, makes tight from the start.
  */
 export function pushNovelty(cfg: NoveltyConfig, s: NoveltyState, x: number): (number | null)[] | null {
   s.pendingSum += x;
@@ -194,62 +241,25 @@ export function pushNovelty(cfg: NoveltyConfig, s: NoveltyState, x: number): (nu
   const hint = s.hint ?? 0;
   if (hint >= lengths[0] && hint <= last) measure(m, a, origin, hint, s.filled, lengths, best);
   let nearest = -1;
-  // Where every length fits, the longest's best bounds the candidate. This is the detector's hot
-  // loop, so it repeats `measure` inline: calling `measure` here, with the lengths that fit passed
-  // in, ran at 37-53k points/s against 59-62k for this (bench signal, three runs each). Nearer the
-  // ends of memory fewer lengths fit and `measure` works out which.
+  // Near the ends of memory fewer lengths fit and `measure` works out which.
   const inner = Math.min(last, s.filled - longestM);
-  const { lower, terms } = scan;
   const top = lengths.length - 1;
   // An exact repeat of the newest pattern (a flat stretch, a count of zero again) makes every
   // best 0 (the shorter lengths' bests are at most the longest's): no candidate can lower one.
   for (let back = lengths[0]; back < Math.min(longestM, inner + 1) && best[top] !== 0; back++) {
     if (measure(m, a, origin, back, s.filled, lengths, best)) nearest = back;
   }
-  const shortest = lengths[0];
-  // A bound kept over `pre` values, plus the next value, covers at most the shortest length: a
-  // candidate past the longest length's best over that prefix is past every length's best.
-  const pre = shortest - 1;
-  for (let back = longestM; back <= inner; back++) {
-    const bound = best[top];
-    if (bound === 0) {
-      // The bounds kept per lag describe the last scan; the lags not reached now have none.
-      terms.fill(NO_BOUND, back, inner + 1);
-      break;
+  // The lags where every length fits go to the WebAssembly scan, two at a time; an odd one out
+  // (the deepest) is measured here, after them, as the scalar scan would visit it last.
+  if (best[top] !== 0 && inner >= longestM) {
+    const pairedTo = inner - ((inner - longestM + 1) % 2);
+    if (pairedTo > longestM) {
+      const found = scanPairs(m, origin, longestM, pairedTo, lengths, best);
+      if (found >= 0) nearest = found;
     }
-    const at = origin - back;
-    const d0 = a[0] - m[at];
-    let d2 = d0 * d0;
-    const held = terms[back];
-    if (held <= pre) {
-      const lb = lower[back] + d2;
-      if (lb > bound * PRUNE_MARGIN) {
-        lower[back] = lb;
-        terms[back] = held + 1;
-        continue;
-      }
-    }
-    let k = 1;
-    for (; k < pre && d2 < bound; k++) {
-      const d = a[k] - m[at - k];
-      d2 += d * d;
-    }
-    lower[back] = d2;
-    terms[back] = k;
-    if (!(d2 < bound)) continue;
-    let j = 0;
-    for (; k < longestM && d2 < bound; k++) {
-      const d = a[k] - m[at - k];
-      d2 += d * d;
-      if (k + 1 === lengths[j]) {
-        if (d2 < best[j]) best[j] = d2;
-        j++;
-      }
-    }
-    if (d2 < bound) nearest = back;
+    if (pairedTo < inner && measure(m, a, origin, inner, s.filled, lengths, best)) nearest = inner;
   }
   for (let back = Math.max(lengths[0], inner + 1); back <= last; back++) {
-    terms[back] = NO_BOUND;
     if (best[top] === 0) continue;
     if (measure(m, a, origin, back, s.filled, lengths, best)) nearest = back;
   }

@@ -1,0 +1,50 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { newNovelty, pushNovelty, type NoveltyConfig } from "../../models/anomaly/novelty.ts";
+import { assemble, moduleSource, MODULE_FILE } from "../../models/anomaly/wasm/build.ts";
+import { readFileSync } from "node:fs";
+import { bruteForceNoveltyDistances } from "./brute-force.ts";
+
+test("the committed WebAssembly scan is what its .wat assembles to (rebuild: node --import tsx models/anomaly/wasm/build.ts)", async () => {
+  const committed = readFileSync(MODULE_FILE, "utf8");
+  assert.is(committed, moduleSource(await assemble()));
+});
+
+/** Pushes `values`, comparing with the brute-force nearest neighbour at each point listed in `checkAt` (every point when absent). */
+function agreesWithBruteForce(values: number[], cfg: NoveltyConfig, checkAt?: Set<number>): void {
+  const state = newNovelty(cfg);
+  const history: number[] = [];
+  values.forEach((x, i) => {
+    history.push(x);
+    const got = pushNovelty(cfg, state, x);
+    if (checkAt && !checkAt.has(i)) return;
+    const filled = Math.min(history.length, cfg.capacity + cfg.lengths[cfg.lengths.length - 1]);
+    assert.equal(got, bruteForceNoveltyDistances(history, cfg, filled), `point ${i}`);
+  });
+}
+
+test("every count of lags (odd, even, fewer than eight) and one or two lengths agree with the brute force", () => {
+  let seed = 5;
+  const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+  const values = Array.from({ length: 400 }, (_, i) => Math.sin(i / 7) + random());
+  for (const capacity of [9, 10, 17, 23, 64]) {
+    agreesWithBruteForce(values, { step: 1, lengths: [4], capacity });
+    agreesWithBruteForce(values, { step: 1, lengths: [2, 7], capacity });
+    agreesWithBruteForce(values, { step: 1, lengths: [3, 5, 6, 9], capacity });
+  }
+});
+
+test("a memory longer than the scan's first page of WebAssembly memory (8,000 values) grows it", () => {
+  let seed = 11;
+  const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+  const values = Array.from({ length: 8_400 }, () => random());
+  agreesWithBruteForce(values, { step: 1, lengths: [8, 12, 16], capacity: 8_200 }, new Set([8_397, 8_398, 8_399]));
+});
+
+test("pattern lengths the scan cannot take are refused with what is allowed", () => {
+  for (const lengths of [[1], [8, 8], [12, 8], [2, 3, 4, 5, 6]]) {
+    assert.throws(() => pushNovelty({ step: 1, lengths, capacity: 10 }, newNovelty({ step: 1, lengths, capacity: 10 }), 1), /ascending integers from 2/);
+  }
+});
+
+test.run();
