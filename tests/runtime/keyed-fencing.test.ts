@@ -5,12 +5,12 @@ import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
+import { Kvm } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
 import { gunzipSync } from "node:zlib";
 import { NatsServer } from "../harness/nats-server.ts";
 import { streamMessages } from "../harness/run-snapshot.ts";
-import { waitFor } from "../harness/wait.ts";
+import { probeRead, waitFor } from "../harness/wait.ts";
 import { ensureStreams } from "../../subjects/setup.ts";
 import { keyedBuckets, type LeaseValue } from "../../actors/runtime/keyed/ownership.ts";
 import type { Checkpoint } from "../../actors/runtime/keyed/checkpoint.ts";
@@ -59,45 +59,58 @@ async function publishRound(nc: NatsConnection, perPartition: number): Promise<v
   for (let i = 0; i < perPartition; i++) for (const p of [0, 1]) await js.publish(`events.ktest.${p}`, "1");
 }
 
-async function holders(leases: KV): Promise<Record<string, LeaseValue>> {
-  const out: Record<string, LeaseValue> = {};
-  for (const t of ["p0", "p1"]) {
-    const e = await leases.get(t);
-    if (e?.operation === "PUT") out[t] = JSON.parse(e.string()) as LeaseValue;
-  }
-  return out;
+/** The probes' requests wait longer than nats.js' default 5 s, which a loaded machine reaches. */
+const PROBE_REQUEST_MS = 15_000;
+
+/**
+ * Who holds each task, read the way the test looks, not the way the runtime does: each read opens
+ * its own handle (one opened while the worker was still creating the bucket kept timing out once)
+ * and is retried when a get goes unanswered.
+ */
+async function holders(nc: NatsConnection): Promise<Record<string, LeaseValue>> {
+  return probeRead("lease holders", async () => {
+    const leases = await new Kvm(jetstream(nc, { timeout: PROBE_REQUEST_MS })).open(keyedBuckets("ktest").leases);
+    const out: Record<string, LeaseValue> = {};
+    for (const t of ["p0", "p1"]) {
+      const e = await leases.get(t);
+      if (e?.operation === "PUT") out[t] = JSON.parse(e.string()) as LeaseValue;
+    }
+    return out;
+  });
 }
 
 async function outputs(nc: NatsConnection): Promise<Array<{ msgId: string; out: CounterOutput }>> {
-  return (await streamMessages(nc, "AGG")).map((m) => ({ msgId: m.msgId ?? "", out: JSON.parse(m.data) as CounterOutput }));
+  const messages = await probeRead("AGG outputs", () => streamMessages(nc, "AGG"), { timeoutMs: 40_000 });
+  return messages.map((m) => ({ msgId: m.msgId ?? "", out: JSON.parse(m.data) as CounterOutput }));
 }
 
 test("SIGSTOP past the member TTL, another instance takes over, SIGCONT: the first publishes and checkpoints nothing", async (ctx) => {
   const { nc, nats } = ctx;
   const a = startWorker(nats.url, "A");
   ctx.workers.push(a);
-  // The worker creates the bucket; until then open() throws and waitFor retries.
-  const kv = await waitFor(() => new Kvm(nc).open(keyedBuckets("ktest").leases), Boolean, 15_000, 100);
-  // A handle opened while the worker was still creating the bucket can keep timing out on gets
-  // (seen once on a loaded machine): each probe opens its own.
-  const heldByA = await waitFor(async () => holders(await new Kvm(nc).open(keyedBuckets("ktest").leases)), (h) => Object.keys(h).length === 2 && h.p0.holder !== null && h.p0.holder === h.p1.holder, 30_000, 100);
+  // The worker creates the bucket; until then open() throws and waitFor retries. Deadlines are
+  // generous (a worker is a new tsx process; the suite runs two files at once on 2 cores): each
+  // wait ends as soon as its condition holds, and is asserted.
+  const heldByA = await waitFor(() => holders(nc), (h) => Object.keys(h).length === 2 && h.p0.holder !== null && h.p0.holder === h.p1.holder, 60_000, 100);
+  assert.ok(heldByA.p0?.holder && heldByA.p0.holder === heldByA.p1?.holder, `A holds both tasks: ${JSON.stringify(heldByA)}\n${a.output}`);
   const idA = heldByA.p0.holder!;
 
   await publishRound(nc, 20);
-  await waitFor(() => outputs(nc), (o) => o.length === 40, 10_000, 100);
+  assert.is((await waitFor(() => outputs(nc), (o) => o.length === 40, 30_000, 100)).length, 40, `A handled the first round:\n${a.output}`);
 
   // A is idle with a pull outstanding: what is published now reaches A's socket while it sleeps.
   a.child.kill("SIGSTOP");
   await publishRound(nc, 20);
   const b = startWorker(nats.url, "B");
   ctx.workers.push(b);
-  const takenByB = await waitFor(() => holders(kv), (h) => Object.values(h).length === 2 && Object.values(h).every((v) => v.holder !== null && v.holder !== idA), 15_000, 100);
-  assert.ok(Object.values(takenByB).every((v) => v.holder !== idA), `B took both tasks after A's membership expired:\n${b.output}`);
-  await waitFor(() => outputs(nc), (o) => o.length >= 80, 10_000, 100);
-  const beforeWake = await holders(kv);
+  const takenByB = await waitFor(() => holders(nc), (h) => Object.values(h).length === 2 && Object.values(h).every((v) => v.holder !== null && v.holder !== idA), 60_000, 100);
+  assert.ok(Object.values(takenByB).length === 2 && Object.values(takenByB).every((v) => v.holder !== null && v.holder !== idA), `B took both tasks after A's membership expired:\n${b.output}`);
+  // B must have handled the second round before A wakes: otherwise A, once back, may rightly win a task and handle some of it.
+  assert.ok((await waitFor(() => outputs(nc), (o) => o.length >= 80, 60_000, 100)).length >= 80, `B handled the second round:\n${b.output}`);
+  const beforeWake = await holders(nc);
 
   a.child.kill("SIGCONT");
-  await waitFor(async () => a.output, (out) => /lease of instance \w+ at revision \d+ is lost/.test(out), 10_000, 100);
+  await waitFor(async () => a.output, (out) => /lease of instance \w+ at revision \d+ is lost/.test(out), 60_000, 100);
   // Time for anything A still had in hand to reach the streams, and for a rebalance between A and B.
   await sleep(2_000);
 
@@ -109,12 +122,13 @@ test("SIGSTOP past the member TTL, another instance takes over, SIGCONT: the fir
   assert.equal(all.filter((o) => o.out.seq > 40).map((o) => o.out.label), Array(40).fill("B"));
 
   // Each task's checkpoint is the one its current holder wrote, covering all 80 messages.
-  const state = await new Objm(nc).open(keyedBuckets("ktest").state);
-  const now = await holders(kv);
+  const state = await probeRead("checkpoint bucket", () => new Objm(jetstream(nc, { timeout: PROBE_REQUEST_MS })).open(keyedBuckets("ktest").state));
+  const now = await holders(nc);
   for (const t of ["p0", "p1"] as const) {
     const pointer = now[t].checkpoint!;
     assert.ok(pointer, `${t} has a checkpoint pointer`);
-    const cp = JSON.parse(gunzipSync((await state.getBlob(pointer.object))!).toString("utf8")) as Checkpoint;
+    const blob = await probeRead(`${t} checkpoint ${pointer.object}`, () => state.getBlob(pointer.object));
+    const cp = JSON.parse(gunzipSync(blob!).toString("utf8")) as Checkpoint;
     assert.equal(cp.state, { count: 40, sum: 40 }, `${t}: every message counted once`);
     assert.is(cp.seq, t === "p0" ? 79 : 80);
     if (now[t].holder === idA) assert.ok(pointer.seq >= beforeWake[t].checkpoint!.seq, `${t}: A took it back only by a hand-over from B`);
