@@ -84,12 +84,18 @@ interface Scan {
   filled: number;
 }
 
-const scans = new WeakMap<NoveltyState, Scan>();
+/**
+ * Where a state keeps its scan: a non-enumerable property, so JSON, structuredClone, spreads and
+ * Object.assign never copy it into a snapshot or another state (a WeakMap lookup per point cost
+ * ~4% of detection).
+ */
+const SCAN = Symbol("novelty scan");
+type WithScan = NoveltyState & { [SCAN]?: Scan };
 
 /** The scan of `s`, rebuilt when missing or stale; ready for the write at `s.head` (mirrored in full once that write wraps). */
 function scanOf(cfg: NoveltyConfig, s: NoveltyState): Scan {
   const len = ringLength(cfg);
-  let scan = scans.get(s);
+  let scan = (s as WithScan)[SCAN];
   if (!scan || scan.head !== s.head || scan.filled !== s.filled) {
     const ascending = cfg.lengths.every((m, j) => Number.isInteger(m) && (j === 0 ? m >= 2 : m > cfg.lengths[j - 1]));
     if (!ascending || cfg.lengths.length > KERNEL_MAX_LENGTHS) {
@@ -108,7 +114,7 @@ function scanOf(cfg: NoveltyConfig, s: NoveltyState): Scan {
       head: s.head,
       filled: s.filled,
     };
-    scans.set(s, scan);
+    Object.defineProperty(s, SCAN, { value: scan, writable: true, enumerable: false, configurable: true });
   }
   if (scan.offset === 0) {
     if (s.filled >= len) {
