@@ -5,6 +5,7 @@
  */
 
 import { setMaxListeners } from "node:events";
+import { loopTimeLostMs } from "../otel/event-loop.ts";
 
 /** A broker call did not answer in time; retry it (the loop, or the supervisor, decides when). */
 export class BrokerTimeoutError extends Error {
@@ -44,9 +45,10 @@ export const DEFAULT_BROKER_TIMEOUT_MS = 5_000;
 export const NATS_CLIENT_TIMEOUT_MS = 120_000;
 
 /**
- * A deadline timer that fires this much past its time means the process, not the broker, was
- * slow: the call gets a fresh deadline from then on (at most {@link MAX_STALL_EXTENSIONS} times),
- * since a request queued just before the stall may not even have left the process.
+ * A call during which the process itself stalled this long (the event loop ran nothing: a starved
+ * CPU, a long garbage collection) was not waiting on the broker all that time: its request may not
+ * even have left, or its answer sat unread. Its deadline is extended by the time lost (at most
+ * {@link MAX_STALL_EXTENSIONS} times), so a deadline measures the broker, not the process.
  */
 export const STALL_LATENESS_MS = 1_000;
 export const MAX_STALL_EXTENSIONS = 3;
@@ -91,13 +93,13 @@ export function withDeadline<T>(work: Promise<T> | (() => Promise<T>), opts: Dea
     // Timers run before the event loop reads the socket: after the process was busy past the
     // deadline (a batch handled, a loaded machine), an answer that came in time may still be
     // unread. setImmediate runs after the next read, so only a call really unanswered times out.
-    const arm = () => {
-      const due = Date.now() + timeoutMs;
+    const arm = (ms: number) => {
+      const lostBefore = loopTimeLostMs();
       timer = setTimeout(() => {
-        // Fired long past its time: the process stalled, and the broker may not have heard the request yet.
-        if (Date.now() - due >= STALL_LATENESS_MS && extensions < MAX_STALL_EXTENSIONS) {
+        const lost = loopTimeLostMs() - lostBefore;
+        if (lost >= STALL_LATENESS_MS && extensions < MAX_STALL_EXTENSIONS) {
           extensions++;
-          arm();
+          arm(Math.min(lost, timeoutMs));
           return;
         }
         setImmediate(() => {
@@ -105,9 +107,9 @@ export function withDeadline<T>(work: Promise<T> | (() => Promise<T>), opts: Dea
           cleanup();
           reject(new BrokerTimeoutError(what, timeoutMs));
         });
-      }, timeoutMs);
+      }, ms);
     };
-    arm();
+    arm(timeoutMs);
     const onAbort = () => {
       cleanup();
       reject(new AbortedError(what));

@@ -30,6 +30,9 @@ class EventLoopMonitor {
   private stalls = 0;
   private longestStallMs = 0;
   private windowMaxProbeMs = 0;
+  /** Sum of the probe's lateness: time the loop could run nothing. */
+  private lostMs = 0;
+  private expected = Date.now() + PROBE_MS;
 
   constructor() {
     try {
@@ -39,11 +42,11 @@ class EventLoopMonitor {
       // A runtime without the histogram (Deno's perf_hooks shim): the probe timer still measures stalls.
       this.histogram = undefined;
     }
-    let expected = Date.now() + PROBE_MS;
     const probe = setInterval(() => {
       const now = Date.now();
-      const lateMs = Math.max(0, now - expected);
-      expected = now + PROBE_MS;
+      const lateMs = Math.max(0, now - this.expected);
+      this.expected = now + PROBE_MS;
+      this.lostMs += lateMs;
       this.windowMaxProbeMs = Math.max(this.windowMaxProbeMs, lateMs);
       if (lateMs >= STALL_MS) {
         this.stalls++;
@@ -67,9 +70,24 @@ class EventLoopMonitor {
   read(): EventLoopDelay {
     return { ...this.window, stalls: this.stalls, longestStallMs: this.longestStallMs };
   }
+
+  /** Time lost so far, including the stall in progress that the probe has not seen yet. */
+  lost(): number {
+    return this.lostMs + Math.max(0, Date.now() - this.expected);
+  }
 }
 
 let monitor: EventLoopMonitor | undefined;
+
+/**
+ * Milliseconds this process's event loop has been unable to run anything since it started
+ * measuring (the first call): a clock that only moves while the process stalls. The difference of
+ * two readings is how much of the time between them the process lost.
+ */
+export function loopTimeLostMs(): number {
+  monitor ??= new EventLoopMonitor();
+  return monitor.lost();
+}
 
 /** Starts measuring (once per process; later calls return the same monitor's figures). */
 export function eventLoopDelay(): EventLoopDelay {

@@ -121,6 +121,19 @@ test("a call whose request could only leave once a stall ended gets a fresh dead
   assert.is(await call, "answered");
 });
 
+test("a stall that ended before the deadline still gives the call back the time it took", async () => {
+  let answer!: (value: string) => void;
+  const reply = new Promise<string>((resolve) => (answer = resolve));
+  const call = withDeadline(reply, { what: "a request whose process stalled for most of its deadline", timeoutMs: 2_500 });
+  call.catch(() => undefined);
+  // 2 s of the 2.5 s lost to a stall; the answer needs 1 s of the broker's time after it.
+  setTimeout(() => {
+    busyFor(2_000);
+    setTimeout(() => answer("answered"), 1_000);
+  }, 100);
+  assert.is(await call, "answered");
+});
+
 test("a call nobody answers still fails after its deadline plus the stall", async () => {
   const started = Date.now();
   const call = withDeadline(new Promise<never>(() => undefined), { what: "a request nobody answers", timeoutMs: 500 });
