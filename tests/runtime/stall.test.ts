@@ -108,30 +108,30 @@ test("a keyed actor rides out stalls of 7 s around its lease calls: no restart, 
   }
 });
 
-test("a call whose request could only leave once a stall ended gets a fresh deadline from then on", async () => {
+/**
+ * A call under a deadline of `timeoutMs` whose process stalls for `stallMs` starting `stallAfterMs`
+ * in, and whose broker answers `answerAfterMs` after the stall ended; resolves with what the call gave.
+ */
+async function callThroughStall(opts: { timeoutMs: number; stallAfterMs: number; stallMs: number; answerAfterMs: number }): Promise<string> {
   let answer!: (value: string) => void;
   const reply = new Promise<string>((resolve) => (answer = resolve));
-  const call = withDeadline(reply, { what: "a request queued just before a stall", timeoutMs: 1_000 });
+  const call = withDeadline(reply, { what: "a request across a stall", timeoutMs: opts.timeoutMs });
   call.catch(() => undefined);
+  setTimeout(() => {
+    busyFor(opts.stallMs);
+    setTimeout(() => answer("answered"), opts.answerAfterMs);
+  }, opts.stallAfterMs);
+  return call;
+}
+
+test("a call whose request could only leave once a stall ended gets a fresh deadline from then on", async () => {
   // The process stalls past the deadline; the broker hears the request only afterwards and answers 200 ms later.
-  setImmediate(() => {
-    busyFor(2_500);
-    setTimeout(() => answer("answered"), 200);
-  });
-  assert.is(await call, "answered");
+  assert.is(await callThroughStall({ timeoutMs: 1_000, stallAfterMs: 0, stallMs: 2_500, answerAfterMs: 200 }), "answered");
 });
 
 test("a stall that ended before the deadline still gives the call back the time it took", async () => {
-  let answer!: (value: string) => void;
-  const reply = new Promise<string>((resolve) => (answer = resolve));
-  const call = withDeadline(reply, { what: "a request whose process stalled for most of its deadline", timeoutMs: 2_500 });
-  call.catch(() => undefined);
   // 2 s of the 2.5 s lost to a stall; the answer needs 1 s of the broker's time after it.
-  setTimeout(() => {
-    busyFor(2_000);
-    setTimeout(() => answer("answered"), 1_000);
-  }, 100);
-  assert.is(await call, "answered");
+  assert.is(await callThroughStall({ timeoutMs: 2_500, stallAfterMs: 100, stallMs: 2_000, answerAfterMs: 1_000 }), "answered");
 });
 
 test("a call nobody answers still fails after its deadline plus the stall", async () => {
