@@ -32,6 +32,8 @@ export interface Config {
   readonly clickhouseUrl: string | undefined;
   readonly clickhouseUser: string | undefined;
   readonly clickhousePassword: string | undefined;
+  /** Who migrates, and which server account each kind of process signs in as (clickhouse/open.ts). */
+  readonly clickhouseAccess: ClickHouseAccess;
   readonly stateDir: string;
   /** OTLP/HTTP base endpoint, e.g. http://localhost:4318 (Jaeger all-in-one). */
   readonly otlpEndpoint: string | undefined;
@@ -99,6 +101,27 @@ export interface ApiSecurity {
   readonly corsOrigins: readonly string[];
   /** Requests per second per token (burst: twice that). */
   readonly ratePerSecond: number;
+}
+
+/** A ClickHouse server account; undefined fields fall back to CLICKHOUSE_USER / CLICKHOUSE_PASSWORD. */
+export interface ClickHouseAccount {
+  readonly user: string | undefined;
+  readonly password: string | undefined;
+}
+
+/**
+ * `CLICKHOUSE_MIGRATE` (auto: a process that opens the server migrates it first, as the
+ * migrations account; off: it only checks the schema version, and `sluice migrate` migrates), and
+ * one account per kind of process: `CLICKHOUSE_MIGRATIONS_USER/PASSWORD` (migrations, scheduled
+ * jobs), `CLICKHOUSE_SINK_USER/PASSWORD` (actors' inserts, the API's forecast and audit rows),
+ * `CLICKHOUSE_READER_USER/PASSWORD` (the API's and `sluice sql`'s reads). The embedded engine has
+ * no accounts and is always migrated by the process that owns it.
+ */
+export interface ClickHouseAccess {
+  readonly migrate: "auto" | "off";
+  readonly migrations: ClickHouseAccount;
+  readonly sink: ClickHouseAccount;
+  readonly reader: ClickHouseAccount;
 }
 
 /** Five minutes: NTP-synced producers and batching clients stay well inside it. */
@@ -182,6 +205,7 @@ export function loadConfig(env: Env): Config {
     clickhouseUrl: url(env, "CLICKHOUSE_URL", ["http:", "https:"]),
     clickhouseUser: env.CLICKHOUSE_USER || undefined,
     clickhousePassword: env.CLICKHOUSE_PASSWORD || undefined,
+    clickhouseAccess: clickhouseAccess(env),
     stateDir: resolve(env.SLUICE_STATE_DIR || ".sluice"),
     otlpEndpoint: url(env, "OTEL_EXPORTER_OTLP_ENDPOINT", ["http:", "https:"]),
     apiPort: integer(env, "SLUICE_API_PORT", 8787, 0, 65535),
@@ -210,6 +234,22 @@ export function loadConfig(env: Env): Config {
     jetstreamEncrypted: Boolean(env.SLUICE_JETSTREAM_KEY),
     keyring: { path: resolve(env.SLUICE_KEYRING || join(resolve(env.SLUICE_STATE_DIR || ".sluice"), "keys", "keyring.json")), inline: env.SLUICE_PII_KEYS || undefined },
   });
+}
+
+const CLICKHOUSE_ROLES = { migrations: "MIGRATIONS", sink: "SINK", reader: "READER" } as const;
+
+function clickhouseAccess(env: Env): ClickHouseAccess {
+  const migrate = env.CLICKHOUSE_MIGRATE || "auto";
+  if (migrate !== "auto" && migrate !== "off") throw new ConfigError(`CLICKHOUSE_MIGRATE=${JSON.stringify(migrate)}: expected auto (a process migrates the server before using it) or off (run sluice migrate)`);
+  const account = (role: keyof typeof CLICKHOUSE_ROLES): ClickHouseAccount => {
+    const userVar = `CLICKHOUSE_${CLICKHOUSE_ROLES[role]}_USER`;
+    const passwordVar = `CLICKHOUSE_${CLICKHOUSE_ROLES[role]}_PASSWORD`;
+    if ((env[userVar] || env[passwordVar]) && !env.CLICKHOUSE_URL) throw new ConfigError(`${env[userVar] ? userVar : passwordVar} is set but CLICKHOUSE_URL is not: the embedded engine has no accounts; set CLICKHOUSE_URL to the server's http(s) url, or unset it`);
+    if (env[passwordVar] && !env[userVar]) throw new ConfigError(`${passwordVar} is set without ${userVar}: name the account it is the password of`);
+    // A role's own user comes with its own password (or none); only a role without one falls back.
+    return env[userVar] ? { user: env[userVar], password: env[passwordVar] || undefined } : { user: env.CLICKHOUSE_USER || undefined, password: env.CLICKHOUSE_PASSWORD || undefined };
+  };
+  return Object.freeze({ migrate, migrations: account("migrations"), sink: account("sink"), reader: account("reader") });
 }
 
 function apiSecurity(env: Env): ApiSecurity {
