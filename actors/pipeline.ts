@@ -85,14 +85,15 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   const needs = (key: ServiceKey<unknown>) => needed.has(key.name);
   let sqlService: { stop(): Promise<void> } | undefined;
   if (needs(SERVICES.clickhouse) || needs(SERVICES.typedColumns)) {
+    // The actors insert as the sink account; migrations (CLICKHOUSE_MIGRATE=auto) run as the migrations account.
     clickhouse = await openWhenReachable({
       url: config.clickhouseUrl,
-      user: config.clickhouseUser,
-      password: config.clickhousePassword,
+      user: config.clickhouseAccess.sink.user,
+      password: config.clickhouseAccess.sink.password,
       dataDir: embeddedDataDir(config),
       engineMemoryMb: config.chdbMemoryMb,
       logger: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
-    }, { signal: opts.signal, log });
+    }, { signal: opts.signal, log }, { migrate: config.clickhouseAccess.migrate, migrator: config.clickhouseAccess.migrations });
     if (clickhouse.kind === "embedded") await createLakeViews(clickhouse.client, config.lake);
     if (clickhouse.kind === "embedded") sqlService = serveSql(nc, clickhouse.client, { dataDir: embeddedDataDir(config), log });
   }

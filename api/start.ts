@@ -37,10 +37,22 @@ export async function startApi(opts: { config: Config; natsUrl: string; pipeline
   }
   let rows: QueryRows;
   let direct: OpenClickHouse | undefined;
+  let ownReader: OpenClickHouse | undefined;
   if (pipeline?.clickhouse) {
     direct = pipeline.clickhouse;
   } else if (config.clickhouseUrl) {
-    ownClickHouse = await openClickHouse({ url: config.clickhouseUrl, user: config.clickhouseUser, password: config.clickhousePassword, dataDir: config.stateDir, logger: { info: (m) => opts.log.debug(m), warn: (m) => opts.log.warn(m) } });
+    // Forecast and audit rows go in as the sink account; reads go through the reader account when it is another one.
+    const { sink, reader } = config.clickhouseAccess;
+    const open = (account: typeof sink) => openClickHouse({ url: config.clickhouseUrl, user: account.user, password: account.password, dataDir: config.stateDir, logger: { info: (m) => opts.log.debug(m), warn: (m) => opts.log.warn(m) } });
+    try {
+      ownClickHouse = await open(sink);
+      if (reader.user !== sink.user) ownReader = await open(reader);
+    } catch (err) {
+      // A refused account ends the start: nothing this call opened stays open.
+      await ownClickHouse?.close();
+      if (ownNats) await closeNats(nc);
+      throw err;
+    }
     direct = ownClickHouse;
   }
   // With its own client on ClickHouse the API process also refits the hot forecasts and writes
@@ -48,7 +60,8 @@ export async function startApi(opts: { config: Config; natsUrl: string; pipeline
   let forecasts: ForecastService | undefined;
   if (direct) {
     const ch = direct;
-    rows = clickhouseRows(() => ch.client);
+    const readFrom = ownReader ?? ch;
+    rows = clickhouseRows(() => readFrom.client);
     forecasts = createForecastService({ rows, client: () => ch.client, caps: ch.caps, refitMs: config.forecastRefitMs, log: opts.log });
   } else {
     rows = natsSqlRows(nc, embeddedDataDir(config));
@@ -91,6 +104,7 @@ export async function startApi(opts: { config: Config; natsUrl: string; pipeline
       await served.close();
       await forecasts?.stop();
       await ownClickHouse?.close();
+      await ownReader?.close();
       if (ownNats) await closeNats(nc);
     },
   };

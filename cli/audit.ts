@@ -51,7 +51,7 @@ export async function recordAudit(config: Config, entry: AuditEntry): Promise<vo
       // Nothing has stored data here yet: creating an engine just for this row would leave one behind.
       throw new Error(`no ClickHouse data in ${embeddedDataDir(config)} and no process serving it on NATS`);
     }
-    const ch = await openConfiguredClickHouse(config);
+    const ch = await openConfiguredClickHouse(config, "sink");
     try {
       // An engine a pipeline last used before the audit migration.
       if (ch.kind === "embedded") await migrate(ch.client, ch.caps);

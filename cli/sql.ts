@@ -37,12 +37,15 @@ export async function run(argv: string[], env: Record<string, string | undefined
   return 0;
 }
 
-/** The configured server, or this state dir's embedded engine, as a CLI command opens it itself (warnings to stderr). */
-export function openConfiguredClickHouse(config: Config): Promise<OpenClickHouse> {
+/**
+ * The configured server, or this state dir's embedded engine, as a CLI command opens it itself
+ * (warnings to stderr); on a server as `account`: the reader for queries, the sink for rows a command writes.
+ */
+export function openConfiguredClickHouse(config: Config, account: "reader" | "sink"): Promise<OpenClickHouse> {
   return openClickHouse({
     url: config.clickhouseUrl,
-    user: config.clickhouseUser,
-    password: config.clickhousePassword,
+    user: config.clickhouseAccess[account].user,
+    password: config.clickhouseAccess[account].password,
     dataDir: embeddedDataDir(config),
     logger: { info: () => undefined, warn: (m) => console.error(m) },
   });
@@ -56,7 +59,7 @@ export async function querySluice(config: Config, query: string): Promise<Result
     if (natsUrl) result = await askOwner(natsUrl, config, query);
   }
   if (!result) {
-    const ch = await openConfiguredClickHouse(config);
+    const ch = await openConfiguredClickHouse(config, "reader");
     try {
       const { columns, rows } = await runQuery(ch.client, query);
       result = { columns, rows };

@@ -4,7 +4,7 @@
  * for the CLI.
  */
 export { openClickHouse, type OpenClickHouse, type OpenClickHouseOptions } from "./client.ts";
-export { openWhenReachable, type WaitOptions } from "./open.ts";
+export { openWhenReachable, MigrationAccessError, SchemaOutdatedError, type SchemaPolicy, type WaitOptions } from "./open.ts";
 export { capabilitiesFor, fallbackNotices, probeCapabilities, ClickHouseVersionError, type Capabilities, type ClickHouseLogger } from "./capabilities.ts";
 export { migrate, renderSchema, retentionTtl, MIGRATIONS, MigrationError, type MigrationResult } from "./migrations.ts";
 export { DATABASE, MIGRATIONS_TABLE, TABLES, WINDOW_TABLES, RETENTION_COLUMN, type Migration, type MigrateOptions, type TableName } from "./schema.ts";

@@ -157,7 +157,8 @@ export function renderSchema(caps: Capabilities, opts: MigrateOptions = {}): str
   return [...BOOTSTRAP, ...MIGRATIONS.flatMap((m) => m.statements(caps, opts))];
 }
 
-async function appliedVersions(client: ClickHouseClient): Promise<Set<number>> {
+/** The migration versions recorded in `sluice.schema_migrations` (the table must exist). */
+export async function appliedVersions(client: ClickHouseClient): Promise<Set<number>> {
   const result = await client.query({ query: `SELECT DISTINCT version FROM ${MIGRATIONS_TABLE}`, format: "JSONEachRow" });
   const rows = await result.json<{ version: number | string }>();
   return new Set(rows.map((r) => Number(r.version)));

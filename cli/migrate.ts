@@ -1,0 +1,50 @@
+import { embeddedDataDir, loadConfig } from "../config/index.ts";
+import { MIGRATIONS, migrate, openClickHouse } from "../clickhouse/index.ts";
+import { EventColumns } from "../clickhouse/columns.ts";
+import { analystViewStatements } from "../auth/clickhouse-users.ts";
+import { SHIPPED_SCHEMAS } from "../subjects/schemas/index.ts";
+import { parse, UsageError } from "./args.ts";
+
+const USAGE = "sluice migrate [--views]";
+
+/**
+ * `sluice migrate`: brings the `sluice` tables up to this sluice's schema, signed in as the
+ * migrations account (CLICKHOUSE_MIGRATIONS_USER / _PASSWORD, else CLICKHOUSE_USER), and applies
+ * the configured retention, and adds the typed `sluice.events` columns of the shipped schemas (on
+ * 18.16 a sink account may not ALTER, so they must exist before it starts). Processes started with CLICKHOUSE_MIGRATE=off only check the schema
+ * and wait for this; `--views` also creates the analyst views that the reader account reads
+ * (`sluice deploy clickhouse-users --views` prints the same statements). Without CLICKHOUSE_URL
+ * it migrates this state dir's embedded engine, which must not be open in another process.
+ */
+export async function run(argv: string[], env: Record<string, string | undefined>): Promise<number> {
+  const { values, positionals } = parse(argv, { views: { type: "boolean", default: false } }, USAGE);
+  if (positionals.length) throw new UsageError(`unexpected ${positionals.join(" ")}\nusage: ${USAGE}`);
+  const config = loadConfig(env);
+  const account = config.clickhouseAccess.migrations;
+  const ch = await openClickHouse({
+    url: config.clickhouseUrl,
+    user: account.user,
+    password: account.password,
+    dataDir: embeddedDataDir(config),
+    engineMemoryMb: config.chdbMemoryMb,
+    logger: { info: () => undefined, warn: (m) => console.error(m) },
+  });
+  try {
+    const { applied, current } = await migrate(ch.client, ch.caps, { retentionDays: config.retentionDays, logger: { info: (m) => console.error(m), warn: (m) => console.error(m) } });
+    console.log(applied.length
+      ? `migrated ${ch.target}: applied ${applied.length} of ${MIGRATIONS.length} migrations (${applied.join(", ")}); schema version ${current}`
+      : `${ch.target} is at schema version ${current}: nothing to migrate`);
+    const columns = new EventColumns(ch.client, ch.caps);
+    await columns.load();
+    const added: string[] = [];
+    for (const [source, versions] of Object.entries(SHIPPED_SCHEMAS)) for (const schema of versions) added.push(...(await columns.ensure(source, schema)));
+    if (added.length) console.log(`added typed columns to sluice.events: ${added.join(", ")}`);
+    if (values.views) {
+      for (const statement of analystViewStatements(ch.caps.version)) await ch.client.command({ query: statement });
+      console.log("analyst views created (or already there)");
+    }
+  } finally {
+    await ch.close();
+  }
+  return 0;
+}

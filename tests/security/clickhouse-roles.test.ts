@@ -1,0 +1,190 @@
+// Each sluice process as its own ClickHouse account on Debian's clickhouse-server 18.16 (the
+// users.d accounts `sluice deploy clickhouse-users` writes): nothing migrates but `sluice migrate`
+// as sluice_migrations; a process with CLICKHOUSE_MIGRATE=off refuses older tables with a typed
+// error, and waits for a migration that is under way; the events sink inserts as sluice_sink and
+// that account cannot drop or create tables; the API reads as sluice_reader.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from "@clickhouse/client";
+import { MigrationAccessError, MIGRATIONS, openWhenReachable, SchemaOutdatedError, type OpenClickHouse } from "../../clickhouse/index.ts";
+import { ANALYST_DATABASE } from "../../auth/clickhouse-users.ts";
+import { readNatsUser } from "../../auth/nats-users.ts";
+import { loadConfig } from "../../config/index.ts";
+import { startApi } from "../../api/start.ts";
+import { ClickHouseServer } from "../harness/clickhouse-server.ts";
+import { NatsServer } from "../harness/nats-server.ts";
+import { SluiceProcess } from "../harness/sluice-process.ts";
+import { validReadings } from "../harness/events.ts";
+import { waitFor } from "../harness/wait.ts";
+import { withDeadline } from "../../nats/deadline.ts";
+
+const BIN = fileURLToPath(new URL("../../bin/sluice.js", import.meta.url));
+
+interface Ctx {
+  ch: ClickHouseServer;
+  nats: NatsServer;
+  stateDir: string;
+  passwords: Record<string, string>;
+  clients: ClickHouseClient[];
+}
+
+const test = suite<Ctx>("ClickHouse accounts per process on clickhouse-server 18.16");
+
+test.before(async (ctx) => {
+  ctx.clients = [];
+  ctx.stateDir = mkdtempSync(join(tmpdir(), "sluice-ch-roles-"));
+  ctx.ch = await ClickHouseServer.start();
+  mkdirSync(join(ctx.ch.dir, "users.d"));
+  const r = spawnSync(process.execPath, [BIN, "deploy", "clickhouse-users", "--server-version", "18.16.1", "--out", join(ctx.ch.dir, "users.d", "sluice.xml")], { encoding: "utf8", timeout: 30_000 });
+  assert.is(r.status, 0, r.stderr);
+  ctx.passwords = Object.fromEntries([...r.stderr.matchAll(/^\s+(migrator|writer|analyst)\s+(\S+)\s+(\S+)$/gm)].map((m) => [m[2]!, m[3]!]));
+  await ctx.ch.restart();
+  ctx.nats = await NatsServer.start();
+});
+test.after(async (ctx) => {
+  for (const c of ctx.clients ?? []) await c.close();
+  await ctx.ch?.stop();
+  await ctx.nats?.stop();
+  rmSync(ctx.stateDir, { recursive: true, force: true });
+});
+
+function as(ctx: Ctx, user: string): ClickHouseClient {
+  const client = createClient({ url: ctx.ch.url, username: user, password: ctx.passwords[user], log: { level: ClickHouseLogLevel.OFF } });
+  ctx.clients.push(client);
+  return client;
+}
+
+async function scalar(client: ClickHouseClient, query: string): Promise<number> {
+  // 18.16 has no JSONCompactEachRow: the one value by its column, whatever its name.
+  const rows = await (await client.query({ query, format: "JSONEachRow" })).json<Record<string, unknown>>();
+  return Number(Object.values(rows[0] ?? {})[0]);
+}
+
+/** Environment of a sluice process whose ClickHouse work is done by `accounts` (role → server user). */
+function envFor(ctx: Ctx, accounts: Partial<Record<"MIGRATIONS" | "SINK" | "READER", string>>, extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = { NATS_URL: ctx.nats.url, CLICKHOUSE_URL: ctx.ch.url, SLUICE_STATE_DIR: ctx.stateDir, SLUICE_LOG_LEVEL: "info", ...extra };
+  for (const [role, user] of Object.entries(accounts)) {
+    env[`CLICKHOUSE_${role}_USER`] = user;
+    env[`CLICKHOUSE_${role}_PASSWORD`] = ctx.passwords[user]!;
+  }
+  return env;
+}
+
+function sinkOpen(ctx: Ctx, log: string[], schema: Parameters<typeof openWhenReachable>[2]): Promise<OpenClickHouse> {
+  const logger = { info: (m: string) => log.push(m), warn: (m: string) => log.push(m) };
+  return openWhenReachable({ url: ctx.ch.url, user: "sluice_sink", password: ctx.passwords.sluice_sink, dataDir: ctx.stateDir, logger }, { log: logger }, schema);
+}
+
+test("CLICKHOUSE_MIGRATE=off on unmigrated tables: SchemaOutdatedError naming sluice migrate, nothing created", async (ctx) => {
+  const log: string[] = [];
+  const err = await sinkOpen(ctx, log, { migrate: "off", pendingMigrationMs: 1_500 }).then(() => undefined, (e: Error) => e);
+  assert.instance(err, SchemaOutdatedError);
+  assert.match(err!.message, /run `sluice migrate` with the migrations account \(CLICKHOUSE_MIGRATIONS_USER/);
+  assert.is((err as SchemaOutdatedError).missing.length, MIGRATIONS.length);
+  assert.ok(log.some((l) => /waiting for \d+ migrations/.test(l)), log.join("\n"));
+  assert.is(await scalar(as(ctx, "sluice_migrations"), "SELECT count() FROM system.databases WHERE name = 'sluice'"), 0);
+});
+
+test("CLICKHOUSE_MIGRATE=auto with only the sink account: MigrationAccessError naming the migrations account", async (ctx) => {
+  const err = await sinkOpen(ctx, [], { migrate: "auto" }).then(() => undefined, (e: Error) => e);
+  assert.instance(err, MigrationAccessError);
+  assert.match(err!.message, /sluice_sink may not migrate .*DDL queries are prohibited.*CLICKHOUSE_MIGRATIONS_USER.*CLICKHOUSE_MIGRATE=off/s);
+  assert.is(await scalar(as(ctx, "sluice_migrations"), "SELECT count() FROM system.databases WHERE name = 'sluice'"), 0);
+});
+
+test("a sink waiting on CLICKHOUSE_MIGRATE=off opens once `sluice migrate` (as sluice_migrations) has applied every migration", async (ctx) => {
+  const log: string[] = [];
+  const opening = sinkOpen(ctx, log, { migrate: "off", pendingMigrationMs: 120_000 });
+  let opened: OpenClickHouse | undefined;
+  try {
+    await waitFor(async () => log.join("\n"), (text) => /waiting for \d+ migrations/.test(text), 30_000, 50);
+    const migrateRun = spawn(process.execPath, [BIN, "migrate", "--views"], { env: { ...process.env, ...envFor(ctx, { MIGRATIONS: "sluice_migrations" }) }, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    migrateRun.stdout.on("data", (d) => (out += d));
+    migrateRun.stderr.on("data", (d) => (out += d));
+    const code = await withDeadline(new Promise<number | null>((resolve) => migrateRun.once("exit", resolve)), { what: "sluice migrate", timeoutMs: 60_000 });
+    assert.is(code, 0, out);
+    assert.match(out, new RegExp(`applied ${MIGRATIONS.length} of ${MIGRATIONS.length} migrations`));
+    assert.match(out, /added typed columns to sluice\.events: iot__/);
+    assert.match(out, /analyst views created/);
+    opened = await withDeadline(opening, { what: "the sink's open after the migration", timeoutMs: 30_000 });
+    assert.ok(log.some((l) => /is migrated/.test(l)), log.join("\n"));
+    const again = spawnSync(process.execPath, [BIN, "migrate"], { env: { ...process.env, ...envFor(ctx, { MIGRATIONS: "sluice_migrations" }) }, encoding: "utf8", timeout: 60_000 });
+    assert.is(again.status, 0, again.stderr);
+    assert.match(again.stdout, /nothing to migrate/);
+  } finally {
+    await (opened ?? (await opening.catch(() => undefined)))?.close();
+  }
+});
+
+test("the events sink runs as sluice_sink with CLICKHOUSE_MIGRATE=off; that account is refused DROP TABLE and CREATE TABLE", async (ctx) => {
+  const env = envFor(ctx, { SINK: "sluice_sink" }, { CLICKHOUSE_MIGRATE: "off" });
+  const validate = SluiceProcess.start(["actor", "validate"], env);
+  const sink = SluiceProcess.start(["actor", "clickhouse-sink-events"], env);
+  // A producer signs in as the producer role (with authorization on, the harness's default).
+  const producer = ctx.nats.credentialsDir ? readNatsUser(ctx.nats.credentialsDir, "producer") : undefined;
+  let nc: NatsConnection | undefined;
+  try {
+    await waitFor(async () => validate.output + sink.output, (out) => /actors running: validate/.test(out) && /actors running: clickhouse-sink-events/.test(out), 60_000, 200);
+    nc = await withDeadline(connect({ servers: ctx.nats.url, ...(producer ? { user: producer.user, pass: producer.password } : {}) }), { what: "producer sign-in", timeoutMs: 10_000 });
+    for (const m of validReadings(20)) nc.publish(m.subject, m.body);
+    await withDeadline(nc.flush(), { what: "producer flush", timeoutMs: 10_000 });
+    const migrator = as(ctx, "sluice_migrations");
+    const rows = await waitFor(() => scalar(migrator, "SELECT count() FROM sluice.events"), (n) => n >= 20, 60_000);
+    assert.is(rows, 20, `${validate.output}\n${sink.output}`);
+    assert.not.match(sink.output, /DDL queries are prohibited|MigrationAccessError|SchemaOutdatedError/);
+
+    const sinkAccount = as(ctx, "sluice_sink");
+    for (const statement of ["DROP TABLE sluice.events", "CREATE TABLE sluice.extra (a UInt8) ENGINE = Memory", "ALTER TABLE sluice.events DROP PARTITION 20261127"]) {
+      const err = await sinkAccount.command({ query: statement }).then(() => undefined, (e: Error) => e);
+      assert.match(err?.message ?? "(accepted)", /DDL queries are prohibited/, statement);
+    }
+    assert.is(await scalar(migrator, "SELECT count() FROM sluice.events"), 20, "nothing the refused statements tried was applied");
+    assert.is(await scalar(migrator, "SELECT count() FROM system.tables WHERE database = 'sluice' AND name = 'extra'"), 0);
+  } finally {
+    await nc?.close();
+    await sink.kill("SIGTERM");
+    await validate.kill("SIGTERM");
+  }
+});
+
+test("the API reads as sluice_reader (a wrong reader password stops it at start) and answers from the tables", async (ctx) => {
+  const migrator = as(ctx, "sluice_migrations");
+  const start = new Date(Date.now() - 120_000).toISOString().slice(0, 19).replace("T", " ");
+  const end = new Date(Date.now() - 60_000).toISOString().slice(0, 19).replace("T", " ");
+  await migrator.insert({
+    table: "sluice.window_aggregates",
+    values: [{ window_id: "w-roles", source: "iot", kind: "tumbling_1m", key: "sensor-1", metric: "temperature", window_start: start, window_end: end, count: 3, version: 1, emitted_at: end }],
+    format: "JSONEachRow",
+  });
+  const silent = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+  const credentials: Record<string, string> = ctx.nats.credentialsDir ? { SLUICE_NATS_CREDENTIALS: ctx.nats.credentialsDir } : {};
+  const wrong = loadConfig({ ...envFor(ctx, { SINK: "sluice_sink", READER: "sluice_reader" }, { SLUICE_API_PORT: "0", ...credentials }), CLICKHOUSE_READER_PASSWORD: "not-the-password" });
+  const refused = await startApi({ config: wrong, natsUrl: ctx.nats.url, log: silent as never }).then(async (api) => api.close(), (e: Error) => e);
+  assert.instance(refused, Error, "the API started with a wrong reader password");
+  assert.match((refused as Error).message, /password|Authentication/i);
+
+  const config = loadConfig(envFor(ctx, { SINK: "sluice_sink", READER: "sluice_reader" }, { SLUICE_API_PORT: "0", ...credentials }));
+  const api = await startApi({ config, natsUrl: ctx.nats.url, log: silent as never });
+  try {
+    const res = await fetch(`${api.url}/v1/windows?source=iot&since=1h`);
+    const body = await res.text();
+    assert.is(res.status, 200, body);
+    assert.match(body, /w-roles/);
+  } finally {
+    await api.close();
+  }
+  // What the reader account is: reads only, the analyst views included.
+  const reader = as(ctx, "sluice_reader");
+  assert.is(await scalar(reader, `SELECT count() FROM ${ANALYST_DATABASE}.window_aggregates`), 1);
+  const err = await reader.command({ query: "DROP TABLE sluice.window_aggregates" }).then(() => undefined, (e: Error) => e);
+  assert.match(err?.message ?? "(accepted)", /readonly mode/);
+});
+
+test.run();
