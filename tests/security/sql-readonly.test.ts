@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { embeddedDataDir } from "../../config/index.ts";
 import { READ_LIMITS, readOnlyStatement, ReadOnlyRefusal, withReadLimits } from "../../clickhouse/readonly.ts";
 import type { SqlReply } from "../../clickhouse/sql-rpc.ts";
@@ -17,6 +17,7 @@ import { subject } from "../../subjects/catalog.ts";
 import { NatsServer } from "../harness/nats-server.ts";
 import { SluiceProcess } from "../harness/sluice-process.ts";
 import { waitFor } from "../harness/wait.ts";
+import { connectAsClient, credentialsEnv } from "../harness/roles.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/sluice.js", import.meta.url));
 
@@ -84,12 +85,13 @@ pure("limits travel in the statement's own SETTINGS clause, after a trailing com
   assert.is(sql, "SELECT 1\nSETTINGS max_execution_time = 3, max_result_rows = 7, max_result_bytes = 1000, result_overflow_mode = 'break', readonly = 2");
 });
 
-const live = suite<{ nats: NatsServer; nc: NatsConnection; stateDir: string; owner: SluiceProcess }>("sluice.rpc.sql against a running owner of the embedded engine");
+const live = suite<{ nats: NatsServer; nc: NatsConnection; api: NatsConnection; stateDir: string; owner: SluiceProcess }>("sluice.rpc.sql against a running owner of the embedded engine");
 
-function sluiceSql(stateDir: string, query: string, natsUrl?: string) {
+/** `sluice sql` signed in as the reader; without a NATS server it opens the state dir itself. */
+function sluiceSql(stateDir: string, query: string, nats?: NatsServer) {
   const env: NodeJS.ProcessEnv = { ...process.env, SLUICE_STATE_DIR: stateDir, SLUICE_LOG_LEVEL: "warn" };
   delete env.NATS_URL;
-  if (natsUrl) env.NATS_URL = natsUrl;
+  if (nats) Object.assign(env, { NATS_URL: nats.url, ...credentialsEnv(nats) });
   return spawnSync(process.execPath, [BIN, "sql", "--format", "json", query], { env, encoding: "utf8", timeout: 60_000 });
 }
 
@@ -100,7 +102,9 @@ async function ask(nc: NatsConnection, query: string): Promise<SqlReply> {
 
 live.before(async (ctx) => {
   ctx.nats = await NatsServer.start();
-  ctx.nc = await connect({ servers: ctx.nats.url });
+  // What the reader role may send (sluice sql signs in as it), and the API's own user for its query path.
+  ctx.nc = await connectAsClient(ctx.nats, "sluice:sql");
+  ctx.api = await connectAsClient(ctx.nats, "sluice:api");
   ctx.stateDir = realpathSync(mkdtempSync(join(tmpdir(), "sluice-sql-ro-")));
   const made = sluiceSql(ctx.stateDir, "CREATE TABLE default.keep ENGINE = MergeTree ORDER BY tuple() AS SELECT number AS n FROM numbers(5)");
   assert.is(made.status, 0, made.stderr);
@@ -111,6 +115,7 @@ live.before(async (ctx) => {
 live.after(async (ctx) => {
   await ctx.owner?.kill("SIGTERM");
   await ctx.nc?.close();
+  await ctx.api?.close();
   await ctx.nats?.stop();
   if (ctx.stateDir) rmSync(ctx.stateDir, { recursive: true, force: true });
 });
@@ -155,16 +160,24 @@ live("a result over the row limit comes back cut and flagged, and the next query
   assert.is(small.ok && small.truncated, undefined);
 });
 
-live("ordinary reads still work through sluice sql and through the API's query path", async ({ nats, nc, stateDir }) => {
-  const cli = sluiceSql(stateDir, "SELECT sum(n) AS s FROM default.keep -- a comment", nats.url);
+live("ordinary reads still work through sluice sql and through the API's query path", async ({ nats, api, stateDir }) => {
+  const cli = sluiceSql(stateDir, "SELECT sum(n) AS s FROM default.keep -- a comment", nats);
   assert.is(cli.status, 0, cli.stderr);
   assert.equal(JSON.parse(cli.stdout), [{ s: "10" }]);
-  const refused = sluiceSql(stateDir, "DROP TABLE default.keep", nats.url);
+  const refused = sluiceSql(stateDir, "DROP TABLE default.keep", nats);
   assert.is.not(refused.status, 0);
   assert.match(refused.stderr, /sluice\.rpc\.sql is read-only: DROP is not allowed/);
-  const rows = natsSqlRows(nc, embeddedDataDir({ stateDir }));
+  const rows = natsSqlRows(api, embeddedDataDir({ stateDir }));
   assert.equal(await rows("SHOW TABLES FROM default"), [{ name: "keep" }]);
   assert.equal(await rows("WITH 2 AS k SELECT count() AS c FROM default.keep WHERE n >= k"), [{ c: "3" }]);
+});
+
+live("the reader's requests, sluice sql and the API signed in as their own users, none as the test probe", async ({ nats }) => {
+  assert.equal(await nats.sluiceClientsAsProbe(), []);
+  if (nats.credentialsDir) {
+    const users = new Set((await nats.connections()).filter((c) => c.name.startsWith("sluice:")).map((c) => c.user));
+    assert.ok(users.has("reader") && users.has("api"), [...users].join(", "));
+  }
 });
 
 pure.run();
