@@ -3,6 +3,7 @@ import * as assert from "uvu/assert";
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { NatsServer } from "../harness/nats-server.ts";
+import { credentialsEnv } from "../harness/roles.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/sluice.js", import.meta.url));
 const FIXTURES = fileURLToPath(new URL("../fixtures/registry/", import.meta.url));
@@ -21,7 +22,8 @@ const test = suite<{ nats: NatsServer; env: Record<string, string> }>("sluice sc
 
 test.before(async (ctx) => {
   ctx.nats = await NatsServer.start();
-  ctx.env = { NATS_URL: ctx.nats.url, SLUICE_LOG_LEVEL: "warn" };
+  // `sluice schema` signs in as the operator, the one role that may write the registry.
+  ctx.env = { NATS_URL: ctx.nats.url, SLUICE_LOG_LEVEL: "warn", ...credentialsEnv(ctx.nats) };
 });
 
 test.after(async (ctx) => {

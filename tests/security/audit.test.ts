@@ -6,7 +6,7 @@ import * as assert from "uvu/assert";
 import { spawn } from "node:child_process";
 import { hostname } from "node:os";
 import { fileURLToPath } from "node:url";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { embeddedDataDir } from "../../config/index.ts";
 import { createApp } from "../../api/app.ts";
 import { clickhouseRows } from "../../api/deps.ts";
@@ -18,19 +18,23 @@ import { invalidMessages } from "../harness/events.ts";
 import { NatsServer } from "../harness/nats-server.ts";
 import { publishAll, startTestPipeline, type TestPipeline } from "../harness/pipeline.ts";
 import { waitFor } from "../harness/wait.ts";
+import { connectAsClient, connectAsRole, credentialsEnv } from "../harness/roles.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/sluice.js", import.meta.url));
-const test = suite<{ nats: NatsServer; nc: NatsConnection; pipeline: TestPipeline }>("audit trail");
+const test = suite<{ nats: NatsServer; nc: NatsConnection; api: NatsConnection; pipeline: TestPipeline }>("audit trail");
 
 test.before(async (ctx) => {
   ctx.nats = await NatsServer.start();
-  ctx.nc = await connect({ servers: ctx.nats.url });
   ctx.pipeline = await startTestPipeline(ctx.nats.url, { actors: ["validate", "clickhouse-sink-dlq"], env: { SLUICE_SINK_BATCH_MS: "100" } });
+  ctx.nc = await connectAsRole(ctx.nats, "producer");
+  // The in-process API below works as a --split API process does: signed in as the api user.
+  ctx.api = await connectAsClient(ctx.nats, "sluice:api");
   await publishAll(ctx.nc, invalidMessages(3));
   await waitFor(() => ctx.pipeline.scalar("SELECT count() FROM sluice.dead_letters FINAL"), (n) => n >= 3, 60_000);
 });
 test.after(async (ctx) => {
   await ctx.nc?.close();
+  await ctx.api?.close();
   await ctx.pipeline?.cleanup();
   await ctx.nats?.stop();
 });
@@ -39,7 +43,8 @@ test.after(async (ctx) => {
 const sluiceApi = (ctx: { nats: NatsServer; pipeline: TestPipeline }, args: string[]) => sluice(ctx, ["api", "token", ...args]);
 
 async function sluice(ctx: { nats: NatsServer; pipeline: TestPipeline }, args: string[]): Promise<string> {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NATS_URL: ctx.nats.url, SLUICE_STATE_DIR: ctx.pipeline.stateDir, SLUICE_LOG_LEVEL: "warn" } });
+  // Each command signs in as its own generated user (the operator for replays and audit rows).
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NATS_URL: ctx.nats.url, SLUICE_STATE_DIR: ctx.pipeline.stateDir, SLUICE_LOG_LEVEL: "warn", ...credentialsEnv(ctx.nats) } });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (d: Buffer) => (stdout += d));
@@ -62,10 +67,10 @@ test("token create and revoke by the CLI, and a replay through the API, each lea
     pingNats: async () => undefined,
     pingClickHouse: async () => undefined,
     metrics: allMetrics,
-    deadLetters: natsDeadLetters(ctx.nc),
+    deadLetters: natsDeadLetters(ctx.api),
     auth: { tokens: watchTokens(tokensPath(ctx.pipeline.stateDir), 0) },
     // As a --split API process does: through the owner of the engine.
-    audit: (e) => askAudit(ctx.nc, e, dataDir, 10_000),
+    audit: (e) => askAudit(ctx.api, e, dataDir, 10_000),
   });
   const list = (await (await app.request("/v1/dlq", { headers: { authorization: `Bearer ${viewer}` } })).json()) as { dead_letters: Array<{ id: number }> };
   const id = list.dead_letters[0]!.id;
@@ -100,11 +105,15 @@ test("a schema change by the CLI is recorded", async (ctx) => {
   assert.is(change.via, "cli");
 });
 
-test("the owner stores only entries of the audit shape", async ({ nc, pipeline }) => {
+test("the owner stores only entries of the audit shape", async ({ api: nc, pipeline }) => {
   const before = await auditRows(pipeline);
   const bad = await askAudit(nc, { action: "drop.everything" } as never, embeddedDataDir(pipeline.config), 10_000).then(() => undefined, (e: Error) => e);
   assert.match(String(bad?.message), /audit not stored: not an audit entry/);
   assert.is((await auditRows(pipeline)).length, before.length);
+});
+
+test("every sluice client here signed in as its own generated user, none as the test probe", async ({ nats }) => {
+  assert.equal(await nats.sluiceClientsAsProbe(), []);
 });
 
 test.run();
