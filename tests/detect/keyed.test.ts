@@ -56,6 +56,20 @@ async function publishSlowly(nc: NatsConnection, from: number, to: number): Prom
   }
 }
 
+/**
+ * Waits until `proc`'s detect instance runs every task (its `joined; N tasks` line, then a `runs
+ * task` line for each). A process is a new tsx process: on a loaded machine it can take longer
+ * to start than the traffic takes to publish.
+ */
+async function runsEveryTask(proc: SluiceProcess): Promise<void> {
+  const running = (out: string) => {
+    const total = Number(/joined; (\d+) tasks/.exec(out)?.[1] ?? NaN);
+    return new Set([...out.matchAll(/runs task (\S+)/g)].map((m) => m[1])).size >= total;
+  };
+  const out = await waitFor(async () => proc.output, running, 90_000, 200);
+  assert.ok(running(out), `the detect process runs every task within 90 s:\n${out}`);
+}
+
 /** Waits until every event is on EVENTS and ALERTS holds as many alerts as expected, and stays so. */
 async function settled(env: Env, label: string, ...procs: SluiceProcess[]): Promise<Map<string, string>> {
   await waitFor(() => streamCount(env.nc, "EVENTS"), (n) => n >= input.length, 30_000);
@@ -102,10 +116,14 @@ test("a detect process killed with SIGKILL mid-stream and restarted publishes ex
   let second: SluiceProcess | undefined;
   let publishing: Promise<void> | undefined;
   try {
+    // A task writes its checkpoint after a batch once 5 s have passed since its last one. Started
+    // after most of the traffic (a slow process start), it catches up in one go and then idles
+    // with no checkpoint to kill it after: the traffic starts once the process runs its tasks.
+    await runsEveryTask(first);
     publishing = publishSlowly(env.nc, 0, input.length);
-    // Killed once a checkpoint exists (written every 5 s of work), however loaded the machine is.
+    // Killed once a checkpoint exists, however loaded the machine is.
     const objm = new Objm(env.nc);
-    const checkpoints = await waitFor(async () => (await objm.open(keyedBuckets("detect").state)).list(), (list) => list.length > 0, 30_000, 200);
+    const checkpoints = await waitFor(async () => (await objm.open(keyedBuckets("detect").state)).list(), (list) => list.length > 0, 60_000, 200);
     await first.kill("SIGKILL");
     assert.ok(checkpoints.length > 0, `checkpoints were written before the kill:\n${first.output}`);
     const before = await streamCount(env.nc, "ALERTS");
