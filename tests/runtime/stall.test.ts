@@ -12,6 +12,7 @@ import { metricsFor } from "../../actors/runtime/metrics.ts";
 import { keyedBuckets } from "../../actors/runtime/keyed/ownership.ts";
 import { withDeadline } from "../../nats/deadline.ts";
 import { eventLoopDelay, eventLoopDelayText, STALL_MS } from "../../otel/event-loop.ts";
+import { parseStallMetrics } from "../../bench/stall.ts";
 import { counter, type CounterOutput } from "./keyed-counter.ts";
 
 /**
@@ -154,6 +155,12 @@ test("the event-loop lag metric reports a stall", async () => {
   assert.match(text, new RegExp(`^sluice_event_loop_stalls_total ${after.stalls}$`, "m"));
   assert.match(text, /^sluice_event_loop_longest_stall_seconds (\d+\.\d{3})$/m);
   assert.ok(Number(text.match(/^sluice_event_loop_longest_stall_seconds (\S+)$/m)![1]) >= (STALL_MS + 300) / 1000);
+});
+
+test("bench:stall reads the event-loop series as /metrics prints them", () => {
+  const text = `# TYPE sluice_actor_restarts_total counter\n${eventLoopDelayText({ p50Ms: 12, p99Ms: 800, maxMs: 2_345, stalls: 3, longestStallMs: 6_789 })}`;
+  assert.equal(parseStallMetrics(text), { stalls: 3, longestStallS: 6.789, windowMaxS: 2.345 });
+  assert.is(parseStallMetrics("not sluice"), undefined);
 });
 
 test.run();
