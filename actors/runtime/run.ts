@@ -292,6 +292,10 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
     signal.removeEventListener("abort", onAbort);
     clearInterval(housekeeping);
     if (ticker) clearInterval(ticker);
+    // Stop pulling before handing anything back (close() unsubscribes at once, ahead of the naks on
+    // the wire): a nak the server reads while this pull is still open is redelivered into it, so the
+    // message loses a delivery (max_deliver counts it) and waits out its ack wait unseen.
+    const closing = messages.close().catch(() => undefined);
     // Whatever is unacked goes back to the stream at once, for this or another instance.
     for (const t of [...inFlight, ...held.clear()]) {
       t.msg.nak();
@@ -299,7 +303,7 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
     }
     showHeld();
     // close() can wait on a pull that a restarted server never answers; do not hang the restart on it.
-    await Promise.race([messages.close().catch(() => undefined), sleep(2_000)]);
+    await Promise.race([closing, sleep(2_000)]);
     await advisories?.stop();
     publisher.close();
     await actor.stop?.();
