@@ -76,12 +76,15 @@ test("no input is acked before its output's PubAck: a failed store acks nothing,
   await nc.flush();
   // Inputs each run handled: run 0 fails half-published, run 1 must see every one of them again.
   const handled = [new Set<number>(), new Set<number>()];
+  // Every delivery each run was handed, as seq/delivery count, for the failure messages.
+  const deliveries: string[][] = [[], []];
   let runNo = 0;
   const actor = defineActor({
     name, consumes: def, emits: [], batch: { max_messages: 50, max_wait_ms: 200 },
     handle(batch, ctx) {
       for (const m of batch) {
         handled[runNo].add(m.seq);
+        deliveries[runNo].push(`${m.seq}/${m.deliveries}`);
         ctx.emit(m, { subject: `out.${name}.copy`, data: m.data, msgId: `${name}-${m.seq}` });
       }
     },
@@ -97,9 +100,21 @@ test("no input is acked before its output's PubAck: a failed store acks nothing,
     await jsm.streams.update(out, { ...(await jsm.streams.info(out)).config, max_msgs: -1 });
     wire.length = 0;
     runNo = 1;
-    const done = await run(nc, actor, async () => (await pending(jsm, name)).ackPending === 0 && (await pending(jsm, name)).unprocessed === 0 && wire.filter((w) => w.kind === "ack").length === 50);
-    assert.ok(done, "all 50 acked on the second run");
-    assert.ok([...handled[0]].every((seq) => handled[1].has(seq)), "every input of the failed run was redelivered");
+    // Done when every input was acked, counted by sequence, not by acks: nats-server 2.9.10 hands the
+    // first message of a nak'd batch back as a second copy of the batch's last one (delivery 1), and
+    // the message itself only after its ack wait; that copy's ack made 50 acks while the first
+    // input was still to come (the flake seen under load). A redelivery under load does the same.
+    const ackedInputs = () => new Set(wire.filter((w) => w.kind === "ack").map((w) => w.seq)).size;
+    const done = await run(nc, actor, async () => ackedInputs() === 50 && (await pending(jsm, name)).ackPending === 0 && (await pending(jsm, name)).unprocessed === 0, 60_000);
+    assert.ok(done, `all 50 acked on the second run: ${ackedInputs()} were; run 1 handled ${deliveries[1].join(" ")}`);
+    const missing = [...handled[0]].filter((seq) => !handled[1].has(seq));
+    const ackedSeqs = wire.filter((w) => w.kind === "ack").map((w) => w.seq);
+    assert.equal(missing, [], `every input of the failed run was redelivered; run 0 handled ${deliveries[0].join(" ")}; run 1 handled ${deliveries[1].join(" ")}; acked ${ackedSeqs.join(" ")}`);
+    // The failed run naks its batch after it stopped pulling: no redelivery went to its closing
+    // subscription, where it is lost (a delivery spent, counting toward max_deliver, and an ack
+    // wait). At most one input comes later than its second delivery: the one 2.9.10 holds back.
+    const late = [...handled[0]].filter((seq) => !deliveries[1].includes(`${seq}/2`));
+    assert.ok(late.length <= 1, `each input of the failed run reached the second run at its second delivery, but for ${late.join(", ")}; run 1 handled ${deliveries[1].join(" ")}`);
     for (const [i, w] of wire.entries()) {
       if (w.kind === "ack") assert.ok(wire.slice(0, i).some((o) => o.kind === "output" && o.seq === w.seq), `seq ${w.seq} acked before its output was published`);
     }
