@@ -11,7 +11,10 @@ import { fileURLToPath } from "node:url";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { embeddedDataDir } from "../../config/index.ts";
 import { READ_LIMITS, readOnlyStatement, ReadOnlyRefusal, withReadLimits } from "../../clickhouse/readonly.ts";
-import type { SqlReply } from "../../clickhouse/sql-rpc.ts";
+import { askSql, serveSql, type SqlReply } from "../../clickhouse/sql-rpc.ts";
+import { openClickHouse } from "../../clickhouse/index.ts";
+import { denialCount } from "../../auth/denials.ts";
+import { withDeadline } from "../../nats/deadline.ts";
 import { natsSqlRows } from "../../api/deps.ts";
 import { subject } from "../../subjects/catalog.ts";
 import { NatsServer } from "../harness/nats-server.ts";
@@ -170,6 +173,30 @@ live("ordinary reads still work through sluice sql and through the API's query p
   const rows = natsSqlRows(api, embeddedDataDir({ stateDir }));
   assert.equal(await rows("SHOW TABLES FROM default"), [{ name: "keep" }]);
   assert.equal(await rows("WITH 2 AS k SELECT count() AS c FROM default.keep WHERE n >= k"), [{ c: "3" }]);
+});
+
+live("a reader's refused DROP TABLE and file() read are counted in sluice_denied_total where they are decided", async ({ nats, nc }) => {
+  // An owner in this process, so its counter can be read here (the child owner above only logs its refusals).
+  const dataDir = realpathSync(mkdtempSync(join(tmpdir(), "sluice-sql-ro-count-")));
+  const ch = await openClickHouse({ dataDir, logger: { info: () => undefined, warn: () => undefined } });
+  const ownerNc = await connectAsClient(nats, "sluice:up");
+  const served = serveSql(ownerNc, ch.client, { dataDir, log: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined } as never });
+  try {
+    // The subscription is on the server before the first request, or that request finds no responder.
+    await withDeadline(ownerNc.flush(), { what: "the owner's subscription", timeoutMs: 10_000 });
+    const before = { statement: denialCount("sql_rpc", "statement"), table_function: denialCount("sql_rpc", "table_function") };
+    for (const query of ["DROP TABLE default.anything", "SELECT * FROM file('/etc/passwd')"]) {
+      const err = await askSql(nc, query, dataDir, 30_000).then(() => undefined, (e: Error) => e);
+      assert.match(err?.message ?? "(answered)", /sluice\.rpc\.sql is read-only/, `${query}: ${err?.message}`);
+    }
+    assert.is(denialCount("sql_rpc", "statement"), before.statement + 1);
+    assert.is(denialCount("sql_rpc", "table_function"), before.table_function + 1);
+  } finally {
+    await served.stop();
+    await ownerNc.close();
+    await ch.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });
 
 live("the reader's requests, sluice sql and the API signed in as their own users, none as the test probe", async ({ nats }) => {
