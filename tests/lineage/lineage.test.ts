@@ -7,6 +7,7 @@ import * as assert from "uvu/assert";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { NatsServer } from "../harness/nats-server.ts";
+import { credentialsEnv } from "../harness/roles.ts";
 import { validReadings, watermarkFlush } from "../harness/events.ts";
 import { publishAll, startTestPipeline, type TestPipeline } from "../harness/pipeline.ts";
 import { waitFor } from "../harness/wait.ts";
@@ -25,6 +26,13 @@ import { HEADERS } from "../../subjects/catalog.ts";
 const MINUTE = 60_000;
 const LATE_ID = "late-reading-1";
 const LATE_ENRICHED_ID = "late-enriched-reading-1";
+/** `sluice lineage`'s environment: this server, the pipeline's state dir, and the command's own generated user (the operator). */
+function lineageEnv(nc: NatsConnection, pipeline: TestPipeline): Record<string, string> {
+  const url = nc.getServer().startsWith("nats") ? nc.getServer() : `nats://${nc.getServer()}`;
+  const server = NatsServer.withTestAuth(url);
+  return { NATS_URL: url, SLUICE_STATE_DIR: pipeline.stateDir, SLUICE_LOG_LEVEL: "warn", ...(server ? credentialsEnv(server) : {}) };
+}
+
 const test = suite<{ nats: NatsServer; nc: NatsConnection; pipeline: TestPipeline; telemetry: Telemetry; lateBody: string; lateMinute: number }>("lineage");
 
 const q = async (p: TestPipeline, sql: string) => (await p.clickhouse!.client.query({ query: sql, format: "JSONEachRow" })).json<Record<string, string>>();
@@ -102,7 +110,7 @@ test("lineage event on a late, flagged event: raw message, schema, trace, late r
   const log = console.log;
   console.log = (line: string) => void out.push(line);
   try {
-    assert.is(await lineage(["event", LATE_ID], { NATS_URL: nc.getServer().startsWith("nats") ? nc.getServer() : `nats://${nc.getServer()}`, SLUICE_STATE_DIR: pipeline.stateDir, SLUICE_LOG_LEVEL: "warn" }), 0);
+    assert.is(await lineage(["event", LATE_ID], lineageEnv(nc, pipeline)), 0);
   } finally {
     console.log = log;
   }
@@ -200,9 +208,9 @@ test("lineage event on an enriched event: the reference revision used and the en
   const log = console.log;
   console.log = (line: string) => void out.push(line);
   try {
-    assert.is(await lineage(["event", enriched[0]], { NATS_URL: nc.getServer().startsWith("nats") ? nc.getServer() : `nats://${nc.getServer()}`, SLUICE_STATE_DIR: pipeline.stateDir, SLUICE_LOG_LEVEL: "warn" }), 0);
-    assert.is(await lineage(["event", LATE_ENRICHED_ID], { NATS_URL: nc.getServer().startsWith("nats") ? nc.getServer() : `nats://${nc.getServer()}`, SLUICE_STATE_DIR: pipeline.stateDir, SLUICE_LOG_LEVEL: "warn" }), 0);
-    assert.is(await lineage(["event", missing[0]], { NATS_URL: nc.getServer().startsWith("nats") ? nc.getServer() : `nats://${nc.getServer()}`, SLUICE_STATE_DIR: pipeline.stateDir, SLUICE_LOG_LEVEL: "warn" }), 0);
+    assert.is(await lineage(["event", enriched[0]], lineageEnv(nc, pipeline)), 0);
+    assert.is(await lineage(["event", LATE_ENRICHED_ID], lineageEnv(nc, pipeline)), 0);
+    assert.is(await lineage(["event", missing[0]], lineageEnv(nc, pipeline)), 0);
   } finally {
     console.log = log;
   }

@@ -10,6 +10,7 @@ import * as assert from "uvu/assert";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { NatsServer } from "../harness/nats-server.ts";
+import { credentialsEnv } from "../harness/roles.ts";
 import { invalidMessages, validReadings, watermarkFlush } from "../harness/events.ts";
 import { publishAll, startTestPipeline, type TestPipeline } from "../harness/pipeline.ts";
 import { waitFor } from "../harness/wait.ts";
@@ -87,7 +88,8 @@ test("sluice report --since 1h: HTML figures equal SQL (volumes, dead letters, a
     return { series: "iot:sensor-1:temperature", source: "iot", key: "sensor-1", metric: "temperature", made_at: target - 60_000, target_time: target, step: 1, mean, lower: mean - 1, upper: mean + 1, level: 0.8, model: "test" };
   });
   await insertRows(pipeline.clickhouse!.client, "forecasts", forecasts.map((f) => forecastRow(f, "", pipeline.clickhouse!.caps)));
-  const env = { NATS_URL: nats.url, SLUICE_STATE_DIR: pipeline.stateDir, SLUICE_LOG_LEVEL: "warn" };
+  // `sluice report` signs in as its own generated user (the operator).
+  const env = { NATS_URL: nats.url, SLUICE_STATE_DIR: pipeline.stateDir, SLUICE_LOG_LEVEL: "warn", ...credentialsEnv(nats) };
   const html = join(dir, "adhoc.html");
   assert.is(await report(["--since", "1h", "--out", html], env), 0);
   const page = readFileSync(html, "utf8");
