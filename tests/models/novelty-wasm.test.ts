@@ -3,7 +3,9 @@ import * as assert from "uvu/assert";
 import { newNovelty, pushNovelty, type NoveltyConfig } from "../../models/anomaly/novelty.ts";
 import { assemble, moduleSource, MODULE_FILE } from "../../models/anomaly/wasm/build.ts";
 import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { bruteForceNoveltyDistances } from "./brute-force.ts";
+import { NOVELTY_HASH_SERIES, noveltyHash } from "./novelty-hash.ts";
 
 test("the committed WebAssembly scan is what its .wat assembles to (rebuild: node --import tsx models/anomaly/wasm/build.ts)", async () => {
   const committed = readFileSync(MODULE_FILE, "utf8");
@@ -45,6 +47,16 @@ test("pattern lengths the scan cannot take are refused with what is allowed", ()
   for (const lengths of [[1], [8, 8], [12, 8], [2, 3, 4, 5, 6]]) {
     assert.throws(() => pushNovelty({ step: 1, lengths, capacity: 10 }, newNovelty({ step: 1, lengths, capacity: 10 }), 1), /ascending integers from 2/);
   }
+});
+
+test(`under Deno the scan returns the same distances and hints as under Node (${NOVELTY_HASH_SERIES}, three scales)`, () => {
+  const result = spawnSync("npx", ["deno", "run", "--allow-read", "--allow-env", "--config", "deno-compatible.json", "tests/models/novelty-hash.ts"], {
+    env: { ...process.env, DENO_NO_UPDATE_CHECK: "1" },
+    encoding: "utf8",
+    timeout: 120_000,
+  });
+  assert.is(result.status, 0, `${result.stdout}\n${result.stderr}`);
+  assert.is(result.stdout.trim(), noveltyHash());
 });
 
 test.run();
