@@ -3,7 +3,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { embeddedDataDir, type Config } from "../config/index.ts";
 import { closeNats, connectNats, INSTANCE_ID } from "../nats/connect.ts";
-import { openWhenReachable, type OpenClickHouse } from "../clickhouse/index.ts";
+import { openClickHouse, openWhenReachable, type OpenClickHouse } from "../clickhouse/index.ts";
 import { ensureStreams, type StreamOverrides } from "../subjects/setup.ts";
 import type { ActorDefinition, Logger, ServiceKey } from "./runtime/actor.ts";
 import { supervise, type LoopActor } from "./runtime/supervisor.ts";
@@ -111,7 +111,13 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
     .provide(SERVICES.schemaRegistry, registry)
     .provide(SERVICES.typedColumns, typedColumns);
   // The scheduled jobs run where ClickHouse is owned; a KV lease keeps each scheduled time to one process.
-  const jobs = clickhouse ? startShippedJobs({ nc, deps: { client: clickhouse.client, caps: clickhouse.caps, lake: lake.store, retentionDays: config.retentionDays, lakeRetentionDays: config.lakeRetentionDays }, log, report: config.reportCron ? { cron: config.reportCron, stateDir: config.stateDir } : undefined }) : undefined;
+  // The jobs drop partitions (rollups; retention where there is no TTL), which the sink account may
+  // not: they sign in as the migrations account when this process has one of its own.
+  const { migrations: jobsAccount, sink: sinkAccount } = config.clickhouseAccess;
+  const jobsClickHouse = clickhouse?.kind === "server" && jobsAccount.user !== undefined && jobsAccount.user !== sinkAccount.user
+    ? await openClickHouse({ url: config.clickhouseUrl, user: jobsAccount.user, password: jobsAccount.password, dataDir: embeddedDataDir(config), logger: { info: (m) => log.info(m), warn: (m) => log.warn(m) } })
+    : clickhouse;
+  const jobs = jobsClickHouse ? startShippedJobs({ nc, deps: { client: jobsClickHouse.client, caps: jobsClickHouse.caps, lake: lake.store, retentionDays: config.retentionDays, lakeRetentionDays: config.lakeRetentionDays }, log, report: config.reportCron ? { cron: config.reportCron, stateDir: config.stateDir } : undefined }) : undefined;
 
   const controller = new AbortController();
   const running = new Set(opts.actors.map((name) => `actor ${name}`));
@@ -142,6 +148,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
       await step("nats drain", () => closeNats(nc));
       await step("lake engine close", () => lake.close());
       await step("clickhouse close", async () => clickhouse?.close());
+      if (jobsClickHouse !== clickhouse) await step("clickhouse (jobs) close", async () => jobsClickHouse?.close());
     },
   };
 }

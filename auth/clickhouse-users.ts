@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { DATABASE, TABLES } from "../clickhouse/schema.ts";
+import { DATABASE, JOB_TABLES, TABLES } from "../clickhouse/schema.ts";
 
 /**
  * Least-privilege ClickHouse accounts for sluice, as `sluice deploy clickhouse-users` prints them:
@@ -7,7 +7,8 @@ import { DATABASE, TABLES } from "../clickhouse/schema.ts";
  * - `sluice_migrations` (role `sluice_migrator`): everything on `sluice` and `sluice_analyst`;
  * - `sluice_sink` (role `sluice_writer`): INSERT into the sluice tables, SELECT on them (a sink
  *   looks a redelivered row up before inserting it), ALTER ADD COLUMN on `sluice.events` (typed
- *   payload columns appear with new schema versions) — no DROP, TRUNCATE or other DDL;
+ *   payload columns appear with new schema versions) and, on RBAC servers, dropping a day of
+ *   `sluice.daily_rollups` (the rollup job recomputes it) — no DROP TABLE, TRUNCATE or other DDL;
  * - `sluice_reader` (role `analyst`): SELECT on the `sluice_analyst` views only, which leave out
  *   the columns that carry raw personal data (payloads and headers).
  *
@@ -95,6 +96,8 @@ export function clickhouseUsersSql(opts: ClickHouseUsersOptions): string[] {
     `GRANT ALL ON ${ANALYST_DATABASE}.* TO ${migrator.role}`,
     `GRANT SELECT, INSERT ON ${DATABASE}.* TO ${writer.role}`,
     `GRANT ALTER ADD COLUMN ON ${TABLES.events} TO ${writer.role}`,
+    // The daily rollup job replaces a day by dropping its partition (DROP PARTITION needs ALTER DELETE); rollups are recomputed from sluice.events.
+    `GRANT ALTER DELETE ON ${JOB_TABLES.daily_rollups} TO ${writer.role}`,
     `GRANT SELECT ON ${ANALYST_DATABASE}.* TO ${analyst.role}`,
     ...user("migrator"),
     ...user("writer"),

@@ -75,7 +75,7 @@ export async function run(argv: string[]): Promise<number> {
   const passwords = Object.fromEntries(Object.keys(CLICKHOUSE_ACCOUNTS).map((a) => [a, randomBytes(18).toString("base64url")])) as Record<ClickHouseAccount, string>;
   const opts = { serverVersion: version, passwords, networks };
   emit(rbac ? clickhouseUsersSql(opts).map((s) => `${s};`).join("\n") + "\n" : clickhouseUsersXml(opts), values.out);
-  console.error(`${rbac ? "run it with clickhouse-client --multiquery as an admin" : "put it in the server's users.d/ and restart (or wait for the reload)"}; passwords (shown once, set them as CLICKHOUSE_USER / CLICKHOUSE_PASSWORD):`);
+  console.error(`${rbac ? "run it with clickhouse-client --multiquery as an admin" : "put it in the server's users.d/ and restart (or wait for the reload)"}; passwords (shown once; give each process its account: CLICKHOUSE_MIGRATIONS_USER/_PASSWORD for sluice migrate, CLICKHOUSE_SINK_USER/_PASSWORD for the actors, CLICKHOUSE_READER_USER/_PASSWORD for the API's and sluice sql's reads, with CLICKHOUSE_MIGRATE=off where the migrations account is not given):`);
   for (const [account, { user }] of Object.entries(CLICKHOUSE_ACCOUNTS)) console.error(`  ${account.padEnd(8)} ${user.padEnd(18)} ${passwords[account as ClickHouseAccount]}`);
   return 0;
 }

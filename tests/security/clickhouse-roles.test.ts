@@ -15,7 +15,7 @@ import { ClickHouseLogLevel, createClient, type ClickHouseClient } from "@clickh
 import { MigrationAccessError, MIGRATIONS, openWhenReachable, SchemaOutdatedError, type OpenClickHouse } from "../../clickhouse/index.ts";
 import { ANALYST_DATABASE } from "../../auth/clickhouse-users.ts";
 import { readNatsUser } from "../../auth/nats-users.ts";
-import { loadConfig } from "../../config/index.ts";
+import { ConfigError, loadConfig } from "../../config/index.ts";
 import { startApi } from "../../api/start.ts";
 import { ClickHouseServer } from "../harness/clickhouse-server.ts";
 import { NatsServer } from "../harness/nats-server.ts";
@@ -187,4 +187,40 @@ test("the API reads as sluice_reader (a wrong reader password stops it at start)
   assert.match(err?.message ?? "(accepted)", /readonly mode/);
 });
 
+const config = suite("ClickHouse accounts in the configuration");
+
+config("each role falls back to CLICKHOUSE_USER/PASSWORD; a role's own user comes with its own password; migrate defaults to auto", () => {
+  const url = "http://127.0.0.1:8123";
+  const shared = loadConfig({ CLICKHOUSE_URL: url, CLICKHOUSE_USER: "u", CLICKHOUSE_PASSWORD: "p" }).clickhouseAccess;
+  assert.is(shared.migrate, "auto");
+  for (const role of ["migrations", "sink", "reader"] as const) assert.equal(shared[role], { user: "u", password: "p" });
+  const split = loadConfig({ CLICKHOUSE_URL: url, CLICKHOUSE_USER: "u", CLICKHOUSE_PASSWORD: "p", CLICKHOUSE_SINK_USER: "s", CLICKHOUSE_MIGRATE: "off" }).clickhouseAccess;
+  assert.equal(split.sink, { user: "s", password: undefined });
+  assert.equal(split.reader, { user: "u", password: "p" });
+  assert.is(split.migrate, "off");
+  assert.equal(loadConfig({}).clickhouseAccess.sink, { user: undefined, password: undefined }, "the embedded engine: no accounts");
+});
+
+config("mistakes are ConfigErrors naming the variable, never a password", () => {
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ CLICKHOUSE_MIGRATE: "sometimes" }, /CLICKHOUSE_MIGRATE="sometimes": expected auto .* or off \(run sluice migrate\)/],
+    [{ CLICKHOUSE_SINK_USER: "s" }, /CLICKHOUSE_SINK_USER is set but CLICKHOUSE_URL is not: the embedded engine has no accounts/],
+    [{ CLICKHOUSE_URL: "http://h:8123", CLICKHOUSE_READER_PASSWORD: "secret-value" }, /CLICKHOUSE_READER_PASSWORD is set without CLICKHOUSE_READER_USER/],
+  ];
+  for (const [env, message] of cases) {
+    const err = (() => {
+      try {
+        loadConfig(env);
+      } catch (e) {
+        return e as Error;
+      }
+      return undefined;
+    })();
+    assert.instance(err, ConfigError, JSON.stringify(env));
+    assert.match(err!.message, message);
+    assert.not.match(err!.message, /secret-value/);
+  }
+});
+
+config.run();
 test.run();
