@@ -38,14 +38,13 @@ export async function startApi(opts: { config: Config; natsUrl: string; pipeline
   let rows: QueryRows;
   let direct: OpenClickHouse | undefined;
   let ownReader: OpenClickHouse | undefined;
-  if (pipeline?.clickhouse) {
-    direct = pipeline.clickhouse;
-  } else if (config.clickhouseUrl) {
-    // Forecast and audit rows go in as the sink account; reads go through the reader account when it is another one.
+  if (config.clickhouseUrl) {
+    // Forecast and audit rows go in as the sink account (the pipeline's client where it runs here);
+    // reads go through the reader account when it is another one.
     const { sink, reader } = config.clickhouseAccess;
     const open = (account: typeof sink) => openClickHouse({ url: config.clickhouseUrl, user: account.user, password: account.password, dataDir: config.stateDir, logger: { info: (m) => opts.log.debug(m), warn: (m) => opts.log.warn(m) } });
     try {
-      ownClickHouse = await open(sink);
+      if (!pipeline?.clickhouse) ownClickHouse = await open(sink);
       if (reader.user !== sink.user) ownReader = await open(reader);
     } catch (err) {
       // A refused account ends the start: nothing this call opened stays open.
@@ -53,8 +52,8 @@ export async function startApi(opts: { config: Config; natsUrl: string; pipeline
       if (ownNats) await closeNats(nc);
       throw err;
     }
-    direct = ownClickHouse;
   }
+  direct = pipeline?.clickhouse ?? ownClickHouse;
   // With its own client on ClickHouse the API process also refits the hot forecasts and writes
   // sluice.forecasts; asking over NATS it only fits on request.
   let forecasts: ForecastService | undefined;

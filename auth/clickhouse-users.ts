@@ -68,10 +68,11 @@ const sha256 = (text: string) => createHash("sha256").update(text).digest("hex")
 
 /**
  * The views, one statement each. On servers whose plain views check the reader's access to the
- * tables under them (SQL SECURITY, 24.4+), the views run as the migration user instead.
+ * tables under them (SQL SECURITY, 24.4+), the views run as the migration user instead —
+ * except where there are no accounts (`accounts: false`: the embedded engine).
  */
-export function analystViewStatements(serverVersion: string): string[] {
-  const definer = versionAtLeast(serverVersion, 24, 4) ? ` DEFINER = ${CLICKHOUSE_ACCOUNTS.migrator.user} SQL SECURITY DEFINER` : "";
+export function analystViewStatements(serverVersion: string, opts: { accounts?: boolean } = {}): string[] {
+  const definer = opts.accounts !== false && versionAtLeast(serverVersion, 24, 4) ? ` DEFINER = ${CLICKHOUSE_ACCOUNTS.migrator.user} SQL SECURITY DEFINER` : "";
   return [
     `CREATE DATABASE IF NOT EXISTS ${ANALYST_DATABASE}`,
     ...Object.entries(ANALYST_VIEWS).map(([name, v]) => `CREATE VIEW IF NOT EXISTS ${ANALYST_DATABASE}.${name}${definer} AS SELECT ${v.columns === "*" ? "*" : v.columns.join(", ")} FROM ${v.from}`),

@@ -40,7 +40,7 @@ export async function run(argv: string[], env: Record<string, string | undefined
     for (const [source, versions] of Object.entries(SHIPPED_SCHEMAS)) for (const schema of versions) added.push(...(await columns.ensure(source, schema)));
     if (added.length) console.log(`added typed columns to sluice.events: ${added.join(", ")}`);
     if (values.views) {
-      for (const statement of analystViewStatements(ch.caps.version)) await ch.client.command({ query: statement });
+      for (const statement of analystViewStatements(ch.caps.version, { accounts: ch.kind === "server" })) await ch.client.command({ query: statement });
       console.log("analyst views created (or already there)");
     }
   } finally {
