@@ -80,6 +80,8 @@ interface Scan {
   offset: number;
   /** The newest pattern, newest value first. */
   pattern: Float64Array;
+  /** Per length, the best squared distance of the scan under way (reused: a scan runs for every point). */
+  best: number[];
   head: number;
   filled: number;
 }
@@ -111,6 +113,7 @@ function scanOf(cfg: NoveltyConfig, s: NoveltyState): Scan {
       mirror,
       offset: 0,
       pattern: new Float64Array(longest(cfg)),
+      best: cfg.lengths.map(() => Infinity),
       head: s.head,
       filled: s.filled,
     };
@@ -241,8 +244,10 @@ export function pushNovelty(cfg: NoveltyConfig, s: NoveltyState, x: number): (nu
   const a = scan.pattern;
   const origin = newest + offset;
   // Before `longestM` values exist the pattern's tail is never read; 0 is what the zero-padded ring held.
-  for (let k = 0; k < longestM; k++) a[k] = k <= origin ? m[origin - k] : 0;
-  const best = lengths.map(() => Infinity);
+  if (origin >= longestM - 1) for (let k = 0; k < longestM; k++) a[k] = m[origin - k];
+  else for (let k = 0; k < longestM; k++) a[k] = k <= origin ? m[origin - k] : 0;
+  const best = scan.best;
+  best.fill(Infinity);
   const last = Math.min(cfg.capacity, s.filled - lengths[0]);
   const hint = s.hint ?? 0;
   if (hint >= lengths[0] && hint <= last) measure(m, a, origin, hint, s.filled, lengths, best);
@@ -271,7 +276,9 @@ export function pushNovelty(cfg: NoveltyConfig, s: NoveltyState, x: number): (nu
   }
   if (nearest >= 0) s.hint = nearest;
   // A length is judged once it has as many candidates as values (as with one length before).
-  return best.map((b, i) => (s.filled - 2 * lengths[i] + 1 < lengths[i] ? null : Math.sqrt(b / lengths[i])));
+  const out: (number | null)[] = new Array(lengths.length);
+  for (let i = 0; i < lengths.length; i++) out[i] = s.filled - 2 * lengths[i] + 1 < lengths[i] ? null : Math.sqrt(best[i] / lengths[i]);
+  return out;
 }
 
 /**
