@@ -45,6 +45,8 @@ const CLIENT_ROLES: Readonly<Record<string, NatsRole>> = {
   "sluice:lineage": "operator",
   "sluice:report": "operator",
   "sluice:sql": "reader",
+  // Reads the schema registry for the typed columns it adds.
+  "sluice:migrate": "operator",
   // Records the audit entry of a CLI action (dlq replay, schema add, token create) with the engine's owner.
   "sluice:audit": "operator",
   // It reads every stream's messages, RAW's personal data in clear included: only admin may.

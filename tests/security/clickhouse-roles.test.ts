@@ -10,11 +10,10 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from "@clickhouse/client";
 import { MigrationAccessError, MIGRATIONS, openWhenReachable, SchemaOutdatedError, type OpenClickHouse } from "../../clickhouse/index.ts";
 import { ANALYST_DATABASE } from "../../auth/clickhouse-users.ts";
-import { readNatsUser } from "../../auth/nats-users.ts";
 import { ConfigError, loadConfig } from "../../config/index.ts";
 import { startApi } from "../../api/start.ts";
 import { ClickHouseServer } from "../harness/clickhouse-server.ts";
@@ -22,6 +21,7 @@ import { NatsServer } from "../harness/nats-server.ts";
 import { SluiceProcess } from "../harness/sluice-process.ts";
 import { validReadings } from "../harness/events.ts";
 import { waitFor } from "../harness/wait.ts";
+import { connectAsRole, credentialsEnv } from "../harness/roles.ts";
 import { withDeadline } from "../../nats/deadline.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/sluice.js", import.meta.url));
@@ -104,7 +104,8 @@ test("a sink waiting on CLICKHOUSE_MIGRATE=off opens once `sluice migrate` (as s
   let opened: OpenClickHouse | undefined;
   try {
     await waitFor(async () => log.join("\n"), (text) => /waiting for \d+ migrations/.test(text), 30_000, 50);
-    const migrateRun = spawn(process.execPath, [BIN, "migrate", "--views"], { env: { ...process.env, ...envFor(ctx, { MIGRATIONS: "sluice_migrations" }) }, stdio: ["ignore", "pipe", "pipe"] });
+    // Signed in to NATS as its own user (the operator), it reads the registry for typed columns too.
+    const migrateRun = spawn(process.execPath, [BIN, "migrate", "--views"], { env: { ...process.env, ...envFor(ctx, { MIGRATIONS: "sluice_migrations" }), ...credentialsEnv(ctx.nats) }, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     migrateRun.stdout.on("data", (d) => (out += d));
     migrateRun.stderr.on("data", (d) => (out += d));
@@ -113,9 +114,10 @@ test("a sink waiting on CLICKHOUSE_MIGRATE=off opens once `sluice migrate` (as s
     assert.match(out, new RegExp(`applied ${MIGRATIONS.length} of ${MIGRATIONS.length} migrations`));
     assert.match(out, /added typed columns to sluice\.events: iot__/);
     assert.match(out, /analyst views created/);
+    assert.not.match(out, /not reachable/);
     opened = await withDeadline(opening, { what: "the sink's open after the migration", timeoutMs: 30_000 });
     assert.ok(log.some((l) => /is migrated/.test(l)), log.join("\n"));
-    const again = spawnSync(process.execPath, [BIN, "migrate"], { env: { ...process.env, ...envFor(ctx, { MIGRATIONS: "sluice_migrations" }) }, encoding: "utf8", timeout: 60_000 });
+    const again = spawnSync(process.execPath, [BIN, "migrate"], { env: { ...process.env, ...envFor(ctx, { MIGRATIONS: "sluice_migrations" }), ...credentialsEnv(ctx.nats) }, encoding: "utf8", timeout: 60_000 });
     assert.is(again.status, 0, again.stderr);
     assert.match(again.stdout, /nothing to migrate/);
   } finally {
@@ -127,12 +129,11 @@ test("the events sink runs as sluice_sink with CLICKHOUSE_MIGRATE=off; that acco
   const env = envFor(ctx, { SINK: "sluice_sink" }, { CLICKHOUSE_MIGRATE: "off" });
   const validate = SluiceProcess.start(["actor", "validate"], env);
   const sink = SluiceProcess.start(["actor", "clickhouse-sink-events"], env);
-  // A producer signs in as the producer role (with authorization on, the harness's default).
-  const producer = ctx.nats.credentialsDir ? readNatsUser(ctx.nats.credentialsDir, "producer") : undefined;
   let nc: NatsConnection | undefined;
   try {
     await waitFor(async () => validate.output + sink.output, (out) => /actors running: validate/.test(out) && /actors running: clickhouse-sink-events/.test(out), 60_000, 200);
-    nc = await withDeadline(connect({ servers: ctx.nats.url, ...(producer ? { user: producer.user, pass: producer.password } : {}) }), { what: "producer sign-in", timeoutMs: 10_000 });
+    // A producer signs in as the producer role (with authorization on, the harness's default).
+    nc = await withDeadline(connectAsRole(ctx.nats, "producer"), { what: "producer sign-in", timeoutMs: 10_000 });
     for (const m of validReadings(20)) nc.publish(m.subject, m.body);
     await withDeadline(nc.flush(), { what: "producer flush", timeoutMs: 10_000 });
     const migrator = as(ctx, "sluice_migrations");
@@ -164,7 +165,7 @@ test("the API reads as sluice_reader (a wrong reader password stops it at start)
     format: "JSONEachRow",
   });
   const silent = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
-  const credentials: Record<string, string> = ctx.nats.credentialsDir ? { SLUICE_NATS_CREDENTIALS: ctx.nats.credentialsDir } : {};
+  const credentials = credentialsEnv(ctx.nats);
   const wrong = loadConfig({ ...envFor(ctx, { SINK: "sluice_sink", READER: "sluice_reader" }, { SLUICE_API_PORT: "0", ...credentials }), CLICKHOUSE_READER_PASSWORD: "not-the-password" });
   const refused = await startApi({ config: wrong, natsUrl: ctx.nats.url, log: silent as never }).then(async (api) => api.close(), (e: Error) => e);
   assert.instance(refused, Error, "the API started with a wrong reader password");
@@ -223,4 +224,8 @@ config("mistakes are ConfigErrors naming the variable, never a password", () => 
 });
 
 config.run();
+test("every sluice client here signed in to NATS as its own generated user, none as the test probe", async ({ nats }) => {
+  assert.equal(await nats.sluiceClientsAsProbe(), []);
+});
+
 test.run();
