@@ -61,8 +61,22 @@ function binOf(cfg: CalibratorConfig, x: number): number {
 }
 
 export function observe(cfg: CalibratorConfig, s: CalibratorState, x: number): void {
-  if (!Number.isFinite(x)) return;
+  if (Number.isFinite(x)) observeBin(cfg, s, binOf(cfg, x));
+}
+
+/**
+ * {@link tailProbability} of `x`, then {@link observe} of it: what every signal does per point,
+ * with the bin worked out once.
+ */
+export function judgeThenObserve(cfg: CalibratorConfig, s: CalibratorState, x: number): number {
+  if (!Number.isFinite(x)) return tailProbability(cfg, s, x);
   const k = binOf(cfg, x);
+  const p = tailInBin(cfg, s, x, k);
+  observeBin(cfg, s, k);
+  return p;
+}
+
+function observeBin(cfg: CalibratorConfig, s: CalibratorState, k: number): void {
   if (k > topOf(s)) s.top = k;
   while (s.bins.length <= k) s.bins.push(0);
   s.bins[k] += s.weight;
@@ -85,8 +99,12 @@ export function observe(cfg: CalibratorConfig, s: CalibratorState, x: number): v
  * statistics call a modest excess extreme and heavy-tailed ones do not.
  */
 export function tailProbability(cfg: CalibratorConfig, s: CalibratorState, x: number): number {
+  return tailInBin(cfg, s, x, binOf(cfg, x));
+}
+
+/** {@link tailProbability} of `x`, which falls in bin `kx`. */
+function tailInBin(cfg: CalibratorConfig, s: CalibratorState, x: number, kx: number): number {
   if (s.count < cfg.minCount || s.total <= 0 || !(x > 0)) return 1;
-  const kx = binOf(cfg, x);
   const unit = s.weight * cfg.decay;
   let above = 0;
   let logSum = 0;

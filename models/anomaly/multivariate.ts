@@ -1,4 +1,4 @@
-import { newCalibrator, observe, tailProbability, type CalibratorConfig, type CalibratorState } from "./calibrate.ts";
+import { judgeThenObserve, newCalibrator, type CalibratorConfig, type CalibratorState } from "./calibrate.ts";
 import { SnapshotError } from "./univariate.ts";
 
 /**
@@ -189,8 +189,7 @@ export function createMultivariateDetector(options: MultivariateOptions = {}): M
     const unit = st.unit;
     st.unit = unit === 0 ? dist : unit + (dist - unit) * A_UNIT;
     const isolation = unit > 0 ? dist / unit : 0;
-    const p = tailProbability(cal, st.calibrator, isolation);
-    observe(cal, st.calibrator, isolation);
+    const p = judgeThenObserve(cal, st.calibrator, isolation);
     const f = explain(v, near);
     learn(v);
     const surprise = -Math.log(p);

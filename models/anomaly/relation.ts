@@ -1,4 +1,4 @@
-import { newCalibrator, observe, tailProbability, type CalibratorConfig, type CalibratorState } from "./calibrate.ts";
+import { judgeThenObserve, newCalibrator, type CalibratorConfig, type CalibratorState } from "./calibrate.ts";
 import { FeatureVectorError, type MultivariateResult } from "./multivariate.ts";
 import { SnapshotError } from "./univariate.ts";
 
@@ -164,8 +164,7 @@ export function createRelationDetector(options: RelationOptions = {}): RelationD
     const unit = st.unit;
     st.unit = unit === 0 ? worstZ : unit + (worstZ - unit) * A_UNIT;
     const isolation = unit > 0 ? worstZ / unit : 0;
-    const p = tailProbability(cal, st.calibrator, isolation);
-    observe(cal, st.calibrator, isolation);
+    const p = judgeThenObserve(cal, st.calibrator, isolation);
     learn(features);
     const surprise = -Math.log(p);
     // What the other features predict for the named one, ± 4 of that prediction's usual errors.

@@ -1,4 +1,4 @@
-import { newCalibrator, observe, tailProbability, type CalibratorConfig, type CalibratorState } from "./calibrate.ts";
+import { judgeThenObserve, newCalibrator, type CalibratorConfig, type CalibratorState } from "./calibrate.ts";
 import { newNovelty, pushNovelty, resizeNovelty, type NoveltyConfig, type NoveltyState } from "./novelty.ts";
 
 /**
@@ -391,8 +391,7 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
         units[j] = ewma(unit, dist, A_SLOW, unit === 0);
         if (unit <= floor) continue;
         const nov = dist / unit;
-        s -= Math.log(tailProbability(cal, calibrators[j], nov));
-        observe(cal, calibrators[j], nov);
+        s -= Math.log(judgeThenObserve(cal, calibrators[j], nov));
         novelty += nov;
         calibrated++;
       }
