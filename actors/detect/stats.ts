@@ -65,8 +65,8 @@ export function erlangCdf(k: number, x: number): number {
 
 const EARTH_KM = 6371;
 
-/** Great-circle distance between two points, km. */
-export function haversineKm(a: readonly [number, number], b: readonly [number, number]): number {
+/** Great-circle distance between two [lat, lon, ...] points, km (anything after lon is ignored). */
+export function haversineKm(a: readonly [number, number, ...number[]], b: readonly [number, number, ...number[]]): number {
   const rad = Math.PI / 180;
   const dLat = (b[0] - a[0]) * rad;
   const dLon = (b[1] - a[1]) * rad;

@@ -107,7 +107,7 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
     let finding: Finding | undefined;
     if (reference) {
       const sd = predictiveSpread(reference.r);
-      const ref = { ...reference, sd, z: (x - reference.r.mean) / sd };
+      const ref = { name: reference.name, r: reference.r, sd, z: (x - reference.r.mean) / sd };
       // Where both local references exist, the amount is judged by the mean of their deviations:
       // the pair's spread comes from a few payments at one merchant, the adjusted one's from the
       // customer's offset over all of them, and either alone errs (decided on generator seeds 2-4,
@@ -201,7 +201,7 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
       let nearest = c.places[0];
       let km = Infinity;
       for (const p of c.places) {
-        const d = haversineKm(here, [p[0], p[1]]);
+        const d = haversineKm(here, p);
         if (d < km) {
           km = d;
           nearest = p;
@@ -219,7 +219,7 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
         explanation: {
           distance_km: Math.round(km),
           nearest_recent: [nearest[0], nearest[1]],
-          implied_speed_kmh: Math.round(haversineKm(here, [last[0], last[1]]) / hours),
+          implied_speed_kmh: Math.round(haversineKm(here, last) / hours),
           country: payload.country,
         },
       };
