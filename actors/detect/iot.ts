@@ -78,8 +78,11 @@ interface SensorSnapshot {
 function readings(payload: Record<string, unknown>): Record<string, number> {
   const out: Record<string, number> = {};
   let n = 0;
-  for (const [field, value] of Object.entries(payload)) {
-    if (NOT_METRICS.has(field) || typeof value !== "number" || !Number.isFinite(value)) continue;
+  // for...in over a plain (parsed) object visits its own keys in Object.entries' order, without
+  // an array of pairs per reading.
+  for (const field in payload) {
+    const value = payload[field];
+    if (NOT_METRICS.has(field) || typeof value !== "number" || !Number.isFinite(value) || !Object.hasOwn(payload, field)) continue;
     out[field] = value;
     if (++n >= MAX_METRICS) break;
   }
@@ -242,7 +245,8 @@ export function createIotScorer(opts: { maxKeys: number; threshold: number; univ
       const findings: Finding[] = [];
       const jointFinding = joint(key, s, values, eventTime);
       if (jointFinding) findings.push(jointFinding);
-      for (const [metric, value] of Object.entries(values)) {
+      for (const metric in values) {
+        const value = values[metric];
         let d = s.detectors.get(metric);
         if (!d) {
           if (s.detectors.size >= MAX_METRICS) continue;
