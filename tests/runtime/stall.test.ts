@@ -1,5 +1,6 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type NatsConnection, type Payload, type RequestOptions } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { streamMessages } from "../harness/run-snapshot.ts";
@@ -102,6 +103,38 @@ test("a keyed actor rides out stalls of 7 s around its lease calls: no restart, 
       const counts = outs.filter((o) => o.task === task).map((o) => o.count);
       assert.equal(counts, counts.map((_, i) => i + 1), `${task}: one output per input, counted in order`);
     }
+  } finally {
+    controller.abort();
+    await running;
+    await actorNc.close();
+  }
+});
+
+test("a broker that answers nothing for 6.5 s while the tasks are idle: the members read times out, the actor keeps its tasks", async ({ nats, nc }) => {
+  const actorNc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  const controller = new AbortController();
+  const restartsBefore = metricsFor("ktest").restarts;
+  const logged: string[] = [];
+  const log = { ...createLogger("error"), warn: (m: string) => void logged.push(m), error: (m: string) => void logged.push(m) };
+  const running = supervise(keyedActor(counter({ label: "frozen" }), { rebalanceMs: 100, checkpointEveryMs: 60_000 }), { nc: actorNc, log, signal: controller.signal });
+  const before = (await outputs(nc)).length;
+  try {
+    await publish(nc, 0, 2);
+    await publish(nc, 1, 2);
+    assert.ok(await waitFor(async () => (await outputs(nc)).length === before + 4, Boolean, 30_000, 100), "the actor answered the first inputs");
+    process.kill(nats.pid!, "SIGSTOP");
+    try {
+      // The fault: longer than a broker call's 5 s deadline.
+      await sleep(6_500);
+    } finally {
+      process.kill(nats.pid!, "SIGCONT");
+    }
+    const timedOut = await waitFor(async () => logged.some((m) => m.includes("no answer from NATS")), Boolean, 20_000, 100);
+    assert.ok(timedOut, `a broker call timed out while the server was stopped; logged: ${logged.join(" | ")}`);
+    await publish(nc, 0, 2);
+    await publish(nc, 1, 2);
+    assert.ok(await waitFor(async () => (await outputs(nc)).length === before + 8, Boolean, 30_000, 100), "the actor answered the inputs after the broker came back");
+    assert.is(metricsFor("ktest").restarts - restartsBefore, 0, `the actor restarted; it logged: ${logged.join(" | ")}`);
   } finally {
     controller.abort();
     await running;

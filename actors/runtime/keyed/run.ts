@@ -7,6 +7,7 @@ import { CheckpointStore } from "./checkpoint.ts";
 import { isLeaseLost, Ownership } from "./ownership.ts";
 import { TaskRunner } from "./task.ts";
 import { startContext } from "../start.ts";
+import { BrokerTimeoutError } from "../../../nats/deadline.ts";
 
 export interface KeyedRunOptions {
   /** Longest time between two checkpoints of a task while messages flow. */
@@ -52,6 +53,17 @@ export function keyedActor<S, T extends TaskSpec>(def: KeyedActorDefinition<S, T
         await runner.lease.release(budget);
         if (runner.error) throw runner.error;
       };
+      // A membership read the broker (or this stalled process) did not answer in time is tried again
+      // next round: the running tasks keep their leases, which fence them, and restarting the actor
+      // would replay every task from its checkpoint. (A lease take is not: one whose answer was lost
+      // may have landed, and only a restart, under a new member id, frees such a lease for others.)
+      let unansweredSince = 0;
+      const unanswered = (err: unknown): undefined => {
+        if (signal.aborted || !(err instanceof BrokerTimeoutError)) throw err;
+        if (!unansweredSince) log.warn(`${def.name}: could not read the members (${err.message}); its ${running.size} running tasks go on, trying again`);
+        unansweredSince ||= Date.now();
+        return undefined;
+      };
       await def.start?.(startContext(def, deps, tracer));
       await own.join(signal);
       log.info(`${def.name}: instance ${own.id} joined; ${tasks.length} tasks (${ids.join(", ")})`);
@@ -67,7 +79,11 @@ export function keyedActor<S, T extends TaskSpec>(def: KeyedActorDefinition<S, T
             }
             throw new Error(`${def.name} task ${id} failed`, { cause: runner.error });
           }
-          const live = await own.liveMembers(signal);
+          const live = await own.liveMembers(signal).catch(unanswered);
+          if (!live) {
+            await sleep(opts.rebalanceMs ?? 500, undefined, { signal }).catch(() => undefined);
+            continue;
+          }
           const mine = new Set(Ownership.assign(ids, live, own.id));
           for (const id of [...running.keys()]) {
             if (mine.has(id)) continue;
@@ -82,6 +98,8 @@ export function keyedActor<S, T extends TaskSpec>(def: KeyedActorDefinition<S, T
               log.info(`${def.name}: instance ${own.id} runs task ${task.id}`);
             }
           }
+          if (unansweredSince) log.info(`${def.name}: members read again after ${Date.now() - unansweredSince} ms`);
+          unansweredSince = 0;
           await sleep(opts.rebalanceMs ?? 500, undefined, { signal }).catch(() => undefined);
         }
       } catch (err) {
