@@ -224,6 +224,28 @@ config("mistakes are ConfigErrors naming the variable, never a password", () => 
 });
 
 config.run();
+test("scheduled jobs sign in as the migrations account when the sink process has one: retention drops the old day's partition the sink account may not", async (ctx) => {
+  const env = envFor(ctx, { SINK: "sluice_sink", MIGRATIONS: "sluice_migrations" }, { CLICKHOUSE_MIGRATE: "off", SLUICE_RETENTION_DAYS: "1" });
+  const sink = SluiceProcess.start(["actor", "clickhouse-sink-events"], env);
+  try {
+    await waitFor(async () => sink.output, (out) => /actors running: clickhouse-sink-events/.test(out) || sink.child.exitCode !== null, 60_000, 200);
+    const migrator = as(ctx, "sluice_migrations");
+    assert.is(await scalar(migrator, "SELECT count() FROM sluice.events"), 20, "the readings of the sink test, on 2026-11-27");
+    // 18.16 has no TTL, so retention drops whole days; as the sink account it would be refused (and retried a minute later).
+    const run = SluiceProcess.start(["jobs", "run", "retention"], { NATS_URL: ctx.nats.url, SLUICE_STATE_DIR: ctx.stateDir, SLUICE_LOG_LEVEL: "warn" });
+    const code = await withDeadline(new Promise<number | null>((resolve) => (run.child.exitCode !== null ? resolve(run.child.exitCode) : run.child.once("exit", resolve))), { what: "sluice jobs run retention", timeoutMs: 50_000 })
+      .catch(async (err: Error) => {
+        await run.kill("SIGTERM");
+        throw new Error(`${err.message}:\n${run.output}\n${sink.output}`);
+      });
+    assert.is(code, 0, `${run.output}\n${sink.output}`);
+    assert.match(run.output, /retention: ok after 1 attempt\(s\): \d+ partitions dropped \(.*sluice\.events 20261127/);
+    assert.is(await scalar(migrator, "SELECT count() FROM sluice.events"), 0);
+  } finally {
+    await sink.kill("SIGTERM");
+  }
+});
+
 test("every sluice client here signed in to NATS as its own generated user, none as the test probe", async ({ nats }) => {
   assert.equal(await nats.sluiceClientsAsProbe(), []);
 });
