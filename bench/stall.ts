@@ -51,6 +51,7 @@ interface Phase {
   readonly events_per_s: number;
   readonly restarts: number;
   readonly restarts_per_min: number;
+  readonly restarts_by_actor: Record<string, number>;
   readonly stalls: number;
   readonly max_delay_s: number;
   readonly scrapes_answered: number;
@@ -67,13 +68,18 @@ async function counts(nc: NatsConnection): Promise<{ raw: number; events: number
   return { raw: (await jsm.streams.info("RAW")).state.messages, events: (await jsm.streams.info("EVENTS")).state.messages };
 }
 
-const crashes = (up: SluiceProcess) => up.output.split(" crashed: ").length - 1;
+/** The supervisor's restarts so far, per actor, from its "actor <name> crashed: …" log lines. */
+function crashesByActor(up: SluiceProcess): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const m of up.output.matchAll(/actor (\S+) crashed: /g)) out.set(m[1], (out.get(m[1]) ?? 0) + 1);
+  return out;
+}
 
 async function phase(name: string, hogs: number, seconds: number, up: SluiceProcess, apiUrl: string, nc: NatsConnection, before: Scrape): Promise<{ phase: Phase; last: Scrape }> {
   const children = startHogs(hogs);
   try {
     const atStart = await counts(nc);
-    const crashesAtStart = crashes(up);
+    const crashesAtStart = crashesByActor(up);
     const started = Date.now();
     let last = before;
     let maxDelay = 0;
@@ -91,10 +97,12 @@ async function phase(name: string, hogs: number, seconds: number, up: SluiceProc
     }
     const elapsed = (Date.now() - started) / 1000;
     const atEnd = await counts(nc);
-    const restarts = crashes(up) - crashesAtStart;
+    const restartsBy: Record<string, number> = {};
+    for (const [actor, n] of crashesByActor(up)) if (n > (crashesAtStart.get(actor) ?? 0)) restartsBy[actor] = n - (crashesAtStart.get(actor) ?? 0);
+    const restarts = Object.values(restartsBy).reduce((a, b) => a + b, 0);
     return {
       phase: {
-        phase: name, hogs, seconds: round(elapsed, 1), raw_per_s: round((atEnd.raw - atStart.raw) / elapsed), events_per_s: round((atEnd.events - atStart.events) / elapsed), restarts, restarts_per_min: round(restarts / (elapsed / 60), 2),
+        phase: name, hogs, seconds: round(elapsed, 1), raw_per_s: round((atEnd.raw - atStart.raw) / elapsed), events_per_s: round((atEnd.events - atStart.events) / elapsed), restarts, restarts_per_min: round(restarts / (elapsed / 60), 2), restarts_by_actor: restartsBy,
         stalls: last.stalls - before.stalls, max_delay_s: round(maxDelay, 3), scrapes_answered: answered, scrapes,
       },
       last,
