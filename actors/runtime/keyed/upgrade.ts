@@ -1,7 +1,7 @@
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
-import { withDeadline } from "../../../nats/deadline.ts";
+import { NATS_CLIENT_TIMEOUT_MS, withDeadline } from "../../../nats/deadline.ts";
 import { keyedBuckets, parseLease } from "./ownership.ts";
 
 /**
@@ -12,7 +12,8 @@ import { keyedBuckets, parseLease } from "./ownership.ts";
  */
 export function durableAckFloor(stream: string, durable: string) {
   return async (_task: unknown, io: { readonly nc: NatsConnection; readonly signal: AbortSignal }): Promise<number> => {
-    const jsm = await jetstreamManager(io.nc);
+    // The calls below have deadlines of their own that survive a stall of this process (nats/deadline.ts).
+    const jsm = await jetstreamManager(io.nc, { timeout: NATS_CLIENT_TIMEOUT_MS });
     try {
       const info = await withDeadline(() => jsm.consumers.info(stream, durable), { what: `consumer ${stream}/${durable} info`, signal: io.signal });
       return info.ack_floor.stream_seq;
@@ -34,7 +35,7 @@ export function durableAckFloor(stream: string, durable: string) {
 export function retiredTaskCheckpoint(actor: string, retired: string) {
   return async (_task: unknown, io: { readonly nc: NatsConnection; readonly signal: AbortSignal }): Promise<number> => {
     const bucket = keyedBuckets(actor).leases;
-    const kv = await withDeadline(() => new Kvm(io.nc).create(bucket, { history: 1 }), { what: `kv ${bucket} open`, signal: io.signal });
+    const kv = await withDeadline(() => new Kvm(jetstream(io.nc, { timeout: NATS_CLIENT_TIMEOUT_MS })).create(bucket, { history: 1 }), { what: `kv ${bucket} open`, signal: io.signal });
     const entry = await withDeadline(() => kv.get(retired), { what: `kv ${bucket} get ${retired}`, signal: io.signal });
     if (!entry || entry.operation !== "PUT") return 0;
     return parseLease(entry.string()).checkpoint?.seq ?? 0;
