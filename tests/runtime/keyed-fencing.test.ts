@@ -63,25 +63,37 @@ async function publishRound(nc: NatsConnection, perPartition: number): Promise<v
 const PROBE_REQUEST_MS = 15_000;
 
 /**
- * Who holds each task, read the way the test looks, not the way the runtime does: each read opens
- * its own handle (one opened while the worker was still creating the bucket kept timing out once)
- * and is retried when a get goes unanswered.
+ * Who holds each task, read the way the test looks, not the way the runtime does: each try opens
+ * its own connection and handle, and a try whose get goes unanswered is made again. (Gets on the
+ * probes' long-lived connection kept timing out, 15 s each, three tries in a row, once under load
+ * while the connection's stream info requests were answered.)
  */
-async function holders(nc: NatsConnection): Promise<Record<string, LeaseValue>> {
+async function holders(url: string): Promise<Record<string, LeaseValue>> {
   return probeRead("lease holders", async () => {
-    const leases = await new Kvm(jetstream(nc, { timeout: PROBE_REQUEST_MS })).open(keyedBuckets("ktest").leases);
-    const out: Record<string, LeaseValue> = {};
-    for (const t of ["p0", "p1"]) {
-      const e = await leases.get(t);
-      if (e?.operation === "PUT") out[t] = JSON.parse(e.string()) as LeaseValue;
+    const nc = await connect({ servers: url, timeout: PROBE_REQUEST_MS });
+    try {
+      const leases = await new Kvm(jetstream(nc, { timeout: PROBE_REQUEST_MS })).open(keyedBuckets("ktest").leases);
+      const out: Record<string, LeaseValue> = {};
+      for (const t of ["p0", "p1"]) {
+        const e = await leases.get(t);
+        if (e?.operation === "PUT") out[t] = JSON.parse(e.string()) as LeaseValue;
+      }
+      return out;
+    } finally {
+      await nc.close().catch(() => undefined);
     }
-    return out;
   });
 }
 
+/**
+ * AGG's messages, each stream sequence once: a duplicate the actor published has a sequence of its
+ * own and is still counted, one the read hands over twice is not (a read once returned 108 for 80
+ * inputs under load; the stream's own message count is checked as well).
+ */
 async function outputs(nc: NatsConnection): Promise<Array<{ msgId: string; out: CounterOutput }>> {
   const messages = await probeRead("AGG outputs", () => streamMessages(nc, "AGG"), { timeoutMs: 40_000 });
-  return messages.map((m) => ({ msgId: m.msgId ?? "", out: JSON.parse(m.data) as CounterOutput }));
+  const bySeq = new Map(messages.map((m) => [m.seq, m] as const));
+  return [...bySeq.values()].map((m) => ({ msgId: m.msgId ?? "", out: JSON.parse(m.data) as CounterOutput }));
 }
 
 test("SIGSTOP past the member TTL, another instance takes over, SIGCONT: the first publishes and checkpoints nothing", async (ctx) => {
@@ -91,7 +103,7 @@ test("SIGSTOP past the member TTL, another instance takes over, SIGCONT: the fir
   // The worker creates the bucket; until then open() throws and waitFor retries. Deadlines are
   // generous (a worker is a new tsx process; the suite runs two files at once on 2 cores): each
   // wait ends as soon as its condition holds, and is asserted.
-  const heldByA = await waitFor(() => holders(nc), (h) => Object.keys(h).length === 2 && h.p0.holder !== null && h.p0.holder === h.p1.holder, 60_000, 100);
+  const heldByA = await waitFor(() => holders(nats.url), (h) => Object.keys(h).length === 2 && h.p0.holder !== null && h.p0.holder === h.p1.holder, 60_000, 100);
   assert.ok(heldByA.p0?.holder && heldByA.p0.holder === heldByA.p1?.holder, `A holds both tasks: ${JSON.stringify(heldByA)}\n${a.output}`);
   const idA = heldByA.p0.holder!;
 
@@ -103,11 +115,11 @@ test("SIGSTOP past the member TTL, another instance takes over, SIGCONT: the fir
   await publishRound(nc, 20);
   const b = startWorker(nats.url, "B");
   ctx.workers.push(b);
-  const takenByB = await waitFor(() => holders(nc), (h) => Object.values(h).length === 2 && Object.values(h).every((v) => v.holder !== null && v.holder !== idA), 60_000, 100);
+  const takenByB = await waitFor(() => holders(nats.url), (h) => Object.values(h).length === 2 && Object.values(h).every((v) => v.holder !== null && v.holder !== idA), 60_000, 100);
   assert.ok(Object.values(takenByB).length === 2 && Object.values(takenByB).every((v) => v.holder !== null && v.holder !== idA), `B took both tasks after A's membership expired:\n${b.output}`);
   // B must have handled the second round before A wakes: otherwise A, once back, may rightly win a task and handle some of it.
   assert.ok((await waitFor(() => outputs(nc), (o) => o.length >= 80, 60_000, 100)).length >= 80, `B handled the second round:\n${b.output}`);
-  const beforeWake = await holders(nc);
+  const beforeWake = await holders(nats.url);
 
   a.child.kill("SIGCONT");
   await waitFor(async () => a.output, (out) => /lease of instance \w+ at revision \d+ is lost/.test(out), 60_000, 100);
@@ -118,12 +130,14 @@ test("SIGSTOP past the member TTL, another instance takes over, SIGCONT: the fir
   const fromA = all.filter((o) => o.out.label === "A");
   assert.equal(fromA.map((o) => o.out.seq).filter((seq) => seq > 40), [], `A published nothing for the messages that arrived while it was stopped:\n${a.output}`);
   assert.is(all.length, 80, `one output per input: ${all.length}`);
+  const stored = await probeRead("AGG info", async () => (await jetstreamManager(nc)).streams.info("AGG"));
+  assert.is(stored.state.messages, 80, "AGG stores one output per input");
   assert.is(new Set(all.map((o) => o.msgId)).size, 80, "no msg id twice");
   assert.equal(all.filter((o) => o.out.seq > 40).map((o) => o.out.label), Array(40).fill("B"));
 
   // Each task's checkpoint is the one its current holder wrote, covering all 80 messages.
   const state = await probeRead("checkpoint bucket", () => new Objm(jetstream(nc, { timeout: PROBE_REQUEST_MS })).open(keyedBuckets("ktest").state));
-  const now = await holders(nc);
+  const now = await holders(nats.url);
   for (const t of ["p0", "p1"] as const) {
     const pointer = now[t].checkpoint!;
     assert.ok(pointer, `${t} has a checkpoint pointer`);
