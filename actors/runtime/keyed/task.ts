@@ -3,7 +3,7 @@ import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Link, type
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { DeliverPolicy, jetstream, type JsMsg } from "@nats-io/jetstream";
 import { extractContext, injectContext } from "../../../otel/propagation.ts";
-import { NATS_CLIENT_TIMEOUT_MS, withDeadline } from "../../../nats/deadline.ts";
+import { withDeadline } from "../../../nats/deadline.ts";
 import { AckedPublisher } from "../../../nats/publish.ts";
 import type { Inbound, Logger, Outbound } from "../actor.ts";
 import { batches } from "../batches.ts";
@@ -91,8 +91,9 @@ export class TaskRunner<S, T extends TaskSpec> {
     const signal = this.controller.signal;
     const hard = this.hard.signal;
     const metrics = metricsFor(def.name);
-    // Its calls have deadlines of their own that survive a stall of this process (nats/deadline.ts).
-    const js = jetstream(deps.nc, { timeout: NATS_CLIENT_TIMEOUT_MS });
+    // nats.js's default request timeout on purpose: the ordered consumer re-creates itself after missed
+    // heartbeats with requests of its own, outside any deadline, and retries them on that timeout.
+    const js = jetstream(deps.nc);
     const filters = typeof task.filter === "string" ? [task.filter] : [...task.filter];
     const fingerprint = fingerprintOfTask(def, task);
     const scope = `${fingerprint}.${task.id}`;
