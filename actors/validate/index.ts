@@ -11,6 +11,7 @@ import { createValidator, type ValidatorOptions } from "./validate.ts";
 import { SERVICES } from "../services.ts";
 import { createIngestProtection, readKeyring, type IngestProtection, type KeyringLocation } from "../../pii/index.ts";
 import { isSource, SOURCES, type Source } from "../../subjects/sources.ts";
+import { subject } from "../../subjects/catalog.ts";
 import { PoisonError } from "../../subjects/errors.ts";
 import { createEnricher, followReferences, KIND_NAMES, ReferenceCache, referenceBucket, REFERENCE_BUCKET_OPTIONS, type MissingReference } from "../../enrich/index.ts";
 
@@ -20,6 +21,8 @@ export interface ValidateActorOptions extends ValidatorOptions, KeyedRunOptions 
   readonly keyring?: KeyringLocation;
   /** Per source, what an event without its reference entry does (enrich/); default `flag`. */
   readonly missingReference?: Readonly<Partial<Record<string, MissingReference>>>;
+  /** Carry many events in one EVENTS message (subjects/event-batch.ts); default true. */
+  readonly batchEvents?: boolean;
 }
 
 interface ValidateState {
@@ -87,6 +90,13 @@ export function validateDefinition(opts: ValidateActorOptions): KeyedActorDefini
     async stop() {
       await references?.stop();
     },
+    // Ordinary events go out many to a message; a replayed one (it carries the replay count, which
+    // the sinks look up) keeps a message and an id of its own.
+    batchOutputs: opts.batchEvents === false ? undefined : {
+      stream: "EVENTS",
+      batchable: (out) => out.subject.startsWith(EVENTS_PREFIX) && out.headers === undefined,
+      filter: (task) => (task.source ? subject.eventsAll(task.source) : undefined),
+    },
     // Before it was keyed, validate read the durable RAW/validate: what that acknowledged is not published again.
     outputsDoneThrough: durableAckFloor("RAW", "validate"),
     createState: (task) => ({ task, gate: createQualityGate(suites) }),
@@ -119,6 +129,8 @@ export function validateDefinition(opts: ValidateActorOptions): KeyedActorDefini
     },
   });
 }
+
+const EVENTS_PREFIX = "events.";
 
 /** An output's wire size when it may be near `max` (counted exactly), else a bound well under it: most events are far smaller. */
 function sizeNear(out: Outbound, max: number): number {

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from "node:fs";
+import { streamEvents } from "./run-snapshot.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -68,7 +69,9 @@ export async function publishAll(nc: NatsConnection, messages: TestMessage[]): P
   await nc.flush();
 }
 
+/** Messages in `stream`; for EVENTS, events (a batch message counts as its events). */
 export async function streamCount(nc: NatsConnection, stream: string): Promise<number> {
+  if (stream === "EVENTS") return streamEvents(nc, stream);
   const info = await (await jetstreamManager(nc)).streams.info(stream);
   return info.state.messages;
 }
