@@ -16,6 +16,7 @@ import { metricsFor } from "../../actors/runtime/metrics.ts";
 import { eventsOf, eventsOrWhole, spanContextOf, traceparentOf } from "../../actors/runtime/delivery.ts";
 import { packOutputs, StoredBatches } from "../../actors/runtime/keyed/batched-outputs.ts";
 import { addRow } from "../../lake/cut.ts";
+import { RecentIds } from "../../actors/validate/recent-ids.ts";
 import { batchMsgId, encodeEventBatch, EVENTS_HEADER, EventBatchError, rawRangeOfBatchId } from "../../subjects/event-batch.ts";
 import { storedOn, testConsumer } from "./fixtures.ts";
 import { withBroker, type BrokerContext } from "../harness/broker.ts";
@@ -81,6 +82,18 @@ test("a stored batch's RAW range marks exactly its subject's inputs as already s
   assert.not.ok(stored.holds("events.iot.0", input(21)));
   assert.not.ok(stored.holds("events.iot.1", input(14)));
   assert.is(stored.lastSeq, 6);
+});
+
+test("validate's recent ids: a repeat within the window (stream time) is dropped, after it passes, and the oldest go first past the bound", () => {
+  const recent = new RecentIds(600_000, 3);
+  assert.not.ok(recent.repeat("a", 0));
+  assert.ok(recent.repeat("a", 599_999), "within 10 minutes");
+  assert.not.ok(recent.repeat("a", 600_001), "after them");
+  const restored = RecentIds.restore(600_000, 3, recent.snapshot());
+  assert.ok(restored.repeat("a", 600_002), "the checkpoint keeps them");
+  for (const id of ["b", "c", "d"]) restored.repeat(id, 700_000);
+  assert.ok(restored.size <= 3);
+  assert.not.ok(restored.repeat("a", 700_001), "evicted first past the bound");
 });
 
 test("the lake never ends a file inside a batch message", () => {
