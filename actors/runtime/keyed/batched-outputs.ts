@@ -125,9 +125,11 @@ export class StoredBatches {
       opt_start_seq: Math.max(1, after + 1),
       headers_only: true,
     }), { what: `headers-only consumer on ${stream} ${filter}`, signal });
-    // fetch, not consume: when no message after `after` matches the filter, an empty fetch ends the read.
-    await withDeadline(async () => {
-      for (;;) {
+    // fetch, not consume: when no message after `after` matches the filter, an empty fetch ends
+    // the read. Each fetch has its deadline, not the whole read: a long stream (a task without a
+    // checkpoint reads its subjects from the start) takes as long as it takes.
+    for (;;) {
+      const fetched = await withDeadline(async () => {
         const messages = await consumer.fetch({ max_messages: 1_000, expires: 1_000 });
         let got = 0;
         let caughtUp = false;
@@ -136,9 +138,10 @@ export class StoredBatches {
           if (m.headers?.get(EVENTS_HEADER)) stored.add(m.subject, m.headers.get(HEADERS.msgId), m.seq);
           if (m.seq >= end || m.info.pending === 0) caughtUp = true;
         }
-        if (got === 0 || caughtUp || signal.aborted) return;
-      }
-    }, { what: `read ${stream} ${filter} batches after sequence ${after}`, signal, timeoutMs: 120_000 });
+        return { got, caughtUp };
+      }, { what: `read ${stream} ${filter} batches after sequence ${after}`, signal, timeoutMs: 30_000 });
+      if (fetched.got === 0 || fetched.caughtUp || signal.aborted) break;
+    }
     return stored;
   }
 }

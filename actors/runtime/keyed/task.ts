@@ -215,8 +215,7 @@ export class TaskRunner<S, T extends TaskSpec> {
             // What an interrupted run already stored in a batch is not published again.
             if (!stored.isEmpty) all = all.filter((o) => !(batched(o) && stored.holds(o.out.subject, o.input)));
             if (all.length === 0) return;
-            const count = all.length;
-            await lease.check(`publish ${count} outputs of ${stream} sequences ${first}-${last}`, hard);
+            await lease.check(`publish ${all.length} outputs of ${stream} sequences ${first}-${last}`, hard);
             // An input's outputs are children of its own process span, itself a child of the input's
             // trace: the event's trace goes on through this actor (the batch span only links to it).
             const spans = new Map<Inbound, Span>();
@@ -239,8 +238,9 @@ export class TaskRunner<S, T extends TaskSpec> {
             const failures = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
             if (failures.length) throw new PublishError(name, failures.length, sends.length, failures[0].reason);
             metrics.emitted += outputs.length;
-            if (!stored.isEmpty && first > stored.highestSeq) stored = new StoredBatches();
             metrics.deadLettered += deadLetters.length;
+            // Past the last stored batch's inputs nothing more is skipped.
+            if (!stored.isEmpty && first > stored.highestSeq) stored = new StoredBatches();
           });
           seq = last;
           metrics.acked += batch.length;
