@@ -179,8 +179,8 @@ export class TaskRunner<S, T extends TaskSpec> {
             "sluice.task": task.id,
           },
         });
-        metrics.received += batch.length;
-        metrics.inFlight += batch.length;
+        metrics.received += inputs.length;
+        metrics.inFlight += inputs.length;
         metrics.lastBatchAt = Date.now();
         try {
           await context.with(trace.setSpan(context.active(), span), async () => {
@@ -243,14 +243,14 @@ export class TaskRunner<S, T extends TaskSpec> {
             if (!stored.isEmpty && first > stored.highestSeq) stored = new StoredBatches();
           });
           seq = last;
-          metrics.acked += batch.length;
+          metrics.acked += inputs.length;
           metrics.lastProgressAt = Date.now();
           def.report?.(state, task, { seq, span });
         } catch (err) {
           span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(err) });
           throw err;
         } finally {
-          metrics.inFlight -= batch.length;
+          metrics.inFlight -= inputs.length;
           span.end();
         }
         if (Date.now() - savedAt >= deps.checkpointEveryMs && seq > savedSeq) await save();
