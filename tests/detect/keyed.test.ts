@@ -102,6 +102,10 @@ test("a detect process killed with SIGKILL mid-stream and restarted publishes ex
   let second: SluiceProcess | undefined;
   let publishing: Promise<void> | undefined;
   try {
+    // Traffic starts once the process runs its tasks (a loaded machine can take seconds to start
+    // it, and a detect that starts late catches up at once), so the first checkpoint comes mid-stream.
+    const started = await waitFor(async () => first.output, (out) => /runs task/.test(out), 30_000, 100);
+    assert.match(started, /runs task/, "the first process started its tasks");
     publishing = publishSlowly(env.nc, 0, input.length);
     // Killed once a checkpoint exists (written every 5 s of work), however loaded the machine is.
     const objm = new Objm(env.nc);
