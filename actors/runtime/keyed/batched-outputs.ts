@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer";
 import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { withDeadline } from "../../../nats/deadline.ts";
@@ -22,7 +23,6 @@ const HEADER_ROOM = 16_384;
 /** A line's bytes beyond its JSON: the traceparent and the separators. */
 const LINE_OVERHEAD = 57;
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const textOf = (data: Uint8Array | string) => (typeof data === "string" ? data : decoder.decode(data));
 
@@ -56,7 +56,8 @@ export function packOutputs(scope: string, items: readonly OutputItem[], maxPayl
       continue;
     }
     const json = textOf(item.out.data);
-    const size = encoder.encode(json).length + LINE_OVERHEAD;
+    // Counted, not encoded: the body is encoded once, by encodeEventBatch.
+    const size = Buffer.byteLength(json, "utf8") + LINE_OVERHEAD;
     let run = open.get(subject);
     // A line over the budget alone still goes out alone (the handler checked it fits max_payload).
     if (run && run.bytes + size > budget) {
