@@ -69,7 +69,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   const lake = lakeActors({ location: config.lake, limits: { maxRows: config.lakeFileRows, maxBytes: config.lakeFileBytes }, embedded: () => (clickhouse?.kind === "embedded" ? clickhouse.client : undefined) });
   // Declarations only: what each actor needs from the process it takes at start (SERVICES).
   const all: Record<ActorName, () => ActorDefinition | LoopActor> = {
-    validate: () => validateActor({ partitions: config.partitions, maxFutureSkewMs: config.maxFutureSkewMs, keyring: config.keyring, missingReference: config.missingReference }),
+    validate: () => validateActor({ partitions: config.partitions, maxFutureSkewMs: config.maxFutureSkewMs, batchEvents: config.batchEvents, keyring: config.keyring, missingReference: config.missingReference }),
     window: () => windowActor({ partitions: config.partitions, groupShards: config.groupShards }),
     ...sinkActors(sink),
     "clickhouse-sink-dq": () => dqSinkActor(sink),

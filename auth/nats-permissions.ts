@@ -177,6 +177,8 @@ export function actorGrants(def: Declared, user: string): Grants {
     kvGrants(g, buckets.members, "write");
     kvGrants(g, buckets.leases, "write");
     objectStoreGrants(g, buckets.state);
+    // Batching outputs: a restore reads the output stream's batches (headers only, ordered consumer).
+    if (def.batchOutputs) orderedGrants(g, def.batchOutputs.stream);
   } else {
     durableGrants(g, def.consumes);
   }

@@ -59,6 +59,8 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   /** How far an event time may lie ahead of its RAW stream timestamp before validate dead-letters it. */
   readonly maxFutureSkewMs: number;
+  /** Whether validate carries many events in one EVENTS message (`SLUICE_EVENTS_BATCH`, subjects/event-batch.ts). */
+  readonly batchEvents: boolean;
   /** Jaeger's web UI, e.g. http://localhost:16686: the dashboard links each anomaly's trace there. */
   readonly jaegerUiUrl: string | undefined;
   /** Cron expression of the scheduled report (croner syntax), e.g. "0 6 * * *"; absent: no schedule. */
@@ -219,6 +221,7 @@ export function loadConfig(env: Env): Config {
     forecastRefitMs: integer(env, "SLUICE_FORECAST_REFIT_MS", 300_000, 1_000, 86_400_000),
     shutdownTimeoutMs: integer(env, "SLUICE_SHUTDOWN_TIMEOUT_MS", 8_000, 1_000, 600_000),
     maxFutureSkewMs: integer(env, "SLUICE_MAX_FUTURE_SKEW_MS", DEFAULT_MAX_FUTURE_SKEW_MS, 0, 30 * 86_400_000),
+    batchEvents: onOff(env, "SLUICE_EVENTS_BATCH", "off"),
     lake: lakeLocation(env, resolve(env.SLUICE_STATE_DIR || ".sluice")),
     lakeFileRows: integer(env, "SLUICE_LAKE_FILE_ROWS", 1_000_000, 1, 100_000_000),
     lakeFileBytes: integer(env, "SLUICE_LAKE_FILE_MB", 8, 1, 1_024) * 1024 * 1024,
@@ -250,6 +253,12 @@ function clickhouseAccess(env: Env): ClickHouseAccess {
     return env[userVar] ? { user: env[userVar], password: env[passwordVar] || undefined } : { user: env.CLICKHOUSE_USER || undefined, password: env.CLICKHOUSE_PASSWORD || undefined };
   };
   return Object.freeze({ migrate, migrations: account("migrations"), sink: account("sink"), reader: account("reader") });
+}
+
+function onOff(env: Env, name: string, fallback: "on" | "off"): boolean {
+  const raw = env[name] || fallback;
+  if (raw !== "on" && raw !== "off") throw new ConfigError(`${name}=${JSON.stringify(raw)}: expected on or off`);
+  return raw === "on";
 }
 
 function apiSecurity(env: Env): ApiSecurity {

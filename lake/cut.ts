@@ -18,9 +18,10 @@ export interface OpenFile {
  * Cuts a task's messages, in stream order, into files. Where a file ends depends only on the
  * messages (their stream times and sizes) and the limits, never on when they arrived or how they
  * were batched: a replay from a checkpoint cuts the same files again, with the same names and
- * the same content. A file ends when the next message belongs to another hour, or when it is full.
+ * the same content. A file ends when the next message belongs to another hour, or when it is full
+ * (`moreOfItsMessage`: the row is an event of a batch message whose next event follows).
  */
-export function addRow(open: OpenFile | undefined, row: LakeRow, limits: FileLimits): { open: OpenFile | undefined; complete: OpenFile[] } {
+export function addRow(open: OpenFile | undefined, row: LakeRow, limits: FileLimits, moreOfItsMessage = false): { open: OpenFile | undefined; complete: OpenFile[] } {
   const complete: OpenFile[] = [];
   const hourMs = hourStart(row.timestampMs);
   let current = open;
@@ -31,7 +32,8 @@ export function addRow(open: OpenFile | undefined, row: LakeRow, limits: FileLim
   current ??= { hourMs, rows: [], bytes: 0 };
   current.rows.push(row);
   current.bytes += rowBytes(row);
-  if (current.rows.length < limits.maxRows && current.bytes < limits.maxBytes) return { open: current, complete };
+  // A batch message's events stay in one file (a file is named by its first and last sequence), so a full file ends after its message's last event.
+  if (moreOfItsMessage || (current.rows.length < limits.maxRows && current.bytes < limits.maxBytes)) return { open: current, complete };
   complete.push(current);
   return { open: undefined, complete };
 }

@@ -4,7 +4,7 @@
  */
 export { parseLakeUrl, LakeUrlError, type LakeLocation, type S3Settings } from "./location.ts";
 export { DATASETS, datasetGlob, fileKey, parseFileKey, partitionDir, hourStart, isPartitionSafe, type Dataset, type LakeFile } from "./layout.ts";
-export { LAKE_STRUCTURE, lakeRowOf, rowBytes, toTabSeparated, type LakeRow } from "./rows.ts";
+export { eventIndexOf, LAKE_STRUCTURE, lakeRowOf, rowBytes, toTabSeparated, type LakeRow } from "./rows.ts";
 export { addRow, snapshotOpenFile, restoreOpenFile, type FileLimits, type OpenFile, type OpenFileSnapshot } from "./cut.ts";
 export { LakeStore, LakeStoreError } from "./store.ts";
 export { openMemoryEngine, borrowedEngine, type LakeEngine } from "./engine.ts";

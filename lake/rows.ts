@@ -1,4 +1,7 @@
 import type { Inbound } from "../subjects/message.ts";
+import { HEADERS } from "../subjects/catalog.ts";
+
+const EVENT_INDEX_HEADER = HEADERS.eventIndex;
 
 /**
  * One stored stream message as the lake keeps it: the original bytes, headers, subject, stream,
@@ -22,7 +25,16 @@ export function lakeRowOf(m: Inbound): LakeRow {
   // of kB, shared with every other message read with it), and an open file holds its rows for up to
   // an hour, which kept every read buffer of that hour alive. Not Buffer.from: a small Buffer is a
   // slice of an 8 kB pool slab shared with short-lived allocations, which one row would pin.
-  return { stream: m.stream, seq: m.seq, subject: m.subject, timestampMs: m.timestampMs, headers: Object.fromEntries(m.headers), data: new Uint8Array(m.data) };
+  const headers = Object.fromEntries(m.headers);
+  // An event of a batch message keeps its place in it: (seq, index) is its identity.
+  if (m.index !== undefined) headers[EVENT_INDEX_HEADER] = String(m.index);
+  return { stream: m.stream, seq: m.seq, subject: m.subject, timestampMs: m.timestampMs, headers, data: new Uint8Array(m.data) };
+}
+
+/** The event's place in its batch message, for a row of a batched event; undefined for a row that is a whole message. */
+export function eventIndexOf(r: LakeRow): number | undefined {
+  const index = r.headers[EVENT_INDEX_HEADER];
+  return index === undefined ? undefined : Number(index);
 }
 
 /** Approximate bytes a row adds to a file before compression: what file-size limits count. */

@@ -164,6 +164,8 @@ export const HEADERS = {
   originalSubject: "Sluice-Original-Subject",
   originalStream: "Sluice-Original-Stream",
   streamSequence: "Sluice-Stream-Seq",
+  /** On a dead letter of one event of a batch message (subjects/event-batch.ts): its place in the batch, from 0. */
+  eventIndex: "Sluice-Event-Index",
   deliveries: "Sluice-Deliveries",
   failedAt: "Sluice-Failed-At",
   replayCount: "Sluice-Replay-Count",

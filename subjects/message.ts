@@ -4,8 +4,13 @@
 export interface Inbound {
   readonly subject: string;
   readonly stream: string;
-  /** Stream sequence: with the stream name, the message's identity. */
+  /** Stream sequence: with the stream name (and `index`), the event's identity. */
   readonly seq: number;
+  /**
+   * The event's place within its message when the message carries a batch (subjects/event-batch.ts):
+   * 0, 1, …; undefined for a message that is one event. (stream, seq, index) identifies the event.
+   */
+  readonly index?: number;
   /** 1 on first delivery. */
   readonly deliveries: number;
   /** When the stream stored the message, epoch ms. */

@@ -19,6 +19,7 @@ const SLOWEST_FIRST: readonly string[] = [
   "chaos/chaos.test.ts",
   "cli/shutdown.test.ts",
   "validate/crash.test.ts",
+  "validate/crash-batched.test.ts",
   "hostile/dlq.test.ts",
   "models/forecast-eval.test.ts",
   "bench/memory.test.ts",

@@ -6,6 +6,7 @@ import {
   addRow,
   borrowedEngine,
   DATASETS,
+  eventIndexOf,
   lakeRowOf,
   LakeStore,
   LakeStoreError,
@@ -19,7 +20,7 @@ import {
   type OpenFile,
   type OpenFileSnapshot,
 } from "../../lake/index.ts";
-import type { Logger } from "../runtime/actor.ts";
+import type { Inbound, Logger } from "../runtime/actor.ts";
 import { defineKeyedActor, fingerprintOf, type KeyedActorDefinition, type TaskSpec } from "../runtime/keyed/actor.ts";
 import { keyedActor, type KeyedRunOptions } from "../runtime/keyed/run.ts";
 import type { LoopActor } from "../runtime/supervisor.ts";
@@ -47,12 +48,15 @@ interface LakeState {
   readonly task: LakeTask;
   /** Every message up to here is in a lake file: skipped when read again. */
   doneThrough: number;
+  /** For a batch message cut between two files: its events up to this index are in a file; undefined when all of it is. */
+  doneIndex: number | undefined;
   /** The file being filled; part of the checkpoint, so no message is in neither a file nor it. */
   open: OpenFile | undefined;
 }
 
 interface LakeSnapshot {
   readonly doneThrough: number;
+  readonly doneIndex?: number;
   readonly open: OpenFileSnapshot | null;
 }
 
@@ -127,24 +131,35 @@ export function lakeDefinition(opts: LakeActorOptions): KeyedActorDefinition<Lak
     stop() {
       stopping.abort();
     },
-    createState: (task) => ({ task, doneThrough: lakeEnd.get(task.id) ?? 0, open: undefined }),
-    snapshot: (s): LakeSnapshot => ({ doneThrough: s.doneThrough, open: s.open ? snapshotOpenFile(s.open) : null }),
+    createState: (task) => ({ task, doneThrough: lakeEnd.get(task.id) ?? 0, doneIndex: undefined, open: undefined }),
+    snapshot: (s): LakeSnapshot => ({ doneThrough: s.doneThrough, ...(s.doneIndex !== undefined ? { doneIndex: s.doneIndex } : {}), open: s.open ? snapshotOpenFile(s.open) : null }),
     restore: (task, snap) => {
       const s = snap as LakeSnapshot;
-      return { task, doneThrough: s.doneThrough, open: s.open ? restoreOpenFile(s.open) : undefined };
+      return { task, doneThrough: s.doneThrough, doneIndex: s.doneIndex, open: s.open ? restoreOpenFile(s.open) : undefined };
     },
     async handle(state, batch) {
-      for (const m of batch) {
-        if (m.seq <= state.doneThrough || !state.task.owns(m.subject)) continue;
-        const { open, complete } = addRow(state.open, lakeRowOf(m), opts.limits);
+      for (let i = 0; i < batch.length; i++) {
+        const m = batch[i];
+        if (isInAFile(state, m) || !state.task.owns(m.subject)) continue;
+        // The runtime hands a batch message's events over together: the next one is in this batch.
+        const moreOfItsMessage = m.index !== undefined && batch[i + 1]?.seq === m.seq;
+        const { open, complete } = addRow(state.open, lakeRowOf(m), opts.limits, moreOfItsMessage);
         for (const file of complete) {
           await writeDurably(state.task, file);
-          state.doneThrough = file.rows[file.rows.length - 1].seq;
+          const lastRow = file.rows[file.rows.length - 1];
+          state.doneThrough = lastRow.seq;
+          state.doneIndex = eventIndexOf(lastRow);
         }
         state.open = open;
       }
     },
   });
+}
+
+/** Whether `m` (an event: its sequence and place in its message) is already in a lake file. */
+function isInAFile(state: LakeState, m: Inbound): boolean {
+  if (m.seq !== state.doneThrough) return m.seq < state.doneThrough;
+  return state.doneIndex === undefined || (m.index ?? 0) <= state.doneIndex;
 }
 
 export function lakeActor(opts: LakeActorOptions): LoopActor {

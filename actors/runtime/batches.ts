@@ -1,11 +1,12 @@
 const TIMEOUT = Symbol("timeout");
 
 /**
- * Groups an async stream of messages into batches of at most `maxMessages`, handing over a
- * partial batch `maxWaitMs` after its first message. A pending read is carried over between
- * batches, so no message is lost at a batch boundary.
+ * Groups an async stream of messages into batches of at most `maxMessages` (counted by `weight`:
+ * a message carrying many events counts as many), handing over a partial batch `maxWaitMs` after
+ * its first message. A pending read is carried over between batches, so no message is lost at a
+ * batch boundary; a message heavier than the limit is a batch of its own.
  */
-export async function* batches<T>(source: AsyncIterable<T>, maxMessages: number, maxWaitMs: number): AsyncGenerator<T[]> {
+export async function* batches<T>(source: AsyncIterable<T>, maxMessages: number, maxWaitMs: number, weight: (item: T) => number = () => 1): AsyncGenerator<T[]> {
   const iterator = source[Symbol.asyncIterator]();
   let pending: Promise<IteratorResult<T>> | undefined;
   for (;;) {
@@ -14,10 +15,11 @@ export async function* batches<T>(source: AsyncIterable<T>, maxMessages: number,
     pending = undefined;
     if (first.done) return;
     const batch: T[] = [first.value];
+    let size = weight(first.value);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<typeof TIMEOUT>((resolve) => (timer = setTimeout(() => resolve(TIMEOUT), maxWaitMs)));
     let ended = false;
-    while (batch.length < maxMessages) {
+    while (size < maxMessages) {
       pending ??= iterator.next();
       const next = await Promise.race([pending, timeout]);
       if (next === TIMEOUT) break;
@@ -27,6 +29,7 @@ export async function* batches<T>(source: AsyncIterable<T>, maxMessages: number,
         break;
       }
       batch.push(next.value);
+      size += weight(next.value);
     }
     clearTimeout(timer);
     yield batch;

@@ -1,12 +1,7 @@
 import { HEADERS, subject as subjects } from "../../subjects/catalog.ts";
 import type { Outbound } from "./actor.ts";
+import type { HeaderSource } from "./delivery.ts";
 import { fitBody } from "./size.ts";
-
-/** Headers as nats.js hands them over, on a delivered message (`JsMsg.headers`) or a stored one (`StoredMsg.header`). */
-interface HeaderSource {
-  keys(): string[];
-  get(key: string): string;
-}
 
 /** The message that failed, wherever it was read from: a delivery in hand or the stream by sequence. */
 export interface FailedMessage {
@@ -14,6 +9,8 @@ export interface FailedMessage {
   readonly stream: string;
   readonly subject: string;
   readonly seq: number;
+  /** The event's place in its batch message (subjects/event-batch.ts); undefined for a single-event message. */
+  readonly index?: number;
   readonly deliveries: number;
   readonly headers: HeaderSource | undefined;
   readonly data: Uint8Array;
@@ -24,8 +21,8 @@ export interface FailedMessage {
  * max_deliver in the handler, the max_deliver advisory, several instances hearing one advisory)
  * names it the same, so DLQ stores it once within its duplicate window.
  */
-export function deadLetterMsgId(actor: string, stream: string, seq: number): string {
-  return `dlq:${actor}:${stream}:${seq}`;
+export function deadLetterMsgId(actor: string, stream: string, seq: number, index?: number): string {
+  return index === undefined ? `dlq:${actor}:${stream}:${seq}` : `dlq:${actor}:${stream}:${seq}:${index}`;
 }
 
 /** The source token of `<kind>.<source>.…` subjects (raw, events), which names the DLQ subject. */
@@ -51,6 +48,7 @@ export function buildDeadLetter(failed: FailedMessage, code: string, reason: str
     [HEADERS.originalSubject]: failed.subject,
     [HEADERS.originalStream]: failed.stream,
     [HEADERS.streamSequence]: String(failed.seq),
+    ...(failed.index !== undefined ? { [HEADERS.eventIndex]: String(failed.index) } : {}),
     [HEADERS.deliveries]: String(failed.deliveries),
     [HEADERS.failedAt]: new Date(nowMs).toISOString(),
   });
@@ -59,7 +57,7 @@ export function buildDeadLetter(failed: FailedMessage, code: string, reason: str
   return {
     subject: subjects.dlq(failed.actor, sourceOf(failed.subject)),
     data,
-    msgId: deadLetterMsgId(failed.actor, failed.stream, failed.seq),
+    msgId: deadLetterMsgId(failed.actor, failed.stream, failed.seq, failed.index),
     headers: out,
   };
 }

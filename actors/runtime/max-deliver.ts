@@ -7,6 +7,7 @@ import type { ConsumerDefinition } from "../../subjects/consumers.ts";
 import { withDeadline } from "../../nats/deadline.ts";
 import type { Logger, Outbound } from "./actor.ts";
 import { buildDeadLetter, type LastErrors } from "./dead-letter.ts";
+import { eventsOrWhole } from "./delivery.ts";
 import { describeError } from "./errors.ts";
 import type { ActorMetrics } from "./metrics.ts";
 
@@ -74,14 +75,15 @@ export async function listenForMaxDeliveries(opts: MaxDeliveryOptions): Promise<
         const reason = recorded
           ? `gave up after ${advisory.deliveries} deliveries (max_deliver ${def.max_deliver}); the last one ended without a handler error (a crash, a shutdown or more than ack_wait); last error: ${recorded}`
           : `reached max_deliver ${def.max_deliver} after ${advisory.deliveries} deliveries with no handler error recorded by this process: the deliveries ended by a crash, a shutdown or a handler slower than ack_wait (${def.ack_wait / 1e9} s)`;
-        const letter = buildDeadLetter(
-          { actor, stream: def.stream, subject: stored.subject, seq: advisory.seq, deliveries: advisory.deliveries, headers: stored.header, data: stored.data },
+        // A batch message is dead-lettered event by event, each under its own id (its index).
+        const events = eventsOrWhole(stored.subject, advisory.seq, stored.header, stored.data);
+        const acks = await Promise.all(events.map((e) => opts.publish(buildDeadLetter(
+          { actor, stream: def.stream, subject: stored.subject, seq: advisory.seq, index: e.index, deliveries: advisory.deliveries, headers: e.headers, data: e.data },
           "max_deliver",
           reason,
           nc.info?.max_payload ?? Infinity,
-        );
-        const ack = await opts.publish(letter, stored.header);
-        if (!ack.duplicate) metrics.deadLettered++;
+        ), stored.header)));
+        for (const ack of acks) if (!ack.duplicate) metrics.deadLettered++;
         metrics.lastProgressAt = Date.now();
         opts.lastErrors.forget(advisory.seq);
         return;

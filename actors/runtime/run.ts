@@ -1,6 +1,6 @@
 import { context, SpanStatusCode, trace, type Span, type Tracer } from "@opentelemetry/api";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type PubAck } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JsMsg, type PubAck } from "@nats-io/jetstream";
 import type { MsgHdrs } from "@nats-io/nats-core";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ensureConsumer } from "../../subjects/setup.ts";
@@ -10,6 +10,7 @@ import { DEFAULT_BROKER_TIMEOUT_MS, withDeadline } from "../../nats/deadline.ts"
 import { AckedPublisher } from "../../nats/publish.ts";
 import type { ActorContext, ActorDefinition, Inbound, Logger, Outbound, ServiceProvider } from "./actor.ts";
 import { batches } from "./batches.ts";
+import { eventCount } from "./delivery.ts";
 import { buildDeadLetter, LastErrors } from "./dead-letter.ts";
 import { describeError, isRetryable, PoisonError, type RetryableError } from "./errors.ts";
 import { MinHeap } from "./heap.ts";
@@ -40,6 +41,17 @@ export class PublishError extends Error {
 
 /** How long one publish may wait for its PubAck; the batch fails (and is redelivered) after that. */
 const PUBLISH_TIMEOUT_MS = DEFAULT_BROKER_TIMEOUT_MS;
+
+/** A batch's events grouped by the message that carries them, in delivery order. */
+function byMessage(items: readonly Tracked[]): Tracked[][] {
+  const groups: Tracked[][] = [];
+  for (const t of items) {
+    const last = groups[groups.length - 1];
+    if (last && last[0].msg === t.msg) last.push(t);
+    else groups.push([t]);
+  }
+  return groups;
+}
 
 function backoffMs(attempt: number, baseMs: number): number {
   return Math.min(30_000, baseMs * 2 ** Math.min(attempt, 10));
@@ -93,7 +105,7 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
 
   const deadLetter = (t: Tracked, code: string, reason: string) =>
     publish(buildDeadLetter(
-      { actor: actor.name, stream: def.stream, subject: t.msg.subject, seq: t.msg.seq, deliveries: t.msg.info.deliveryCount, headers: t.msg.headers, data: t.msg.data },
+      { actor: actor.name, stream: def.stream, subject: t.msg.subject, seq: t.inbound.seq, index: t.inbound.index, deliveries: t.msg.info.deliveryCount, headers: t.headers, data: t.inbound.data },
       code,
       reason,
       nc.info?.max_payload ?? Infinity,
@@ -134,40 +146,58 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
     metrics.emitted += outputs.length;
     metrics.deadLettered += results.slice(outputs.length).filter((r) => !(r as PromiseFulfilledResult<PubAck>).value.duplicate).length;
 
-    for (const t of items) {
-      const rejected = plan.rejected.get(t.inbound);
-      const retry = plan.retried.get(t.inbound);
-      if (rejected || exhausted.has(t.inbound)) {
-        // No reason argument: `+TERM <reason>` needs nats-server 2.10.4; 2.9 ignores it and redelivers.
-        t.msg.term();
-        lastErrors.forget(t.inbound.seq);
-        progressed();
-        const span = processSpan(tracer, actor.name, def, t);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: rejected?.message ?? "max_deliver exhausted" });
-        span.end();
-      } else if (retry) {
-        const delay = isRetryable(retry) ? retry.delayMs : backoffMs(t.inbound.deliveries - 1, 500);
+    // Each event's fate, then its message's: a message carrying a batch is acked once every event
+    // in it is decided. One event to retry redelivers its whole message (the others' outputs are
+    // published again under the same ids, which JetStream drops); one to hold holds it.
+    for (const events of byMessage(items)) {
+      const msg = events[0].msg;
+      let retryDelay: number | undefined;
+      let retryError: Error | undefined;
+      let holdUntil: number | undefined;
+      let heldEvent: Tracked | undefined;
+      let terminated = 0;
+      for (const t of events) {
+        const rejected = plan.rejected.get(t.inbound);
+        const retry = plan.retried.get(t.inbound);
+        if (rejected || exhausted.has(t.inbound)) {
+          terminated++;
+          const span = processSpan(tracer, actor.name, def, t);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: rejected?.message ?? "max_deliver exhausted" });
+          span.end();
+        } else if (retry) {
+          const delay = isRetryable(retry) ? retry.delayMs : backoffMs(t.inbound.deliveries - 1, 500);
+          retryDelay = Math.max(retryDelay ?? 0, delay);
+          retryError ??= retry;
+          metrics.retried++;
+          const span = processSpan(tracer, actor.name, def, t);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(retry) });
+          span.end();
+        } else if (plan.held.has(t.inbound)) {
+          const until = plan.held.get(t.inbound)!;
+          if (holdUntil === undefined || until > holdUntil) [holdUntil, heldEvent] = [until, t];
+        } else {
+          metrics.acked++;
+          t.span?.end();
+        }
+      }
+      if (retryError) {
         // Remembered for the max_deliver advisory, should the next delivery end without an error.
-        lastErrors.record(t.inbound.seq, describeError(retry));
-        t.msg.nak(delay);
-        metrics.retried++;
-        const span = processSpan(tracer, actor.name, def, t);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(retry) });
-        span.end();
-      } else if (plan.held.has(t.inbound)) {
-        held.push(plan.held.get(t.inbound)!, t);
+        lastErrors.record(msg.seq, describeError(retryError));
+        msg.nak(retryDelay);
+      } else if (heldEvent) {
+        held.push(holdUntil!, heldEvent);
       } else {
-        t.msg.ack();
-        lastErrors.forget(t.inbound.seq);
-        metrics.acked++;
+        // No reason argument: `+TERM <reason>` needs nats-server 2.10.4; 2.9 ignores it and redelivers.
+        if (terminated === events.length) msg.term();
+        else msg.ack();
+        lastErrors.forget(msg.seq);
         progressed();
-        t.span?.end();
       }
     }
     if (plan.release !== undefined) {
       for (const t of held.popUpTo(plan.release)) {
         t.msg.ack();
-        lastErrors.forget(t.inbound.seq);
+        lastErrors.forget(t.msg.seq);
         metrics.acked++;
         progressed();
         t.span?.end();
@@ -187,7 +217,7 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
         metrics.batchRetries++;
         const delay = Math.min(backoffMs(attempt, (err as RetryableError).delayMs), ackWaitMs / 3);
         if (attempt === 0 || attempt % 10 === 0) log.warn(`${actor.name}: ${describeError(err)}; holding ${items.length} messages and retrying in ${delay} ms`);
-        for (const t of items) t.msg.working();
+        for (const events of byMessage(items)) events[0].msg.working();
         await sleep(delay, undefined, { signal }).catch(() => undefined);
         if (signal.aborted) throw err;
       }
@@ -265,17 +295,17 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
   signal.addEventListener("abort", onAbort, { once: true });
   try {
     await actor.start?.(startContext(actor, deps, tracer));
-    for await (const batch of batches(messages, actor.batch.max_messages, actor.batch.max_wait_ms)) {
+    for await (const batch of batches(messages, actor.batch.max_messages, actor.batch.max_wait_ms, eventCount)) {
       if (tickError) break;
       // Work arriving after an idle spell starts the stuck clock now, not at the last ack.
       if (metrics.inFlight === 0 && metrics.pending === 0) progressed();
-      inFlight = batch.map((msg) => track(def, msg));
+      inFlight = batch.flatMap((msg) => track(def, msg));
       metrics.inFlight += inFlight.length;
       const last = batch[batch.length - 1];
       metrics.pending = last.info.pending;
       position.pending = last.info.pending;
       position.deliveredSeq = Math.max(position.deliveredSeq, last.seq);
-      metrics.received += batch.length;
+      metrics.received += inFlight.length;
       metrics.lastBatchAt = Date.now();
       const items = inFlight;
       try {
@@ -297,10 +327,12 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
     // message loses a delivery (max_deliver counts it) and waits out its ack wait unseen.
     const closing = messages.close().catch(() => undefined);
     // Whatever is unacked goes back to the stream at once, for this or another instance.
+    const unacked = new Set<JsMsg>();
     for (const t of [...inFlight, ...held.clear()]) {
-      t.msg.nak();
+      unacked.add(t.msg);
       t.span?.end();
     }
+    for (const msg of unacked) msg.nak();
     showHeld();
     // close() can wait on a pull that a restarted server never answers; do not hang the restart on it.
     await Promise.race([closing, sleep(2_000)]);

@@ -4,48 +4,56 @@ import type { MsgHdrs } from "@nats-io/nats-core";
 import type { ConsumerDefinition } from "../../subjects/consumers.ts";
 import { extractContext } from "../../otel/propagation.ts";
 import type { Inbound } from "./actor.ts";
-import { deliveryOf } from "./delivery.ts";
+import { deliveryOf, eventsOrWhole, spanContextOf, type HeaderSource } from "./delivery.ts";
 
 /**
- * A delivery in hand: the broker handle, the handler's plain view of it, the trace it arrived
- * with, and its own process span once it needs one ({@link processSpan}).
+ * An event in hand: the broker handle of the message that carries it, the handler's plain view of
+ * it, the trace it arrived with, and its own process span once it needs one ({@link processSpan}).
+ * A batch message (subjects/event-batch.ts) is several of these sharing one `msg`.
  */
 export interface Tracked {
   readonly msg: JsMsg;
   readonly inbound: Inbound;
-  /** The span context in the message's trace headers; undefined when it carries none. */
+  /** The event's own headers, for its dead letter: the message's, or a batched event's traceparent. */
+  readonly headers: HeaderSource | undefined;
+  /** The span context in the event's trace headers (or its batch line); undefined when it carries none. */
   readonly carried: SpanContext | undefined;
   span: Span | undefined;
 }
 
 /**
- * A delivered message as the handler sees it. Headers are copied when first asked for: most
- * handlers never read them. The trace id is the one the message arrived with (its lineage); for a
- * message that carries none, the all-zero id OpenTelemetry uses for "no trace" (what rows held
- * before, from a span that had no parent), so a stored trace id always has 32 characters.
+ * The events of a delivered message as the handler sees them. Headers are copied when first asked
+ * for: most handlers never read them. The trace id is the one the event arrived with (its
+ * lineage); for an event that carries none, the all-zero id OpenTelemetry uses for "no trace"
+ * (what rows held before, from a span that had no parent), so a stored trace id always has 32
+ * characters.
  */
-export function track(def: ConsumerDefinition, msg: JsMsg): Tracked {
-  const parent = trace.getSpanContext(extractContext(msg.headers, ROOT_CONTEXT));
-  const carried = parent && trace.isSpanContextValid(parent) ? parent : undefined;
-  let headers: Map<string, string> | undefined;
+export function track(def: ConsumerDefinition, msg: JsMsg): Tracked[] {
   const { seq, deliveries, timestampMs } = deliveryOf(msg);
-  const inbound: Inbound = {
-    subject: msg.subject,
-    stream: def.stream,
-    seq,
-    deliveries,
-    timestampMs,
-    data: msg.data,
-    get headers() {
-      if (!headers) {
-        headers = new Map();
-        if (msg.headers) for (const key of msg.headers.keys()) headers.set(key, msg.headers.get(key));
-      }
-      return headers;
-    },
-    traceId: carried?.traceId ?? INVALID_TRACEID,
-  };
-  return { msg, inbound, carried, span: undefined };
+  const events = eventsOrWhole(msg.subject, seq, msg.headers, msg.data);
+  return events.map((e) => {
+    const parent = e.index === undefined ? trace.getSpanContext(extractContext(msg.headers, ROOT_CONTEXT)) : spanContextOf(e.traceparent);
+    const carried = parent && trace.isSpanContextValid(parent) ? parent : undefined;
+    let headers: Map<string, string> | undefined;
+    const inbound: Inbound = {
+      subject: msg.subject,
+      stream: def.stream,
+      seq,
+      ...(e.index !== undefined ? { index: e.index } : {}),
+      deliveries,
+      timestampMs,
+      data: e.data,
+      get headers() {
+        if (!headers) {
+          headers = new Map();
+          if (e.headers) for (const key of e.headers.keys()) headers.set(key, e.headers.get(key));
+        }
+        return headers;
+      },
+      traceId: carried?.traceId ?? INVALID_TRACEID,
+    };
+    return { msg, inbound, headers: e.headers, carried, span: undefined };
+  });
 }
 
 /**
@@ -86,6 +94,7 @@ export function processSpan(tracer: Tracer, actor: string, def: ConsumerDefiniti
       "messaging.consumer.group.name": def.durable_name,
       "messaging.nats.stream": def.stream,
       "messaging.nats.stream_sequence": t.msg.seq,
+      ...(t.inbound.index !== undefined ? { "sluice.event_index": t.inbound.index } : {}),
       "messaging.nats.delivery_count": t.msg.info.deliveryCount,
       "sluice.actor": actor,
     },

@@ -100,8 +100,10 @@ export function sinkActors(opts: SinkActorsOptions): Record<"clickhouse-sink-eve
           const actor = h(HEADERS.actor) || fromSubject?.actor || "unknown";
           const stream = h(HEADERS.originalStream);
           const seq = Number(h(HEADERS.streamSequence) || 0);
+          // One event of a batch message: its index completes the identity (ids without one are single-event messages', as before batching).
+          const index = h(HEADERS.eventIndex);
           return deadLetterRow({
-            dlq_id: `${actor}:${stream}:${seq}`,
+            dlq_id: index ? `${actor}:${stream}:${seq}:${index}` : `${actor}:${stream}:${seq}`,
             received_at: Date.parse(h(HEADERS.failedAt)) || input.timestampMs,
             actor,
             source: fromSubject?.source ?? "unknown",

@@ -11,6 +11,8 @@ import { createValidator, type ValidatorOptions } from "./validate.ts";
 import { SERVICES } from "../services.ts";
 import { createIngestProtection, readKeyring, type IngestProtection, type KeyringLocation } from "../../pii/index.ts";
 import { isSource, SOURCES, type Source } from "../../subjects/sources.ts";
+import { STREAMS, subject } from "../../subjects/catalog.ts";
+import { RecentIds } from "./recent-ids.ts";
 import { PoisonError } from "../../subjects/errors.ts";
 import { createEnricher, followReferences, KIND_NAMES, ReferenceCache, referenceBucket, REFERENCE_BUCKET_OPTIONS, type MissingReference } from "../../enrich/index.ts";
 
@@ -20,12 +22,26 @@ export interface ValidateActorOptions extends ValidatorOptions, KeyedRunOptions 
   readonly keyring?: KeyringLocation;
   /** Per source, what an event without its reference entry does (enrich/); default `flag`. */
   readonly missingReference?: Readonly<Partial<Record<string, MissingReference>>>;
+  /** Carry many events in one EVENTS message (subjects/event-batch.ts); default false (`SLUICE_EVENTS_BATCH`, off). */
+  readonly batchEvents?: boolean;
 }
 
 interface ValidateState {
   readonly task: ValidateTask;
   readonly gate: QualityGate;
+  /** With batching on: the event ids published within EVENTS' duplicate window (recent-ids.ts). */
+  readonly recent: RecentIds | undefined;
 }
+
+/** A checkpoint with batching on: the gate's snapshot and the recent event ids; without, the gate's snapshot alone (as before batching). */
+interface BatchingSnapshot {
+  readonly gate: GateSnapshot;
+  readonly recentEventIds: Array<[string, number]>;
+}
+
+/** EVENTS' duplicate window, in RAW stream time, and how many ids per task validate keeps for it. */
+const DUPLICATE_WINDOW_MS = STREAMS.EVENTS.duplicate_window / 1_000_000;
+const MAX_TRACKED_IDS = 200_000;
 
 /**
  * Bumped when what a checkpoint means changes. Deliberately not a hash of the config (suites,
@@ -61,6 +77,8 @@ export function validateDefinition(opts: ValidateActorOptions): KeyedActorDefini
   const suites = loadSuites();
   const tasks = validateTasks();
   const fingerprint = fingerprintOf([VALIDATE_STATE_VERSION, tasks.map((t) => [t.id, t.filter])]);
+  const batching = opts.batchEvents === true;
+  const newRecent = () => (batching ? new RecentIds(DUPLICATE_WINDOW_MS, MAX_TRACKED_IDS) : undefined);
   return defineKeyedActor<ValidateState, ValidateTask>({
     name: "validate",
     reads: { mode: "keyed", stream: "RAW", tasks },
@@ -87,17 +105,26 @@ export function validateDefinition(opts: ValidateActorOptions): KeyedActorDefini
     async stop() {
       await references?.stop();
     },
+    // Ordinary events go out many to a message; a replayed one (it carries the replay count, which
+    // the sinks look up) keeps a message and an id of its own.
+    batchOutputs: !batching ? undefined : {
+      stream: "EVENTS",
+      batchable: (out) => out.subject.startsWith(EVENTS_PREFIX) && out.headers === undefined,
+      filter: (task) => (task.source ? subject.eventsAll(task.source) : undefined),
+    },
     // Before it was keyed, validate read the durable RAW/validate: what that acknowledged is not published again.
     outputsDoneThrough: durableAckFloor("RAW", "validate"),
-    createState: (task) => ({ task, gate: createQualityGate(suites) }),
-    snapshot: (state) => state.gate.snapshot(),
+    createState: (task) => ({ task, gate: createQualityGate(suites), recent: newRecent() }),
+    snapshot: (state): GateSnapshot | BatchingSnapshot => (state.recent ? { gate: state.gate.snapshot(), recentEventIds: state.recent.snapshot() } : state.gate.snapshot()),
     restore(task, snapshot) {
       const gate = createQualityGate(suites);
-      gate.restore(snapshot as GateSnapshot);
-      return { task, gate };
+      const withIds = snapshot !== null && typeof snapshot === "object" && "recentEventIds" in snapshot ? (snapshot as BatchingSnapshot) : undefined;
+      gate.restore(withIds ? withIds.gate : (snapshot as GateSnapshot));
+      const recent = batching ? RecentIds.restore(DUPLICATE_WINDOW_MS, MAX_TRACKED_IDS, withIds?.recentEventIds) : undefined;
+      return { task, gate, recent };
     },
     handle(state, batch, ctx) {
-      const { task, gate } = state;
+      const { task, gate, recent } = state;
       for (const input of batch) {
         // DQ report ids are scoped by the task like every keyed output: one report per task, source, expectation and minute.
         for (const out of gate.advance(input.timestampMs, ctx.scope)) ctx.emitUnbound(out);
@@ -107,7 +134,10 @@ export function validateDefinition(opts: ValidateActorOptions): KeyedActorDefini
         // task's, so that EVENTS stores an event once whichever task, configuration or consumption
         // mode validated it (it is the id the durable-consumer validate used).
         const size = verdict.ok ? sizeNear(verdict.out, maxPayload) : 0;
-        if (verdict.ok && size <= maxPayload) ctx.emit(input, verdict.out);
+        if (verdict.ok && size <= maxPayload) {
+          // A repeat EVENTS would have dropped by its id: dropped here as silently.
+          if (!recent || !verdict.out.msgId || !recent.repeat(verdict.out.msgId, input.timestampMs)) ctx.emit(input, verdict.out);
+        }
         else {
           // Too large an event is dead-lettered here, not by the runtime, which would send RAW's clear bytes.
           const error = verdict.ok ? new PoisonError("too_large", `${input.subject} (stream ${input.stream} seq ${input.seq}): its event on ${verdict.out.subject} would be about ${size} bytes, over the server's max_payload of ${maxPayload}`) : verdict.error;
@@ -119,6 +149,8 @@ export function validateDefinition(opts: ValidateActorOptions): KeyedActorDefini
     },
   });
 }
+
+const EVENTS_PREFIX = "events.";
 
 /** An output's wire size when it may be near `max` (counted exactly), else a bound well under it: most events are far smaller. */
 function sizeNear(out: Outbound, max: number): number {

@@ -16,7 +16,7 @@ import { NatsServer } from "../harness/nats-server.ts";
 import { ClickHouseServer } from "../harness/clickhouse-server.ts";
 import { chaosWorkload, type ChaosWorkload, type RawMessage } from "../harness/chaos-workload.ts";
 import { SplitPipeline } from "../harness/split-pipeline.ts";
-import { diffRows, pipelineState, quiesce, scalar, streamMessages, tableRows, toRow, type Row, type StreamMessage, type TableSpec } from "../harness/run-snapshot.ts";
+import { diffRows, pipelineState, quiesce, scalar, streamEvents, streamMessages, tableRows, toRow, type Row, type StreamMessage, type TableSpec } from "../harness/run-snapshot.ts";
 import { waitFor } from "../harness/wait.ts";
 import { expectedAlerts } from "../detect/helpers.ts";
 
@@ -151,7 +151,9 @@ async function consumerInfo(nc: NatsConnection, stream: string, durable: string)
   return withDeadline(jsm.consumers.info(stream, durable), { what: `consumer ${stream}/${durable} info` });
 }
 
+/** Messages in `stream`; for EVENTS, events (a batch message counts as its events). */
 async function streamSize(nc: NatsConnection, stream: string): Promise<number> {
+  if (stream === "EVENTS") return streamEvents(nc, stream);
   const jsm = await jetstreamManager(nc);
   return (await withDeadline(jsm.streams.info(stream), { what: `stream ${stream} info` })).state.messages;
 }

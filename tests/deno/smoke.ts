@@ -1,6 +1,7 @@
 // Runs under Deno (`deno task --config deno-compatible.json smoke`) against the nats-server named
 // by NATS_URL: the validate actor, unchanged, consumes three raw messages and publishes three
 // envelopes. Prints "deno smoke: ok <runtime>" on success; exits non-zero otherwise.
+import { streamEvents } from "../harness/run-snapshot.ts";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { BUILT_IN_SCHEMAS, validateActor } from "../../actors/validate/index.ts";
@@ -22,7 +23,8 @@ const deadline = Date.now() + 20_000;
 let stored = 0;
 while (Date.now() < deadline && stored < 3) {
   await new Promise((r) => setTimeout(r, 100));
-  stored = (await jsm.streams.info("EVENTS")).state.messages;
+  // Events, not messages: validate may carry the three in one EVENTS message.
+  stored = await streamEvents(nc, "EVENTS");
 }
 controller.abort();
 await running;

@@ -1,4 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
+import { eventsOf, spanContextOf } from "../../actors/runtime/delivery.ts";
 import { jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
 import { collect, withDeadline } from "../../nats/deadline.ts";
 import { detectDefinition, type DetectActorOptions } from "../../actors/detect/index.ts";
@@ -43,9 +44,11 @@ export async function expectedAlerts(nc: NatsConnection, opts: DetectActorOption
   const out = new Map<string, string>();
   for (const task of def.reads.tasks) {
     const matches = (subject: string) => task.filter.some((f) => f.endsWith(">") ? subject.startsWith(f.slice(0, -1)) : subject === f);
-    const inputs: Inbound[] = events.filter((m) => matches(m.subject)).map((m) => ({
-      subject: m.subject, stream: "EVENTS", seq: m.seq, deliveries: 1, timestampMs: Number(m.timestampNanos / 1_000_000n), headers: new Map(), data: m.data, traceId: carriedTraceId(m),
-    }));
+    // A batch message's events one by one, as the runtime hands them over (actors/runtime/delivery.ts).
+    const inputs: Inbound[] = events.filter((m) => matches(m.subject)).flatMap((m) => eventsOf(m.subject, m.seq, m.headers, m.data).map((e) => ({
+      subject: m.subject, stream: "EVENTS", seq: m.seq, ...(e.index !== undefined ? { index: e.index } : {}), deliveries: 1, timestampMs: Number(m.timestampNanos / 1_000_000n), headers: new Map(), data: e.data,
+      traceId: e.index === undefined ? carriedTraceId(m) : spanContextOf(e.traceparent)?.traceId ?? "",
+    })));
     const state = def.createState(task);
     const record = (o: Outbound) => out.set(o.msgId!, typeof o.data === "string" ? o.data : new TextDecoder().decode(o.data));
     def.handle(state, inputs, {

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from "node:fs";
+import { streamEvents } from "./run-snapshot.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -26,7 +27,9 @@ export async function startTestPipeline(natsUrl: string, opts: { clickhouseUrl?:
   // Under SLUICE_TEST_NATS_AUTH=on the actors sign in as their own generated user.
   const server = NatsServer.withTestAuth(natsUrl);
   const credentials = server?.credentialsDir ? { SLUICE_NATS_CREDENTIALS: server.credentialsDir } : {};
-  const config = loadConfig(withTestKeyring({ SLUICE_STATE_DIR: stateDir, CLICKHOUSE_URL: opts.clickhouseUrl, SLUICE_LOG_LEVEL: "warn", ...credentials, ...opts.env }));
+  // SLUICE_EVENTS_BATCH from the caller's environment: a benchmark or a test run compares both formats.
+  const batching = process.env.SLUICE_EVENTS_BATCH ? { SLUICE_EVENTS_BATCH: process.env.SLUICE_EVENTS_BATCH } : {};
+  const config = loadConfig(withTestKeyring({ SLUICE_STATE_DIR: stateDir, CLICKHOUSE_URL: opts.clickhouseUrl, SLUICE_LOG_LEVEL: "warn", ...batching, ...credentials, ...opts.env }));
   const actors = opts.actors ?? ACTOR_NAMES;
   if (server) {
     await server.ensureProcessUser(actors, config.partitions);
@@ -68,7 +71,9 @@ export async function publishAll(nc: NatsConnection, messages: TestMessage[]): P
   await nc.flush();
 }
 
+/** Messages in `stream`; for EVENTS, events (a batch message counts as its events). */
 export async function streamCount(nc: NatsConnection, stream: string): Promise<number> {
+  if (stream === "EVENTS") return streamEvents(nc, stream);
   const info = await (await jetstreamManager(nc)).streams.info(stream);
   return info.state.messages;
 }

@@ -1,8 +1,10 @@
 import type { ClickHouseClient } from "@clickhouse/client";
-import { jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
+import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { setTimeout as sleep } from "node:timers/promises";
 import { withDeadline } from "../../nats/deadline.ts";
+import { eventCount, eventsOf } from "../../actors/runtime/delivery.ts";
+import { eventMsgId } from "../../subjects/identity.ts";
 
 /**
  * What a run left behind, reduced to what must not depend on timing, for comparing a faulted run
@@ -114,12 +116,18 @@ export function diffRows(a: readonly Row[], b: readonly Row[], labels: [string, 
 
 export interface StreamMessage {
   readonly seq: number;
+  /** The event's place in its batch message (subjects/event-batch.ts); undefined for a single-event message. */
+  readonly index?: number;
   readonly subject: string;
+  /**
+   * The message's `Nats-Msg-Id`; for an event of a batch message, the id it would have on its own
+   * (subjects/identity.ts, from its envelope), so "no id twice" still means "no event twice".
+   */
   readonly msgId: string | undefined;
   readonly data: string;
 }
 
-/** Every message of `stream` in sequence order, read with an ordered consumer. */
+/** Every event of `stream` in stream order (a batch message's events in their order), read with an ordered consumer. */
 export async function streamMessages(nc: NatsConnection, stream: string, timeoutMs = 30_000): Promise<StreamMessage[]> {
   const jsm = await jetstreamManager(nc);
   const info = await withDeadline(jsm.streams.info(stream), { what: `stream ${stream} info` });
@@ -131,7 +139,11 @@ export async function streamMessages(nc: NatsConnection, stream: string, timeout
     const out: StreamMessage[] = [];
     const messages = await consumer.consume({ max_messages: 1_000 });
     for await (const m of messages as AsyncIterable<JsMsg>) {
-      out.push({ seq: m.seq, subject: m.subject, msgId: m.headers?.get("Nats-Msg-Id") || undefined, data: decoder.decode(m.data) });
+      for (const e of eventsOf(m.subject, m.seq, m.headers, m.data)) {
+        const data = decoder.decode(e.data);
+        const msgId = e.index === undefined ? m.headers?.get("Nats-Msg-Id") || undefined : ownEventId(data);
+        out.push({ seq: m.seq, ...(e.index !== undefined ? { index: e.index } : {}), subject: m.subject, msgId, data });
+      }
       if (m.seq >= last) break;
     }
     await messages.close();
@@ -139,8 +151,52 @@ export async function streamMessages(nc: NatsConnection, stream: string, timeout
   }, { what: `read ${info.state.messages} messages of ${stream}`, timeoutMs });
 }
 
+/** The EVENTS id a batched event would have on its own message. */
+function ownEventId(json: string): string | undefined {
+  try {
+    const e = JSON.parse(json) as { source: string; key: string; event_id: string };
+    return eventMsgId(e.source, e.key, e.event_id);
+  } catch {
+    return undefined;
+  }
+}
+
+const counted = new WeakMap<NatsConnection, Map<string, { through: number; events: number }>>();
+
+/**
+ * How many events `stream` holds: its messages, a batch message counting as its events. Reads
+ * the headers of messages not counted before on this connection (streams in tests only grow).
+ */
+export async function streamEvents(nc: NatsConnection, stream: string): Promise<number> {
+  const jsm = await jetstreamManager(nc);
+  const info = await withDeadline(jsm.streams.info(stream), { what: `stream ${stream} info` });
+  const byStream = counted.get(nc) ?? new Map<string, { through: number; events: number }>();
+  counted.set(nc, byStream);
+  let known = byStream.get(stream);
+  if (!known || known.through > info.state.last_seq || info.state.messages === 0) known = { through: info.state.first_seq - 1, events: 0 };
+  if (info.state.messages === 0 || known.through >= info.state.last_seq) {
+    byStream.set(stream, known);
+    return known.events;
+  }
+  const last = info.state.last_seq;
+  const consumer = await withDeadline(jetstream(nc).consumers.get(stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: known.through + 1, headers_only: true }), { what: `headers-only consumer on ${stream}` });
+  const result = await withDeadline(async () => {
+    let { through, events } = known;
+    const messages = await consumer.consume({ max_messages: 1_000 });
+    for await (const m of messages as AsyncIterable<JsMsg>) {
+      events += eventCount(m);
+      through = m.seq;
+      if (m.seq >= last) break;
+    }
+    await messages.close();
+    return { through, events };
+  }, { what: `count the events of ${stream} after sequence ${known.through}`, timeoutMs: 30_000 });
+  byStream.set(stream, result);
+  return result.events;
+}
+
 export interface PipelineState {
-  /** Messages per stream. */
+  /** Messages per stream; for EVENTS, events (a batch message counts as its events). */
   readonly streams: Readonly<Record<string, number>>;
   /** Pending plus unacknowledged messages over every durable consumer of the watched streams. */
   readonly backlog: number;
@@ -157,7 +213,7 @@ export async function pipelineState(nc: NatsConnection): Promise<PipelineState> 
   let backlog = 0;
   for (const stream of WATCHED_STREAMS) {
     const info = await withDeadline(jsm.streams.info(stream), { what: `stream ${stream} info` });
-    streams[stream] = info.state.messages;
+    streams[stream] = stream === "EVENTS" ? await streamEvents(nc, stream) : info.state.messages;
     const list = await withDeadline(jsm.consumers.list(stream).next(), { what: `consumers of ${stream}` });
     for (const c of list) {
       if (!c.config.durable_name) continue;

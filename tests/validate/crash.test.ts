@@ -1,6 +1,8 @@
 // validate is a keyed actor: its tasks read RAW in order from checkpoints. These tests kill a real
 // `sluice actor validate` process with SIGKILL and check that what it leaves on EVENTS and DQ is
 // what one uninterrupted pass of its handler gives over the same RAW messages.
+import { eventsOf } from "../../actors/runtime/delivery.ts";
+import { eventMsgId } from "../../subjects/identity.ts";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -39,6 +41,22 @@ async function readAll(nc: NatsConnection, stream: string): Promise<JsMsg[]> {
     const batch = await collect(consumer.fetch({ max_messages: Math.min(total - out.length, 1_000), expires: 2_000 }), { what: `fetch ${stream}`, timeoutMs: 10_000 });
     if (batch.length === 0) break;
     out.push(...batch);
+  }
+  return out;
+}
+
+/**
+ * The events on EVENTS, a batch message's one by one: subject, the event's own id (a batched
+ * event's is the one it would have alone), body and warnings (only a single-event message carries them).
+ */
+async function readEvents(nc: NatsConnection): Promise<Array<{ subject: string; msgId: string; body: string; warnings: string }>> {
+  const out: Array<{ subject: string; msgId: string; body: string; warnings: string }> = [];
+  for (const m of await readAll(nc, "EVENTS")) {
+    for (const e of eventsOf(m.subject, m.seq, m.headers, m.data)) {
+      const body = text(e.data);
+      const { source, key, event_id } = JSON.parse(body) as { source: string; key: string; event_id: string };
+      out.push({ subject: m.subject, msgId: e.index === undefined ? m.headers?.get(HEADERS.msgId) ?? "" : eventMsgId(source, key, event_id), body, warnings: e.index === undefined ? m.headers?.get(HEADERS.dqWarnings) ?? "" : "" });
+    }
   }
   return out;
 }
@@ -114,12 +132,12 @@ function handled(def: ReturnType<typeof validateDefinition>, raw: JsMsg[]): Expe
 async function storedEvents(nc: NatsConnection): Promise<{ byKey: Map<string, Stored[]>; ids: string[] }> {
   const byKey = new Map<string, Stored[]>();
   const ids: string[] = [];
-  for (const m of await readAll(nc, "EVENTS")) {
-    const id = m.headers?.get(HEADERS.msgId) ?? "";
+  for (const m of await readEvents(nc)) {
+    const id = m.msgId;
     ids.push(id);
-    const list = byKey.get(keyOf(m.string())) ?? [];
-    list.push([m.subject, id, m.string(), m.headers?.get(HEADERS.dqWarnings) ?? ""]);
-    byKey.set(keyOf(m.string()), list);
+    const list = byKey.get(keyOf(m.body)) ?? [];
+    list.push([m.subject, id, m.body, m.warnings]);
+    byKey.set(keyOf(m.body), list);
   }
   return { byKey, ids };
 }
@@ -244,9 +262,9 @@ test("the gate's unique and monotonic state survives SIGKILL: a repeat of an id 
     // Another key with the same event id (a new event on EVENTS, a repeat for event_id_unique), and s-a going back in time.
     await publishAll(env.nc, [reading("s-b", "dup-1", iso(9_000)), reading("s-a", "back-1", iso(20_000))]);
     await waitFor(() => streamCount(env.nc, "EVENTS"), (n) => n >= 4, 30_000);
-    const warnings = Object.fromEntries((await readAll(env.nc, "EVENTS")).map((m) => {
-      const e = JSON.parse(m.string()) as { key: string; event_id: string };
-      return [`${e.key}/${e.event_id}`, m.headers?.get(HEADERS.dqWarnings) ?? ""];
+    const warnings = Object.fromEntries((await readEvents(env.nc)).map((m) => {
+      const e = JSON.parse(m.body) as { key: string; event_id: string };
+      return [`${e.key}/${e.event_id}`, m.warnings];
     }));
     assert.equal(warnings, { "s-a/dup-1": "", "s-c/filler-1": "", "s-b/dup-1": "event_id_unique", "s-a/back-1": "event_time_in_order" },
       `s-b repeats an id seen before the kill, s-a's back-1 steps back from a time seen before it\n${b.output}`);

@@ -1,4 +1,5 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { streamEvents } from "../harness/run-snapshot.ts";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { NatsServer } from "../harness/nats-server.ts";
@@ -87,12 +88,13 @@ export async function publishInChunks(nc: NatsConnection, messages: TestMessage[
 async function aggSettled(env: Env): Promise<string> {
   const jsm = await jetstreamManager(env.nc);
   const agg = await jsm.streams.info("AGG");
-  const events = await jsm.streams.info("EVENTS");
+  // Events, not messages: validate carries many in one EVENTS message.
+  const events = await streamEvents(env.nc, "EVENTS");
   const sink = await jsm.consumers.info("AGG", "clickhouse-sink-agg");
-  return `${events.state.messages}/${agg.state.messages}/${sink.num_pending + sink.num_ack_pending}`;
+  return `${events}/${agg.state.messages}/${sink.num_pending + sink.num_ack_pending}`;
 }
 
-/** Waits until EVENTS has `events` messages and AGG has stopped growing and is fully in ClickHouse. */
+/** Waits until EVENTS has `events` events and AGG has stopped growing and is fully in ClickHouse. */
 export async function settle(env: Env, events: number, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = "";

@@ -87,6 +87,17 @@ export interface KeyedActorDefinition<S, T extends TaskSpec = TaskSpec> {
    * streams' duplicate windows no longer remember.
    */
   outputsDoneThrough?(task: T, io: { readonly nc: NatsConnection; readonly signal: AbortSignal }): Promise<number>;
+  /**
+   * Outputs the runtime carries many to one message (subjects/event-batch.ts): of one handler
+   * batch, the outputs `batchable` accepts go out as one message per subject, named by the RAW
+   * range of their inputs. `filter(task)` is where the task's batches are on `stream`: after a
+   * crash the restore reads them (headers only) and publishes no input a stored batch holds.
+   */
+  readonly batchOutputs?: {
+    readonly stream: StreamName;
+    batchable(out: Outbound): boolean;
+    filter(task: T): string | undefined;
+  };
   /** After a batch's outputs are stored: gauges, span attributes. */
   report?(state: S, task: T, progress: { readonly seq: number; readonly span: Span }): void;
   /** The task stopped on this instance (handed over, lost, shut down). */

@@ -20,6 +20,12 @@ export interface Checkpoint {
   seq: number;
   /** What the actor's `snapshot` returned. */
   state: unknown;
+  /**
+   * For an actor that batches outputs (KeyedActorDefinition.batchOutputs): the output stream's
+   * sequence of the last batch stored before this checkpoint. A restore reads that stream's
+   * batches after it to learn which inputs the interrupted run already stored.
+   */
+  batchedThrough?: number;
   savedAt: number;
 }
 

@@ -8,7 +8,7 @@ import { AckedPublisher } from "../../../nats/publish.ts";
 import type { Inbound, Logger, Outbound } from "../actor.ts";
 import { batches } from "../batches.ts";
 import { buildDeadLetter } from "../dead-letter.ts";
-import { deliveryOf } from "../delivery.ts";
+import { deliveryOf, eventCount, eventsOrWhole, spanContextOf, traceparentOf, type HeaderSource } from "../delivery.ts";
 import { describeError, PoisonError } from "../errors.ts";
 import { metricsFor } from "../metrics.ts";
 import { bindOutput } from "../plan.ts";
@@ -17,6 +17,7 @@ import { wireSize } from "../size.ts";
 import { fingerprintOfTask, type KeyedActorDefinition, type KeyedContext, type TaskSpec } from "./actor.ts";
 import type { CheckpointStore } from "./checkpoint.ts";
 import type { Lease } from "./ownership.ts";
+import { packOutputs, StoredBatches, type OutputItem } from "./batched-outputs.ts";
 
 export interface TaskDeps<S, T extends TaskSpec> {
   readonly def: KeyedActorDefinition<S, T>;
@@ -114,6 +115,17 @@ export class TaskRunner<S, T extends TaskSpec> {
       quietThrough = await withDeadline(() => def.outputsDoneThrough!(task, { nc: deps.nc, signal: hard }), { what: `${name}: where an earlier deployment's outputs end`, signal: hard });
       if (quietThrough > 0) log.info(`${name}: no checkpoint; folding ${stream} from its start, publishing only after sequence ${quietThrough} (an earlier deployment published up to there)`);
     }
+    // Batches an interrupted run stored after the checkpoint: their inputs are not published again.
+    // A checkpoint from before batching has none to find.
+    const batching = def.batchOutputs;
+    const batchFilter = batching?.filter(task);
+    let stored = new StoredBatches();
+    if (batching && batchFilter && (!cp || cp.fingerprint !== fingerprint || cp.batchedThrough !== undefined)) {
+      const after = cp && cp.fingerprint === fingerprint ? cp.batchedThrough ?? 0 : 0;
+      stored = await StoredBatches.read(deps.nc, batching.stream, batchFilter, after, hard);
+      if (!stored.isEmpty) log.info(`${name}: ${batching.stream} holds batches of this task after sequence ${after}; their inputs are not published again`);
+    }
+    let batchedThrough = stored.lastSeq;
     if (signal.aborted) return;
 
     const consumer = await withDeadline(() => js.consumers.get(stream, {
@@ -128,7 +140,7 @@ export class TaskRunner<S, T extends TaskSpec> {
     let savedSeq = seq;
     let savedAt = Date.now();
     const save = async () => {
-      const stored = await store.save({ format: 2, actor: def.name, task: task.id, fingerprint, seq, state: def.snapshot(state), savedAt: Date.now() }, lease, hard);
+      const stored = await store.save({ format: 2, actor: def.name, task: task.id, fingerprint, seq, state: def.snapshot(state), savedAt: Date.now(), ...(batching ? { batchedThrough } : {}) }, lease, hard);
       savedSeq = seq;
       savedAt = Date.now();
       log.debug(`${name}: checkpoint at ${stream} sequence ${seq} (${stored} bytes)`);
@@ -145,9 +157,9 @@ export class TaskRunner<S, T extends TaskSpec> {
 
     let clean = false;
     try {
-      for await (const batch of batches(messages, def.batch.max_messages, def.batch.max_wait_ms)) {
+      for await (const batch of batches(messages, def.batch.max_messages, def.batch.max_wait_ms, eventCount)) {
         const links: Link[] = [];
-        const inputs = batch.map((m) => toInbound(m, stream));
+        const { inputs, origins } = toInbounds(batch, stream);
         for (const m of batch.slice(0, 64)) {
           const linked = trace.getSpanContext(extractContext(m.headers, ROOT_CONTEXT));
           if (linked && trace.isSpanContextValid(linked)) links.push({ context: linked });
@@ -169,8 +181,8 @@ export class TaskRunner<S, T extends TaskSpec> {
             "sluice.task": task.id,
           },
         });
-        metrics.received += batch.length;
-        metrics.inFlight += batch.length;
+        metrics.received += inputs.length;
+        metrics.inFlight += inputs.length;
         metrics.lastBatchAt = Date.now();
         try {
           await context.with(trace.setSpan(context.active(), span), async () => {
@@ -191,16 +203,19 @@ export class TaskRunner<S, T extends TaskSpec> {
               if (big) plan.rejected.set(input, new PoisonError("too_large", `${input.subject} (stream ${stream} seq ${input.seq}): its output on ${big.subject} would be about ${wireSize(big)} bytes, over the server's max_payload of ${maxPayload}`));
               else for (const out of outs) outputs.push({ out, input });
             }
-            const msgOf = plan.rejected.size + plan.bound.size > 0 ? new Map(inputs.map((input, i) => [input, batch[i]] as const)) : undefined;
+            const originOf = plan.rejected.size + plan.bound.size > 0 ? new Map(inputs.map((input, i) => [input, origins[i]] as const)) : undefined;
             const deadLetters = [...plan.rejected].map(([input, err]) => ({
               input,
-              out: buildDeadLetter({ actor: def.name, stream, subject: input.subject, seq: input.seq, deliveries: 1, headers: msgOf?.get(input)?.headers, data: err.body ?? input.data },
+              out: buildDeadLetter({ actor: def.name, stream, subject: input.subject, seq: input.seq, index: input.index, deliveries: 1, headers: originOf?.get(input)?.headers, data: err.body ?? input.data },
                 err.code, err.message, maxPayload, input.timestampMs),
             }));
             // Messages an earlier deployment already answered are folded, not answered again;
             // unbound outputs belong to the batch's last message.
             const fresh = <O extends { input?: Inbound }>(o: O) => (o.input ? o.input.seq : last) > quietThrough;
-            const all = quietThrough >= first ? [...outputs, ...deadLetters].filter(fresh) : [...outputs, ...deadLetters];
+            let all: Array<{ out: Outbound; input?: Inbound }> = quietThrough >= first ? [...outputs, ...deadLetters].filter(fresh) : [...outputs, ...deadLetters];
+            const batched = (o: { out: Outbound; input?: Inbound }): o is { out: Outbound; input: Inbound } => batching !== undefined && o.input !== undefined && batching.batchable(o.out);
+            // What an interrupted run already stored in a batch is not published again.
+            if (!stored.isEmpty) all = all.filter((o) => !(batched(o) && stored.holds(o.out.subject, o.input)));
             if (all.length === 0) return;
             await lease.check(`publish ${all.length} outputs of ${stream} sequences ${first}-${last}`, hard);
             // An input's outputs are children of its own process span, itself a child of the input's
@@ -208,25 +223,36 @@ export class TaskRunner<S, T extends TaskSpec> {
             const spans = new Map<Inbound, Span>();
             const spanOf = (input: Inbound) => {
               let span = spans.get(input);
-              if (!span) spans.set(input, (span = startProcessSpan(tracer, def.name, task.id, input, msgOf?.get(input))));
+              if (!span) spans.set(input, (span = startProcessSpan(tracer, def.name, task.id, input, originOf?.get(input))));
               return span;
             };
-            const results = await Promise.allSettled(all.map(({ out, input }) => publish(out, input && spanOf(input))));
+            // Every batched event keeps its own trace: its line carries its process span's context.
+            const items: OutputItem[] = all.map((o) => {
+              if (!batched(o)) return { out: o.out, input: o.input, batched: false };
+              const sc = spanOf(o.input).spanContext();
+              return { out: o.out, input: o.input, batched: true, traceparent: trace.isSpanContextValid(sc) ? traceparentOf(sc) : undefined };
+            });
+            const sends = packOutputs(scope, items, maxPayload).map((p) => p.batch
+              ? publish(p.out, span).then((ack) => void (batchedThrough = Math.max(batchedThrough, ack.seq)))
+              : publish(p.out, p.input && spanOf(p.input)));
+            const results = await Promise.allSettled(sends);
             for (const span of spans.values()) span.end();
             const failures = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
-            if (failures.length) throw new PublishError(name, failures.length, all.length, failures[0].reason);
+            if (failures.length) throw new PublishError(name, failures.length, sends.length, failures[0].reason);
             metrics.emitted += outputs.length;
             metrics.deadLettered += deadLetters.length;
+            // Past the last stored batch's inputs nothing more is skipped.
+            if (!stored.isEmpty && first > stored.highestSeq) stored = new StoredBatches();
           });
           seq = last;
-          metrics.acked += batch.length;
+          metrics.acked += inputs.length;
           metrics.lastProgressAt = Date.now();
           def.report?.(state, task, { seq, span });
         } catch (err) {
           span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(err) });
           throw err;
         } finally {
-          metrics.inFlight -= batch.length;
+          metrics.inFlight -= inputs.length;
           span.end();
         }
         if (Date.now() - savedAt >= deps.checkpointEveryMs && seq > savedSeq) await save();
@@ -245,8 +271,16 @@ export class TaskRunner<S, T extends TaskSpec> {
   }
 }
 
-/** One CONSUMER span per input that has outputs, its parent taken from the input's trace headers. */
-function startProcessSpan(tracer: Tracer, actor: string, task: string, input: Inbound, msg: JsMsg | undefined): Span {
+/** Where an input came from: the headers of its event (the message's, or a batched event's own) and its trace parent. */
+interface Origin {
+  readonly headers: HeaderSource | undefined;
+  readonly msg: JsMsg;
+  readonly traceparent: string | undefined;
+}
+
+/** One CONSUMER span per input that has outputs, its parent the input's trace (a batched event's line, else the message's headers). */
+function startProcessSpan(tracer: Tracer, actor: string, task: string, input: Inbound, origin: Origin | undefined): Span {
+  const carried = spanContextOf(origin?.traceparent);
   return tracer.startSpan(`${actor} process`, {
     kind: SpanKind.CONSUMER,
     attributes: {
@@ -255,10 +289,33 @@ function startProcessSpan(tracer: Tracer, actor: string, task: string, input: In
       "messaging.destination.name": input.subject,
       "messaging.nats.stream": input.stream,
       "messaging.nats.stream_sequence": input.seq,
+      ...(input.index !== undefined ? { "sluice.event_index": input.index } : {}),
       "sluice.actor": actor,
       "sluice.task": task,
     },
-  }, extractContext(msg?.headers, ROOT_CONTEXT));
+  }, carried ? trace.setSpanContext(ROOT_CONTEXT, carried) : extractContext(origin?.msg.headers, ROOT_CONTEXT));
+}
+
+/** The events of a batch of deliveries as the handler sees them, with where each came from. */
+function toInbounds(batch: readonly JsMsg[], stream: string): { inputs: Inbound[]; origins: Origin[] } {
+  const inputs: Inbound[] = [];
+  const origins: Origin[] = [];
+  for (const m of batch) {
+    const events = eventsOrWhole(m.subject, m.seq, m.headers, m.data);
+    if (events[0].index === undefined) {
+      inputs.push(toInbound(m, stream));
+      origins.push({ headers: m.headers, msg: m, traceparent: undefined });
+      continue;
+    }
+    const { seq, timestampMs } = deliveryOf(m);
+    for (const e of events) {
+      const sc = spanContextOf(e.traceparent);
+      const headers = new Map(e.traceparent ? [["traceparent", e.traceparent]] : []);
+      inputs.push({ subject: m.subject, stream, seq, index: e.index, deliveries: 1, timestampMs, data: e.data, headers, traceId: sc?.traceId ?? "" });
+      origins.push({ headers: e.headers, msg: m, traceparent: e.traceparent });
+    }
+  }
+  return { inputs, origins };
 }
 
 /**
