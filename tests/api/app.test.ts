@@ -138,8 +138,9 @@ test("GET /metrics is Prometheus text with per-actor counters and consumer lag",
   assert.match(text, /^sluice_actor_dead_lettered_total\{actor="detect"\} 1$/m);
   assert.match(text, /^sluice_consumer_pending\{consumer="detect",stream="EVENTS"\} 42$/m);
   assert.match(text, /^sluice_actor_stuck\{actor="detect"\} 0$/m);
+  assert.match(text, /^sluice_event_loop_stalls_total \d+$/m);
   for (const line of text.trim().split("\n")) {
-    assert.ok(/^# (HELP|TYPE) \w+ .+$/.test(line) || /^\w+\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\} -?[\d.e+-]+$/.test(line), `not exposition format: ${line}`);
+    assert.ok(/^# (HELP|TYPE) \w+ .+$/.test(line) || /^\w+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? -?[\d.e+-]+$/.test(line), `not exposition format: ${line}`);
   }
 });
 
