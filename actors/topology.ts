@@ -21,7 +21,9 @@ export type Declared = ActorDefinition | KeyedActorDefinition<unknown, never>;
 
 /** Every actor's declaration, keyed by name: a new entry in ACTOR_NAMES does not compile until it is here too. */
 const DECLARATIONS: Record<ActorName, (partitions: number) => Declared> = {
-  validate: (partitions) => validateDefinition({ partitions }) as unknown as Declared,
+  // With batching declared, validate's users may read EVENTS back (a batched restore does), so
+  // SLUICE_EVENTS_BATCH=on works without regenerating the NATS users.
+  validate: (partitions) => validateDefinition({ partitions, batchEvents: true }) as unknown as Declared,
   window: (partitions) => windowDefinition({ partitions }) as unknown as Declared,
   detect: (partitions) => detectDefinition({ partitions }) as unknown as Declared,
   ...sinkActors(sinkDeps),
