@@ -34,10 +34,22 @@ export async function supervise(actor: ActorDefinition | LoopActor, deps: Runtim
       if (Date.now() - started > HEALTHY_AFTER_MS) failures = 0;
       const delay = Math.min(30_000, 250 * 2 ** failures++);
       metricsFor(actor.name).restarts++;
-      deps.log.error(`actor ${actor.name} crashed: ${describeError(err)}; restarting in ${delay} ms`);
+      deps.log.error(`actor ${actor.name} crashed: ${withCauses(err)}; restarting in ${delay} ms`);
       await sleep(delay, undefined, { signal: deps.signal }).catch(() => undefined);
     }
   }
+}
+
+/** The error and what caused it ("validate task iot failed: <why>"): the top message alone rarely says what to fix. */
+function withCauses(err: unknown): string {
+  const parts = [describeError(err)];
+  const causeOf = (e: unknown): unknown => (e instanceof Error ? e.cause : undefined);
+  for (let cause = causeOf(err), depth = 0; cause !== undefined && depth < 4; cause = causeOf(cause), depth++) {
+    const message = describeError(cause);
+    // Some errors already quote their cause (PublishError): say it once.
+    if (!parts.some((p) => p.includes(message))) parts.push(message);
+  }
+  return parts.join(": ");
 }
 
 /** Runs several actors in one process under one signal; resolves when all have stopped. */
