@@ -80,6 +80,21 @@ export function traceparentOf(sc: SpanContext): string {
 }
 
 /**
+ * A message's headers as the handler's Map, copied the first time they are asked for: most
+ * handlers never read them, and copying them for every message is a measurable share of a busy task.
+ */
+export function lazyHeaderMap(source: HeaderSource | undefined): () => Map<string, string> {
+  let map: Map<string, string> | undefined;
+  return () => {
+    if (!map) {
+      map = new Map();
+      if (source) for (const key of source.keys()) map.set(key, source.get(key));
+    }
+    return map;
+  };
+}
+
+/**
  * {@link eventsOf}, or the message as one event when its batch is malformed: a reader hands that
  * to its handler whole, which cannot parse it and dead-letters it with the original bytes.
  */

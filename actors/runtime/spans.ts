@@ -4,7 +4,7 @@ import type { MsgHdrs } from "@nats-io/nats-core";
 import type { ConsumerDefinition } from "../../subjects/consumers.ts";
 import { extractContext } from "../../otel/propagation.ts";
 import type { Inbound } from "./actor.ts";
-import { deliveryOf, eventsOrWhole, spanContextOf, type HeaderSource } from "./delivery.ts";
+import { deliveryOf, eventsOrWhole, lazyHeaderMap, spanContextOf, type HeaderSource } from "./delivery.ts";
 
 /**
  * An event in hand: the broker handle of the message that carries it, the handler's plain view of
@@ -34,7 +34,7 @@ export function track(def: ConsumerDefinition, msg: JsMsg): Tracked[] {
   return events.map((e) => {
     const parent = e.index === undefined ? trace.getSpanContext(extractContext(msg.headers, ROOT_CONTEXT)) : spanContextOf(e.traceparent);
     const carried = parent && trace.isSpanContextValid(parent) ? parent : undefined;
-    let headers: Map<string, string> | undefined;
+    const headers = lazyHeaderMap(e.headers);
     const inbound: Inbound = {
       subject: msg.subject,
       stream: def.stream,
@@ -44,11 +44,7 @@ export function track(def: ConsumerDefinition, msg: JsMsg): Tracked[] {
       timestampMs,
       data: e.data,
       get headers() {
-        if (!headers) {
-          headers = new Map();
-          if (e.headers) for (const key of e.headers.keys()) headers.set(key, e.headers.get(key));
-        }
-        return headers;
+        return headers();
       },
       traceId: carried?.traceId ?? INVALID_TRACEID,
     };

@@ -8,7 +8,7 @@ import { AckedPublisher } from "../../../nats/publish.ts";
 import type { Inbound, Logger, Outbound } from "../actor.ts";
 import { batches } from "../batches.ts";
 import { buildDeadLetter } from "../dead-letter.ts";
-import { deliveryOf, eventCount, eventsOrWhole, spanContextOf, traceparentOf, type HeaderSource } from "../delivery.ts";
+import { deliveryOf, eventCount, eventsOrWhole, lazyHeaderMap, spanContextOf, traceparentOf, type HeaderSource } from "../delivery.ts";
 import { describeError, PoisonError } from "../errors.ts";
 import { metricsFor } from "../metrics.ts";
 import { bindOutput } from "../plan.ts";
@@ -324,7 +324,7 @@ function toInbounds(batch: readonly JsMsg[], stream: string): { inputs: Inbound[
  * The trace id is the one the message arrived with (the event's lineage).
  */
 function toInbound(m: JsMsg, stream: string): Inbound {
-  let headers: Map<string, string> | undefined;
+  const headers = lazyHeaderMap(m.headers);
   let traceId: string | undefined;
   const { seq, timestampMs } = deliveryOf(m);
   return {
@@ -335,11 +335,7 @@ function toInbound(m: JsMsg, stream: string): Inbound {
     timestampMs,
     data: m.data,
     get headers() {
-      if (!headers) {
-        headers = new Map();
-        if (m.headers) for (const key of m.headers.keys()) headers.set(key, m.headers.get(key));
-      }
-      return headers;
+      return headers();
     },
     get traceId() {
       if (traceId === undefined) {
