@@ -42,6 +42,11 @@ export interface Config {
   readonly apiHost: string;
   /** Number of keyed partitions in `events.<source>.<partition>`. */
   readonly partitions: number;
+  /**
+   * `SLUICE_REPLICAS` (1..5, default 1; 3 on a 3-node cluster): num_replicas of every stream, KV
+   * bucket and object store sluice creates (subjects/replication.ts applies it; consumers inherit).
+   */
+  readonly replicas: number;
   /** Shards of the window actor's cross-partition group keys (site, merchant, topic): its group tasks per source. */
   readonly groupShards: number;
   /**
@@ -213,6 +218,7 @@ export function loadConfig(env: Env): Config {
     apiPort: integer(env, "SLUICE_API_PORT", 8787, 0, 65535),
     apiHost: host(env, "SLUICE_API_HOST", "127.0.0.1"),
     partitions: integer(env, "SLUICE_PARTITIONS", DEFAULT_PARTITIONS, 1, 256),
+    replicas: integer(env, "SLUICE_REPLICAS", 1, 1, 5),
     groupShards: integer(env, "SLUICE_GROUP_SHARDS", DEFAULT_GROUP_SHARDS, 1, 256),
     rawMaxAgeHours: integer(env, "SLUICE_RAW_MAX_AGE_HOURS", 24, 1, 24 * 365),
     logLevel,
