@@ -11,7 +11,7 @@ import { runJob, type AttemptRecord, type RunSinks } from "./run.ts";
 /** The bucket whose keys say which instance runs which job's scheduled time. */
 export const JOB_LEASES = "sluice-job-leases";
 /** A run's key outlives any retry chain by far; then the bucket forgets it. */
-const LEASE_TTL_MS = 7 * 24 * 3_600_000;
+export const JOB_LEASE_TTL_MS = 7 * 24 * 3_600_000;
 
 export class JobScheduleError extends Error {
   constructor(job: string, expression: string, cause: unknown) {
@@ -48,7 +48,7 @@ export interface JobScheduler {
  */
 export function startJobScheduler<D>(opts: SchedulerOptions<D>): JobScheduler {
   let kv: Promise<KV> | undefined;
-  const leases = () => (kv ??= withDeadline(() => new Kvm(opts.nc).create(JOB_LEASES, { ttl: LEASE_TTL_MS, history: 1 }), { what: `kv ${JOB_LEASES} open` }));
+  const leases = () => (kv ??= withDeadline(() => new Kvm(opts.nc).create(JOB_LEASES, { ttl: JOB_LEASE_TTL_MS, history: 1 }), { what: `kv ${JOB_LEASES} open` }));
   const stopping = new AbortController();
   const running = new Set<Promise<void>>();
   const crons = new Map<string, Cron>();
