@@ -52,7 +52,7 @@ export interface Pipeline {
 
 /** The stream limits an operator sets through configuration. */
 export function streamOverrides(config: Config): StreamOverrides {
-  return { RAW: { max_age: config.rawMaxAgeHours * 3600 * 1_000_000_000 } };
+  return { RAW: { max_age: config.rawMaxAgeHours * 3600 * 1_000_000_000 }, replicas: config.replicas };
 }
 
 /**

@@ -5,6 +5,7 @@ import { ACTOR_NAMES, startPipeline, streamOverrides, type ActorName, type Pipel
 import { AbortedError } from "../nats/deadline.ts";
 import { closeNats, connectNats } from "../nats/connect.ts";
 import { ensureStreams } from "../subjects/setup.ts";
+import { ensureBucketReplicas } from "../actors/replication.ts";
 import { createLogger } from "../actors/runtime/log.ts";
 import { startPublisher, type Publisher } from "../actors/generate/publisher.ts";
 import { SOURCES } from "../subjects/sources.ts";
@@ -112,6 +113,9 @@ export async function run(argv: string[], env: Record<string, string | undefined
     const setup = await connectNats(natsUrl, config, "sluice:up", { signal, log });
     try {
       await ensureStreams(await jetstreamManager(setup), streamOverrides(config));
+      // Before any actor opens its buckets: nats.js would create a missing one with one replica.
+      const scaled = await ensureBucketReplicas(setup, config);
+      if (scaled.length) log.info(`buckets at SLUICE_REPLICAS=${config.replicas}: ${scaled.join(", ")}`);
       // The shipped schemas are registered here, as admin: under authorization the actors only read the registry.
       await (await SchemaRegistry.open(setup, { log })).close();
     } finally {

@@ -36,13 +36,19 @@ function firstConflict(resource: string, wanted: Record<string, unknown>, actual
 /** Stream limits that are the operator's to tune; a difference here is reported, not an error. */
 export interface StreamOverrides {
   RAW?: Partial<Pick<StreamConfig, "max_age" | "max_bytes" | "max_msgs">>;
+  /** num_replicas of every stream (SLUICE_REPLICAS); absent: whatever the server has is kept. */
+  replicas?: number;
 }
 
 /**
  * Creates each stream of the catalog that is missing and checks the ones that exist.
- * Idempotent: running it again on a matching server changes nothing.
+ * Idempotent: running it again on a matching server changes nothing. The one setting it changes
+ * on an existing stream is its replica count, when `overrides.replicas` differs from the
+ * server's: scaling a stream to the cluster is what SLUICE_REPLICAS asks for, and JetStream
+ * moves the data itself (a stream update may change num_replicas, on 2.9 too).
  */
 export async function ensureStreams(jsm: JetStreamManager, overrides: StreamOverrides = {}): Promise<void> {
+  const { replicas } = overrides;
   for (const def of Object.values(STREAMS) as StreamDefinition[]) {
     const wanted: Record<string, unknown> = { ...def, ...(def.name === "RAW" ? overrides.RAW : {}) };
     const existing = await jsm.streams.info(def.name).catch((err: Error) => {
@@ -50,11 +56,12 @@ export async function ensureStreams(jsm: JetStreamManager, overrides: StreamOver
       throw err;
     });
     if (!existing) {
-      await jsm.streams.add(wanted as Partial<StreamConfig> & { name: string });
+      await jsm.streams.add({ ...wanted, ...(replicas ? { num_replicas: replicas } : {}) } as Partial<StreamConfig> & { name: string });
       continue;
     }
     const conflict = firstConflict(`stream ${def.name}`, wanted, existing.config as unknown as Record<string, unknown>);
     if (conflict) throw conflict;
+    if (replicas && (existing.config.num_replicas || 1) !== replicas) await jsm.streams.update(def.name, { ...existing.config, num_replicas: replicas });
   }
 }
 

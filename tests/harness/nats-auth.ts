@@ -9,12 +9,14 @@ import { closeNats, connectNats } from "../../nats/connect.ts";
 import { ensureStreams } from "../../subjects/setup.ts";
 import { SchemaRegistry } from "../../subjects/registry/index.ts";
 import { streamOverrides } from "../../actors/pipeline.ts";
+import { ensureBucketReplicas } from "../../actors/replication.ts";
 import { NatsServer } from "./nats-server.ts";
 import { seedTestNatsSecrets } from "./test-nats-auth.ts";
 
 /** What `sluice up` does as admin before any actor starts (under authorization the actors may only check streams and read the registry): streams, shipped schemas. */
 export async function setUpLikeSluiceUp(admin: NatsConnection, config: Config): Promise<void> {
   await ensureStreams(await jetstreamManager(admin), streamOverrides(config));
+  await ensureBucketReplicas(admin, config);
   await (await SchemaRegistry.open(admin)).close();
 }
 

@@ -1,0 +1,86 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, type JetStreamManager, type StreamInfo } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { Objm } from "@nats-io/obj";
+import type { Config } from "../config/index.ts";
+import { NATS_CLIENT_TIMEOUT_MS, withDeadline } from "../nats/deadline.ts";
+import { REGISTRY_BUCKET } from "../subjects/registry/registry.ts";
+import { KIND_NAMES, REFERENCE_BUCKET_OPTIONS, referenceBucket } from "../enrich/index.ts";
+import { JOB_LEASES, JOB_LEASE_TTL_MS } from "../jobs/scheduler.ts";
+import { keyedBuckets } from "./runtime/keyed/ownership.ts";
+import { actorDeclaration } from "./topology.ts";
+import { ACTOR_NAMES } from "./pipeline.ts";
+
+/**
+ * Ownership.open's member TTL when the actor sets none (actors/runtime/keyed/ownership.ts);
+ * tests/cluster/replication.test.ts fails if the two part.
+ */
+export const KEYED_MEMBER_TTL_MS = 4_000;
+
+/** A KV bucket or object store sluice opens, with the options its opener creates it with. */
+export type BucketSpec =
+  | { readonly kind: "kv"; readonly bucket: string; readonly opts: { readonly history: number; readonly ttl?: number } }
+  | { readonly kind: "obj"; readonly bucket: string };
+
+/** The JetStream stream behind a bucket (nats.js's naming). */
+export const bucketStream = (spec: BucketSpec): string => `${spec.kind === "kv" ? "KV" : "OBJ"}_${spec.bucket}`;
+
+/**
+ * Every bucket sluice opens: the schema registry, the reference data, the scheduled jobs' leases,
+ * and each keyed actor's members, leases and checkpoint store (from the actor declarations).
+ */
+export function sluiceBuckets(partitions: number): BucketSpec[] {
+  const out: BucketSpec[] = [
+    { kind: "kv", bucket: REGISTRY_BUCKET, opts: { history: 5 } },
+    ...KIND_NAMES.map((kind): BucketSpec => ({ kind: "kv", bucket: referenceBucket(kind), opts: REFERENCE_BUCKET_OPTIONS })),
+    { kind: "kv", bucket: JOB_LEASES, opts: { ttl: JOB_LEASE_TTL_MS, history: 1 } },
+  ];
+  for (const name of ACTOR_NAMES) {
+    const def = actorDeclaration(name, partitions);
+    if (!("reads" in def)) continue;
+    const names = keyedBuckets(def.name);
+    out.push(
+      { kind: "kv", bucket: names.members, opts: { ttl: KEYED_MEMBER_TTL_MS, history: 1 } },
+      { kind: "kv", bucket: names.leases, opts: { history: 1 } },
+      { kind: "obj", bucket: names.state },
+    );
+  }
+  return out;
+}
+
+async function streamInfo(jsm: JetStreamManager, name: string): Promise<StreamInfo | undefined> {
+  return withDeadline(() => jsm.streams.info(name), { what: `stream ${name} info` }).catch((err: Error) => {
+    if (/stream not found/i.test(err.message)) return undefined;
+    throw err;
+  });
+}
+
+/**
+ * Gives every bucket sluice opens `config.replicas` replicas (SLUICE_REPLICAS), as admin before
+ * any actor starts (`sluice up`): an existing bucket with another count is updated in place
+ * (a stream update may change num_replicas, on 2.9 too), and on a cluster (replicas > 1) a
+ * missing one is created here with its opener's options, because nats.js opens an existing
+ * bucket as it is and would otherwise create it with one replica. With replicas 1 a missing
+ * bucket is left to its opener, as before. Returns what it changed, e.g. `KV_sluice_schemas 1→3`.
+ */
+export async function ensureBucketReplicas(nc: NatsConnection, config: Pick<Config, "replicas" | "partitions">): Promise<string[]> {
+  const js = jetstream(nc, { timeout: NATS_CLIENT_TIMEOUT_MS });
+  const jsm = await jetstreamManager(nc, { timeout: NATS_CLIENT_TIMEOUT_MS });
+  const changed: string[] = [];
+  for (const spec of sluiceBuckets(config.partitions)) {
+    const name = bucketStream(spec);
+    const info = await streamInfo(jsm, name);
+    if (info) {
+      const had = info.config.num_replicas || 1;
+      if (had === config.replicas) continue;
+      await withDeadline(() => jsm.streams.update(name, { ...info.config, num_replicas: config.replicas }), { what: `stream ${name} update num_replicas ${had}→${config.replicas}` });
+      changed.push(`${name} ${had}→${config.replicas}`);
+      continue;
+    }
+    if (config.replicas === 1) continue;
+    if (spec.kind === "kv") await withDeadline(() => new Kvm(js).create(spec.bucket, { ...spec.opts, replicas: config.replicas }), { what: `kv ${spec.bucket} create` });
+    else await withDeadline(() => new Objm(js).create(spec.bucket, { storage: "file", replicas: config.replicas }), { what: `object store ${spec.bucket} create` });
+    changed.push(`${name} created with ${config.replicas}`);
+  }
+  return changed;
+}
