@@ -1,6 +1,7 @@
 import { join, resolve } from "node:path";
 import { LakeUrlError, parseLakeUrl, type LakeLocation } from "../lake/location.ts";
 import { DEFAULT_ENGINE_MEMORY_MB } from "../clickhouse/engine-settings.ts";
+import { CLUSTER_NAME } from "../clickhouse/cluster.ts";
 import { DEFAULT_HEAP_GROWING_PERCENT } from "../otel/memory.ts";
 
 /**
@@ -34,6 +35,8 @@ export interface Config {
   readonly clickhousePassword: string | undefined;
   /** Who migrates, and which server account each kind of process signs in as (clickhouse/open.ts). */
   readonly clickhouseAccess: ClickHouseAccess;
+  /** `CLICKHOUSE_CLUSTER`: the server is a node of this `<remote_servers>` cluster; tables are replicated and distributed (clickhouse/cluster.ts). */
+  readonly clickhouseCluster: string | undefined;
   readonly stateDir: string;
   /** OTLP/HTTP base endpoint, e.g. http://localhost:4318 (Jaeger all-in-one). */
   readonly otlpEndpoint: string | undefined;
@@ -213,6 +216,7 @@ export function loadConfig(env: Env): Config {
     clickhouseUser: env.CLICKHOUSE_USER || undefined,
     clickhousePassword: env.CLICKHOUSE_PASSWORD || undefined,
     clickhouseAccess: clickhouseAccess(env),
+    clickhouseCluster: clickhouseCluster(env),
     stateDir: resolve(env.SLUICE_STATE_DIR || ".sluice"),
     otlpEndpoint: url(env, "OTEL_EXPORTER_OTLP_ENDPOINT", ["http:", "https:"]),
     apiPort: integer(env, "SLUICE_API_PORT", 8787, 0, 65535),
@@ -259,6 +263,14 @@ function clickhouseAccess(env: Env): ClickHouseAccess {
     return env[userVar] ? { user: env[userVar], password: env[passwordVar] || undefined } : { user: env.CLICKHOUSE_USER || undefined, password: env.CLICKHOUSE_PASSWORD || undefined };
   };
   return Object.freeze({ migrate, migrations: account("migrations"), sink: account("sink"), reader: account("reader") });
+}
+
+function clickhouseCluster(env: Env): string | undefined {
+  const cluster = env.CLICKHOUSE_CLUSTER || undefined;
+  if (cluster === undefined) return undefined;
+  if (!CLUSTER_NAME.test(cluster)) throw new ConfigError(`CLICKHOUSE_CLUSTER=${JSON.stringify(cluster)}: expected the name of a cluster in the servers' <remote_servers> (letters, digits, underscore)`);
+  if (!env.CLICKHOUSE_URL) throw new ConfigError("CLICKHOUSE_CLUSTER is set but CLICKHOUSE_URL is not: the embedded engine is no cluster; set CLICKHOUSE_URL to one node of the cluster, or unset CLICKHOUSE_CLUSTER");
+  return cluster;
 }
 
 function onOff(env: Env, name: string, fallback: "on" | "off"): boolean {
