@@ -25,9 +25,12 @@ export class ClickHouseServer {
   tcpPort = 0;
   private child?: ChildProcess;
   private stderr = "";
+  /** Elements added inside `<yandex>` (a cluster's zookeeper, remote_servers, macros: tests/harness/clickhouse-cluster.ts). */
+  private readonly extraConfig: string;
 
-  private constructor(dir: string) {
+  private constructor(dir: string, extraConfig = "") {
     this.dir = dir;
+    this.extraConfig = extraConfig;
   }
 
   get url(): string {
@@ -38,10 +41,10 @@ export class ClickHouseServer {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  static async start(): Promise<ClickHouseServer> {
-    const server = new ClickHouseServer(mkdtempSync(join(tmpdir(), "sluice-clickhouse-")));
-    server.httpPort = await freePort();
-    server.tcpPort = await freePort();
+  static async start(opts: { httpPort?: number; tcpPort?: number; extraConfig?: string } = {}): Promise<ClickHouseServer> {
+    const server = new ClickHouseServer(mkdtempSync(join(tmpdir(), "sluice-clickhouse-")), opts.extraConfig);
+    server.httpPort = opts.httpPort ?? (await freePort());
+    server.tcpPort = opts.tcpPort ?? (await freePort());
     server.writeConfig();
     await server.launch();
     return server;
@@ -86,7 +89,7 @@ export class ClickHouseServer {
        @clickhouse/client's 2.5 s idle socket TTL, so the client never reuses a closed socket. -->
   <keep_alive_timeout>3</keep_alive_timeout>
   <shutdown_wait_unfinished>0</shutdown_wait_unfinished>
-</yandex>
+${this.extraConfig}</yandex>
 `;
     const users = `<?xml version="1.0"?>
 <yandex>
@@ -191,7 +194,7 @@ export class ClickHouseServer {
 }
 
 /** A port the kernel just handed out; closed again so the server can bind it. */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
     probe.once("error", reject);

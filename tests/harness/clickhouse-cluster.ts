@@ -1,0 +1,179 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { ClickHouseServer, freePort } from "./clickhouse-server.ts";
+
+/** Debian's zookeeper package puts the server and its dependencies (by the jar's manifest) here. */
+const ZOOKEEPER_JAR = "/usr/share/java/zookeeper.jar";
+const START_TIMEOUT_MS = 60_000;
+
+/**
+ * A standalone ZooKeeper (Debian's 3.8) as a plain process of the test: its own zoo.cfg, data
+ * directory and loopback port, no service. ClickHouse's replicated tables and ON CLUSTER DDL
+ * coordinate through it.
+ */
+export class ZooKeeper {
+  readonly dir: string;
+  port = 0;
+  private child?: ChildProcess;
+  private output = "";
+
+  private constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  static async start(): Promise<ZooKeeper> {
+    if (!existsSync(ZOOKEEPER_JAR)) throw new Error(`ZooKeeper is not installed (${ZOOKEEPER_JAR} is missing): apt-get install -y zookeeper`);
+    const zk = new ZooKeeper(mkdtempSync(join(tmpdir(), "sluice-zookeeper-")));
+    zk.port = await freePort();
+    mkdirSync(join(zk.dir, "data"));
+    // A short tick: sessions of a killed clickhouse-server expire in seconds (minSessionTimeout is 2 ticks).
+    writeFileSync(join(zk.dir, "zoo.cfg"), [
+      "tickTime=500",
+      `dataDir=${join(zk.dir, "data")}`,
+      `clientPort=${zk.port}`,
+      "clientPortAddress=127.0.0.1",
+      "maxClientCnxns=0",
+      "admin.enableServer=false",
+      "4lw.commands.whitelist=ruok",
+      "",
+    ].join("\n"));
+    writeFileSync(join(zk.dir, "log4j.properties"), [
+      "log4j.rootLogger=WARN, CONSOLE",
+      "log4j.appender.CONSOLE=org.apache.log4j.ConsoleAppender",
+      "log4j.appender.CONSOLE.layout=org.apache.log4j.PatternLayout",
+      "log4j.appender.CONSOLE.layout.ConversionPattern=%d %p %c: %m%n",
+      "",
+    ].join("\n"));
+    await zk.launch();
+    return zk;
+  }
+
+  private async launch(): Promise<void> {
+    const child = spawn("java", ["-Xmx256m", "-cp", `${this.dir}:${ZOOKEEPER_JAR}`, "org.apache.zookeeper.server.ZooKeeperServerMain", join(this.dir, "zoo.cfg")], {
+      cwd: this.dir,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout!.on("data", (d) => (this.output += d));
+    child.stderr!.on("data", (d) => (this.output += d));
+    let spawnError: Error | undefined;
+    child.once("error", (e) => (spawnError = e));
+    this.child = child;
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      if (spawnError) throw new Error(`could not start ZooKeeper with java: ${spawnError.message}`, { cause: spawnError });
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`ZooKeeper exited early (code ${child.exitCode}):\n${this.output.slice(-3000)}`);
+      if ((await this.fourLetter("ruok")) === "imok") return;
+      await sleep(200);
+    }
+    child.kill("SIGKILL");
+    throw new Error(`ZooKeeper did not answer ruok on port ${this.port} within ${START_TIMEOUT_MS} ms:\n${this.output.slice(-3000)}`);
+  }
+
+  /** One of ZooKeeper's four-letter commands, answered on a connection of its own. */
+  private fourLetter(command: string): Promise<string> {
+    return new Promise((resolve) => {
+      const socket = connect({ host: "127.0.0.1", port: this.port });
+      let answer = "";
+      socket.setTimeout(1_000, () => socket.destroy());
+      socket.on("connect", () => socket.write(command));
+      socket.on("data", (d) => (answer += d));
+      socket.on("close", () => resolve(answer.trim()));
+      socket.on("error", () => resolve(""));
+    });
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGKILL");
+      await exited;
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export const CLUSTER_NAME = "sluice_test";
+
+/**
+ * One ZooKeeper and two Debian clickhouse-server 18.16 processes on loopback: one shard of two
+ * replicas (`internal_replication`: a Distributed insert writes one replica, which replicates),
+ * macros `{shard}`/`{replica}` per server, and the distributed DDL queue, so `ON CLUSTER`
+ * statements run on both. `replicas[i].kill()` / `.restart()` take one down and bring it back on
+ * its data and ports.
+ *
+ * @example
+ * const cluster = await ClickHouseCluster.start();
+ * // CLICKHOUSE_URL=cluster.replicas[0].url CLICKHOUSE_CLUSTER=cluster.name
+ * await cluster.stop();
+ */
+export class ClickHouseCluster {
+  readonly name = CLUSTER_NAME;
+
+  readonly zookeeper: ZooKeeper;
+  readonly replicas: readonly ClickHouseServer[];
+
+  private constructor(zookeeper: ZooKeeper, replicas: readonly ClickHouseServer[]) {
+    this.zookeeper = zookeeper;
+    this.replicas = replicas;
+  }
+
+  static async start(replicaCount = 2): Promise<ClickHouseCluster> {
+    const zookeeper = await ZooKeeper.start();
+    const ports = [];
+    for (let i = 0; i < replicaCount; i++) ports.push({ httpPort: await freePort(), tcpPort: await freePort(), interserverPort: await freePort() });
+    const remoteServers = `
+  <remote_servers>
+    <${CLUSTER_NAME}>
+      <shard>
+        <internal_replication>true</internal_replication>
+${ports.map((p) => `        <replica><host>127.0.0.1</host><port>${p.tcpPort}</port></replica>`).join("\n")}
+      </shard>
+    </${CLUSTER_NAME}>
+  </remote_servers>`;
+    const replicas: ClickHouseServer[] = [];
+    try {
+      // One at a time: two 18.16 servers starting together on 2 shared cores each take much longer.
+      for (const [i, p] of ports.entries()) {
+        replicas.push(await ClickHouseServer.start({
+          httpPort: p.httpPort,
+          tcpPort: p.tcpPort,
+          extraConfig: `  <interserver_http_host>127.0.0.1</interserver_http_host>
+  <interserver_http_port>${p.interserverPort}</interserver_http_port>
+  <zookeeper>
+    <node><host>127.0.0.1</host><port>${zookeeper.port}</port></node>
+    <session_timeout_ms>6000</session_timeout_ms>
+  </zookeeper>
+  <macros>
+    <shard>01</shard>
+    <replica>replica-${i + 1}</replica>
+  </macros>${remoteServers}
+  <distributed_ddl>
+    <path>/clickhouse/task_queue/ddl</path>
+  </distributed_ddl>
+`,
+        }));
+      }
+    } catch (err) {
+      for (const r of replicas) await r.stop().catch(() => undefined);
+      await zookeeper.stop();
+      throw err;
+    }
+    return new ClickHouseCluster(zookeeper, replicas);
+  }
+
+  /** Both replicas' error logs, for a failing test's message. */
+  logs(): string {
+    return this.replicas.map((r, i) => `--- replica ${i + 1}\n${r.logs()}`).join("\n");
+  }
+
+  async stop(): Promise<void> {
+    for (const r of this.replicas) await r.stop().catch(() => undefined);
+    await this.zookeeper.stop();
+  }
+}
+
