@@ -61,11 +61,19 @@ export class NatsServer {
     return `nats://127.0.0.1:${this.port}`;
   }
 
-  /** `authorization`: config text such as auth/nats-users.ts's natsAuthorizationConfig writes. */
-  static async start(opts: { maxPayload?: number; authorization?: string } = {}): Promise<NatsServer> {
+  /** Config lines of a cluster node (server_name, cluster block: tests/harness/nats-cluster.ts), on every (re)start. */
+  private nodeConfig: readonly string[] = [];
+
+  /**
+   * `authorization`: config text such as auth/nats-users.ts's natsAuthorizationConfig writes.
+   * `users`: the generated users shared by the nodes of a cluster (each node's secrets must be the same);
+   * `nodeConfig`: extra config lines, with a monitoring port.
+   */
+  static async start(opts: { maxPayload?: number; authorization?: string; users?: TestNatsUsers; nodeConfig?: readonly string[] } = {}): Promise<NatsServer> {
     const server = new NatsServer(mkdtempSync(join(tmpdir(), "sluice-nats-")));
     server.authorization = opts.authorization;
-    if (!opts.authorization && testNatsAuthOn()) server.testUsers = new TestNatsUsers();
+    if (!opts.authorization && testNatsAuthOn()) server.testUsers = opts.users ?? new TestNatsUsers();
+    server.nodeConfig = opts.nodeConfig ?? [];
     server.writeConfig(-1, opts.maxPayload);
     await server.launch();
     NatsServer.running.set(server.port, server);
@@ -97,6 +105,12 @@ export class NatsServer {
     return true;
   }
 
+  /** Writes the config again (users added to shared {@link TestNatsUsers}) and tells the server to reload it. */
+  reloadConfig(): void {
+    this.writeConfig(this.port);
+    this.child?.kill("SIGHUP");
+  }
+
   /**
    * Makes sure a process running `actors` has its own user on this server (a subset of actors a
    * test starts has none among the standard ones): adds it, reloads the server's config (SIGHUP)
@@ -104,6 +118,11 @@ export class NatsServer {
    */
   async ensureProcessUser(actors: readonly ActorName[], partitions: number): Promise<void> {
     if (!this.addProcessUser(actors, partitions)) return;
+    await this.waitForSignIn(actors);
+  }
+
+  /** Waits (up to 15 s) until the user of a process running `actors` can sign in, after a config reload. */
+  async waitForSignIn(actors: readonly ActorName[]): Promise<void> {
     const stored = readNatsUser(this.testUsers!.credentialsDir, processUserName(actors))!;
     const deadline = Date.now() + 15_000;
     for (;;) {
@@ -152,7 +171,8 @@ export class NatsServer {
       writeFileSync(join(this.dir, "auth.conf"), authorization);
       lines.push(`include "auth.conf"`);
     }
-    if (this.testUsers) lines.push("http_port: -1");
+    if (this.testUsers || this.nodeConfig.length) lines.push("http_port: -1");
+    lines.push(...this.nodeConfig);
     writeFileSync(join(this.dir, "server.conf"), lines.join("\n") + "\n");
   }
 

@@ -34,7 +34,7 @@ export async function startTestPipeline(natsUrl: string, opts: { clickhouseUrl?:
   if (server) {
     await server.ensureProcessUser(actors, config.partitions);
     // As `sluice up` does as admin: the actors' users may not create streams or register schemas.
-    const probe = await connect({ servers: natsUrl });
+    const probe = await connect({ servers: natsUrl.split(",") });
     try {
       await setUpLikeSluiceUp(probe, config);
       server.setUp = true;
