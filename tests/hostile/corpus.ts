@@ -91,7 +91,8 @@ async function settled(nc: NatsConnection, pipeline: TestPipeline, barriers: rea
   return true;
 }
 
-async function rows(pipeline: TestPipeline, sql: string): Promise<Array<Record<string, string>>> {
+/** The rows of `sql` (JSONEachRow), every value as ClickHouse prints it. */
+export async function rows(pipeline: TestPipeline, sql: string): Promise<Array<Record<string, string>>> {
   const rs = await pipeline.clickhouse!.client.query({ query: sql, format: "JSONEachRow" });
   return (await rs.json()) as Array<Record<string, string>>;
 }

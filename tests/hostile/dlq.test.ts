@@ -1,6 +1,7 @@
 import * as assert from "uvu/assert";
-import { freshKey, hostileSuite, reading, runCases } from "./corpus.ts";
-import { jetstream } from "@nats-io/jetstream";
+import { freshKey, hostileSuite, reading, rows, runCases } from "./corpus.ts";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { withDeadline } from "../../nats/deadline.ts";
 import { waitFor } from "../harness/wait.ts";
 import { streamCount } from "../harness/pipeline.ts";
 import {
@@ -96,8 +97,19 @@ test("a dead letter replayed after the cause is fixed becomes exactly one event,
 });
 
 test("data-quality counts reach sluice.dq_results and sluice dq report reads them", async ({ nc, pipeline }) => {
-  // A minute's counts go out when the task's first message of a later minute (stream time) arrives.
-  await new Promise((r) => setTimeout(r, 60_000 - (Date.now() % 60_000) + 200));
+  // A minute's counts go out when the task's first message of a later minute (stream time) arrives:
+  // the next reading is published once the minute of the last failure (its RAW time) is over, so
+  // the tests before this one have used up part of that minute already.
+  const failedSeqs = await waitFor(() => rows(pipeline, "SELECT stream_seq FROM sluice.dead_letters FINAL WHERE stream = 'RAW' AND error_code = 'dq_event_time_fresh'"), (r) => r.length >= 2, 30_000);
+  assert.ok(failedSeqs.length >= 2, `the earlier tests left event_time_fresh failures (${failedSeqs.length})`);
+  const jsm = await jetstreamManager(nc);
+  const failedAt = await Promise.all(failedSeqs.map(async ({ stream_seq }) => {
+    const stored = await withDeadline(jsm.streams.getMessage("RAW", { seq: Number(stream_seq) }), { what: `RAW message ${stream_seq}` });
+    if (!stored) throw new Error(`RAW message ${stream_seq} of an event_time_fresh dead letter is gone from RAW`);
+    return stored.time.getTime();
+  }));
+  const minuteOver = (Math.floor(Math.max(...failedAt) / 60_000) + 1) * 60_000;
+  await new Promise((r) => setTimeout(r, Math.max(0, minuteOver - Date.now() + 200)));
   const key = freshKey("next-minute");
   await jetstream(nc).publish(`raw.iot.${key}`, reading(key));
   const failed = await waitFor(() => pipeline.scalar("SELECT sum(failed) FROM sluice.dq_results FINAL WHERE expectation = 'event_time_fresh'"), (n) => n >= 2);
