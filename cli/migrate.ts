@@ -26,6 +26,10 @@ export async function run(argv: string[], env: Record<string, string | undefined
   const { values, positionals } = parse(argv, { views: { type: "boolean", default: false } }, USAGE);
   if (positionals.length) throw new UsageError(`unexpected ${positionals.join(" ")}\nusage: ${USAGE}`);
   const config = loadConfig(env);
+  if (values.views && config.clickhouseCluster) {
+    // The analyst views would exist on the node migrated only; they have no ON CLUSTER form yet.
+    throw new UsageError(`sluice migrate --views does not support CLICKHOUSE_CLUSTER=${config.clickhouseCluster} yet: run \`sluice deploy clickhouse-users --views\` and apply its statements on every node, adding ON CLUSTER ${config.clickhouseCluster}`);
+  }
   const account = config.clickhouseAccess.migrations;
   const ch = await openClickHouse({
     url: config.clickhouseUrl,
@@ -33,6 +37,7 @@ export async function run(argv: string[], env: Record<string, string | undefined
     password: account.password,
     dataDir: embeddedDataDir(config),
     engineMemoryMb: config.chdbMemoryMb,
+    cluster: config.clickhouseCluster,
     logger: { info: () => undefined, warn: (m) => console.error(m) },
   });
   try {

@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseClientConfigOptions, type ErrorLogParams, type Logger, type LogParams, type WarnLogParams } from "@clickhouse/client";
 import { probeCapabilities, type Capabilities, type ClickHouseLogger } from "./capabilities.ts";
 import { EmbeddedEngineBusyError, registerTarget, toClickHouseError } from "./errors.ts";
+import { checkClusterName, CLUSTER_CLIENT_SETTINGS, ClusterDdlError, registerCluster } from "./cluster.ts";
 import { acquireDataDirLock } from "./lock.ts";
 import { embeddedEngineArgs } from "./engine-settings.ts";
 
@@ -18,6 +19,11 @@ export interface OpenClickHouseOptions {
   requestTimeoutMs?: number;
   /** The embedded engine's memory cap in MB (clickhouse/engine-settings.ts); default 1024. */
   engineMemoryMb?: number;
+  /**
+   * The server is a node of this `<remote_servers>` cluster (CLICKHOUSE_CLUSTER): migrations run
+   * `ON CLUSTER`, and inserts into Distributed tables wait for the shards (clickhouse/cluster.ts).
+   */
+  cluster?: string;
 }
 
 export interface OpenClickHouse {
@@ -46,6 +52,10 @@ const consoleLogger: ClickHouseLogger = {
  */
 export async function openClickHouse(opts: OpenClickHouseOptions): Promise<OpenClickHouse> {
   const logger = opts.logger ?? consoleLogger;
+  if (opts.cluster !== undefined) {
+    checkClusterName(opts.cluster);
+    if (!opts.url) throw new ClusterDdlError(opts.cluster, "the embedded engine is one process, not a cluster node: set CLICKHOUSE_URL to a node of the cluster, or unset CLICKHOUSE_CLUSTER");
+  }
   return opts.url ? openServer(opts.url, opts, logger) : openEmbedded(resolve(opts.dataDir), logger, opts.engineMemoryMb);
 }
 
@@ -87,8 +97,10 @@ async function openServer(url: string, opts: OpenClickHouseOptions, logger: Clic
     password: opts.password,
     request_timeout: opts.requestTimeoutMs,
     log: clientLog(logger),
+    ...(opts.cluster !== undefined ? { clickhouse_settings: CLUSTER_CLIENT_SETTINGS } : {}),
   });
   registerTarget(client, target);
+  if (opts.cluster !== undefined) registerCluster(client, opts.cluster);
   let caps: Capabilities;
   try {
     caps = await probeCapabilities(client, logger);

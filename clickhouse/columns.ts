@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { Envelope } from "../subjects/envelope.ts";
 import type { Capabilities, ClickHouseLogger } from "./capabilities.ts";
+import { clusterOf, clusterStatements } from "./cluster.ts";
 import { targetOf, toClickHouseError } from "./errors.ts";
 import { DATABASE, TABLES } from "./schema.ts";
 
@@ -119,16 +120,24 @@ export class EventColumns {
     const missing = typedColumnsOf(source, schema).filter((c) => !this.columns.has(c.name));
     if (missing.length === 0) return [];
     const added: string[] = [];
-    for (const column of missing) {
-      const statement = addColumnStatement(column, this.caps);
+    const run = async (statement: string): Promise<boolean> => {
       try {
         await this.client.command({ query: statement });
-        added.push(column.name);
+        return true;
       } catch (err) {
         // Another process added it between our read and this ALTER.
-        if (/already exists/i.test((err as Error).message)) continue;
+        if (/already exists/i.test((err as Error).message)) return false;
         throw toClickHouseError(err, statement, targetOf(this.client));
       }
+    };
+    const cluster = clusterOf(this.client);
+    if (cluster === undefined) {
+      for (const column of missing) if (await run(addColumnStatement(column, this.caps))) added.push(column.name);
+    } else {
+      // The columns go on the replicated local tables, then the Distributed table (read above) is
+      // recreated once with them: also after a process that died between the two steps.
+      for (const statement of clusterStatements(missing.map((c) => addColumnStatement(c, this.caps)), cluster)) await run(statement);
+      added.push(...missing.map((c) => c.name));
     }
     await this.load();
     if (added.length) this.log?.info(`clickhouse: ${TABLES.events} has new typed columns ${added.map((n) => `${n} ${this.columns.get(n)}`).join(", ")}`);

@@ -1,5 +1,6 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { Capabilities } from "./capabilities.ts";
+import { clusterOf, clusterStatements, LOCAL_SUFFIX } from "./cluster.ts";
 import { targetOf, toClickHouseError } from "./errors.ts";
 import { DETECT_MIGRATIONS } from "./migrations-detect.ts";
 import { WINDOW_MIGRATIONS } from "./migrations-windows.ts";
@@ -152,9 +153,14 @@ ENGINE = ReplacingMergeTree()
 ORDER BY version`,
 ];
 
-/** Every statement `migrate` would run on a fresh server with these capabilities, in order. */
+/** A migration's statements as the target runs them: unchanged on one server, their `ON CLUSTER` form on a cluster (clickhouse/cluster.ts). */
+function forTarget(statements: string[], opts: MigrateOptions): string[] {
+  return opts.cluster === undefined ? statements : clusterStatements(statements, opts.cluster);
+}
+
+/** Every statement `migrate` would run on a fresh server (or cluster, `opts.cluster`) with these capabilities, in order. */
 export function renderSchema(caps: Capabilities, opts: MigrateOptions = {}): string[] {
-  return [...BOOTSTRAP, ...MIGRATIONS.flatMap((m) => m.statements(caps, opts))];
+  return [...forTarget(BOOTSTRAP, opts), ...MIGRATIONS.flatMap((m) => forTarget(m.statements(caps, opts), opts))];
 }
 
 /** The migration versions recorded in `sluice.schema_migrations` (the table must exist). */
@@ -174,7 +180,10 @@ export async function appliedVersions(client: ClickHouseClient): Promise<Set<num
  * @example
  * const { applied } = await migrate(ch.client, ch.caps, { retentionDays: 30 });
  */
-export async function migrate(client: ClickHouseClient, caps: Capabilities, opts: MigrateOptions = {}): Promise<MigrationResult> {
+export async function migrate(client: ClickHouseClient, caps: Capabilities, options: MigrateOptions = {}): Promise<MigrationResult> {
+  // A client opened with a cluster (CLICKHOUSE_CLUSTER) migrates every node of it.
+  const cluster = options.cluster ?? clusterOf(client);
+  const opts: MigrateOptions = cluster === undefined ? options : { ...options, cluster };
   const run = async (migration: { version: number; name: string }, statement: string) => {
     try {
       await client.command({ query: statement });
@@ -182,7 +191,7 @@ export async function migrate(client: ClickHouseClient, caps: Capabilities, opts
       throw new MigrationError(migration, statement, toClickHouseError(err, statement, targetOf(client)));
     }
   };
-  for (const statement of BOOTSTRAP) await run({ version: 0, name: "bootstrap" }, statement);
+  for (const statement of forTarget(BOOTSTRAP, opts)) await run({ version: 0, name: "bootstrap" }, statement);
 
   const done = await appliedVersions(client);
   const known = Math.max(...MIGRATIONS.map((m) => m.version));
@@ -193,7 +202,7 @@ export async function migrate(client: ClickHouseClient, caps: Capabilities, opts
   const applied: number[] = [];
   for (const migration of MIGRATIONS) {
     if (done.has(migration.version)) continue;
-    for (const statement of migration.statements(caps, opts)) await run(migration, statement);
+    for (const statement of forTarget(migration.statements(caps, opts), opts)) await run(migration, statement);
     await client.insert({
       table: MIGRATIONS_TABLE,
       values: [{ version: migration.version, name: migration.name, server_version: caps.version }],
@@ -225,9 +234,10 @@ async function applyRetention(
   const engines = new Map((await result.json<{ name: string; engine_full: string }>()).map((r) => [r.name, r.engine_full]));
   for (const table of Object.keys(TABLES) as TableName[]) {
     const ttl = retentionTtl(caps, RETENTION_COLUMN[table], opts.retentionDays)!;
-    const current = engines.get(table) ?? "";
+    // On a cluster the TTL is the local (replicated) table's.
+    const current = engines.get(opts.cluster === undefined ? table : `${table}${LOCAL_SUFFIX}`) ?? "";
     if (current.replace(/\s+/g, "").includes(`TTL${ttl.replace(/\s+/g, "")}`)) continue;
-    await run({ version: 0, name: `retention of ${TABLES[table]}` }, `ALTER TABLE ${TABLES[table]} MODIFY TTL ${ttl}`);
+    for (const statement of forTarget([`ALTER TABLE ${TABLES[table]} MODIFY TTL ${ttl}`], opts)) await run({ version: 0, name: `retention of ${TABLES[table]}` }, statement);
     opts.logger?.info(`clickhouse: ${TABLES[table]} now keeps ${opts.retentionDays} days (TTL ${ttl})`);
   }
 }

@@ -78,6 +78,12 @@ export interface MigrateOptions {
   /** Rows older than this many days (by event_time, received_at, window_start) are dropped by TTL where the server has TTL. Default: kept forever. */
   retentionDays?: number;
   logger?: ClickHouseLogger;
+  /**
+   * A cluster of `<remote_servers>` (CLICKHOUSE_CLUSTER): tables are created replicated `ON CLUSTER`
+   * with Distributed tables under the public names (clickhouse/cluster.ts). `migrate` takes it from
+   * a client opened with `cluster`; `renderSchema` from here.
+   */
+  cluster?: string;
 }
 
 /**

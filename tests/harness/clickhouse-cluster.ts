@@ -38,7 +38,7 @@ export class ZooKeeper {
       "clientPortAddress=127.0.0.1",
       "maxClientCnxns=0",
       "admin.enableServer=false",
-      "4lw.commands.whitelist=ruok",
+      "4lw.commands.whitelist=srvr",
       "",
     ].join("\n"));
     writeFileSync(join(zk.dir, "log4j.properties"), [
@@ -66,11 +66,13 @@ export class ZooKeeper {
     while (Date.now() < deadline) {
       if (spawnError) throw new Error(`could not start ZooKeeper with java: ${spawnError.message}`, { cause: spawnError });
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`ZooKeeper exited early (code ${child.exitCode}):\n${this.output.slice(-3000)}`);
-      if ((await this.fourLetter("ruok")) === "imok") return;
+      // `srvr` answers "Mode: standalone" only once the server serves sessions (`ruok` says imok
+      // earlier, and an 18.16 server whose first session is refused can crash: seen, a segfault).
+      if (/Mode: standalone/.test(await this.fourLetter("srvr"))) return;
       await sleep(200);
     }
     child.kill("SIGKILL");
-    throw new Error(`ZooKeeper did not answer ruok on port ${this.port} within ${START_TIMEOUT_MS} ms:\n${this.output.slice(-3000)}`);
+    throw new Error(`ZooKeeper did not serve (srvr) on port ${this.port} within ${START_TIMEOUT_MS} ms:\n${this.output.slice(-3000)}`);
   }
 
   /** One of ZooKeeper's four-letter commands, answered on a connection of its own. */
