@@ -64,24 +64,22 @@ export function resizeNovelty(cfg: NoveltyConfig, old: NoveltyState): NoveltySta
 }
 
 /**
- * Derived, unserialised companions of a state, rebuilt from it when missing: the ring written
- * twice over (value i at i and i + length) so a pattern reads as one contiguous run (and copies
- * into the WebAssembly scan's memory as one). Not in the snapshot.
+ * Derived, unserialised companion of a state, rebuilt from it when missing: the ring written
+ * twice over (value i at i and i + length) so a pattern reads as one contiguous run, held in the
+ * WebAssembly scan's memory so the scan reads it where it is. Not in the snapshot.
  *
  * Until the ring wraps, every pattern is already contiguous in it, so the mirror is the ring
- * once (`offset` 0) in a buffer that doubles as values arrive; it is written twice over
+ * once (`offset` 0) in a block that doubles as values arrive; it is written twice over
  * (`offset` = the ring length) from the first write that wraps. The same values are read in the
  * same order either way.
  */
 interface Scan {
-  /** The ring twice over (or once, unwrapped); the newest value at `newest + offset`. */
-  mirror: Float64Array;
+  /** The mirror's block of kernel memory; the newest value at f64 index `block.at + newest + offset`. */
+  block: Block;
+  /** Values the block holds. */
+  room: number;
   /** 0 while the ring has not wrapped, else the ring length. */
   offset: number;
-  /** The newest pattern, newest value first. */
-  pattern: Float64Array;
-  /** Per length, the best squared distance of the scan under way (reused: a scan runs for every point). */
-  best: number[];
   head: number;
   filled: number;
 }
@@ -107,47 +105,61 @@ function scanOf(cfg: NoveltyConfig, s: NoveltyState): Scan {
       throw new RangeError(`novelty ring holds ${s.ring.length} values (head ${s.head}, filled ${s.filled}); expected ${len}, or the values written so far`);
     }
     const room = Math.min(len, Math.max(FIRST_ROOM, s.filled + 1));
-    const mirror = new Float64Array(room);
-    for (let i = 0; i < s.filled; i++) mirror[i] = s.ring[i];
-    scan = {
-      mirror,
-      offset: 0,
-      pattern: new Float64Array(longest(cfg)),
-      best: cfg.lengths.map(() => Infinity),
-      head: s.head,
-      filled: s.filled,
-    };
+    const block = allocate(room);
+    const f64 = kernel!.f64;
+    for (let i = 0; i < s.filled; i++) f64[block.at + i] = s.ring[i];
+    scan = { block, room, offset: 0, head: s.head, filled: s.filled };
+    // The block goes back to the free lists once nothing can reach the scan (its state was
+    // dropped: a key evicted, a detector restored over), or at once when the scan moves to a larger one.
+    released.register(scan, block);
     Object.defineProperty(s, SCAN, { value: scan, writable: true, enumerable: false, configurable: true });
   }
   if (scan.offset === 0) {
     if (s.filled >= len) {
       // This write wraps: from now on a pattern may straddle the ring's end.
-      const mirror = new Float64Array(2 * len);
-      for (let i = 0; i < len; i++) mirror[i] = mirror[i + len] = s.ring[i];
-      scan.mirror = mirror;
+      moveTo(scan, 2 * len, (f64, at) => {
+        for (let i = 0; i < len; i++) f64[at + i] = f64[at + i + len] = s.ring[i];
+      });
       scan.offset = len;
-    } else if (s.head >= scan.mirror.length) {
-      const mirror = new Float64Array(Math.min(len, 2 * scan.mirror.length));
-      mirror.set(scan.mirror);
-      scan.mirror = mirror;
+    } else if (s.head >= scan.room) {
+      const room = Math.min(len, 2 * scan.room);
+      moveTo(scan, room, (f64, at, from) => f64.copyWithin(at, from, from + scan!.room));
+      scan.room = room;
     }
   }
   return scan;
 }
 
+/** Moves `scan`'s mirror to a new block of `values`, filled by `fill` (which may read the old block at `from`), and frees the old one. */
+function moveTo(scan: Scan, values: number, fill: (f64: Float64Array, at: number, from: number) => void): void {
+  const old = { at: scan.block.at, size: scan.block.size };
+  const fresh = allocate(values);
+  fill(kernel!.f64, fresh.at, old.at);
+  free(old);
+  // The registered block object stays the scan's: it is updated in place.
+  scan.block.at = fresh.at;
+  scan.block.size = fresh.size;
+}
+
 /** The WebAssembly scan (wasm/novelty-scan.wat) and typed views of its memory. */
 interface Kernel {
   memory: WasmMemory;
-  scan: (n: number, lo: number, hi: number, lengths: number) => void;
+  push: (newest: number, filled: number, capacity: number, hint: number, lengths: number) => number;
   f64: Float64Array;
   i32: Int32Array;
+  /** The pattern lengths now in the kernel's memory (written when another configuration scans). */
+  lengths: readonly number[] | null;
+  /** Free blocks of kernel memory by size class (f64 index of each), and the first byte never handed out. */
+  free: number[][];
+  end: number;
 }
 
 /** Byte offsets in the kernel's memory (see the .wat). */
-const KERNEL_BESTS = 64;
-const KERNEL_LAGS = 128;
-const KERNEL_WINDOW = 1024;
+const KERNEL_BESTS = 32;
+const KERNEL_HEAP = 1024;
 const KERNEL_MAX_LENGTHS = 4;
+/** The smallest block, in values (2^4); blocks are powers of two so freed ones are reused by size. */
+const MIN_BLOCK_LOG2 = 4;
 
 /** The part of the standard WebAssembly global used here (the project's lib, ES2023, does not declare it). */
 interface WasmMemory { readonly buffer: ArrayBuffer; grow(pages: number): number }
@@ -161,47 +173,47 @@ function loadKernel(): Kernel {
   const bytes = Uint8Array.from(atob(NOVELTY_SCAN_WASM_BASE64), (c) => c.charCodeAt(0));
   const { exports } = new wasm.Instance(new wasm.Module(bytes), {});
   const memory = exports.memory as WasmMemory;
-  return { memory, scan: exports.scan as Kernel["scan"], f64: new Float64Array(memory.buffer), i32: new Int32Array(memory.buffer) };
+  return {
+    memory,
+    push: exports.push as Kernel["push"],
+    f64: new Float64Array(memory.buffer),
+    i32: new Int32Array(memory.buffer),
+    lengths: null,
+    free: [],
+    end: KERNEL_HEAP,
+  };
 }
 
 let kernel: Kernel | undefined;
 
-/**
- * Lowers `best` (squared distances, one per length) by the candidates `lo` .. `hi` lags behind
- * the newest value (an even count, every length fitting each), scanned in WebAssembly; returns
- * the lag of the longest length's new best, the nearest lag of those equally near, or -1 when
- * none was strictly nearer than `best` already was (what the scalar scan's ascending visit keeps).
- */
-function scanPairs(m: Float64Array, origin: number, lo: number, hi: number, lengths: readonly number[], best: number[]): number {
+/** A block of kernel memory: its first value's f64 index and its size class (2^size values). */
+interface Block { at: number; size: number }
+
+/** A block for at least `values` values: a freed one of the same size class, else new memory (grown as needed). */
+function allocate(values: number): Block {
   const k = (kernel ??= loadKernel());
-  const nl = lengths.length;
-  const n = hi + lengths[nl - 1];
-  if (k.f64.length < KERNEL_WINDOW / 8 + n) {
-    k.memory.grow(Math.ceil((KERNEL_WINDOW + 8 * n - k.memory.buffer.byteLength) / 65536));
+  let size = MIN_BLOCK_LOG2;
+  while (2 ** size < values) size++;
+  const reused = k.free[size]?.pop();
+  if (reused !== undefined) return { at: reused, size };
+  const bytes = 8 * 2 ** size;
+  if (k.end + bytes > k.memory.buffer.byteLength) {
+    // Growing detaches the old views: every access goes through k.f64, renewed here.
+    k.memory.grow(Math.ceil((k.end + bytes - k.memory.buffer.byteLength) / 65536));
     k.f64 = new Float64Array(k.memory.buffer);
     k.i32 = new Int32Array(k.memory.buffer);
   }
-  const { f64, i32 } = k;
-  f64.set(m.subarray(origin - n + 1, origin + 1), KERNEL_WINDOW / 8);
-  const bests = KERNEL_BESTS / 8;
-  for (let j = 0; j < nl; j++) {
-    i32[j] = lengths[j];
-    f64[bests + 2 * j] = f64[bests + 2 * j + 1] = best[j];
-  }
-  const lags = KERNEL_LAGS / 4;
-  i32[lags] = i32[lags + 1] = i32[lags + 2] = i32[lags + 3] = -1;
-  k.scan(n, lo, hi, nl);
-  for (let j = 0; j < nl - 1; j++) best[j] = Math.min(f64[bests + 2 * j], f64[bests + 2 * j + 1]);
-  // Lane 0 held the odd-offset lags (back + 1), lane 1 the even ones; a lag of -1 never got nearer.
-  const v0 = f64[bests + 2 * (nl - 1)];
-  const v1 = f64[bests + 2 * (nl - 1) + 1];
-  const lag0 = i32[lags];
-  const lag1 = i32[lags + 2];
-  if (lag0 < 0 && lag1 < 0) return -1;
-  const first = lag1 < 0 || (lag0 >= 0 && (v0 < v1 || (v0 === v1 && lag0 < lag1))) ? 0 : 1;
-  best[nl - 1] = first === 0 ? v0 : v1;
-  return first === 0 ? lag0 : lag1;
+  const at = k.end / 8;
+  k.end += bytes;
+  return { at, size };
 }
+
+function free(block: Block): void {
+  (kernel!.free[block.size] ??= []).push(block.at);
+}
+
+/** Frees a scan's block once the scan is garbage (its block object is updated in place when the scan moves). */
+const released = new FinalizationRegistry<Block>(free);
 
 /**
  * Folds one raw point in. When a downsampled value completes and enough history exists, returns
@@ -214,10 +226,11 @@ function scanPairs(m: Float64Array, origin: number, lo: number, hi: number, leng
  * its distance over more, so the shorter lengths are read off on the way.
  *
  * Exact: every candidate's squares are summed in the same order as a plain loop would, so each
- * best is the brute-force one bit for bit (tests/models/nab-fingerprint.test.ts). The candidates
- * where every length fits, nearly all of them, are scanned in WebAssembly eight at a time
- * (wasm/novelty-scan.wat); a group is abandoned once its prefix is past the longest's best, which
- * the last nearest neighbour's successor, measured first, makes tight from the start.
+ * best is the brute-force one bit for bit (tests/models/nab-fingerprint.test.ts). The scan runs
+ * in WebAssembly (wasm/novelty-scan.wat), one call per value, over the mirror kept in its memory
+ * (no copy per value): the candidates where every length fits, nearly all of them, eight at a
+ * time; a group is abandoned once its prefix is past the longest's best, which the last nearest
+ * neighbour's successor, measured first, makes tight from the start.
  */
 export function pushNovelty(cfg: NoveltyConfig, s: NoveltyState, x: number): (number | null)[] | null {
   s.pendingSum += x;
@@ -227,85 +240,30 @@ export function pushNovelty(cfg: NoveltyConfig, s: NoveltyState, x: number): (nu
   s.pendingSum = 0;
   s.pendingCount = 0;
   const scan = scanOf(cfg, s);
+  const k = kernel!;
+  const f64 = k.f64;
   const len = ringLength(cfg);
-  const m = scan.mirror;
-  const offset = scan.offset;
+  const at = scan.block.at;
   // While unwrapped the write is at the ring's end (head === filled), and the ring grows by it.
   s.ring[s.head] = v;
-  m[s.head] = v;
-  if (offset !== 0) m[s.head + offset] = v;
+  f64[at + s.head] = v;
+  if (scan.offset !== 0) f64[at + s.head + scan.offset] = v;
   s.head = (s.head + 1) % len;
   if (s.filled < len) s.filled++;
   scan.head = s.head;
   scan.filled = s.filled;
   const lengths = cfg.lengths;
-  const longestM = longest(cfg);
+  if (k.lengths !== lengths) {
+    for (let j = 0; j < lengths.length; j++) k.i32[j] = lengths[j];
+    k.lengths = lengths;
+  }
   const newest = (s.head - 1 + len) % len;
-  const a = scan.pattern;
-  const origin = newest + offset;
-  // Before `longestM` values exist the pattern's tail is never read; 0 is what the zero-padded ring held.
-  if (origin >= longestM - 1) for (let k = 0; k < longestM; k++) a[k] = m[origin - k];
-  else for (let k = 0; k < longestM; k++) a[k] = k <= origin ? m[origin - k] : 0;
-  const best = scan.best;
-  best.fill(Infinity);
-  const last = Math.min(cfg.capacity, s.filled - lengths[0]);
-  const hint = s.hint ?? 0;
-  if (hint >= lengths[0] && hint <= last) measure(m, a, origin, hint, s.filled, lengths, best);
-  let nearest = -1;
-  // Near the ends of memory fewer lengths fit and `measure` works out which.
-  const inner = Math.min(last, s.filled - longestM);
-  const top = lengths.length - 1;
-  // An exact repeat of the newest pattern (a flat stretch, a count of zero again) makes every
-  // best 0 (the shorter lengths' bests are at most the longest's): no candidate can lower one.
-  for (let back = lengths[0]; back < Math.min(longestM, inner + 1) && best[top] !== 0; back++) {
-    if (measure(m, a, origin, back, s.filled, lengths, best)) nearest = back;
-  }
-  // The lags where every length fits go to the WebAssembly scan, two at a time; an odd one out
-  // (the deepest) is measured here, after them, as the scalar scan would visit it last.
-  if (best[top] !== 0 && inner >= longestM) {
-    const pairedTo = inner - ((inner - longestM + 1) % 2);
-    if (pairedTo > longestM) {
-      const found = scanPairs(m, origin, longestM, pairedTo, lengths, best);
-      if (found >= 0) nearest = found;
-    }
-    if (pairedTo < inner && measure(m, a, origin, inner, s.filled, lengths, best)) nearest = inner;
-  }
-  for (let back = Math.max(lengths[0], inner + 1); back <= last; back++) {
-    if (best[top] === 0) continue;
-    if (measure(m, a, origin, back, s.filled, lengths, best)) nearest = back;
-  }
+  const nearest = k.push(8 * (at + newest + scan.offset), s.filled, cfg.capacity, s.hint ?? 0, lengths.length);
   if (nearest >= 0) s.hint = nearest;
   // A length is judged once it has as many candidates as values (as with one length before).
   const out: (number | null)[] = new Array(lengths.length);
-  for (let i = 0; i < lengths.length; i++) out[i] = s.filled - 2 * lengths[i] + 1 < lengths[i] ? null : Math.sqrt(best[i] / lengths[i]);
-  return out;
-}
-
-/**
- * Measures the candidate ending `back` values before the newest against the newest pattern `a`,
- * lowering `best` (squared distances, one per length) where it is nearer; true when it lowered
- * the longest length's. Lengths up to min(back, filled - back) fit the candidate. `origin` is
- * the newest value's index in the mirrored ring.
- */
-function measure(m: Float64Array, a: Float64Array, origin: number, back: number, filled: number, lengths: readonly number[], best: number[]): boolean {
-  const room = Math.min(back, filled - back);
-  let top = lengths.length - 1;
-  while (lengths[top] > room) top--;
-  const longestFit = lengths[top];
-  // The bests grow with the length (each candidate's distance does, and a longer length is
-  // measured on fewer candidates), so a candidate past its longest fitting length's best is past
-  // every best it could lower.
-  const bound = best[top];
-  let d2 = 0;
-  let j = 0;
-  const at = origin - back;
-  for (let k = 0; k < longestFit && d2 < bound; k++) {
-    const d = a[k] - m[at - k];
-    d2 += d * d;
-    if (k + 1 === lengths[j]) {
-      if (d2 < best[j]) best[j] = d2;
-      j++;
-    }
+  for (let i = 0; i < lengths.length; i++) {
+    out[i] = s.filled - 2 * lengths[i] + 1 < lengths[i] ? null : Math.sqrt(f64[KERNEL_BESTS / 8 + i] / lengths[i]);
   }
-  return top === lengths.length - 1 && d2 < bound;
+  return out;
 }
