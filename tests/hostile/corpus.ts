@@ -44,7 +44,9 @@ export function hostileSuite(name: string, opts: { maxPayload?: number } = {}) {
   const test = suite<Ctx>(name);
   test.before(async (ctx) => {
     ctx.nats = await NatsServer.start({ maxPayload: opts.maxPayload });
-    ctx.pipeline = await startTestPipeline(ctx.nats.url);
+    // Each case set waits for its rows (and a canary's) in ClickHouse: 100 ms sink batches, as the
+    // other pipeline tests use, instead of the default second per batch on each of those waits.
+    ctx.pipeline = await startTestPipeline(ctx.nats.url, { env: { SLUICE_SINK_BATCH_MS: "100" } });
     ctx.nc = await connect({ servers: ctx.nats.url });
   });
   test.after(async (ctx) => {
