@@ -164,3 +164,14 @@ export function registerCluster(client: object, cluster: string): void {
 export function clusterOf(client: object): string | undefined {
   return clusters.get(client);
 }
+
+/**
+ * Where partition DDL on `table` goes (`ALTER TABLE <target> DROP PARTITION …`) and which table's
+ * parts `system.parts` lists: the table itself on one server; on a cluster the replicated local
+ * table `ON CLUSTER` (a Distributed table has no partitions).
+ */
+export function partitionTarget(client: object, table: string): { alterTarget: string; partsTable: string } {
+  const cluster = clusterOf(client);
+  if (cluster === undefined) return { alterTarget: table, partsTable: shortName(table) };
+  return { alterTarget: `${localTableOf(table)} ON CLUSTER ${cluster}`, partsTable: `${shortName(table)}${LOCAL_SUFFIX}` };
+}

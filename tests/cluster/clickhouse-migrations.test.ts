@@ -9,6 +9,7 @@ import { waitFor } from "../harness/wait.ts";
 import { capabilitiesFor, migrate, MIGRATIONS, openClickHouse, renderSchema, type OpenClickHouse } from "../../clickhouse/index.ts";
 import { clusterStatements, ClusterDdlError, SHARDING_KEYS } from "../../clickhouse/cluster.ts";
 import { EventColumns } from "../../clickhouse/columns.ts";
+import { retention, rollupDaily, type JobDeps } from "../../jobs/shipped.ts";
 import { SHIPPED_SCHEMAS } from "../../subjects/schemas/index.ts";
 import { TABLES, WINDOW_TABLES, JOB_TABLES, AUDIT_TABLE, MIGRATIONS_TABLE } from "../../clickhouse/schema.ts";
 
@@ -41,6 +42,11 @@ test.after(async (ctx) => {
   await ctx.cluster?.stop();
   if (ctx.dataDir) rmSync(ctx.dataDir, { recursive: true, force: true });
 });
+
+async function scalar(ch: OpenClickHouse, query: string): Promise<number> {
+  const [row] = await rows<Record<string, unknown>>(ch, query);
+  return Number(Object.values(row ?? { v: 0 })[0]);
+}
 
 async function rows<T>(ch: OpenClickHouse, query: string): Promise<T[]> {
   const rs = await ch.client.query({ query, format: "JSONEachRow" });
@@ -133,6 +139,28 @@ test("typed columns are added on every node, the Distributed table recreated wit
   // Replication is asynchronous: the other replica fetches the part within moments.
   const count = () => rows<{ n: string }>(b, "SELECT count() AS n FROM sluice.events WHERE event_id = 'e-1'").then((r) => Number(r[0]?.n));
   assert.is(await waitFor(count, (n) => n >= 1, 30_000), 1, "a row inserted through one node's Distributed table is read once from the other");
+});
+
+test("the daily rollup and the retention job drop partitions of the replicated local tables on every node (a Distributed table has none)", async ({ nodes }) => {
+  const a = nodes[0];
+  const day = Date.UTC(2020, 5, 1);
+  const at = (ms: number) => new Date(ms).toISOString().slice(0, 19).replace("T", " ");
+  const events = Array.from({ length: 6 }, (_, i) => ({ event_id: `roll-${i}`, source: "iot", key: `k-${i % 3}`, schema_version: 1, event_time: at(day + i * 60_000), ingest_time: at(day), payload: "{}", raw_subject: "raw.iot.k", raw_seq: i + 1, trace_id: "" }));
+  await a!.client.insert({ table: TABLES.events, values: events, format: "JSONEachRow", columns: ["event_id", "source", "key", "schema_version", "event_time", "ingest_time", "payload", "raw_subject", "raw_seq", "trace_id"] });
+  const attempt = { job: "rollup-daily", scheduledAtMs: day + 86_400_000 + 30 * 60_000, trigger: "manual" as const, attempt: 1, signal: new AbortController().signal, log: console };
+  const deps = { client: a!.client, caps: a!.caps, lake: () => Promise.reject(new Error("no lake in this test")), retentionDays: 30, lakeRetentionDays: undefined } as unknown as JobDeps;
+  assert.is(await rollupDaily.run(deps, attempt), "3 keys on 2020-06-01");
+  assert.is(await rollupDaily.run(deps, attempt), "3 keys on 2020-06-01", "a re-run replaces the day (its partition dropped on the cluster)");
+  for (const [i, node] of nodes.entries()) {
+    const keys = await waitFor(() => scalar(node, "SELECT count() FROM sluice.daily_rollups WHERE day = '2020-06-01'"), (n) => n === 3, 30_000);
+    assert.is(keys, 3, `replica ${i + 1}: one row per key without FINAL`);
+  }
+  const swept = await retention.run(deps, { ...attempt, job: "retention", scheduledAtMs: Date.UTC(2021, 0, 1) });
+  assert.match(String(swept), /sluice\.events 20200601/, "the old events partition is dropped");
+  for (const [i, node] of nodes.entries()) {
+    const left = await waitFor(() => scalar(node, "SELECT count() FROM sluice.events WHERE startsWith(event_id, 'roll-')"), (n) => n === 0, 30_000);
+    assert.is(left, 0, `replica ${i + 1}: the partition is gone`);
+  }
 });
 
 test.run();
