@@ -2,6 +2,7 @@ import type { ClickHouseClient } from "@clickhouse/client";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Capabilities } from "../clickhouse/capabilities.ts";
 import { JOB_TABLES, TABLES, type TableName } from "../clickhouse/schema.ts";
+import { partitionTarget } from "../clickhouse/cluster.ts";
 import { compactLake, expireLake, type LakeStore } from "../lake/index.ts";
 import type { ReportLag } from "../reports/data.ts";
 import { DEFAULT_SETTLE_MS, produceReport, reportPeriods } from "../reports/schedule.ts";
@@ -85,7 +86,7 @@ export const rollupDaily: JobDefinition<JobDeps> = {
     const { startMs, endMs, day } = dayBefore(ctx.scheduledAtMs);
     // DROP PARTITION is synchronous on 18.16 and on chDB (a DELETE mutation is not), so the
     // insert that follows never meets the old rows.
-    await client.command({ query: `ALTER TABLE ${JOB_TABLES.daily_rollups} DROP PARTITION '${day}'`, abort_signal: ctx.signal });
+    await client.command({ query: `ALTER TABLE ${partitionTarget(client, JOB_TABLES.daily_rollups).alterTarget} DROP PARTITION '${day}'`, abort_signal: ctx.signal });
     await client.command({
       query: `INSERT INTO ${JOB_TABLES.daily_rollups} (day, source, key, events, first_event, last_event, computed_at)
 SELECT toDate('${day}'), source, key, count(), toDateTime(min(event_time)), toDateTime(max(event_time)), now()
@@ -136,12 +137,13 @@ export const retention: JobDefinition<JobDeps> = {
     if (retentionDays !== undefined && !caps.ttl) {
       const cutoff = ctx.scheduledAtMs - retentionDays * DAY_MS;
       for (const table of Object.keys(TABLES) as TableName[]) {
-        const [database, name] = TABLES[table].split(".");
-        const parts = await rows<{ partition: string }>(client, `SELECT DISTINCT partition FROM system.parts WHERE database = '${database}' AND table = '${name}' AND active`, ctx.signal);
+        const [database] = TABLES[table].split(".");
+        const { alterTarget, partsTable } = partitionTarget(client, TABLES[table]);
+        const parts = await rows<{ partition: string }>(client, `SELECT DISTINCT partition FROM system.parts WHERE database = '${database}' AND table = '${partsTable}' AND active`, ctx.signal);
         for (const { partition } of parts) {
           const end = partitionEndMs(partition);
           if (end === undefined || end > cutoff) continue;
-          await client.command({ query: `ALTER TABLE ${TABLES[table]} DROP PARTITION ${partition}`, abort_signal: ctx.signal });
+          await client.command({ query: `ALTER TABLE ${alterTarget} DROP PARTITION ${partition}`, abort_signal: ctx.signal });
           done.push(`${TABLES[table]} ${partition}`);
         }
       }
