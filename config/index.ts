@@ -37,6 +37,8 @@ export interface Config {
   readonly clickhouseAccess: ClickHouseAccess;
   /** `CLICKHOUSE_CLUSTER`: the server is a node of this `<remote_servers>` cluster; tables are replicated and distributed (clickhouse/cluster.ts). */
   readonly clickhouseCluster: string | undefined;
+  /** `CLICKHOUSE_INSERT_QUORUM` (cluster only; 0: off): an insert returns only once this many replicas of its shard hold it. */
+  readonly clickhouseInsertQuorum: number;
   readonly stateDir: string;
   /** OTLP/HTTP base endpoint, e.g. http://localhost:4318 (Jaeger all-in-one). */
   readonly otlpEndpoint: string | undefined;
@@ -217,6 +219,7 @@ export function loadConfig(env: Env): Config {
     clickhousePassword: env.CLICKHOUSE_PASSWORD || undefined,
     clickhouseAccess: clickhouseAccess(env),
     clickhouseCluster: clickhouseCluster(env),
+    clickhouseInsertQuorum: insertQuorum(env),
     stateDir: resolve(env.SLUICE_STATE_DIR || ".sluice"),
     otlpEndpoint: url(env, "OTEL_EXPORTER_OTLP_ENDPOINT", ["http:", "https:"]),
     apiPort: integer(env, "SLUICE_API_PORT", 8787, 0, 65535),
@@ -271,6 +274,12 @@ function clickhouseCluster(env: Env): string | undefined {
   if (!CLUSTER_NAME.test(cluster)) throw new ConfigError(`CLICKHOUSE_CLUSTER=${JSON.stringify(cluster)}: expected the name of a cluster in the servers' <remote_servers> (letters, digits, underscore)`);
   if (!env.CLICKHOUSE_URL) throw new ConfigError("CLICKHOUSE_CLUSTER is set but CLICKHOUSE_URL is not: the embedded engine is no cluster; set CLICKHOUSE_URL to one node of the cluster, or unset CLICKHOUSE_CLUSTER");
   return cluster;
+}
+
+function insertQuorum(env: Env): number {
+  const quorum = integer(env, "CLICKHOUSE_INSERT_QUORUM", 0, 0, 64);
+  if (quorum > 0 && !env.CLICKHOUSE_CLUSTER) throw new ConfigError("CLICKHOUSE_INSERT_QUORUM is set but CLICKHOUSE_CLUSTER is not: a quorum counts the replicas of a cluster's shard; set CLICKHOUSE_CLUSTER, or unset CLICKHOUSE_INSERT_QUORUM");
+  return quorum;
 }
 
 function onOff(env: Env, name: string, fallback: "on" | "off"): boolean {
