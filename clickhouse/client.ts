@@ -3,7 +3,7 @@ import { resolve } from "node:path";
 import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseClientConfigOptions, type ErrorLogParams, type Logger, type LogParams, type WarnLogParams } from "@clickhouse/client";
 import { probeCapabilities, type Capabilities, type ClickHouseLogger } from "./capabilities.ts";
 import { EmbeddedEngineBusyError, registerTarget, toClickHouseError } from "./errors.ts";
-import { checkClusterName, CLUSTER_CLIENT_SETTINGS, ClusterDdlError, registerCluster } from "./cluster.ts";
+import { checkClusterName, clusterClientSettings, ClusterDdlError, registerCluster } from "./cluster.ts";
 import { acquireDataDirLock } from "./lock.ts";
 import { embeddedEngineArgs } from "./engine-settings.ts";
 
@@ -24,6 +24,8 @@ export interface OpenClickHouseOptions {
    * `ON CLUSTER`, and inserts into Distributed tables wait for the shards (clickhouse/cluster.ts).
    */
   cluster?: string;
+  /** With `cluster`: an insert returns once this many replicas of its shard have it (ClickHouse's `insert_quorum`); 0 or absent: once one has. */
+  insertQuorum?: number;
 }
 
 export interface OpenClickHouse {
@@ -97,7 +99,7 @@ async function openServer(url: string, opts: OpenClickHouseOptions, logger: Clic
     password: opts.password,
     request_timeout: opts.requestTimeoutMs,
     log: clientLog(logger),
-    ...(opts.cluster !== undefined ? { clickhouse_settings: CLUSTER_CLIENT_SETTINGS } : {}),
+    ...(opts.cluster !== undefined ? { clickhouse_settings: clusterClientSettings(opts.insertQuorum ?? 0) } : {}),
   });
   registerTarget(client, target);
   if (opts.cluster !== undefined) registerCluster(client, opts.cluster);

@@ -45,8 +45,13 @@ export const SHARDING_KEYS: Readonly<Record<string, string>> = {
  * Settings of every connection that writes in cluster mode. `insert_distributed_sync`: an insert
  * into a Distributed table returns only once every shard it touched has stored its rows, so a
  * sink acks nothing that sits in a node's send queue (the default writes remote shards later).
+ * `insert_quorum` (CLICKHOUSE_INSERT_QUORUM): and only once that many replicas of the shard hold
+ * them, so losing a replica's disk loses no acked row; while fewer replicas are alive, inserts
+ * fail (TOO_FEW_LIVE_REPLICAS, which the sinks wait out).
  */
-export const CLUSTER_CLIENT_SETTINGS = { insert_distributed_sync: 1 } as const;
+export function clusterClientSettings(insertQuorum: number): { insert_distributed_sync: 1; insert_quorum?: string } {
+  return insertQuorum > 0 ? { insert_distributed_sync: 1, insert_quorum: String(insertQuorum) } : { insert_distributed_sync: 1 };
+}
 
 /** A migration statement that cluster mode cannot translate, or a bad cluster name. */
 export class ClusterDdlError extends Error {

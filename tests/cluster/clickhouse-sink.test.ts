@@ -161,29 +161,51 @@ async function publishWhile(nc: NatsConnection, prefix: string, n: number, durin
   return acked;
 }
 
-async function killDuringInserts(ctx: Ctx, victim: number, prefix: string): Promise<void> {
+/** The events sink's acknowledged stream position: it moves only when the sink acks. */
+async function ackFloor(jsm: JetStreamManager): Promise<number> {
+  const info = await withDeadline(() => jsm.consumers.info("EVENTS", "clickhouse-sink-events"), { what: "events sink consumer info", timeoutMs: 20_000 });
+  return info.ack_floor.stream_seq;
+}
+
+interface Outage {
+  /** count() of the run's rows on the surviving replica, read every 500 ms while the other was down. */
+  readsWhileDown: number[];
+  /** The sink's ack floor a second into the outage and at its end. */
+  ackFloors: [number, number];
+  acked: number;
+}
+
+/**
+ * Runs the events sink through `sinkNode` while events are published, SIGKILLs replica `victim`
+ * for {@link OUTAGE_MS} once a quarter is out, then checks that both replicas end with every
+ * event JetStream acknowledged, once (without and with FINAL).
+ */
+async function killDuringInserts(ctx: Ctx, opts: { victim: number; prefix: string; sinkNode: OpenClickHouse }): Promise<Outage> {
   const { nc, jsm, nodes, cluster } = ctx;
-  const survivor = 1 - victim;
+  const { victim, prefix } = opts;
+  const survivor = nodes[1 - victim]!;
   const dead: ClickHouseServer = cluster.replicas[victim]!;
   const n = 600;
   const readsWhileDown: number[] = [];
-  const stop = startEventsSink(nc, nodes[0]!);
+  const ackFloors: number[] = [];
+  const stop = startEventsSink(nc, opts.sinkNode);
   let acked: Set<string>;
   try {
     acked = await publishWhile(nc, prefix, n, async () => {
       await dead.kill("SIGKILL");
       const downUntil = Date.now() + OUTAGE_MS;
+      await sleep(1_000);
+      ackFloors.push(await ackFloor(jsm));
       // The survivor answers reads while the other replica is gone.
       while (Date.now() < downUntil) {
-        readsWhileDown.push(await scalar(nodes[survivor]!, `SELECT count() FROM sluice.events WHERE startsWith(event_id, '${prefix}-')`));
+        readsWhileDown.push(await scalar(survivor, `SELECT count() FROM sluice.events WHERE startsWith(event_id, '${prefix}-')`));
         await sleep(500);
       }
+      ackFloors.push(await ackFloor(jsm));
       await dead.restart();
     });
     assert.ok(acked.size > n * 0.9, `JetStream acknowledged ${acked.size} of ${n} publishes`);
     assert.ok(readsWhileDown.length >= 3, `reads on the surviving replica answered during the outage (${readsWhileDown.length})`);
-    if (victim === 1) assert.ok(readsWhileDown.at(-1)! > readsWhileDown[0]!, `inserts went on through the live replica during the outage (reads ${readsWhileDown.join(", ")})`);
-    else assert.ok(readsWhileDown.at(-1)! < acked.size, `the outage held inserts back (reads ${readsWhileDown.join(", ")} of ${acked.size}): the sink had rows to retry`);
     assert.ok(await waitFor(() => sinkSettled(jsm), Boolean, 120_000, 250), `the sink acked every message after replica ${victim + 1} returned:\n${cluster.logs()}`);
   } finally {
     await stop();
@@ -194,14 +216,28 @@ async function killDuringInserts(ctx: Ctx, victim: number, prefix: string): Prom
     const ids = `'${[...acked].join("','")}'`;
     assert.is(await scalar(node, `SELECT count() FROM sluice.events WHERE event_id IN (${ids})`), acked.size, `replica ${i + 1}: the rows are the acked events`);
   }
+  return { readsWhileDown, ackFloors: ackFloors as [number, number], acked: acked.size };
 }
 
 test("SIGKILL of the replica the sink does not write through, during inserts: nothing lost, reads keep working, it catches up on return", async (ctx) => {
-  await killDuringInserts(ctx, 1, "kill-other");
+  const { readsWhileDown, ackFloors } = await killDuringInserts(ctx, { victim: 1, prefix: "kill-other", sinkNode: ctx.nodes[0]! });
+  assert.ok(readsWhileDown.at(-1)! > readsWhileDown[0]!, `inserts went on through the live replica during the outage (reads ${readsWhileDown.join(", ")})`);
+  assert.ok(ackFloors[1] > ackFloors[0], `without a quorum the sink acked during the outage (ack floor ${ackFloors.join(" → ")})`);
 });
 
 test("SIGKILL of the replica the sink writes through, during inserts: the sink waits it out, the other replica answers reads, every acked event lands once", async (ctx) => {
-  await killDuringInserts(ctx, 0, "kill-own");
+  const { readsWhileDown, acked } = await killDuringInserts(ctx, { victim: 0, prefix: "kill-own", sinkNode: ctx.nodes[0]! });
+  assert.ok(readsWhileDown.at(-1)! < acked, `the outage held inserts back (reads ${readsWhileDown.join(", ")} of ${acked}): the sink had rows to retry`);
+});
+
+test("CLICKHOUSE_INSERT_QUORUM=2: while one replica is down the sink acks nothing (no acked row on one replica only), then every acked event lands once", async (ctx) => {
+  const quorum = await openClickHouse({ url: ctx.cluster.replicas[0]!.url, dataDir: ctx.dataDir, cluster: ctx.cluster.name, insertQuorum: 2, logger: quiet });
+  try {
+    const { ackFloors } = await killDuringInserts(ctx, { victim: 1, prefix: "quorum", sinkNode: quorum });
+    assert.is(ackFloors[1], ackFloors[0], `no ack while the quorum could not be met (ack floor ${ackFloors.join(" → ")})`);
+  } finally {
+    await quorum.close();
+  }
 });
 
 test.run();
