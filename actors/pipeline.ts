@@ -93,6 +93,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
       dataDir: embeddedDataDir(config),
       engineMemoryMb: config.chdbMemoryMb,
       cluster: config.clickhouseCluster,
+      insertQuorum: config.clickhouseInsertQuorum,
       logger: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
     }, { signal: opts.signal, log }, { migrate: config.clickhouseAccess.migrate, migrator: config.clickhouseAccess.migrations });
     if (clickhouse.kind === "embedded") await createLakeViews(clickhouse.client, config.lake);
@@ -116,7 +117,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   // not: they sign in as the migrations account when this process has one of its own.
   const { migrations: jobsAccount, sink: sinkAccount } = config.clickhouseAccess;
   const jobsClickHouse = clickhouse?.kind === "server" && jobsAccount.user !== undefined && jobsAccount.user !== sinkAccount.user
-    ? await openClickHouse({ url: config.clickhouseUrl, user: jobsAccount.user, password: jobsAccount.password, dataDir: embeddedDataDir(config), cluster: config.clickhouseCluster, logger: { info: (m) => log.info(m), warn: (m) => log.warn(m) } })
+    ? await openClickHouse({ url: config.clickhouseUrl, user: jobsAccount.user, password: jobsAccount.password, dataDir: embeddedDataDir(config), cluster: config.clickhouseCluster, insertQuorum: config.clickhouseInsertQuorum, logger: { info: (m) => log.info(m), warn: (m) => log.warn(m) } })
     : clickhouse;
   const jobs = jobsClickHouse ? startShippedJobs({ nc, deps: { client: jobsClickHouse.client, caps: jobsClickHouse.caps, lake: lake.store, retentionDays: config.retentionDays, lakeRetentionDays: config.lakeRetentionDays }, log, report: config.reportCron ? { cron: config.reportCron, stateDir: config.stateDir } : undefined }) : undefined;
 
