@@ -121,10 +121,11 @@ export class NatsCluster {
   async streamLeader(nc: NatsConnection, stream: string, opts: { not?: string; current?: number; timeoutMs?: number } = {}): Promise<string> {
     const timeoutMs = opts.timeoutMs ?? 60_000;
     const deadline = Date.now() + timeoutMs;
-    const jsm = await jetstreamManager(nc, { timeout: 5_000 });
     let seen = "no answer";
     for (;;) {
       try {
+        // No account-info check: right after a kill the connection may still be finding a live node.
+        const jsm = await jetstreamManager(nc, { timeout: 5_000, checkAPI: false });
         const info = await withDeadline(() => jsm.streams.info(stream), { what: `stream ${stream} info`, timeoutMs: 6_000 });
         const leader = info.cluster?.leader ?? "";
         const current = (info.cluster?.replicas ?? []).filter((r) => r.current && !r.offline).length;
