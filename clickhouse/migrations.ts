@@ -1,6 +1,6 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { Capabilities } from "./capabilities.ts";
-import { clusterOf, clusterStatements, LOCAL_SUFFIX } from "./cluster.ts";
+import { clusterOf, ClusterDdlError, clusterStatements, LOCAL_SUFFIX } from "./cluster.ts";
 import { targetOf, toClickHouseError } from "./errors.ts";
 import { DETECT_MIGRATIONS } from "./migrations-detect.ts";
 import { WINDOW_MIGRATIONS } from "./migrations-windows.ts";
@@ -192,6 +192,7 @@ export async function migrate(client: ClickHouseClient, caps: Capabilities, opti
     }
   };
   for (const statement of forTarget(BOOTSTRAP, opts)) await run({ version: 0, name: "bootstrap" }, statement);
+  await checkLayout(client, opts.cluster);
 
   const done = await appliedVersions(client);
   const known = Math.max(...MIGRATIONS.map((m) => m.version));
@@ -213,6 +214,23 @@ export async function migrate(client: ClickHouseClient, caps: Capabilities, opti
   }
   await applyRetention(client, caps, opts, run);
   return { applied, current: Math.max(0, ...done, ...applied) };
+}
+
+/**
+ * The tables must be laid out for the mode: a single server's tables (plain MergeTree under the
+ * public names) are not turned into a cluster's by setting CLICKHOUSE_CLUSTER, and a cluster's
+ * Distributed tables must not be altered as if they were one server's. `schema_migrations`
+ * tells which layout the database has.
+ */
+async function checkLayout(client: ClickHouseClient, cluster: string | undefined): Promise<void> {
+  const result = await client.query({ query: `SELECT engine FROM system.tables WHERE database = '${DATABASE}' AND name = '${MIGRATIONS_TABLE.slice(DATABASE.length + 1)}'`, format: "JSONEachRow" });
+  const engine = (await result.json<{ engine: string }>())[0]?.engine;
+  if (cluster !== undefined && engine !== "Distributed") {
+    throw new ClusterDdlError(cluster, `${targetOf(client)} holds single-server ${DATABASE} tables (${MIGRATIONS_TABLE} is ${engine}); cluster mode does not convert them. Migrate on fresh nodes and copy the rows over (INSERT INTO ${DATABASE}.<table> SELECT * FROM remote(...)), or unset CLICKHOUSE_CLUSTER`);
+  }
+  if (cluster === undefined && engine === "Distributed") {
+    throw new MigrationError({ version: 0, name: "bootstrap" }, "", new Error(`${targetOf(client)} is a cluster node (${MIGRATIONS_TABLE} is Distributed): set CLICKHOUSE_CLUSTER to its cluster so migrations and new columns reach every node`));
+  }
 }
 
 /**

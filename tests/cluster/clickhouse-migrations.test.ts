@@ -166,6 +166,18 @@ test("sluice migrate with CLICKHOUSE_CLUSTER, through the other node: nothing le
   }
 });
 
+test("a cluster node migrated without CLICKHOUSE_CLUSTER is refused (its new columns would reach the Distributed table of one node only)", async ({ cluster, dataDir }) => {
+  const single = await openClickHouse({ url: cluster.replicas[1]!.url, dataDir, logger: quiet });
+  try {
+    await migrate(single.client, single.caps);
+    assert.unreachable("migrated a cluster node as one server");
+  } catch (err) {
+    assert.match((err as Error).message, /is a cluster node \(sluice\.schema_migrations is Distributed\): set CLICKHOUSE_CLUSTER/);
+  } finally {
+    await single.close();
+  }
+});
+
 test("configuration: CLICKHOUSE_CLUSTER needs CLICKHOUSE_URL and a cluster name; CLICKHOUSE_INSERT_QUORUM needs CLICKHOUSE_CLUSTER", () => {
   const url = "http://127.0.0.1:8123";
   assert.is(loadConfig({ CLICKHOUSE_URL: url, CLICKHOUSE_CLUSTER: "prod", CLICKHOUSE_INSERT_QUORUM: "2" }).clickhouseInsertQuorum, 2);
