@@ -52,12 +52,14 @@ export class NatsCluster {
     this.users = users;
   }
 
-  static async start(size = 3): Promise<NatsCluster> {
+  /** `jetstream`: extra settings of every node's jetstream block (e.g. `sync_interval: always`). */
+  static async start(size = 3, opts: { jetstream?: readonly string[] } = {}): Promise<NatsCluster> {
     const routePorts = await freePorts(size);
     const users = testNatsAuthOn() ? new TestNatsUsers() : undefined;
     const names = routePorts.map((_, i) => `n${i + 1}`);
     const nodes = await Promise.all(names.map((name, i) => NatsServer.start({
       users,
+      jetstream: opts.jetstream,
       nodeConfig: [
         `server_name: "${name}"`,
         `cluster {\n  name: "${CLUSTER_NAME}"\n  listen: "127.0.0.1:${routePorts[i]}"\n  routes: [${routePorts.filter((_, j) => j !== i).map((p) => `"nats-route://127.0.0.1:${p}"`).join(", ")}]\n}`,

@@ -63,17 +63,20 @@ export class NatsServer {
 
   /** Config lines of a cluster node (server_name, cluster block: tests/harness/nats-cluster.ts), on every (re)start. */
   private nodeConfig: readonly string[] = [];
+  /** Extra settings in the `jetstream` block, e.g. `sync_interval: always` (a server from 2.10). */
+  private jetstreamConfig: readonly string[] = [];
 
   /**
    * `authorization`: config text such as auth/nats-users.ts's natsAuthorizationConfig writes.
    * `users`: the generated users shared by the nodes of a cluster (each node's secrets must be the same);
    * `nodeConfig`: extra config lines, with a monitoring port.
    */
-  static async start(opts: { maxPayload?: number; authorization?: string; users?: TestNatsUsers; nodeConfig?: readonly string[] } = {}): Promise<NatsServer> {
+  static async start(opts: { maxPayload?: number; authorization?: string; users?: TestNatsUsers; nodeConfig?: readonly string[]; jetstream?: readonly string[] } = {}): Promise<NatsServer> {
     const server = new NatsServer(mkdtempSync(join(tmpdir(), "sluice-nats-")));
     server.authorization = opts.authorization;
     if (!opts.authorization && testNatsAuthOn()) server.testUsers = opts.users ?? new TestNatsUsers();
     server.nodeConfig = opts.nodeConfig ?? [];
+    server.jetstreamConfig = opts.jetstream ?? [];
     server.writeConfig(-1, opts.maxPayload);
     await server.launch();
     NatsServer.running.set(server.port, server);
@@ -163,7 +166,7 @@ export class NatsServer {
       `port: ${port}`,
       `host: 127.0.0.1`,
       `ports_file_dir: "${this.dir}"`,
-      `jetstream { store_dir: "${join(this.dir, "store")}" }`,
+      `jetstream { store_dir: "${join(this.dir, "store")}"${this.jetstreamConfig.map((l) => `, ${l}`).join("")} }`,
     ];
     if (maxPayload) lines.push(`max_payload: ${maxPayload}`);
     const authorization = this.testUsers?.configText() ?? this.authorization;
@@ -178,7 +181,8 @@ export class NatsServer {
 
   private async launch(): Promise<void> {
     for (const f of readdirSync(this.dir)) if (f.endsWith(".ports")) rmSync(join(this.dir, f));
-    const child = spawn("nats-server", ["-c", join(this.dir, "server.conf")], { stdio: ["ignore", "ignore", "pipe"] });
+    // SLUICE_TEST_NATS_SERVER: another nats-server binary (e.g. a newer one unpacked beside the Debian one).
+    const child = spawn(process.env.SLUICE_TEST_NATS_SERVER || "nats-server", ["-c", join(this.dir, "server.conf")], { stdio: ["ignore", "ignore", "pipe"] });
     let log = "";
     child.stderr!.on("data", (d) => (log += d));
     this.child = child;
