@@ -191,7 +191,11 @@ export async function migrate(client: ClickHouseClient, caps: Capabilities, opti
       throw new MigrationError(migration, statement, toClickHouseError(err, statement, targetOf(client)));
     }
   };
-  for (const statement of forTarget(BOOTSTRAP, opts)) await run({ version: 0, name: "bootstrap" }, statement);
+  // On a cluster the bootstrap is skipped once it is there: an ON CLUSTER statement waits for
+  // every node, so with one replica down every process start would wait for it.
+  if (opts.cluster === undefined || (await migrationsTableEngine(client)) !== "Distributed") {
+    for (const statement of forTarget(BOOTSTRAP, opts)) await run({ version: 0, name: "bootstrap" }, statement);
+  }
   await checkLayout(client, opts.cluster);
 
   const done = await appliedVersions(client);
@@ -216,6 +220,12 @@ export async function migrate(client: ClickHouseClient, caps: Capabilities, opti
   return { applied, current: Math.max(0, ...done, ...applied) };
 }
 
+/** The engine of `sluice.schema_migrations` on the node `client` talks to; undefined before the bootstrap. */
+async function migrationsTableEngine(client: ClickHouseClient): Promise<string | undefined> {
+  const result = await client.query({ query: `SELECT engine FROM system.tables WHERE database = '${DATABASE}' AND name = '${MIGRATIONS_TABLE.slice(DATABASE.length + 1)}'`, format: "JSONEachRow" });
+  return (await result.json<{ engine: string }>())[0]?.engine;
+}
+
 /**
  * The tables must be laid out for the mode: a single server's tables (plain MergeTree under the
  * public names) are not turned into a cluster's by setting CLICKHOUSE_CLUSTER, and a cluster's
@@ -223,8 +233,7 @@ export async function migrate(client: ClickHouseClient, caps: Capabilities, opti
  * tells which layout the database has.
  */
 async function checkLayout(client: ClickHouseClient, cluster: string | undefined): Promise<void> {
-  const result = await client.query({ query: `SELECT engine FROM system.tables WHERE database = '${DATABASE}' AND name = '${MIGRATIONS_TABLE.slice(DATABASE.length + 1)}'`, format: "JSONEachRow" });
-  const engine = (await result.json<{ engine: string }>())[0]?.engine;
+  const engine = await migrationsTableEngine(client);
   if (cluster !== undefined && engine !== "Distributed") {
     throw new ClusterDdlError(cluster, `${targetOf(client)} holds single-server ${DATABASE} tables (${MIGRATIONS_TABLE} is ${engine}); cluster mode does not convert them. Migrate on fresh nodes and copy the rows over (INSERT INTO ${DATABASE}.<table> SELECT * FROM remote(...)), or unset CLICKHOUSE_CLUSTER`);
   }
