@@ -1,14 +1,97 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { analystViewStatements, CLICKHOUSE_ACCOUNTS, clickhouseUsersSql, clickhouseUsersXml, hasSqlRbac, type ClickHouseAccount } from "../auth/clickhouse-users.ts";
 import { ensureNatsUsers, natsAuthorizationConfig, NATS_ROLES } from "../auth/nats-users.ts";
 import { isActorName, type ActorName } from "../actors/pipeline.ts";
 import { loadConfig } from "../config/index.ts";
 import { parse, UsageError } from "./args.ts";
+import { clusterClientUrl, clusterNodeConfig, DEFAULT_CLUSTER_SYNC, parseSync, type ClusterNode } from "./nats-cluster.ts";
 
 const USAGE = "sluice deploy clickhouse-users [--server-version V] [--network CIDR,…] [--views] [--out FILE]\n" +
-  "       sluice deploy nats-config [--out DIR] [--process actor,actor…]… [--tls-cert FILE --tls-key FILE [--tls-ca FILE] [--tls-verify]]";
+  "       sluice deploy nats-config [--out DIR] [--process actor,actor…]… [--tls-cert FILE --tls-key FILE [--tls-ca FILE] [--tls-verify]]\n" +
+  "       sluice deploy nats-cluster N [--out DIR] [--hosts H1,H2,…] [--ports CLIENT,ROUTE,MONITOR] [--store-dir DIR] [--domain D] [--sync always|1s] [--server-version 2.10] [--process actor,actor…]…";
+
+/** `--process a,b` lists: the actors of each process that gets a user of its own. */
+function parseProcesses(lists: readonly string[] | undefined): ActorName[][] {
+  return (lists ?? []).map((list) => {
+    const names = list.split(",").map((n) => n.trim()).filter(Boolean);
+    const unknown = names.filter((n) => !isActorName(n));
+    if (!names.length || unknown.length) throw new UsageError(`--process ${JSON.stringify(list)}: ${unknown.length ? `unknown actor ${unknown.join(", ")}` : "name at least one actor"}`);
+    return names as ActorName[];
+  });
+}
+
+/** The route user's secret, kept in `<out>/cluster-route.json` (mode 0600) so a second run writes the same routes. */
+function routeSecret(out: string): { user: string; password: string } {
+  const file = join(out, "cluster-route.json");
+  if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8")) as { user: string; password: string };
+  const secret = { user: "sluice-route", password: randomBytes(24).toString("base64url") };
+  writeFileSync(file, JSON.stringify(secret, null, 2) + "\n", { mode: 0o600 });
+  return secret;
+}
+
+const port = (text: string, what: string): number => {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new UsageError(`--ports: ${what} port ${JSON.stringify(text)} is not a port number (1-65535)`);
+  return n;
+};
+
+/**
+ * `sluice deploy nats-cluster N`: one nats-server config per node (`<out>/<node>.conf`) of an
+ * N-node JetStream cluster — cluster name, routes with a route user of their own, each node's
+ * store dir, a JetStream domain, a `sync_interval` chosen and explained (cli/nats-cluster.ts) —
+ * all including `<out>/auth.conf`, the generated users of `sluice deploy nats-config`, with their
+ * credentials in `<out>/credentials/`. With `--hosts` each node runs on its own host at the same
+ * ports; without, all run on this host (127.0.0.1) at consecutive ports, for a try-out.
+ */
+async function natsCluster(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    out: { type: "string", default: "deploy/nats-cluster" },
+    hosts: { type: "string" },
+    ports: { type: "string", default: "4222,6222,8222" },
+    "store-dir": { type: "string" },
+    domain: { type: "string", default: "sluice" },
+    sync: { type: "string", default: DEFAULT_CLUSTER_SYNC },
+    "server-version": { type: "string", default: "2.10" },
+    process: { type: "string", multiple: true },
+  }, USAGE);
+  const size = Number(positionals[0]);
+  if (positionals.length !== 1 || !Number.isInteger(size) || size < 3 || size > 9) {
+    throw new UsageError(`sluice deploy nats-cluster N: N must be a node count from 3 to 9 (got ${JSON.stringify(positionals.join(" "))}); JetStream needs a majority of nodes up, so 3 nodes survive the loss of 1 and 5 nodes of 2`);
+  }
+  const sync = parseSync(values.sync!);
+  if (!sync) throw new UsageError(`--sync ${JSON.stringify(values.sync)}: expected always or a duration such as 1s, 500ms, 2m`);
+  if (!/^\d+\.\d+/.test(values["server-version"]!)) throw new UsageError(`--server-version ${JSON.stringify(values["server-version"])}: expected major.minor, e.g. 2.10 or 2.9`);
+  if (values.domain && !/^[A-Za-z0-9_-]+$/.test(values.domain)) throw new UsageError(`--domain ${JSON.stringify(values.domain)}: letters, digits, - and _ only (or --domain "" for none)`);
+  const [client, route, monitor] = values.ports!.split(",").map((p) => p.trim());
+  if (!client || !route || !monitor) throw new UsageError(`--ports ${JSON.stringify(values.ports)}: give three, the client, route and monitoring ports, e.g. 4222,6222,8222`);
+  const hosts = values.hosts?.split(",").map((h) => h.trim()).filter(Boolean);
+  if (hosts && hosts.length !== size) throw new UsageError(`--hosts names ${hosts.length} hosts for ${size} nodes: give one per node`);
+  const out = resolve(values.out!);
+  mkdirSync(out, { recursive: true });
+  const storeBase = resolve(values["store-dir"] ?? join(out, "data"));
+  // Nodes on one host need ports of their own; nodes on their own hosts share the same ones.
+  const step = hosts ? 0 : 1;
+  const nodes: ClusterNode[] = Array.from({ length: size }, (_, i) => ({
+    name: `sluice-n${i + 1}`,
+    host: hosts?.[i] ?? "127.0.0.1",
+    clientPort: port(client, "client") + i * step,
+    routePort: port(route, "route") + i * step,
+    monitorPort: port(monitor, "monitoring") + i * step,
+    storeDir: join(storeBase, `n${i + 1}`),
+  }));
+  const secret = routeSecret(out);
+  const users = ensureNatsUsers(join(out, "credentials"), { partitions: loadConfig(process.env).partitions, processes: parseProcesses(values.process) });
+  writeFileSync(join(out, "auth.conf"), natsAuthorizationConfig(users), { mode: 0o600 });
+  const opts = { clusterName: "sluice", domain: values.domain || undefined, nodes, routeUser: secret.user, routePassword: secret.password, sync, serverVersion: values["server-version"]! };
+  nodes.forEach((node, i) => writeFileSync(join(out, `${node.name}.conf`), clusterNodeConfig(opts, i), { mode: 0o600 }));
+  const replicas = Math.min(3, size);
+  console.error(`wrote ${nodes.map((n) => `${n.name}.conf`).join(", ")}, auth.conf (${users.length} users) and credentials/ in ${out}`);
+  console.error(`start each node with: nats-server -c ${join(out, "<node>.conf")} (on its host, with auth.conf beside it)`);
+  console.error(`then run sluice with NATS_URL=${clusterClientUrl(nodes)} SLUICE_REPLICAS=${replicas} SLUICE_NATS_CREDENTIALS=${join(out, "credentials")}`);
+  return 0;
+}
 
 /**
  * `sluice deploy nats-config`: nats-server's authorization (`<out>/auth.conf`, included by
@@ -28,12 +111,7 @@ async function natsConfig(argv: string[]): Promise<number> {
   }, USAGE);
   if (Boolean(values["tls-cert"]) !== Boolean(values["tls-key"])) throw new UsageError("--tls-cert and --tls-key go together");
   if ((values["tls-ca"] || values["tls-verify"]) && !values["tls-cert"]) throw new UsageError("--tls-ca and --tls-verify need --tls-cert and --tls-key");
-  const processes: ActorName[][] = (values.process ?? []).map((list) => {
-    const names = list.split(",").map((n) => n.trim()).filter(Boolean);
-    const unknown = names.filter((n) => !isActorName(n));
-    if (!names.length || unknown.length) throw new UsageError(`--process ${JSON.stringify(list)}: ${unknown.length ? `unknown actor ${unknown.join(", ")}` : "name at least one actor"}`);
-    return names as ActorName[];
-  });
+  const processes = parseProcesses(values.process);
   const out = resolve(values.out!);
   mkdirSync(out, { recursive: true });
   const credentials = join(out, "credentials");
@@ -53,6 +131,7 @@ async function natsConfig(argv: string[]): Promise<number> {
  */
 export async function run(argv: string[]): Promise<number> {
   if (argv[0] === "nats-config") return natsConfig(argv.slice(1));
+  if (argv[0] === "nats-cluster") return natsCluster(argv.slice(1));
   const { values, positionals } = parse(
     argv,
     {
