@@ -8,7 +8,7 @@
 // `sluice deploy nats-cluster`.
 // Each figure is the best of --repeat runs, taken in turns (1 node, 3 nodes, 1 node, …) so a
 // warm-up or a neighbour's load does not favour one side.
-//   npm run bench:cluster [-- --events 20000] [--repeat 2] [--sync-server PATH]
+//   npm run bench:cluster [-- --events 20000] [--repeat 2] [--sync-server PATH] [--parts nodes,sync]
 import { execFileSync } from "node:child_process";
 import { parseArgs } from "node:util";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -24,6 +24,9 @@ import { secondsUntil } from "./load.ts";
 import { figure, isEntryPoint, printSummary, ratio, round, type BenchSummary } from "./report.ts";
 
 const IN_FLIGHT = 1_000;
+/** `nodes`: 1 node against 3; `sync`: on the --sync-server, sync_interval always against the default. */
+export const PARTS = ["nodes", "sync"] as const;
+export type Part = (typeof PARTS)[number];
 
 /** One node or a 3-node cluster, its client URL, and how to stop it. */
 interface Brokers {
@@ -46,8 +49,8 @@ async function brokers(nodes: 1 | 3, jetstream: readonly string[] = []): Promise
 const readingsFor = (events: number) => withIds(validReadings(events, Date.UTC(2026, 10, 27, 10), 50), "bench");
 
 /** Events per second from the first publish until sluice.events holds every event. */
-async function endToEnd(nodes: 1 | 3, events: number): Promise<number> {
-  const b = await brokers(nodes);
+async function endToEnd(nodes: 1 | 3, events: number, jetstream: readonly string[] = []): Promise<number> {
+  const b = await brokers(nodes, jetstream);
   await b.ensureProcessUser();
   const p = await startTestPipeline(b.url, { env: { SLUICE_REPLICAS: String(b.replicas) } });
   const nc = await b.probe();
@@ -104,38 +107,52 @@ async function bestOf<K extends string>(repeat: number, runs: Record<K, () => Pr
   return best;
 }
 
-export async function main(opts: { events: number; repeat?: number; syncServer?: string }): Promise<BenchSummary> {
+export async function main(opts: { events: number; repeat?: number; syncServer?: string; parts?: readonly Part[] }): Promise<BenchSummary> {
   const { events } = opts;
   const repeat = opts.repeat ?? 2;
-  const r = await bestOf(repeat, {
-    single: () => endToEnd(1, events),
-    cluster: () => endToEnd(3, events),
-    publishSingle: () => ackedPublish(1, events),
-    publishCluster: () => ackedPublish(3, events),
-  });
-  console.log(`events: ${events} (acked publishes, ${IN_FLIGHT} in flight; best of ${repeat})`);
-  console.log(`1 node,  SLUICE_REPLICAS=1: end to end ${figure(r.single)} events/s; acked publish into RAW ${figure(r.publishSingle)} msgs/s`);
-  console.log(`3 nodes, SLUICE_REPLICAS=3: end to end ${figure(r.cluster)} events/s   ratio ${ratio(r.cluster, r.single)}; acked publish ${figure(r.publishCluster)} msgs/s   ratio ${ratio(r.publishCluster, r.publishSingle)}`);
-  const summary: BenchSummary = {
-    name: "cluster", events, repeat,
-    events_per_s: round(r.cluster), baseline: round(r.single), ratio: ratio(r.cluster, r.single),
-    publish_per_s: round(r.publishCluster), publish_baseline: round(r.publishSingle), publish_ratio: ratio(r.publishCluster, r.publishSingle),
-  };
-  if (opts.syncServer) {
+  const parts = opts.parts ?? PARTS;
+  const summary: BenchSummary = { name: "cluster", events, repeat };
+  if (parts.includes("nodes")) {
+    const r = await bestOf(repeat, {
+      single: () => endToEnd(1, events),
+      cluster: () => endToEnd(3, events),
+      publishSingle: () => ackedPublish(1, events),
+      publishCluster: () => ackedPublish(3, events),
+    });
+    console.log(`events: ${events} (acked publishes, ${IN_FLIGHT} in flight; best of ${repeat})`);
+    console.log(`1 node,  SLUICE_REPLICAS=1: end to end ${figure(r.single)} events/s; acked publish into RAW ${figure(r.publishSingle)} msgs/s`);
+    console.log(`3 nodes, SLUICE_REPLICAS=3: end to end ${figure(r.cluster)} events/s   ratio ${ratio(r.cluster, r.single)}; acked publish ${figure(r.publishCluster)} msgs/s   ratio ${ratio(r.publishCluster, r.publishSingle)}`);
+    Object.assign(summary, {
+      events_per_s: round(r.cluster), baseline: round(r.single), ratio: ratio(r.cluster, r.single),
+      publish_per_s: round(r.publishCluster), publish_baseline: round(r.publishSingle), publish_ratio: ratio(r.publishCluster, r.publishSingle),
+    });
+  }
+  if (opts.syncServer && parts.includes("sync")) {
     const version = execFileSync(opts.syncServer, ["--version"], { encoding: "utf8" }).trim();
+    const always = ["sync_interval: always"];
     const sync = await withServerBinary(opts.syncServer, () => bestOf(repeat, {
-      defaultSync: () => ackedPublish(3, events),
-      always: () => ackedPublish(3, events, ["sync_interval: always"]),
+      endToEndDefault: () => endToEnd(3, events),
+      endToEndAlways: () => endToEnd(3, events, always),
+      publishDefault: () => ackedPublish(3, events),
+      publishAlways: () => ackedPublish(3, events, always),
     }));
-    console.log(`3 nodes on ${version} (--sync-server), SLUICE_REPLICAS=3: acked publish, default sync_interval ${figure(sync.defaultSync)} msgs/s; sync_interval: always ${figure(sync.always)} msgs/s   ratio ${ratio(sync.always, sync.defaultSync)}`);
-    Object.assign(summary, { sync_server: version, sync_default_per_s: round(sync.defaultSync), sync_always_per_s: round(sync.always), sync_always_ratio: ratio(sync.always, sync.defaultSync) });
+    console.log(`3 nodes on ${version} (--sync-server), SLUICE_REPLICAS=3, sync_interval default (2 min) vs always:`);
+    console.log(`  end to end ${figure(sync.endToEndDefault)} vs ${figure(sync.endToEndAlways)} events/s   ratio ${ratio(sync.endToEndAlways, sync.endToEndDefault)}`);
+    console.log(`  acked publish ${figure(sync.publishDefault)} vs ${figure(sync.publishAlways)} msgs/s   ratio ${ratio(sync.publishAlways, sync.publishDefault)}`);
+    Object.assign(summary, {
+      sync_server: version,
+      sync_default_events_per_s: round(sync.endToEndDefault), sync_always_events_per_s: round(sync.endToEndAlways), sync_always_events_ratio: ratio(sync.endToEndAlways, sync.endToEndDefault),
+      sync_default_publish_per_s: round(sync.publishDefault), sync_always_publish_per_s: round(sync.publishAlways), sync_always_publish_ratio: ratio(sync.publishAlways, sync.publishDefault),
+    });
   }
   printSummary(summary);
   return summary;
 }
 
 if (isEntryPoint(import.meta.url)) {
-  const { values } = parseArgs({ options: { events: { type: "string", default: "20000" }, repeat: { type: "string", default: "2" }, "sync-server": { type: "string" } } });
-  await main({ events: Number(values.events), repeat: Number(values.repeat), syncServer: values["sync-server"] });
+  const { values } = parseArgs({ options: { events: { type: "string", default: "20000" }, repeat: { type: "string", default: "2" }, "sync-server": { type: "string" }, parts: { type: "string", default: PARTS.join(",") } } });
+  const parts = values.parts.split(",");
+  for (const p of parts) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`--parts: ${JSON.stringify(p)} is not one of ${PARTS.join(", ")}`);
+  await main({ events: Number(values.events), repeat: Number(values.repeat), syncServer: values["sync-server"], parts: parts as Part[] });
   process.exit(0);
 }
