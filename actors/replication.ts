@@ -5,6 +5,7 @@ import { Objm } from "@nats-io/obj";
 import type { Config } from "../config/index.ts";
 import { NATS_CLIENT_TIMEOUT_MS, withDeadline } from "../nats/deadline.ts";
 import { REGISTRY_BUCKET } from "../subjects/registry/registry.ts";
+import { withReplicas } from "../subjects/setup.ts";
 import { KIND_NAMES, REFERENCE_BUCKET_OPTIONS, referenceBucket } from "../enrich/index.ts";
 import { JOB_LEASES, JOB_LEASE_TTL_MS } from "../jobs/scheduler.ts";
 import { keyedBuckets } from "./runtime/keyed/ownership.ts";
@@ -73,13 +74,16 @@ export async function ensureBucketReplicas(nc: NatsConnection, config: Pick<Conf
     if (info) {
       const had = info.config.num_replicas || 1;
       if (had === config.replicas) continue;
-      await withDeadline(() => jsm.streams.update(name, { ...info.config, num_replicas: config.replicas }), { what: `stream ${name} update num_replicas ${had}→${config.replicas}` });
+      await withReplicas(`bucket ${spec.bucket}`, config.replicas, () => withDeadline(() => jsm.streams.update(name, { ...info.config, num_replicas: config.replicas }), { what: `stream ${name} update num_replicas ${had}→${config.replicas}` }));
       changed.push(`${name} ${had}→${config.replicas}`);
       continue;
     }
     if (config.replicas === 1) continue;
-    if (spec.kind === "kv") await withDeadline(() => new Kvm(js).create(spec.bucket, { ...spec.opts, replicas: config.replicas }), { what: `kv ${spec.bucket} create` });
-    else await withDeadline(() => new Objm(js).create(spec.bucket, { storage: "file", replicas: config.replicas }), { what: `object store ${spec.bucket} create` });
+    await withReplicas(`bucket ${spec.bucket}`, config.replicas, async () => {
+      if (spec.kind === "kv") await withDeadline(() => new Kvm(js).create(spec.bucket, { ...spec.opts, replicas: config.replicas }), { what: `kv ${spec.bucket} create` });
+      else await withDeadline(() => new Objm(js).create(spec.bucket, { storage: "file", replicas: config.replicas }), { what: `object store ${spec.bucket} create` });
+      return jsm.streams.info(name);
+    });
     changed.push(`${name} created with ${config.replicas}`);
   }
   return changed;

@@ -21,6 +21,37 @@ export class ConfigConflictError extends Error {
   }
 }
 
+/** SLUICE_REPLICAS asks for more replicas than the NATS server can give (it runs alone, or the cluster is smaller). */
+export class ReplicasUnavailableError extends Error {
+  readonly resource: string;
+  readonly replicas: number;
+  constructor(resource: string, replicas: number, got: string) {
+    super(
+      `${resource}: SLUICE_REPLICAS=${replicas} needs a JetStream cluster of at least ${replicas} nodes, and the NATS server gave ${got}; ` +
+        "set SLUICE_REPLICAS=1 for a single server, or point NATS_URL at every node of a cluster (sluice deploy nats-cluster writes one)",
+    );
+    this.name = "ReplicasUnavailableError";
+    this.resource = resource;
+    this.replicas = replicas;
+  }
+}
+
+/** Creates or updates a stream at `replicas`, refusing with {@link ReplicasUnavailableError} what the server cannot replicate. */
+export async function withReplicas<T extends { config: { num_replicas: number } }>(resource: string, replicas: number, change: () => Promise<T>): Promise<T> {
+  let info: T;
+  try {
+    info = await change();
+  } catch (err) {
+    // 10074: "replicas > 1 not supported in non-clustered mode"; 10005: insufficient resources (fewer nodes than replicas).
+    const code = (err as { api_error?: { err_code?: number } })?.api_error?.err_code;
+    if (replicas > 1 && (code === 10074 || /replicas > 1 not supported|insufficient resources/i.test((err as Error).message))) throw new ReplicasUnavailableError(resource, replicas, `"${(err as Error).message}"`);
+    throw err;
+  }
+  // A single 2.9 server accepts an update to 3 replicas and keeps 1.
+  if ((info.config.num_replicas || 1) !== replicas) throw new ReplicasUnavailableError(resource, replicas, `${info.config.num_replicas || 1} replica(s)`);
+  return info;
+}
+
 function sameValue(expected: unknown, actual: unknown): boolean {
   return JSON.stringify(expected) === JSON.stringify(actual);
 }
@@ -56,12 +87,13 @@ export async function ensureStreams(jsm: JetStreamManager, overrides: StreamOver
       throw err;
     });
     if (!existing) {
-      await jsm.streams.add({ ...wanted, ...(replicas ? { num_replicas: replicas } : {}) } as Partial<StreamConfig> & { name: string });
+      const config = { ...wanted, ...(replicas ? { num_replicas: replicas } : {}) } as Partial<StreamConfig> & { name: string };
+      await (replicas ? withReplicas(`stream ${def.name}`, replicas, () => jsm.streams.add(config)) : jsm.streams.add(config));
       continue;
     }
     const conflict = firstConflict(`stream ${def.name}`, wanted, existing.config as unknown as Record<string, unknown>);
     if (conflict) throw conflict;
-    if (replicas && (existing.config.num_replicas || 1) !== replicas) await jsm.streams.update(def.name, { ...existing.config, num_replicas: replicas });
+    if (replicas && (existing.config.num_replicas || 1) !== replicas) await withReplicas(`stream ${def.name}`, replicas, () => jsm.streams.update(def.name, { ...existing.config, num_replicas: replicas }));
   }
 }
 

@@ -10,7 +10,7 @@ import { Kvm } from "@nats-io/kv";
 import { loadConfig, ConfigError } from "../../config/index.ts";
 import { STREAMS } from "../../subjects/catalog.ts";
 import { streamOverrides } from "../../actors/pipeline.ts";
-import { ensureStreams } from "../../subjects/setup.ts";
+import { ensureStreams, ReplicasUnavailableError } from "../../subjects/setup.ts";
 import { bucketStream, ensureBucketReplicas, KEYED_MEMBER_TTL_MS, sluiceBuckets } from "../../actors/replication.ts";
 import { Ownership, keyedBuckets } from "../../actors/runtime/keyed/ownership.ts";
 import { CheckpointStore } from "../../actors/runtime/keyed/checkpoint.ts";
@@ -79,6 +79,24 @@ test("after the set-up every catalog stream and every bucket sluice opens has 3 
 test("the set-up is idempotent: a second run changes nothing", async ({ nc }) => {
   const changed = await ensureBucketReplicas(nc, loadConfig({ SLUICE_REPLICAS: "3" }));
   assert.equal(changed, []);
+});
+
+test("SLUICE_REPLICAS=3 on a server that runs alone is refused with what to do, for streams and buckets", async () => {
+  const single = await NatsServer.start();
+  const nc = await connect({ servers: single.url });
+  try {
+    const config = loadConfig({ SLUICE_REPLICAS: "3" });
+    const refusal = await ensureStreams(await jetstreamManager(nc), streamOverrides(config)).then(() => undefined, (err: Error) => err);
+    assert.instance(refusal, ReplicasUnavailableError);
+    assert.match(refusal!.message, /SLUICE_REPLICAS=3 needs a JetStream cluster.*set SLUICE_REPLICAS=1/);
+    // An existing one-replica bucket: 2.9 accepts the update and keeps one replica, which is refused too.
+    await new Kvm(nc).create(REGISTRY_BUCKET, { history: 5 });
+    const bucketRefusal = await ensureBucketReplicas(nc, config).then(() => undefined, (err: Error) => err);
+    assert.instance(bucketRefusal, ReplicasUnavailableError);
+  } finally {
+    await nc.close();
+    await single.stop();
+  }
 });
 
 test("the keyed buckets created by the set-up have the options their openers give them", async () => {
