@@ -26,7 +26,9 @@ export interface Finding {
 }
 
 /**
- * One source's per-key scoring state. `observe` returns every finding with a score above 0.
+ * One source's per-key scoring state. `observe` returns every finding whose score reaches the
+ * scorer's threshold (it may return weaker ones too; detection drops them): only those can be
+ * alerts, and building the others' explanations was most of a payment's scoring.
  * Events usually come in event-time order per key (the detect task's reorder buffer releases them
  * so); one older than the key's newest is judged without corrupting the order-dependent state.
  * With `learn: false` (an event past the allowed lateness) the event is judged and nothing learnt.
@@ -43,3 +45,6 @@ export interface Scorer {
 export class DetectSnapshotError extends Error {
   override name = "DetectSnapshotError";
 }
+
+/** What `observe` returns for an event that raised nothing: one shared, frozen empty list. */
+export const NOTHING: Finding[] = Object.freeze([]) as unknown as Finding[];

@@ -65,11 +65,14 @@ export function erlangCdf(k: number, x: number): number {
 
 const EARTH_KM = 6371;
 
-/** Great-circle distance between two [lat, lon, ...] points, km (anything after lon is ignored). */
-export function haversineKm(a: readonly [number, number, ...number[]], b: readonly [number, number, ...number[]]): number {
+/**
+ * Great-circle distance between two [lat, lon, ...] points, km (anything after lon is ignored).
+ * `cosLatA` is cos of a's latitude in radians, for a caller measuring one point against many.
+ */
+export function haversineKm(a: readonly [number, number, ...number[]], b: readonly [number, number, ...number[]], cosLatA = Math.cos(a[0] * (Math.PI / 180))): number {
   const rad = Math.PI / 180;
   const dLat = (b[0] - a[0]) * rad;
   const dLon = (b[1] - a[1]) * rad;
-  const h = Math.sin(dLat / 2) ** 2 + Math.cos(a[0] * rad) * Math.cos(b[0] * rad) * Math.sin(dLon / 2) ** 2;
+  const h = Math.sin(dLat / 2) ** 2 + cosLatA * Math.cos(b[0] * rad) * Math.sin(dLon / 2) ** 2;
   return 2 * EARTH_KM * Math.asin(Math.min(1, Math.sqrt(h)));
 }

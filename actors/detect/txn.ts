@@ -1,4 +1,4 @@
-import { DetectSnapshotError, type Finding, type Scorer } from "./finding.ts";
+import { DetectSnapshotError, NOTHING, type Finding, type Scorer } from "./finding.ts";
 import { Lru } from "../../models/lru.ts";
 import { erlangCdf, haversineKm, learn, learnClipped, newRobust, scoreOf, spread, type Robust } from "./stats.ts";
 
@@ -116,12 +116,13 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
         ? { "customer-at-merchant": ref.z, "merchant-for-customer": (x - adjusted.mean) / predictiveSpread(adjusted) }
         : undefined;
       if (views) ref.z = (views["customer-at-merchant"] + views["merchant-for-customer"]) / 2;
-      if (ref.z > 0) {
-        const surprise = (ref.z * ref.z) / 2;
+      const surprise = ref.z > 0 ? (ref.z * ref.z) / 2 : 0;
+      const score = scoreOf(surprise);
+      if (score >= opts.threshold) {
         finding = {
           key,
           metric: "amount",
-          score: scoreOf(surprise),
+          score,
           signal: "amount-vs-habit",
           expected: { low: Math.exp(ref.r.mean - 3 * ref.sd), high: Math.exp(ref.r.mean + 3 * ref.sd) },
           observed: value,
@@ -174,11 +175,12 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
       const usualGap = Math.exp(c.gaps.mean + EULER_GAMMA);
       const span = c.times[VELOCITY_GAPS] - c.times[0];
       surprise = -Math.log(Math.max(erlangCdf(VELOCITY_GAPS, span / usualGap), 1e-300));
-      if (!c.bursting && surprise > 0) {
+      const score = scoreOf(surprise);
+      if (!c.bursting && score >= opts.threshold) {
         finding = {
           key,
           metric: "velocity",
-          score: scoreOf(surprise),
+          score,
           signal: "velocity",
           expected: { low: (VELOCITY_GAPS * usualGap) / 10, high: Infinity },
           observed: span,
@@ -200,8 +202,9 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
     if (c.places.length >= PLACE_WARMUP) {
       let nearest = c.places[0];
       let km = Infinity;
+      const cosLat = Math.cos(lat * (Math.PI / 180));
       for (const p of c.places) {
-        const d = haversineKm(here, p);
+        const d = haversineKm(here, p, cosLat);
         if (d < km) {
           km = d;
           nearest = p;
@@ -209,17 +212,18 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
       }
       const last = c.places[c.places.length - 1];
       const hours = Math.max((t - last[2]) / 3_600_000, 1 / 3600);
-      finding = {
+      const score = scoreOf(km / KM_PER_NAT);
+      if (score >= opts.threshold) finding = {
         key,
         metric: "location",
-        score: scoreOf(km / KM_PER_NAT),
+        score,
         signal: "location-jump",
         expected: { low: 0, high: 2000 },
         observed: km,
         explanation: {
           distance_km: Math.round(km),
           nearest_recent: [nearest[0], nearest[1]],
-          implied_speed_kmh: Math.round(haversineKm(here, last) / hours),
+          implied_speed_kmh: Math.round(haversineKm(here, last, cosLat) / hours),
           country: payload.country,
         },
       };
@@ -239,15 +243,28 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
       // Hurried: close after the payment before it in event time.
       const previous = inOrder ? newest : c.times.filter((x) => x <= eventTime).pop();
       const hurried = previous !== undefined && c.gaps.n >= GAP_WARMUP && eventTime - previous < Math.exp(c.gaps.mean + EULER_GAMMA) * HURRIED_GAP;
-      let findings: Array<Finding | undefined>;
-      if (!learn) findings = [amount(key, c, payload, false, false), location(key, c, eventTime, payload, false)];
-      else if (!inOrder) {
+      let amountFinding: Finding | undefined;
+      let velocityFinding: Finding | undefined;
+      let locationFinding: Finding | undefined;
+      if (!learn) {
+        amountFinding = amount(key, c, payload, false, false);
+        locationFinding = location(key, c, eventTime, payload, false);
+      } else if (!inOrder) {
         insertOutOfOrder(c, eventTime);
+        amountFinding = amount(key, c, payload, !hurried, true);
         // Places stay in event-time order (the newest gives the implied speed): an older one is judged, not kept.
-        findings = [amount(key, c, payload, !hurried, true), location(key, c, eventTime, payload, false)];
-      } else findings = [amount(key, c, payload, !hurried, true), velocity(key, c, eventTime), location(key, c, eventTime, payload, true)];
+        locationFinding = location(key, c, eventTime, payload, false);
+      } else {
+        amountFinding = amount(key, c, payload, !hurried, true);
+        velocityFinding = velocity(key, c, eventTime);
+        locationFinding = location(key, c, eventTime, payload, true);
+      }
+      // Most payments raise nothing: no array for them.
+      if (!amountFinding && !velocityFinding && !locationFinding) return NOTHING;
       const out: Finding[] = [];
-      for (const f of findings) if (f !== undefined && f.score > 0) out.push(f);
+      if (amountFinding) out.push(amountFinding);
+      if (velocityFinding) out.push(velocityFinding);
+      if (locationFinding) out.push(locationFinding);
       return out;
     },
     keys: () => ({ held: customers.size, evicted: customers.evicted }),
