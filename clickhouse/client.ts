@@ -3,7 +3,7 @@ import { resolve } from "node:path";
 import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseClientConfigOptions, type ErrorLogParams, type Logger, type LogParams, type WarnLogParams } from "@clickhouse/client";
 import { probeCapabilities, type Capabilities, type ClickHouseLogger } from "./capabilities.ts";
 import { EmbeddedEngineBusyError, registerTarget, toClickHouseError } from "./errors.ts";
-import { checkClusterName, clusterClientSettings, ClusterDdlError, registerCluster } from "./cluster.ts";
+import { checkClusterName, clusterClientSettings, ClusterDdlError, CLUSTER_REQUEST_TIMEOUT_MS, registerCluster } from "./cluster.ts";
 import { acquireDataDirLock } from "./lock.ts";
 import { embeddedEngineArgs } from "./engine-settings.ts";
 
@@ -97,7 +97,7 @@ async function openServer(url: string, opts: OpenClickHouseOptions, logger: Clic
     url,
     username: opts.user,
     password: opts.password,
-    request_timeout: opts.requestTimeoutMs,
+    request_timeout: opts.requestTimeoutMs ?? (opts.cluster !== undefined ? CLUSTER_REQUEST_TIMEOUT_MS : undefined),
     log: clientLog(logger),
     ...(opts.cluster !== undefined ? { clickhouse_settings: clusterClientSettings(opts.insertQuorum ?? 0) } : {}),
   });

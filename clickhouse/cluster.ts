@@ -53,6 +53,15 @@ export function clusterClientSettings(insertQuorum: number): { insert_distribute
   return insertQuorum > 0 ? { insert_distributed_sync: 1, insert_quorum: String(insertQuorum) } : { insert_distributed_sync: 1 };
 }
 
+/**
+ * The HTTP request timeout of a cluster connection, unless one is configured: above the servers'
+ * `distributed_ddl_task_timeout` (180 s), for which an `ON CLUSTER` statement waits on the
+ * slowest node, and above which a quorum insert is still waiting for a replica. A client that
+ * gave up sooner would retry a statement the cluster is still running. The cost: a hung (not
+ * dead) node holds a sink's insert this long before it is retried.
+ */
+export const CLUSTER_REQUEST_TIMEOUT_MS = 200_000;
+
 /** A migration statement that cluster mode cannot translate, or a bad cluster name. */
 export class ClusterDdlError extends Error {
   override name = "ClusterDdlError";

@@ -42,7 +42,10 @@ const test = suite<Ctx>("ClickHouse sinks into a replicated cluster (ZooKeeper +
 const log = createLogger("error");
 const quiet = { info() {}, warn() {} };
 const T0 = Date.UTC(2020, 0, 1, 12);
-/** Longer than the replicas' ZooKeeper session (6 s), so a killed replica's session has expired when it returns. */
+/**
+ * Shorter than the replicas' ZooKeeper session (15 s): a killed replica returns while its old
+ * session still holds its place, and takes its part again once that session expires.
+ */
 const OUTAGE_MS = 8_000;
 
 test.before(async (ctx) => {

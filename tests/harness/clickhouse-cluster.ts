@@ -30,9 +30,10 @@ export class ZooKeeper {
     const zk = new ZooKeeper(mkdtempSync(join(tmpdir(), "sluice-zookeeper-")));
     zk.port = await freePort();
     mkdirSync(join(zk.dir, "data"));
-    // A short tick: sessions of a killed clickhouse-server expire in seconds (minSessionTimeout is 2 ticks).
+    // Sessions may last up to 20 ticks: the servers ask for 15 s, so a loaded machine's stalls do
+    // not expire them (an expired session makes replicated tables read-only until it is renewed).
     writeFileSync(join(zk.dir, "zoo.cfg"), [
-      "tickTime=500",
+      "tickTime=1000",
       `dataDir=${join(zk.dir, "data")}`,
       `clientPort=${zk.port}`,
       "clientPortAddress=127.0.0.1",
@@ -100,6 +101,8 @@ export class ZooKeeper {
 }
 
 export const CLUSTER_NAME = "sluice_test";
+/** The replicas' ZooKeeper session timeout: a SIGKILLed replica is seen gone (its is_active node removed) this long after. */
+export const ZOOKEEPER_SESSION_MS = 15_000;
 
 /**
  * One ZooKeeper and two Debian clickhouse-server 18.16 processes on loopback: one shard of two
@@ -148,7 +151,7 @@ ${ports.map((p) => `        <replica><host>127.0.0.1</host><port>${p.tcpPort}</p
   <interserver_http_port>${p.interserverPort}</interserver_http_port>
   <zookeeper>
     <node><host>127.0.0.1</host><port>${zookeeper.port}</port></node>
-    <session_timeout_ms>6000</session_timeout_ms>
+    <session_timeout_ms>${ZOOKEEPER_SESSION_MS}</session_timeout_ms>
   </zookeeper>
   <macros>
     <shard>01</shard>
