@@ -18,8 +18,9 @@ const test = suite<{ nats: NatsServer; nc: NatsConnection; pipeline: TestPipelin
 
 test.before(async (ctx) => {
   ctx.nats = await NatsServer.start();
-  // The default SLUICE_MAX_FUTURE_SKEW_MS (5 min) is the limit under test.
-  ctx.pipeline = await startTestPipeline(ctx.nats.url);
+  // The default SLUICE_MAX_FUTURE_SKEW_MS (5 min) is the limit under test; 100 ms sink batches
+  // (as the other pipeline tests use) for the many waits on a row.
+  ctx.pipeline = await startTestPipeline(ctx.nats.url, { env: { SLUICE_SINK_BATCH_MS: "100" } });
   ctx.nc = await connect({ servers: ctx.nats.url });
 });
 

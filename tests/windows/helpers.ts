@@ -61,7 +61,8 @@ const NON_WINDOW: ActorName[] = ["validate", "clickhouse-sink-events", "clickhou
 
 export async function startEnv(): Promise<Env> {
   const nats = await NatsServer.start();
-  const pipeline = await startTestPipeline(nats.url, { actors: NON_WINDOW });
+  // settle() waits for the AGG sink to hold nothing: 100 ms sink batches, as the other pipeline tests use.
+  const pipeline = await startTestPipeline(nats.url, { actors: NON_WINDOW, env: { SLUICE_SINK_BATCH_MS: "100" } });
   const nc = await connect({ servers: nats.url });
   return {
     nats, nc, pipeline,
