@@ -15,6 +15,14 @@ const MAX_RETRY_MS = 5_000;
 /** One dial; a host that swallows packets must not hold a Ctrl-C for the client's default 20 s. */
 const DIAL_TIMEOUT_MS = 5_000;
 const DRAIN_TIMEOUT_MS = 3_000;
+/**
+ * A server that hangs or is cut off (tests/cluster/partition.test.ts stops one with SIGSTOP) keeps
+ * its TCP connections open: only unanswered pings tell the client to move to another server of
+ * the URL list. nats.js's defaults (every 2 min, 2 outstanding) leave a client on a hung cluster
+ * node for about 4 min; these give up on it after 15–20 s.
+ */
+const PING_INTERVAL_MS = 5_000;
+const MAX_PINGS_OUT = 3;
 
 export interface ConnectOptions {
   /** Ends the wait for an unreachable server (Ctrl-C). */
@@ -131,6 +139,8 @@ export async function connectNats(url: string, config: Config, name: string, opt
       timeout: opts.dialTimeoutMs ?? DIAL_TIMEOUT_MS,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
+      pingInterval: PING_INTERVAL_MS,
+      maxPingOut: MAX_PINGS_OUT,
       // Async stack traces build two Error objects per request (every JetStream publish): a fifth
       // of validate's CPU in a profile. Errors still carry their message and subject.
       noAsyncTraces: true,

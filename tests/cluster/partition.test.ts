@@ -1,13 +1,16 @@
 // Issue 15: one node of the 3-node cluster cut off while the producer publishes and the pipeline
 // runs: RAW's stream leader is stopped (SIGSTOP) for longer than JetStream's election timeout, so
 // the other two elect a new leader and go on, then let go (SIGCONT) and must step down and catch
-// up. Every acknowledged message must be exactly once on EVENTS and in sluice.events (with and
-// without FINAL). SLUICE_CLUSTER_EVENTS sets the input size (`npm run test:cluster`).
+// up; then the node the pipeline is connected to is stopped, and the pipeline must move to another
+// node while it is. Every acknowledged message must be exactly once on EVENTS and in sluice.events
+// (with and without FINAL). SLUICE_CLUSTER_EVENTS sets the input size (`npm run test:cluster`).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { NatsCluster } from "../harness/nats-cluster.ts";
 import { clusterInput, runOnCluster, untilAcked, type RunResult } from "../harness/cluster-run.ts";
+import type { TestPipeline } from "../harness/pipeline.ts";
+import { waitFor } from "../harness/wait.ts";
 
 const EVENTS = Number(process.env.SLUICE_CLUSTER_EVENTS || 1_200);
 /** nats-server elects a new RAFT leader after 2–5 s without heartbeats; 12 s is well past that. */
@@ -15,7 +18,12 @@ const PAUSE_MS = 12_000;
 
 const test = suite<{ run: RunResult; inputSize: number }>("cluster partition: a stopped stream leader loses and doubles nothing acknowledged");
 
-async function pauseRawLeader(cluster: NatsCluster, probe: NatsConnection, acked: () => number, faults: string[]): Promise<void> {
+/**
+ * RAW's leader stopped for {@link PAUSE_MS} and resumed; then the node the pipeline's connection
+ * is on stopped until the pipeline has moved to another node (nats/connect.ts pings a server
+ * that stops answering), or 60 s.
+ */
+async function pauseNodes(cluster: NatsCluster, probe: NatsConnection, acked: () => number, faults: string[], pipeline: TestPipeline): Promise<void> {
   await untilAcked(acked, EVENTS / 3);
   const leader = await cluster.streamLeader(probe, "RAW", { current: 2 });
   cluster.pause(leader);
@@ -25,13 +33,23 @@ async function pauseRawLeader(cluster: NatsCluster, probe: NatsConnection, acked
   cluster.resume(leader);
   await cluster.allCurrent();
   faults.push(`SIGCONT ${leader} after ${PAUSE_MS / 1000} s at ${acked()} acked; every meta peer current`);
+
+  await untilAcked(acked, (2 * EVENTS) / 3);
+  const onNode = pipeline.nc.info?.server_name ?? "";
+  const pausedAt = Date.now();
+  cluster.pause(onNode);
+  const now = await waitFor(async () => pipeline.nc.info?.server_name ?? "", (n) => n !== "" && n !== onNode, 60_000, 250);
+  faults.push(`SIGSTOP ${onNode}, the pipeline's server, at ${acked()} acked: ${now !== onNode ? `the pipeline moved to ${now}` : "the pipeline stayed on it"} after ${((Date.now() - pausedAt) / 1000).toFixed(1)} s`);
+  cluster.resume(onNode);
+  await cluster.allCurrent();
+  faults.push(`SIGCONT ${onNode}; every meta peer current`);
 }
 
 test.before(async (ctx) => {
   const input = clusterInput(EVENTS);
   ctx.inputSize = input.length;
   try {
-    ctx.run = await runOnCluster("partitioned", input, pauseRawLeader);
+    ctx.run = await runOnCluster("partitioned", input, pauseNodes);
   } catch (err) {
     // uvu would end the suite on a failed hook without saying why.
     console.error(`cluster partition run failed: ${(err as Error).stack}`);
@@ -42,7 +60,11 @@ test.before(async (ctx) => {
 test("every message was acknowledged and the run came to rest after the fault", ({ run, inputSize }) => {
   assert.is(run.producer.acked.size, inputSize);
   assert.is(run.unquiet, undefined, `never came to rest: ${run.unquiet}`);
-  assert.is(run.faults.length, 2, `the fault struck: ${run.faults.join("; ")}`);
+  assert.is(run.faults.length, 4, `the faults struck: ${run.faults.join("; ")}`);
+});
+
+test("the pipeline left a node that stopped answering for another one while it was stopped", ({ run }) => {
+  assert.match(run.faults[2], /the pipeline moved to n\d/, run.faults[2]);
 });
 
 test("EVENTS holds every acknowledged message once", ({ run }) => {

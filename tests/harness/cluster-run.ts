@@ -48,7 +48,7 @@ async function eventIdsOf(pipeline: TestPipeline, final: boolean): Promise<strin
 }
 
 /** What strikes while the producer publishes: `acked()` is how many messages JetStream acknowledged so far; it says what it did in `faults`. */
-export type FaultScript = (cluster: NatsCluster, probe: NatsConnection, acked: () => number, faults: string[]) => Promise<void>;
+export type FaultScript = (cluster: NatsCluster, probe: NatsConnection, acked: () => number, faults: string[], pipeline: TestPipeline) => Promise<void>;
 
 /**
  * One run of the whole pipeline (in this process, SLUICE_REPLICAS=3) on a fresh 3-node cluster
@@ -71,7 +71,7 @@ export async function runOnCluster(label: string, input: readonly IdentifiedMess
     let ackedSoFar = 0;
     const batchEveryMs = PUBLISH_MS / Math.ceil(input.length / BATCH);
     const producing = publishUntilAcked(probe, input, { batch: BATCH, batchEveryMs, progress: (n) => (ackedSoFar = n), deadlineMs: 150_000 });
-    const striking = faultScript ? faultScript(cluster, probe, () => ackedSoFar, faults) : Promise.resolve();
+    const striking = faultScript ? faultScript(cluster, probe, () => ackedSoFar, faults, pipeline) : Promise.resolve();
     const [producer] = await Promise.all([producing, striking]);
     const p = pipeline;
     const unquiet = await quiesce(probe, {

@@ -113,7 +113,8 @@ export class NatsCluster {
 
   /** A probe connection to the live nodes (the test-only probe user under SLUICE_TEST_NATS_AUTH). */
   async probe(): Promise<NatsConnection> {
-    return connect({ servers: this.live.map((n) => this.node(n).url), maxReconnectAttempts: -1, reconnectTimeWait: 200, timeout: 5_000 });
+    // Pings as nats/connect.ts sends them: a probe on a paused node moves on within seconds.
+    return connect({ servers: this.live.map((n) => this.node(n).url), maxReconnectAttempts: -1, reconnectTimeWait: 200, timeout: 5_000, pingInterval: 5_000, maxPingOut: 3 });
   }
 
   /**
