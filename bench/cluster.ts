@@ -3,12 +3,12 @@
 // JetStream acks (1,000 in flight) while every actor runs in this process; the rate is events per
 // second until sluice.events holds them all. Beside it, the producer's acked publish rate alone
 // into one stream (R1 on one node, R3 on the cluster), and — with --sync-server, a nats-server
-// from 2.10 that knows `sync_interval` — the cluster's acked publish rate with `sync_interval:
-// always` (fsync before each ack) against its default (2 minutes), for the choice in
-// `sluice deploy nats-cluster`.
+// from 2.10 that knows `sync_interval` — the cluster's end-to-end and acked publish rates with
+// each --sync setting (default `always`: fsync before each ack) against the server's default
+// (2 minutes), for the choice in `sluice deploy nats-cluster`.
 // Each figure is the best of --repeat runs, taken in turns (1 node, 3 nodes, 1 node, …) so a
 // warm-up or a neighbour's load does not favour one side.
-//   npm run bench:cluster [-- --events 20000] [--repeat 2] [--sync-server PATH] [--parts nodes,sync]
+//   npm run bench:cluster [-- --events 20000] [--repeat 2] [--sync-server PATH [--sync always,1s]] [--parts nodes,sync]
 import { execFileSync } from "node:child_process";
 import { parseArgs } from "node:util";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -107,7 +107,7 @@ async function bestOf<K extends string>(repeat: number, runs: Record<K, () => Pr
   return best;
 }
 
-export async function main(opts: { events: number; repeat?: number; syncServer?: string; parts?: readonly Part[] }): Promise<BenchSummary> {
+export async function main(opts: { events: number; repeat?: number; syncServer?: string; syncSettings?: readonly string[]; parts?: readonly Part[] }): Promise<BenchSummary> {
   const { events } = opts;
   const repeat = opts.repeat ?? 2;
   const parts = opts.parts ?? PARTS;
@@ -129,30 +129,33 @@ export async function main(opts: { events: number; repeat?: number; syncServer?:
   }
   if (opts.syncServer && parts.includes("sync")) {
     const version = execFileSync(opts.syncServer, ["--version"], { encoding: "utf8" }).trim();
-    const always = ["sync_interval: always"];
-    const sync = await withServerBinary(opts.syncServer, () => bestOf(repeat, {
-      endToEndDefault: () => endToEnd(3, events),
-      endToEndAlways: () => endToEnd(3, events, always),
-      publishDefault: () => ackedPublish(3, events),
-      publishAlways: () => ackedPublish(3, events, always),
-    }));
-    console.log(`3 nodes on ${version} (--sync-server), SLUICE_REPLICAS=3, sync_interval default (2 min) vs always:`);
-    console.log(`  end to end ${figure(sync.endToEndDefault)} vs ${figure(sync.endToEndAlways)} events/s   ratio ${ratio(sync.endToEndAlways, sync.endToEndDefault)}`);
-    console.log(`  acked publish ${figure(sync.publishDefault)} vs ${figure(sync.publishAlways)} msgs/s   ratio ${ratio(sync.publishAlways, sync.publishDefault)}`);
-    Object.assign(summary, {
-      sync_server: version,
-      sync_default_events_per_s: round(sync.endToEndDefault), sync_always_events_per_s: round(sync.endToEndAlways), sync_always_events_ratio: ratio(sync.endToEndAlways, sync.endToEndDefault),
-      sync_default_publish_per_s: round(sync.publishDefault), sync_always_publish_per_s: round(sync.publishAlways), sync_always_publish_ratio: ratio(sync.publishAlways, sync.publishDefault),
-    });
+    const settings = opts.syncSettings ?? ["always"];
+    const runs: Record<string, () => Promise<number>> = { "endToEnd default": () => endToEnd(3, events), "publish default": () => ackedPublish(3, events) };
+    for (const setting of settings) {
+      const lines = [`sync_interval: ${setting}`];
+      runs[`endToEnd ${setting}`] = () => endToEnd(3, events, lines);
+      runs[`publish ${setting}`] = () => ackedPublish(3, events, lines);
+    }
+    const sync = await withServerBinary(opts.syncServer, () => bestOf(repeat, runs));
+    console.log(`3 nodes on ${version} (--sync-server), SLUICE_REPLICAS=3, sync_interval against the default (2 min):`);
+    const fields: Record<string, number | string> = { sync_server: version, sync_default_events_per_s: round(sync["endToEnd default"]), sync_default_publish_per_s: round(sync["publish default"]) };
+    for (const setting of settings) {
+      const e2e = sync[`endToEnd ${setting}`];
+      const publish = sync[`publish ${setting}`];
+      console.log(`  ${setting.padEnd(6)} end to end ${figure(e2e)} events/s   ratio ${ratio(e2e, sync["endToEnd default"])}; acked publish ${figure(publish)} msgs/s   ratio ${ratio(publish, sync["publish default"])}`);
+      const key = setting.replace(/\W/g, "_");
+      Object.assign(fields, { [`sync_${key}_events_per_s`]: round(e2e), [`sync_${key}_events_ratio`]: ratio(e2e, sync["endToEnd default"]), [`sync_${key}_publish_per_s`]: round(publish), [`sync_${key}_publish_ratio`]: ratio(publish, sync["publish default"]) });
+    }
+    Object.assign(summary, fields);
   }
   printSummary(summary);
   return summary;
 }
 
 if (isEntryPoint(import.meta.url)) {
-  const { values } = parseArgs({ options: { events: { type: "string", default: "20000" }, repeat: { type: "string", default: "2" }, "sync-server": { type: "string" }, parts: { type: "string", default: PARTS.join(",") } } });
+  const { values } = parseArgs({ options: { events: { type: "string", default: "20000" }, repeat: { type: "string", default: "2" }, "sync-server": { type: "string" }, parts: { type: "string", default: PARTS.join(",") }, sync: { type: "string", default: "always" } } });
   const parts = values.parts.split(",");
   for (const p of parts) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`--parts: ${JSON.stringify(p)} is not one of ${PARTS.join(", ")}`);
-  await main({ events: Number(values.events), repeat: Number(values.repeat), syncServer: values["sync-server"], parts: parts as Part[] });
+  await main({ events: Number(values.events), repeat: Number(values.repeat), syncServer: values["sync-server"], syncSettings: values.sync.split(","), parts: parts as Part[] });
   process.exit(0);
 }
