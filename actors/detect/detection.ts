@@ -137,10 +137,11 @@ export function createDetection(opts: DetectionOptions = {}): Detection {
       const scorer = scorers[envelope.source];
       if (!scorer) return [];
       const findings = scorer.observe(envelope.key, envelope.event_time, envelope.payload, { event_id: envelope.event_id, trace_id: traceId }, learn);
+      // Most events raise nothing: no grouping, no alerts to build.
+      if (findings.length === 0) return [];
       const threshold = thresholds[envelope.source];
       const passed: Finding[] = [];
       for (const f of findings) if (f.score >= threshold) passed.push(f);
-      // Most events raise nothing: no grouping, no alerts to build.
       if (passed.length === 0) return [];
       return strongestPerMetric(passed).map((f) => toAlert(envelope.source, envelope, traceId, f));
     },

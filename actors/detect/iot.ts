@@ -89,9 +89,16 @@ function readings(payload: Record<string, unknown>): Record<string, number> {
   return out;
 }
 
+/** The same metrics with the same values (plain objects: for...in visits exactly their own keys; no arrays per reading). */
 function sameReading(a: Record<string, number>, b: Record<string, number>): boolean {
-  const keys = Object.keys(a);
-  return keys.length > 0 && keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
+  let inA = 0;
+  for (const k in a) {
+    if (a[k] !== b[k]) return false;
+    inA++;
+  }
+  let inB = 0;
+  for (const _ in b) inB++;
+  return inA > 0 && inA === inB;
 }
 
 /** A step from `prev` to `value` against the usual step `sd`, Bonferroni-corrected; undefined when unremarkable. */

@@ -133,7 +133,10 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
     // Nor does a payment right after another (`teachable` is false then): card testers' small
     // charges would drag down the level of every online merchant they hit.
     if (teachable && learn) {
-      teach((c.amounts[currency] ??= newRobust()), x);
+      let spent = c.amounts[currency];
+      const newCurrency = spent === undefined;
+      if (spent === undefined) spent = c.amounts[currency] = newRobust();
+      teach(spent, x);
       if (merchant && merchant.n >= MIN_MERCHANT) teach(c.offset, x - merchant.mean);
       if (merchantId) {
         teach((c.pairs[merchantId] ??= newRobust()), x);
@@ -143,7 +146,8 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
         while (c.pairOrder.length > PAIRS_PER_CUSTOMER) delete c.pairs[c.pairOrder.shift()!];
         teach(merchants.upsert(merchantId, newRobust), x);
       }
-      const currencies = Object.keys(c.amounts);
+      // Only a new currency can take a customer past the limit (it has held since the first version).
+      const currencies = newCurrency ? Object.keys(c.amounts) : [];
       if (currencies.length > CURRENCIES_PER_CUSTOMER) {
         const rarest = currencies.reduce((a, b) => (c.amounts[a].n <= c.amounts[b].n ? a : b));
         delete c.amounts[rarest];
