@@ -10,7 +10,9 @@ import { Kvm } from "@nats-io/kv";
 import { loadConfig, ConfigError } from "../../config/index.ts";
 import { STREAMS } from "../../subjects/catalog.ts";
 import { streamOverrides } from "../../actors/pipeline.ts";
-import { ensureStreams, ReplicasUnavailableError } from "../../subjects/setup.ts";
+import { ensureConsumer, ensureStreams, ReplicasUnavailableError } from "../../subjects/setup.ts";
+import { CONSUMERS } from "../../subjects/consumers.ts";
+import { waitFor } from "../harness/wait.ts";
 import { bucketStream, ensureBucketReplicas, KEYED_MEMBER_TTL_MS, sluiceBuckets } from "../../actors/replication.ts";
 import { Ownership, keyedBuckets } from "../../actors/runtime/keyed/ownership.ts";
 import { CheckpointStore } from "../../actors/runtime/keyed/checkpoint.ts";
@@ -74,6 +76,13 @@ test("after the set-up every catalog stream and every bucket sluice opens has 3 
   assert.equal(wrong, [], `streams not at 3 replicas: ${JSON.stringify(wrong)}`);
   // The keyed actors' buckets are among them (validate, window, detect read keyed).
   for (const actor of ["validate", "window", "detect"]) assert.ok(names.includes(`KV_${keyedBuckets(actor).leases}`), `${actor}'s leases bucket is set up`);
+});
+
+test("a durable consumer sluice creates on a 3-replica stream has 3 replicas too (it inherits the stream's)", async ({ nc }) => {
+  const info = await withDeadline(async () => ensureConsumer(await jetstreamManager(nc, { timeout: 10_000 }), CONSUMERS.sinkEvents), { what: "ensure the sink's consumer", timeoutMs: 20_000 });
+  assert.is(info.config.num_replicas ?? 0, 0, "the consumer config leaves num_replicas to the stream");
+  const followers = await waitFor(async () => (await withDeadline(async () => (await jetstreamManager(nc, { timeout: 10_000 })).consumers.info("EVENTS", CONSUMERS.sinkEvents.durable_name), { what: "consumer info", timeoutMs: 15_000 })).cluster?.replicas?.length ?? 0, (n) => n === 2, 30_000);
+  assert.is(followers, 2, "a leader and two followers");
 });
 
 test("the set-up is idempotent: a second run changes nothing", async ({ nc }) => {
