@@ -42,9 +42,10 @@ export async function startApi(opts: { config: Config; natsUrl: string; pipeline
     // Forecast and audit rows go in as the sink account (the pipeline's client where it runs here);
     // reads go through the reader account when it is another one.
     const { sink, reader } = config.clickhouseAccess;
-    const open = (account: typeof sink) => openClickHouse({ url: config.clickhouseUrl, user: account.user, password: account.password, dataDir: config.stateDir, logger: { info: (m) => opts.log.debug(m), warn: (m) => opts.log.warn(m) } });
+    // Only the writing client carries the cluster's insert settings: a read-only account may not set them.
+    const open = (account: typeof sink, cluster?: { cluster?: string; insertQuorum?: number }) => openClickHouse({ url: config.clickhouseUrl, user: account.user, password: account.password, dataDir: config.stateDir, ...cluster, logger: { info: (m) => opts.log.debug(m), warn: (m) => opts.log.warn(m) } });
     try {
-      if (!pipeline?.clickhouse) ownClickHouse = await open(sink);
+      if (!pipeline?.clickhouse) ownClickHouse = await open(sink, { cluster: config.clickhouseCluster, insertQuorum: config.clickhouseInsertQuorum });
       if (reader.user !== sink.user) ownReader = await open(reader);
     } catch (err) {
       // A refused account ends the start: nothing this call opened stays open.
