@@ -92,7 +92,7 @@ const ADD_COLUMN = /^ALTER TABLE (\S+) (ADD COLUMN [\s\S]*)$/;
 const MODIFY_TTL = /^ALTER TABLE (\S+) (MODIFY TTL [\s\S]*)$/;
 
 /** The ZooKeeper path of a local table's replicas; one per shard. */
-export function replicaPath(localTable: string): string {
+function replicaPath(localTable: string): string {
   return `/clickhouse/tables/{shard}/${localTable.replace(".", "/")}`;
 }
 
@@ -109,7 +109,7 @@ function distributedEngine(cluster: string, table: string): string {
  * is not replicated when the cluster's shards replicate internally, so the Distributed table
  * (which holds no rows with synchronous inserts) is dropped and created again instead.
  */
-export function recreateDistributed(table: string, cluster: string): string[] {
+function recreateDistributed(table: string, cluster: string): string[] {
   return [`DROP TABLE IF EXISTS ${table} ON CLUSTER ${cluster}`, createDistributed(table, cluster)];
 }
 
