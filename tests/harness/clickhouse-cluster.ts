@@ -63,6 +63,10 @@ export class ZooKeeper {
     let spawnError: Error | undefined;
     child.once("error", (e) => (spawnError = e));
     this.child = child;
+    // A JVM outlives a test process that dies without its after hook; this one goes with it.
+    const killOnExit = () => child.kill("SIGKILL");
+    process.once("exit", killOnExit);
+    child.once("exit", () => process.removeListener("exit", killOnExit));
     const deadline = Date.now() + START_TIMEOUT_MS;
     while (Date.now() < deadline) {
       if (spawnError) throw new Error(`could not start ZooKeeper with java: ${spawnError.message}`, { cause: spawnError });
