@@ -109,8 +109,8 @@ export const CLUSTER_NAME = "sluice_test";
 export const ZOOKEEPER_SESSION_MS = 15_000;
 
 /**
- * One ZooKeeper and two Debian clickhouse-server 18.16 processes on loopback: one shard of two
- * replicas (`internal_replication`: a Distributed insert writes one replica, which replicates),
+ * One ZooKeeper and Debian clickhouse-server 18.16 processes on loopback: by default one shard of
+ * two replicas (`internal_replication`: a Distributed insert writes one replica, which replicates),
  * macros `{shard}`/`{replica}` per server, and the distributed DDL queue, so `ON CLUSTER`
  * statements run on both. `replicas[i].kill()` / `.restart()` take one down and bring it back on
  * its data and ports.
@@ -131,22 +131,29 @@ export class ClickHouseCluster {
     this.replicas = replicas;
   }
 
-  static async start(replicaCount = 2): Promise<ClickHouseCluster> {
+  /**
+   * `shards` × `replicasPerShard` servers (default one shard of two replicas); `replicas` lists
+   * them shard by shard, so with two shards of one replica `replicas[1]` is the second shard.
+   */
+  static async start(layout: { shards?: number; replicasPerShard?: number } = {}): Promise<ClickHouseCluster> {
+    const shards = layout.shards ?? 1;
+    const perShard = layout.replicasPerShard ?? 2;
     const zookeeper = await ZooKeeper.start();
-    const ports = [];
-    for (let i = 0; i < replicaCount; i++) ports.push({ httpPort: await freePort(), tcpPort: await freePort(), interserverPort: await freePort() });
+    const ports: Array<{ shard: number; httpPort: number; tcpPort: number; interserverPort: number }> = [];
+    for (let i = 0; i < shards * perShard; i++) ports.push({ shard: Math.floor(i / perShard) + 1, httpPort: await freePort(), tcpPort: await freePort(), interserverPort: await freePort() });
+    const shardXml = (shard: number) => `      <shard>
+        <internal_replication>true</internal_replication>
+${ports.filter((p) => p.shard === shard).map((p) => `        <replica><host>127.0.0.1</host><port>${p.tcpPort}</port></replica>`).join("\n")}
+      </shard>`;
     const remoteServers = `
   <remote_servers>
     <${CLUSTER_NAME}>
-      <shard>
-        <internal_replication>true</internal_replication>
-${ports.map((p) => `        <replica><host>127.0.0.1</host><port>${p.tcpPort}</port></replica>`).join("\n")}
-      </shard>
+${Array.from({ length: shards }, (_, i) => shardXml(i + 1)).join("\n")}
     </${CLUSTER_NAME}>
   </remote_servers>`;
     const replicas: ClickHouseServer[] = [];
     try {
-      // One at a time: two 18.16 servers starting together on 2 shared cores each take much longer.
+      // One at a time: 18.16 servers starting together on 2 shared cores each take much longer.
       for (const [i, p] of ports.entries()) {
         replicas.push(await ClickHouseServer.start({
           httpPort: p.httpPort,
@@ -158,7 +165,7 @@ ${ports.map((p) => `        <replica><host>127.0.0.1</host><port>${p.tcpPort}</p
     <session_timeout_ms>${ZOOKEEPER_SESSION_MS}</session_timeout_ms>
   </zookeeper>
   <macros>
-    <shard>01</shard>
+    <shard>${String(p.shard).padStart(2, "0")}</shard>
     <replica>replica-${i + 1}</replica>
   </macros>${remoteServers}
   <distributed_ddl>
@@ -175,7 +182,7 @@ ${ports.map((p) => `        <replica><host>127.0.0.1</host><port>${p.tcpPort}</p
     return new ClickHouseCluster(zookeeper, replicas);
   }
 
-  /** Both replicas' error logs, for a failing test's message. */
+  /** Every server's error log, for a failing test's message. */
   logs(): string {
     return this.replicas.map((r, i) => `--- replica ${i + 1}\n${r.logs()}`).join("\n");
   }
