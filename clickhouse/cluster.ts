@@ -2,7 +2,8 @@ import { DATABASE } from "./schema.ts";
 
 /**
  * ClickHouse cluster mode (`CLICKHOUSE_CLUSTER`): how a single-server statement of the migrations
- * becomes the statements of a replicated, sharded cluster. Pure: no client, no I/O.
+ * becomes the statements of a replicated, sharded cluster, and which connections are a cluster's
+ * nodes. No I/O: statements are strings, and a connection is only remembered (WeakMap).
  *
  * Each table `sluice.<name>` becomes
  * - `sluice.<name>_local`: the same columns, `Replicated<Engine>` with its ZooKeeper path keyed by
