@@ -20,7 +20,8 @@ const USAGE = "sluice migrate [--views]";
  * new fields). Processes started with CLICKHOUSE_MIGRATE=off only check the schema
  * and wait for this; `--views` also creates the analyst views that the reader account reads
  * (`sluice deploy clickhouse-users --views` prints the same statements). Without CLICKHOUSE_URL
- * it migrates this state dir's embedded engine, which must not be open in another process.
+ * it migrates this state dir's embedded engine, which must not be open in another process. With
+ * CLICKHOUSE_CLUSTER it migrates every node of that cluster through the one at CLICKHOUSE_URL.
  */
 export async function run(argv: string[], env: Record<string, string | undefined>): Promise<number> {
   const { values, positionals } = parse(argv, { views: { type: "boolean", default: false } }, USAGE);

@@ -175,7 +175,8 @@ export async function appliedVersions(client: ClickHouseClient): Promise<Set<num
  * runs each migration not yet recorded there, records it, then applies the configured
  * retention to existing tables. A second run is a no-op. Every statement is IF NOT EXISTS,
  * so two processes migrating at once both succeed (the record may then appear twice, which
- * the version read ignores).
+ * the version read ignores). On a client opened with a cluster (CLICKHOUSE_CLUSTER) every
+ * statement runs in its `ON CLUSTER` form (clickhouse/cluster.ts) and reaches every node.
  *
  * @example
  * const { applied } = await migrate(ch.client, ch.caps, { retentionDays: 30 });
