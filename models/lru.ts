@@ -12,9 +12,13 @@ export class Lru<V> {
   /** Keys dropped so far; exported as a metric so a cap that is too small shows. */
   evicted = 0;
 
-  constructor(capacity: number) {
+  /** Called with each evicted key and value (not on `clear`): to free what a value holds outside the heap. */
+  readonly #onEvict: ((key: string, value: V) => void) | undefined;
+
+  constructor(capacity: number, onEvict?: (key: string, value: V) => void) {
     if (!Number.isSafeInteger(capacity) || capacity < 1) throw new RangeError(`Lru capacity must be a whole number ≥ 1, got ${capacity}`);
     this.capacity = capacity;
+    this.#onEvict = onEvict;
   }
 
   get size(): number {
@@ -47,8 +51,10 @@ export class Lru<V> {
     this.#map.delete(key);
     this.#map.set(key, value);
     while (this.#map.size > this.capacity) {
-      this.#map.delete(this.#map.keys().next().value as string);
+      const [oldest, dropped] = this.#map.entries().next().value as [string, V];
+      this.#map.delete(oldest);
       this.evicted++;
+      this.#onEvict?.(oldest, dropped);
     }
   }
 
