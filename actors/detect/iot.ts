@@ -125,7 +125,11 @@ function jumpFinding(key: string, metric: string, prev: number, value: number, s
  * single repeats normal; a run of them is not).
  */
 export function createIotScorer(opts: { maxKeys: number; threshold: number; univariate?: UnivariateOptions }): Scorer {
-  const sensors = new Lru<Sensor>(opts.maxKeys);
+  // An evicted sensor's detectors free their WebAssembly memory at once (the collector does not see it).
+  const release = (s: Sensor) => {
+    for (const d of s.detectors.values()) d.release();
+  };
+  const sensors = new Lru<Sensor>(opts.maxKeys, (_key, s) => release(s));
   const fresh = (): Sensor => ({ detectors: new Map(), joint: null, steps: {}, newest: null, last: null, seen: 0, repeatRate: 0.1, run: 0, reported: false });
 
   /**
@@ -296,6 +300,7 @@ export function createIotScorer(opts: { maxKeys: number; threshold: number; univ
     },
     restore(snapshot) {
       if (!Array.isArray(snapshot)) throw new DetectSnapshotError("iot: expected an array of [sensor, state] pairs");
+      for (const [, s] of sensors.entries()) release(s);
       sensors.clear();
       for (const [key, snap] of snapshot as Array<[string, SensorSnapshot]>) {
         const detectors = new Map<string, UnivariateDetector>();

@@ -49,7 +49,8 @@ function poissonTail(k: number, lambda: number): number {
 }
 
 export function createSocialScorer(opts: { maxKeys: number; threshold: number; univariate?: UnivariateOptions }): Scorer {
-  const topics = new Lru<Topic>(opts.maxKeys);
+  // An evicted topic's detector frees its WebAssembly memory at once (the collector does not see it).
+  const topics = new Lru<Topic>(opts.maxKeys, (_key, t) => t.detector.release());
 
   function close(name: string, topic: Topic, upTo: number): Finding[] {
     const findings: Finding[] = [];
@@ -130,6 +131,7 @@ export function createSocialScorer(opts: { maxKeys: number; threshold: number; u
     snapshot: () => [...topics.entries()].map(([k, t]): [string, TopicSnapshot] => [k, { ...t, detector: t.detector.snapshot() }]),
     restore(snapshot) {
       if (!Array.isArray(snapshot)) throw new DetectSnapshotError("social: expected an array of [topic, state] pairs");
+      for (const [, t] of topics.entries()) t.detector.release();
       topics.clear();
       for (const [k, t] of snapshot as Array<[string, TopicSnapshot]>) {
         const detector = createUnivariateDetector(opts.univariate);

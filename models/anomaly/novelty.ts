@@ -111,7 +111,7 @@ function scanOf(cfg: NoveltyConfig, s: NoveltyState): Scan {
     scan = { block, room, offset: 0, head: s.head, filled: s.filled };
     // The block goes back to the free lists once nothing can reach the scan (its state was
     // dropped: a key evicted, a detector restored over), or at once when the scan moves to a larger one.
-    released.register(scan, block);
+    released.register(scan, block, scan);
     Object.defineProperty(s, SCAN, { value: scan, writable: true, enumerable: false, configurable: true });
   }
   if (scan.offset === 0) {
@@ -152,6 +152,8 @@ interface Kernel {
   /** Free blocks of kernel memory by size class (f64 index of each), and the first byte never handed out. */
   free: number[][];
   end: number;
+  /** Blocks handed out and not yet freed. */
+  inUse: number;
 }
 
 /** Byte offsets in the kernel's memory (see the .wat). */
@@ -181,6 +183,7 @@ function loadKernel(): Kernel {
     lengths: null,
     free: [],
     end: KERNEL_HEAP,
+    inUse: 0,
   };
 }
 
@@ -194,6 +197,7 @@ function allocate(values: number): Block {
   const k = (kernel ??= loadKernel());
   let size = MIN_BLOCK_LOG2;
   while (2 ** size < values) size++;
+  k.inUse++;
   const reused = k.free[size]?.pop();
   if (reused !== undefined) return { at: reused, size };
   const bytes = 8 * 2 ** size;
@@ -209,11 +213,30 @@ function allocate(values: number): Block {
 }
 
 function free(block: Block): void {
+  kernel!.inUse--;
   (kernel!.free[block.size] ??= []).push(block.at);
 }
 
 /** Frees a scan's block once the scan is garbage (its block object is updated in place when the scan moves). */
 const released = new FinalizationRegistry<Block>(free);
+
+/**
+ * Frees the kernel memory `s`'s scan holds now rather than when it is garbage collected (the
+ * collector does not see WebAssembly memory, so dropped keys' blocks can pile up between
+ * collections). `s` stays valid: its ring is the state, and a later push rebuilds the scan.
+ */
+export function releaseNovelty(s: NoveltyState): void {
+  const scan = (s as WithScan)[SCAN];
+  if (!scan) return;
+  released.unregister(scan);
+  free(scan.block);
+  delete (s as WithScan)[SCAN];
+}
+
+/** Blocks of kernel memory held by scans now, and the kernel memory's size in bytes (for tests and benches). */
+export function noveltyMemory(): { blocks: number; bytes: number } {
+  return { blocks: kernel?.inUse ?? 0, bytes: kernel?.memory.buffer.byteLength ?? 0 };
+}
 
 /**
  * Folds one raw point in. When a downsampled value completes and enough history exists, returns

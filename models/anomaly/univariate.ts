@@ -1,5 +1,5 @@
 import { judgeThenObserve, newCalibrator, type CalibratorConfig, type CalibratorState } from "./calibrate.ts";
-import { newNovelty, pushNovelty, resizeNovelty, type NoveltyConfig, type NoveltyState } from "./novelty.ts";
+import { newNovelty, pushNovelty, releaseNovelty, resizeNovelty, type NoveltyConfig, type NoveltyState } from "./novelty.ts";
 
 /**
  * Why a point got its score.
@@ -77,6 +77,12 @@ export interface UnivariateDetector {
   snapshot(): UnivariateSnapshot;
   /** Replaces the state with one taken by `snapshot()` (of any instance with the same options). */
   restore(snapshot: UnivariateSnapshot): void;
+  /**
+   * Frees the WebAssembly memory the pattern scans hold, now instead of when the detector is
+   * garbage collected: call it for a detector you drop (an evicted key). The detector stays
+   * usable: its next point rebuilds the scans from the state.
+   */
+  release(): void;
 }
 
 /** The snapshot format: versioned plain JSON. */
@@ -467,6 +473,9 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
     updateScore,
     lastExplanation,
     snapshot: () => structuredClone(st) as unknown as UnivariateSnapshot,
+    release: () => {
+      for (const n of st.novelty) releaseNovelty(n);
+    },
     restore(snapshot) {
       const version: unknown = snapshot?.version;
       if (version !== 5 && version !== 4 && version !== 3 && version !== 2) {
@@ -476,6 +485,7 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
       // next value. Before version 5 novelty had one pattern length (12) per scale: its history
       // is re-laid for the three lengths, which start from its unit and calibration.
       const restored = structuredClone(snapshot) as unknown as State;
+      for (const n of st.novelty) releaseNovelty(n);
       const single = restored as unknown as { noveltyUnit: number[]; calibrators: CalibratorState[] };
       st = {
         ...restored,
