@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -10,7 +11,7 @@ import { clusterClientUrl, clusterNodeConfig, DEFAULT_CLUSTER_SYNC, parseSync, t
 
 const USAGE = "sluice deploy clickhouse-users [--server-version V] [--network CIDR,…] [--views] [--out FILE]\n" +
   "       sluice deploy nats-config [--out DIR] [--process actor,actor…]… [--tls-cert FILE --tls-key FILE [--tls-ca FILE] [--tls-verify]]\n" +
-  "       sluice deploy nats-cluster N [--out DIR] [--hosts H1,H2,…] [--ports CLIENT,ROUTE,MONITOR] [--store-dir DIR] [--domain D] [--sync always|1s] [--server-version 2.10] [--process actor,actor…]…";
+  "       sluice deploy nats-cluster N [--out DIR] [--hosts H1,H2,…] [--ports CLIENT,ROUTE,MONITOR] [--store-dir DIR] [--domain D] [--sync 1s|always] [--server-version V (default: the nats-server on PATH, else 2.10)] [--process actor,actor…]…";
 
 /** `--process a,b` lists: the actors of each process that gets a user of its own. */
 function parseProcesses(lists: readonly string[] | undefined): ActorName[][] {
@@ -20,6 +21,15 @@ function parseProcesses(lists: readonly string[] | undefined): ActorName[][] {
     if (!names.length || unknown.length) throw new UsageError(`--process ${JSON.stringify(list)}: ${unknown.length ? `unknown actor ${unknown.join(", ")}` : "name at least one actor"}`);
     return names as ActorName[];
   });
+}
+
+/** The major.minor of the nats-server on PATH (the configs must suit it: 2.9 refuses sync_interval), if there is one. */
+function localNatsServerVersion(): string | undefined {
+  try {
+    return /v?(\d+\.\d+)/.exec(execFileSync("nats-server", ["--version"], { encoding: "utf8", timeout: 5_000 }))?.[1];
+  } catch {
+    return undefined;
+  }
 }
 
 /** The route user's secret, kept in `<out>/cluster-route.json` (mode 0600) so a second run writes the same routes. */
@@ -53,7 +63,7 @@ async function natsCluster(argv: string[]): Promise<number> {
     "store-dir": { type: "string" },
     domain: { type: "string", default: "sluice" },
     sync: { type: "string", default: DEFAULT_CLUSTER_SYNC },
-    "server-version": { type: "string", default: "2.10" },
+    "server-version": { type: "string", default: localNatsServerVersion() ?? "2.10" },
     process: { type: "string", multiple: true },
   }, USAGE);
   const size = Number(positionals[0]);

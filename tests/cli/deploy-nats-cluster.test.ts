@@ -1,5 +1,6 @@
 // `sluice deploy nats-cluster 3`: the configs it writes start a working 3-node JetStream cluster
-// (Debian's nats-server 2.9.10, so --server-version 2.9) with sluice's generated users; a stream
+// (Debian's nats-server 2.9.10: without --server-version the command writes for the nats-server on
+// PATH, so no sync_interval) with sluice's generated users; a stream
 // of 3 replicas can be created and written by the admin user, and an unknown client is refused.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -87,14 +88,15 @@ test("sync_interval: written for 2.10 and later, commented out (with the reason)
 
 test("the written configs start a 3-node cluster with sluice's users, and an R3 stream works", async (ctx) => {
   const { dir, base } = ctx;
-  const code = await run(["nats-cluster", "3", "--out", dir, "--ports", `${base},${base + 10_000},${base + 20_000}`, "--server-version", "2.9"]);
+  const code = await run(["nats-cluster", "3", "--out", dir, "--ports", `${base},${base + 10_000},${base + 20_000}`]);
   assert.is(code, 0);
   const conf = readFileSync(join(dir, "sluice-n1.conf"), "utf8");
+  assert.match(conf, /# sync_interval: 1s/, "written for the 2.9 on PATH: the default sync interval (1s) commented out");
   assert.match(conf, /include "auth.conf"/);
   assert.match(conf, new RegExp(`nats-route://sluice-route:[^@]+@127\\.0\\.0\\.1:${base + 10_001}`));
   assert.is(statSync(join(dir, "sluice-n1.conf")).mode & 0o777, 0o600, "the node config holds the route password: mode 0600");
   // A second run keeps the route secret (and the users' secrets): same configs.
-  await run(["nats-cluster", "3", "--out", dir, "--ports", `${base},${base + 10_000},${base + 20_000}`, "--server-version", "2.9"]);
+  await run(["nats-cluster", "3", "--out", dir, "--ports", `${base},${base + 10_000},${base + 20_000}`]);
   assert.is(readFileSync(join(dir, "sluice-n1.conf"), "utf8"), conf);
 
   for (const n of [1, 2, 3]) {
