@@ -3,7 +3,9 @@
 // the other two elect a new leader and go on, then let go (SIGCONT) and must step down and catch
 // up; then the node the pipeline is connected to is stopped, and the pipeline must move to another
 // node while it is. Every acknowledged message must be exactly once on EVENTS and in sluice.events
-// (with and without FINAL). SLUICE_CLUSTER_EVENTS sets the input size (`npm run test:cluster`).
+// (with and without FINAL), and the windows must equal a fault-free run's (the window actor reads
+// keyed, with no durable to say it is behind: without the reference a run between owners would
+// look finished). SLUICE_CLUSTER_EVENTS sets the input size (`npm run test:cluster`).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -11,12 +13,13 @@ import type { NatsCluster } from "../harness/nats-cluster.ts";
 import { clusterInput, runOnCluster, untilAcked, type RunResult } from "../harness/cluster-run.ts";
 import type { TestPipeline } from "../harness/pipeline.ts";
 import { waitFor } from "../harness/wait.ts";
+import { diffRows } from "../harness/run-snapshot.ts";
 
 const EVENTS = Number(process.env.SLUICE_CLUSTER_EVENTS || 1_200);
 /** nats-server elects a new RAFT leader after 2–5 s without heartbeats; 12 s is well past that. */
 const PAUSE_MS = 12_000;
 
-const test = suite<{ run: RunResult; inputSize: number }>("cluster partition: a stopped stream leader loses and doubles nothing acknowledged");
+const test = suite<{ run: RunResult; clean: RunResult; inputSize: number }>("cluster partition: a stopped stream leader loses and doubles nothing acknowledged");
 
 /**
  * RAW's leader stopped for {@link PAUSE_MS} and resumed; then the node the pipeline's connection
@@ -49,7 +52,8 @@ test.before(async (ctx) => {
   const input = clusterInput(EVENTS);
   ctx.inputSize = input.length;
   try {
-    ctx.run = await runOnCluster("partitioned", input, pauseNodes);
+    ctx.clean = await runOnCluster("fault-free", input);
+    ctx.run = await runOnCluster("partitioned", input, pauseNodes, ctx.clean);
   } catch (err) {
     // uvu would end the suite on a failed hook without saying why.
     console.error(`cluster partition run failed: ${(err as Error).stack}`);
@@ -75,6 +79,12 @@ test("EVENTS holds every acknowledged message once", ({ run }) => {
 test("sluice.events: each acknowledged message exactly once, with and without FINAL", ({ run }) => {
   assert.equal(run.finalIds, [...run.producer.acked].sort(), "FINAL event ids are the acknowledged ids");
   assert.is(run.rowsWithoutFinal, run.producer.acked.size, "rows without FINAL (a row stored twice counts twice)");
+});
+
+test("sluice.windows: the partitioned run's windows equal the fault-free run's", ({ run, clean }) => {
+  assert.ok(clean.windows.length > 0, "the fault-free run closed windows to compare");
+  const diff = diffRows(clean.windows, run.windows, ["fault-free", "partitioned"]);
+  assert.ok(diff === undefined, `sluice.windows differs:\n${diff}`);
 });
 
 test.run();
