@@ -20,7 +20,18 @@ export const KEYED_MEMBER_TTL_MS = 4_000;
 
 /** A KV bucket or object store sluice opens, with the options its opener creates it with. */
 export type BucketSpec =
-  | { readonly kind: "kv"; readonly bucket: string; readonly opts: { readonly history: number; readonly ttl?: number } }
+  | {
+      readonly kind: "kv";
+      readonly bucket: string;
+      readonly opts: { readonly history: number; readonly ttl?: number };
+      /**
+       * Reads must see the latest write (a lease is a fencing token): on more than one replica the
+       * bucket answers gets from its leader only (allow_direct off), because a direct get may be
+       * answered by a follower that lags — seen on the 3-node test cluster: a lease read back at
+       * revision 5 right after its holder wrote revision 7.
+       */
+      readonly linearizable?: true;
+    }
   | { readonly kind: "obj"; readonly bucket: string };
 
 /** The JetStream stream behind a bucket (nats.js's naming). */
@@ -42,7 +53,7 @@ export function sluiceBuckets(partitions: number): BucketSpec[] {
     const names = keyedBuckets(def.name);
     out.push(
       { kind: "kv", bucket: names.members, opts: { ttl: KEYED_MEMBER_TTL_MS, history: 1 } },
-      { kind: "kv", bucket: names.leases, opts: { history: 1 } },
+      { kind: "kv", bucket: names.leases, opts: { history: 1 }, linearizable: true },
       { kind: "obj", bucket: names.state },
     );
   }
@@ -70,21 +81,29 @@ export async function ensureBucketReplicas(nc: NatsConnection, config: Pick<Conf
   const changed: string[] = [];
   for (const spec of sluiceBuckets(config.partitions)) {
     const name = bucketStream(spec);
-    const info = await streamInfo(jsm, name);
+    let info = await streamInfo(jsm, name);
     if (info) {
       const had = info.config.num_replicas || 1;
-      if (had === config.replicas) continue;
-      await withReplicas(`bucket ${spec.bucket}`, config.replicas, () => withDeadline(() => jsm.streams.update(name, { ...info.config, num_replicas: config.replicas }), { what: `stream ${name} update num_replicas ${had}→${config.replicas}` }));
-      changed.push(`${name} ${had}→${config.replicas}`);
-      continue;
+      if (had !== config.replicas) {
+        const scaled = { ...info.config, num_replicas: config.replicas };
+        info = await withReplicas(`bucket ${spec.bucket}`, config.replicas, () => withDeadline(() => jsm.streams.update(name, scaled), { what: `stream ${name} update num_replicas ${had}→${config.replicas}` }));
+        changed.push(`${name} ${had}→${config.replicas}`);
+      }
+    } else {
+      if (config.replicas === 1) continue;
+      info = await withReplicas(`bucket ${spec.bucket}`, config.replicas, async () => {
+        if (spec.kind === "kv") await withDeadline(() => new Kvm(js).create(spec.bucket, { ...spec.opts, replicas: config.replicas }), { what: `kv ${spec.bucket} create` });
+        else await withDeadline(() => new Objm(js).create(spec.bucket, { storage: "file", replicas: config.replicas }), { what: `object store ${spec.bucket} create` });
+        return jsm.streams.info(name);
+      });
+      changed.push(`${name} created with ${config.replicas}`);
     }
-    if (config.replicas === 1) continue;
-    await withReplicas(`bucket ${spec.bucket}`, config.replicas, async () => {
-      if (spec.kind === "kv") await withDeadline(() => new Kvm(js).create(spec.bucket, { ...spec.opts, replicas: config.replicas }), { what: `kv ${spec.bucket} create` });
-      else await withDeadline(() => new Objm(js).create(spec.bucket, { storage: "file", replicas: config.replicas }), { what: `object store ${spec.bucket} create` });
-      return jsm.streams.info(name);
-    });
-    changed.push(`${name} created with ${config.replicas}`);
+    // nats.js reads an existing bucket's allow_direct when it opens it, and gets from the leader when it is off.
+    if (spec.kind === "kv" && spec.linearizable && config.replicas > 1 && info.config.allow_direct) {
+      const current = info.config;
+      await withDeadline(() => jsm.streams.update(name, { ...current, allow_direct: false }), { what: `stream ${name} update allow_direct off` });
+      changed.push(`${name} gets from its leader only`);
+    }
   }
   return changed;
 }

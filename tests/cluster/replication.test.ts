@@ -74,6 +74,8 @@ test("after the set-up every catalog stream and every bucket sluice opens has 3 
   const counts = await Promise.all(names.map(async (n) => [n, (await info(nc, n)).config.num_replicas] as const));
   const wrong = counts.filter(([, r]) => r !== 3);
   assert.equal(wrong, [], `streams not at 3 replicas: ${JSON.stringify(wrong)}`);
+  // Leases are fencing tokens: on 3 replicas they are read from the leader, never from a lagging follower.
+  for (const actor of ["validate", "window", "detect"]) assert.is((await info(nc, `KV_${keyedBuckets(actor).leases}`)).config.allow_direct, false, `${actor}'s leases: no direct gets`);
   // The keyed actors' buckets are among them (validate, window, detect read keyed).
   for (const actor of ["validate", "window", "detect"]) assert.ok(names.includes(`KV_${keyedBuckets(actor).leases}`), `${actor}'s leases bucket is set up`);
 });
