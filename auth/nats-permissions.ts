@@ -177,8 +177,9 @@ export function actorGrants(def: Declared, user: string): Grants {
     kvGrants(g, buckets.members, "write");
     kvGrants(g, buckets.leases, "write");
     objectStoreGrants(g, buckets.state);
-    // Batching outputs: a restore reads the output stream's batches (headers only, ordered consumer).
-    if (def.batchOutputs) orderedGrants(g, def.batchOutputs.stream);
+    // Batching outputs: a restore and the fence read the output stream's batches (headers only,
+    // ordered consumers) and a subject's last message (its sequence, for the fence: fence.ts).
+    if (def.batchOutputs) orderedGrants(g, def.batchOutputs.stream).publish(api("STREAM", "MSG", "GET", def.batchOutputs.stream));
   } else {
     durableGrants(g, def.consumes);
   }

@@ -78,3 +78,68 @@ export function rawRangeOfBatchId(msgId: string | undefined): { readonly from: n
   if (!m) return undefined;
   return { from: Number(m[1]), through: Number(m[2]) };
 }
+
+/**
+ * Header of a batch message: the input stream sequences of its events, so a reader knows exactly
+ * which inputs a stored batch answers whatever subject it is on (after a change of the partition
+ * count an input's event moves to another subject). Base-36 tokens separated by commas: the
+ * first is the first sequence, each next one a step `d` from the previous, or `d*n` for n equal
+ * steps. A contiguous run is two tokens (`1k,1*rr`).
+ */
+export const INPUT_SEQS_HEADER = "Sluice-Input-Seqs";
+
+/** Builds an {@link INPUT_SEQS_HEADER} value one ascending sequence at a time; `length` is what it would take now. */
+export class InputSeqsWriter {
+  private text = "";
+  private last = 0;
+  private step = 0;
+  private steps = 0;
+  private count = 0;
+
+  add(seq: number): void {
+    if (this.count++ === 0) this.text = seq.toString(36);
+    else if (seq - this.last === this.step) this.steps++;
+    else {
+      this.text += this.pendingToken();
+      this.step = seq - this.last;
+      this.steps = 1;
+    }
+    this.last = seq;
+  }
+
+  get length(): number {
+    return this.text.length + this.pendingToken().length;
+  }
+
+  toString(): string {
+    return this.text + this.pendingToken();
+  }
+
+  private pendingToken(): string {
+    if (this.steps === 0) return "";
+    return this.steps === 1 ? `,${this.step.toString(36)}` : `,${this.step.toString(36)}*${this.steps.toString(36)}`;
+  }
+}
+
+const BASE36 = /^[0-9a-z]+$/;
+
+/** The sequences an {@link INPUT_SEQS_HEADER} value lists, ascending. */
+export function decodeInputSeqs(value: string, subject: string, seq: number): number[] {
+  const out: number[] = [];
+  const bad = (token: string) => new EventBatchError(subject, seq, `${INPUT_SEQS_HEADER} token "${token.slice(0, 20)}" is not <base36> or <base36>*<base36>`);
+  for (const token of value.split(",")) {
+    const [stepText, repeatText, extra] = token.split("*");
+    if (!BASE36.test(stepText) || extra !== undefined || (repeatText !== undefined && !BASE36.test(repeatText))) throw bad(token);
+    const step = parseInt(stepText, 36);
+    if (out.length === 0) {
+      if (repeatText !== undefined) throw bad(token);
+      out.push(step);
+      continue;
+    }
+    // A step of 0: two events of one input message (a reader of batches that batches again).
+    if (step < 0) throw bad(token);
+    const repeat = repeatText === undefined ? 1 : parseInt(repeatText, 36);
+    for (let i = 0; i < repeat; i++) out.push(out[out.length - 1] + step);
+  }
+  return out;
+}

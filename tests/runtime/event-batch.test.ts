@@ -17,7 +17,7 @@ import { eventsOf, eventsOrWhole, spanContextOf, traceparentOf } from "../../act
 import { packOutputs, StoredBatches } from "../../actors/runtime/keyed/batched-outputs.ts";
 import { addRow } from "../../lake/cut.ts";
 import { RecentIds } from "../../actors/validate/recent-ids.ts";
-import { batchMsgId, encodeEventBatch, EVENTS_HEADER, EventBatchError, rawRangeOfBatchId } from "../../subjects/event-batch.ts";
+import { batchMsgId, decodeInputSeqs, encodeEventBatch, EVENTS_HEADER, EventBatchError, INPUT_SEQS_HEADER, InputSeqsWriter, rawRangeOfBatchId } from "../../subjects/event-batch.ts";
 import { storedOn, testConsumer } from "./fixtures.ts";
 import { withBroker, type BrokerContext } from "../harness/broker.ts";
 
@@ -73,15 +73,39 @@ test("packing: one message per subject named by its RAW range, cut before an out
   assert.is(small.length, 4);
 });
 
-test("a stored batch's RAW range marks exactly its subject's inputs as already stored", () => {
+test("a stored batch written before Sluice-Input-Seqs: its RAW range marks exactly its subject's inputs as already stored", () => {
   const stored = new StoredBatches();
-  stored.add("events.iot.0", batchMsgId("fp.iot", "events.iot.0", 13, 20), 5);
-  stored.add("events.iot.1", "a-single-event-id", 6);
+  stored.add("events.iot.0", batchMsgId("fp.iot", "events.iot.0", 13, 20), undefined, 5);
+  stored.add("events.iot.1", "a-single-event-id", undefined, 6);
   assert.ok(stored.holds("events.iot.0", input(13)));
   assert.ok(stored.holds("events.iot.0", input(20)));
   assert.not.ok(stored.holds("events.iot.0", input(21)));
   assert.not.ok(stored.holds("events.iot.1", input(14)));
-  assert.is(stored.lastSeq, 6);
+  stored.forgetBefore(21);
+  assert.ok(stored.isEmpty, "a batch that ends before the next input is forgotten");
+});
+
+test("Sluice-Input-Seqs names a batch's inputs exactly, on whatever subject: an input whose event moved to another partition is found", () => {
+  for (const seqs of [[7], [1, 2, 3, 4, 5], [10, 13, 16, 19, 20, 400, 401, 402, 1_000_000_000], [5, 5, 6]]) {
+    const w = new InputSeqsWriter();
+    for (const s of seqs) w.add(s);
+    const text = w.toString();
+    assert.is(w.length, text.length);
+    assert.equal(decodeInputSeqs(text, "events.iot.0", 1), seqs, text);
+  }
+  const dense = new InputSeqsWriter();
+  for (let s = 1_000; s < 2_000; s++) dense.add(s);
+  assert.ok(dense.length < 12, `a contiguous run is two tokens: ${dense}`);
+  assert.throws(() => decodeInputSeqs("1,x*", "events.iot.0", 9), (e: Error) => e instanceof EventBatchError && /events\.iot\.0 \(seq 9\)/.test(e.message));
+
+  // Stored with 4 partitions on events.iot.3; after a change to 2, input 12's event goes to events.iot.1.
+  const items = [11, 12, 14].map((seq) => ({ out: { subject: "events.iot.3", data: `{"n":${seq}}` }, input: input(seq), batched: true }));
+  const [packed] = packOutputs("fp.iot", items, 1_048_576);
+  assert.is(packed.out.headers?.[INPUT_SEQS_HEADER], "b,1,2");
+  const stored = new StoredBatches();
+  stored.add("events.iot.3", packed.out.msgId, packed.out.headers?.[INPUT_SEQS_HEADER], 40);
+  assert.ok(stored.holds("events.iot.1", input(12)), "found on another subject");
+  assert.not.ok(stored.holds("events.iot.3", input(13)), "13 is inside the range but not in the batch");
 });
 
 test("validate's recent ids: a repeat within the window (stream time) is dropped, after it passes, and the oldest go first past the bound", () => {

@@ -5,6 +5,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { Objm, type ObjectStore } from "@nats-io/obj";
 import { NATS_CLIENT_TIMEOUT_MS, withDeadline } from "../../../nats/deadline.ts";
 import { isLeaseLost, keyedBuckets, type Lease } from "./ownership.ts";
+import type { FencePosition } from "./fence.ts";
 
 /**
  * A task's state and the stream position it covers: `state` has folded in every message of the
@@ -21,11 +22,17 @@ export interface Checkpoint {
   /** What the actor's `snapshot` returned. */
   state: unknown;
   /**
-   * For an actor that batches outputs (KeyedActorDefinition.batchOutputs): the output stream's
+   * Before fencing, for an actor that batches outputs (KeyedActorDefinition.batchOutputs): the output stream's
    * sequence of the last batch stored before this checkpoint. A restore reads that stream's
    * batches after it to learn which inputs the interrupted run already stored.
    */
   batchedThrough?: number;
+  /**
+   * For an actor that batches outputs, since batched publishes are fenced (fence.ts): per output
+   * subject, the sequence through which the task knew what was stored there. Replaces
+   * `batchedThrough`, which a restore still reads in a checkpoint taken before.
+   */
+  fence?: FencePosition;
   savedAt: number;
 }
 

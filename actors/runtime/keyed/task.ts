@@ -1,7 +1,7 @@
 import { setMaxListeners } from "node:events";
 import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Link, type Span, type Tracer } from "@opentelemetry/api";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
-import { DeliverPolicy, jetstream, type JsMsg } from "@nats-io/jetstream";
+import { DeliverPolicy, jetstream, PubHeaders, type JsMsg } from "@nats-io/jetstream";
 import { extractContext, injectContext } from "../../../otel/propagation.ts";
 import { withDeadline } from "../../../nats/deadline.ts";
 import { AckedPublisher } from "../../../nats/publish.ts";
@@ -16,8 +16,9 @@ import { PublishError } from "../run.ts";
 import { wireSize } from "../size.ts";
 import { fingerprintOfTask, type KeyedActorDefinition, type KeyedContext, type TaskSpec } from "./actor.ts";
 import type { CheckpointStore } from "./checkpoint.ts";
-import type { Lease } from "./ownership.ts";
-import { packOutputs, StoredBatches, type OutputItem } from "./batched-outputs.ts";
+import { isLeaseLost, type Lease } from "./ownership.ts";
+import { packOutputs, StoredBatches, subjectMatches, type OutputItem, type Packed } from "./batched-outputs.ts";
+import { isWrongLastSequence, SubjectFence } from "./fence.ts";
 
 export interface TaskDeps<S, T extends TaskSpec> {
   readonly def: KeyedActorDefinition<S, T>;
@@ -115,17 +116,25 @@ export class TaskRunner<S, T extends TaskSpec> {
       quietThrough = await withDeadline(() => def.outputsDoneThrough!(task, { nc: deps.nc, signal: hard }), { what: `${name}: where an earlier deployment's outputs end`, signal: hard });
       if (quietThrough > 0) log.info(`${name}: no checkpoint; folding ${stream} from its start, publishing only after sequence ${quietThrough} (an earlier deployment published up to there)`);
     }
-    // Batches an interrupted run stored after the checkpoint: their inputs are not published again.
-    // A checkpoint from before batching has none to find.
+    // Batches stored after the checkpoint (by an interrupted run, or a stalled former holder):
+    // their inputs are not published again, and every publish to the task's batched subjects is
+    // fenced by the last sequence it knows there (fence.ts).
     const batching = def.batchOutputs;
     const batchFilter = batching?.filter(task);
-    let stored = new StoredBatches();
-    if (batching && batchFilter && (!cp || cp.fingerprint !== fingerprint || cp.batchedThrough !== undefined)) {
-      const after = cp && cp.fingerprint === fingerprint ? cp.batchedThrough ?? 0 : 0;
-      stored = await StoredBatches.read(deps.nc, batching.stream, batchFilter, after, hard);
-      if (!stored.isEmpty) log.info(`${name}: ${batching.stream} holds batches of this task after sequence ${after}; their inputs are not published again`);
+    const stored = new StoredBatches();
+    let fence: SubjectFence | undefined;
+    if (batching && batchFilter) {
+      const restored = cp && cp.fingerprint === fingerprint ? cp : undefined;
+      // From where each subject is known: the checkpoint's fence; before fencing, the last batch
+      // stored before it; a checkpoint from before batching has no batch of this task to find;
+      // without a checkpoint, from the start.
+      const from = restored?.fence
+        ? { subjects: restored.fence.subjects, otherwise: restored.fence.floor }
+        : { otherwise: restored ? restored.batchedThrough ?? Number.MAX_SAFE_INTEGER : 0 };
+      fence = await SubjectFence.restore(deps.nc, batching.stream, batchFilter, from, stored, hard);
+      if (!stored.isEmpty) log.info(`${name}: ${batching.stream} holds batches of this task after the checkpoint; their inputs are not published again`);
     }
-    let batchedThrough = stored.lastSeq;
+    const fenced = (subject: string) => batchFilter !== undefined && subjectMatches(batchFilter, subject);
     if (signal.aborted) return;
 
     const consumer = await withDeadline(() => js.consumers.get(stream, {
@@ -140,7 +149,7 @@ export class TaskRunner<S, T extends TaskSpec> {
     let savedSeq = seq;
     let savedAt = Date.now();
     const save = async () => {
-      const stored = await store.save({ format: 2, actor: def.name, task: task.id, fingerprint, seq, state: def.snapshot(state), savedAt: Date.now(), ...(batching ? { batchedThrough } : {}) }, lease, hard);
+      const stored = await store.save({ format: 2, actor: def.name, task: task.id, fingerprint, seq, state: def.snapshot(state), savedAt: Date.now(), ...(fence ? { fence: fence.position() } : {}) }, lease, hard);
       savedSeq = seq;
       savedAt = Date.now();
       log.debug(`${name}: checkpoint at ${stream} sequence ${seq} (${stored} bytes)`);
@@ -148,13 +157,44 @@ export class TaskRunner<S, T extends TaskSpec> {
 
     // Not js.publish: it is a request, with a timer and, after every success, an error built with its stack.
     const publisher = new AckedPublisher(deps.nc, { what: name, signal: hard });
-    const publish = (out: Outbound, parent: Span | undefined) => {
+    const publish = (out: Outbound, parent: Span | undefined, expectedLastSubjectSeq?: number) => {
       const h = natsHeaders();
       for (const [k, v] of Object.entries(out.headers ?? {})) h.set(k, v);
       injectContext(h, parent ? trace.setSpan(context.active(), parent) : undefined);
+      if (expectedLastSubjectSeq !== undefined) h.set(PubHeaders.ExpectedLastSubjectSequenceHdr, String(expectedLastSubjectSeq));
       return publisher.publish(out.subject, out.data, { headers: h, msgId: out.msgId });
     };
+    /**
+     * One subject's messages of a batch, one after the other, each expecting the subject's last
+     * sequence to be the one before it. Refused because another writer stored a message there:
+     * a stale holder (the lease check) stops; the holder learns what was stored and publishes the
+     * events still missing.
+     */
+    const publishFenced = async (f: SubjectFence, subject: string, queue: Packed[], parentOf: (p: Packed) => Span | undefined) => {
+      let refusals = 0;
+      while (queue.length) {
+        const p = queue.shift()!;
+        const expect = await f.expected(subject, hard);
+        try {
+          f.accepted(subject, await publish(p.out, parentOf(p), expect));
+        } catch (err) {
+          if (!isWrongLastSequence(err)) throw err;
+          await lease.check(`publish to ${subject}, where another writer stored a message after sequence ${expect}`, hard);
+          if (++refusals > MAX_FENCE_REFUSALS) throw new FenceError(name, subject, refusals, err);
+          f.refused(subject);
+          await f.expected(subject, hard);
+          if (!p.batch) {
+            queue.unshift(p);
+            continue;
+          }
+          const missing = p.items.filter((item) => !stored.holds(subject, item.input!));
+          log.info(`${name}: ${subject} holds a batch another writer stored after sequence ${expect}; ${p.items.length - missing.length} of ${p.items.length} events were in it, the rest go out`);
+          queue.unshift(...packOutputs(scope, missing, maxPayloadOf()));
+        }
+      }
+    };
 
+    const maxPayloadOf = () => deps.nc.info?.max_payload ?? Infinity;
     let clean = false;
     try {
       for await (const batch of batches(messages, def.batch.max_messages, def.batch.max_wait_ms, eventCount)) {
@@ -197,7 +237,7 @@ export class TaskRunner<S, T extends TaskSpec> {
             await def.handle(state, inputs, ctx);
             const outputs: Array<{ out: Outbound; input?: Inbound }> = plan.unbound.map((out) => ({ out }));
             // An output over the server's max_payload can never be stored: dead-letter its input instead.
-            const maxPayload = deps.nc.info?.max_payload ?? Infinity;
+            const maxPayload = maxPayloadOf();
             for (const [input, outs] of plan.bound) {
               const big = outs.find((o) => wireSize(o) > maxPayload);
               if (big) plan.rejected.set(input, new PoisonError("too_large", `${input.subject} (stream ${stream} seq ${input.seq}): its output on ${big.subject} would be about ${wireSize(big)} bytes, over the server's max_payload of ${maxPayload}`));
@@ -215,6 +255,7 @@ export class TaskRunner<S, T extends TaskSpec> {
             let all: Array<{ out: Outbound; input?: Inbound }> = quietThrough >= first ? [...outputs, ...deadLetters].filter(fresh) : [...outputs, ...deadLetters];
             const batched = (o: { out: Outbound; input?: Inbound }): o is { out: Outbound; input: Inbound } => batching !== undefined && o.input !== undefined && batching.batchable(o.out);
             // What an interrupted run already stored in a batch is not published again.
+            stored.forgetBefore(first);
             if (!stored.isEmpty) all = all.filter((o) => !(batched(o) && stored.holds(o.out.subject, o.input)));
             if (all.length === 0) return;
             await lease.check(`publish ${all.length} outputs of ${stream} sequences ${first}-${last}`, hard);
@@ -232,17 +273,27 @@ export class TaskRunner<S, T extends TaskSpec> {
               const sc = spanOf(o.input).spanContext();
               return { out: o.out, input: o.input, batched: true, traceparent: trace.isSpanContextValid(sc) ? traceparentOf(sc) : undefined };
             });
-            const sends = packOutputs(scope, items, maxPayload).map((p) => p.batch
-              ? publish(p.out, span).then((ack) => void (batchedThrough = Math.max(batchedThrough, ack.seq)))
-              : publish(p.out, p.input && spanOf(p.input)));
+            const parentOf = (p: Packed) => (p.batch ? span : p.input && spanOf(p.input));
+            const sends: Array<Promise<unknown>> = [];
+            const bySubject = new Map<string, Packed[]>();
+            for (const p of packOutputs(scope, items, maxPayload)) {
+              if (!fence || !fenced(p.out.subject)) sends.push(publish(p.out, parentOf(p)));
+              else {
+                const list = bySubject.get(p.out.subject);
+                if (list) list.push(p);
+                else bySubject.set(p.out.subject, [p]);
+              }
+            }
+            for (const [subject, queue] of bySubject) sends.push(publishFenced(fence!, subject, queue, parentOf));
             const results = await Promise.allSettled(sends);
             for (const span of spans.values()) span.end();
             const failures = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+            // A fenced publish refused to a holder that lost its lease: the task stops, as on its lease check.
+            const lost = failures.find((f) => isLeaseLost(f.reason));
+            if (lost) throw lost.reason;
             if (failures.length) throw new PublishError(name, failures.length, sends.length, failures[0].reason);
             metrics.emitted += outputs.length;
             metrics.deadLettered += deadLetters.length;
-            // Past the last stored batch's inputs nothing more is skipped.
-            if (!stored.isEmpty && first > stored.highestSeq) stored = new StoredBatches();
           });
           seq = last;
           metrics.acked += inputs.length;
@@ -345,4 +396,15 @@ function toInbound(m: JsMsg, stream: string): Inbound {
       return traceId;
     },
   };
+}
+
+/** Refusals of one subject's publishes within a batch before the task gives up: each means another writer stored a message there meanwhile. */
+const MAX_FENCE_REFUSALS = 5;
+
+/** A subject kept refusing the task's publishes: some other process keeps writing to a subject only this task should write. */
+export class FenceError extends Error {
+  constructor(task: string, subject: string, refusals: number, cause: unknown) {
+    super(`${task}: ${refusals} publishes to ${subject} were refused because another writer stored messages there each time; only this task should write to it (look for another process publishing to ${subject})`, { cause });
+    this.name = "FenceError";
+  }
 }
