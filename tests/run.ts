@@ -17,15 +17,23 @@ const concurrency = Number(process.env.SLUICE_TEST_CONCURRENCY ?? 2);
  * the files that need the machine's spare capacity apart.
  */
 const SLOWEST_FIRST: readonly string[] = [
+  "cluster/partition.test.ts",
   "chaos/chaos.test.ts",
+  "cluster/failover.test.ts",
+  "validate/partitions-change.test.ts",
   "validate/crash.test.ts",
   "validate/crash-batched.test.ts",
   "hostile/dlq.test.ts",
+  "cluster/clickhouse-sink.test.ts",
+  "cluster/clickhouse-migrations.test.ts",
+  "validate/stale-holder.test.ts",
   "models/forecast-eval.test.ts",
   // Not beside chaos: both load the 2 cores for minutes, and shutdown's precondition is a pipeline
   // keeping up with 1,000 events/s (next to chaos, its generator's publishes timed out).
   "cli/shutdown.test.ts",
   "bench/memory.test.ts",
+  "cluster/clickhouse-pipeline.test.ts",
+  "bench/cluster.test.ts",
   "browser/dashboard.test.ts",
   "detect/keyed.test.ts",
   "detect/eval.test.ts",
