@@ -18,6 +18,7 @@ import { SchemaRegistry } from "../subjects/registry/index.ts";
 import { EventColumns } from "../clickhouse/columns.ts";
 import { TypedColumnSync } from "./sink/typed-columns.ts";
 import { lakeActors } from "./lake/index.ts";
+import { ensureBucketReplicas } from "./replication.ts";
 import { neededBy, OpenServices, SERVICES, type TypedColumns } from "./services.ts";
 import { createLakeViews } from "../lake/index.ts";
 import { startShippedJobs } from "../jobs/index.ts";
@@ -63,6 +64,9 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   const { config, log } = opts;
   const nc = await connectNats(opts.natsUrl, config, `sluice:${opts.actors.join(",")}`, { signal: opts.signal, log });
   await ensureStreams(await jetstreamManager(nc), streamOverrides(config));
+  // Before the actors open their buckets: nats.js creates a missing one with one replica (`sluice actor` run alone).
+  const created = await ensureBucketReplicas(nc, config, { actors: opts.actors, createOnly: true, warn: (m) => log.warn(m) });
+  if (created.length) log.info(`buckets at SLUICE_REPLICAS=${config.replicas}: ${created.join(", ")}`);
 
   const sink = { maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs };
   let clickhouse: OpenClickHouse | undefined;

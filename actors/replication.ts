@@ -10,7 +10,8 @@ import { KIND_NAMES, REFERENCE_BUCKET_OPTIONS, referenceBucket } from "../enrich
 import { JOB_LEASES, JOB_LEASE_TTL_MS } from "../jobs/scheduler.ts";
 import { keyedBuckets } from "./runtime/keyed/ownership.ts";
 import { actorDeclaration } from "./topology.ts";
-import { ACTOR_NAMES } from "./pipeline.ts";
+import { ACTOR_NAMES, type ActorName } from "./pipeline.ts";
+import { neededBy, SERVICES } from "./services.ts";
 
 /**
  * Ownership.open's member TTL when the actor sets none (actors/runtime/keyed/ownership.ts);
@@ -38,17 +39,21 @@ export type BucketSpec =
 export const bucketStream = (spec: BucketSpec): string => `${spec.kind === "kv" ? "KV" : "OBJ"}_${spec.bucket}`;
 
 /**
- * Every bucket sluice opens: the schema registry, the reference data, the scheduled jobs' leases,
+ * Every bucket sluice opens, or only those a process running `actors` opens: the schema registry
+ * (actors that need it or the typed columns), the reference data (validate enriches from it), the
+ * scheduled jobs' leases (the process that opens ClickHouse runs the jobs: actors/pipeline.ts),
  * and each keyed actor's members, leases and checkpoint store (from the actor declarations).
+ * tests/cluster/actor-alone.test.ts checks each process's list against what its NATS user may
+ * create (auth/nats-permissions.ts), both ways.
  */
-export function sluiceBuckets(partitions: number): BucketSpec[] {
-  const out: BucketSpec[] = [
-    { kind: "kv", bucket: REGISTRY_BUCKET, opts: { history: 5 } },
-    ...KIND_NAMES.map((kind): BucketSpec => ({ kind: "kv", bucket: referenceBucket(kind), opts: REFERENCE_BUCKET_OPTIONS })),
-    { kind: "kv", bucket: JOB_LEASES, opts: { ttl: JOB_LEASE_TTL_MS, history: 1 } },
-  ];
-  for (const name of ACTOR_NAMES) {
-    const def = actorDeclaration(name, partitions);
+export function sluiceBuckets(partitions: number, actors: readonly ActorName[] = ACTOR_NAMES): BucketSpec[] {
+  const defs = actors.map((name) => actorDeclaration(name, partitions));
+  const needed = neededBy(defs);
+  const out: BucketSpec[] = [];
+  if (needed.has(SERVICES.schemaRegistry.name) || needed.has(SERVICES.typedColumns.name)) out.push({ kind: "kv", bucket: REGISTRY_BUCKET, opts: { history: 5 } });
+  if (actors.includes("validate")) out.push(...KIND_NAMES.map((kind): BucketSpec => ({ kind: "kv", bucket: referenceBucket(kind), opts: REFERENCE_BUCKET_OPTIONS })));
+  if (needed.has(SERVICES.clickhouse.name) || needed.has(SERVICES.typedColumns.name)) out.push({ kind: "kv", bucket: JOB_LEASES, opts: { ttl: JOB_LEASE_TTL_MS, history: 1 } });
+  for (const def of defs) {
     if (!("reads" in def)) continue;
     const names = keyedBuckets(def.name);
     out.push(
@@ -67,23 +72,44 @@ async function streamInfo(jsm: JetStreamManager, name: string): Promise<StreamIn
   });
 }
 
+/** How {@link ensureBucketReplicas} treats buckets: every one, as admin (`sluice up`), or a process's own. */
+export interface BucketReplicasScope {
+  /** Only the buckets these actors' process opens (default: every bucket). */
+  readonly actors?: readonly ActorName[];
+  /**
+   * Create missing buckets only, and leave an existing one as it is (the `sluice actor` path: an
+   * actor's NATS user may create its buckets but not change them); a count other than
+   * SLUICE_REPLICAS is reported to `warn`.
+   */
+  readonly createOnly?: boolean;
+  readonly warn?: (message: string) => void;
+}
+
 /**
- * Gives every bucket sluice opens `config.replicas` replicas (SLUICE_REPLICAS), as admin before
- * any actor starts (`sluice up`): an existing bucket with another count is updated in place
- * (a stream update may change num_replicas, on 2.9 too), and on a cluster (replicas > 1) a
- * missing one is created here with its opener's options, because nats.js opens an existing
- * bucket as it is and would otherwise create it with one replica. With replicas 1 a missing
- * bucket is left to its opener, as before. Returns what it changed, e.g. `KV_sluice_schemas 1→3`.
+ * Gives every bucket sluice opens `config.replicas` replicas (SLUICE_REPLICAS), before any actor
+ * opens one: as admin (`sluice up`) an existing bucket with another count is updated in place (a
+ * stream update may change num_replicas, on 2.9 too), and on a cluster (replicas > 1) a missing
+ * one is created here with its opener's options, because nats.js opens an existing bucket as it is
+ * and would otherwise create it with one replica. With replicas 1 a missing bucket is left to its
+ * opener, as before. A process of actors started alone (`sluice actor`, through startPipeline)
+ * creates its own missing buckets the same way (`createOnly`). Returns what it changed, e.g.
+ * `KV_sluice_schemas 1→3`.
  */
-export async function ensureBucketReplicas(nc: NatsConnection, config: Pick<Config, "replicas" | "partitions">): Promise<string[]> {
+export async function ensureBucketReplicas(nc: NatsConnection, config: Pick<Config, "replicas" | "partitions">, scope: BucketReplicasScope = {}): Promise<string[]> {
   const js = jetstream(nc, { timeout: NATS_CLIENT_TIMEOUT_MS });
   const jsm = await jetstreamManager(nc, { timeout: NATS_CLIENT_TIMEOUT_MS });
   const changed: string[] = [];
-  for (const spec of sluiceBuckets(config.partitions)) {
+  for (const spec of sluiceBuckets(config.partitions, scope.actors)) {
     const name = bucketStream(spec);
+    // Created on more than one replica, a leases bucket gets from its leader from the start.
+    const direct = !(spec.kind === "kv" && spec.linearizable && config.replicas > 1);
     let info = await streamInfo(jsm, name);
     if (info) {
       const had = info.config.num_replicas || 1;
+      if (had !== config.replicas && scope.createOnly) {
+        scope.warn?.(`bucket ${spec.bucket} has ${had} replica(s), not SLUICE_REPLICAS=${config.replicas}; left as it is (an actor's NATS user may not change a bucket): run sluice up with SLUICE_REPLICAS=${config.replicas} once to scale it`);
+        continue;
+      }
       if (had !== config.replicas) {
         const scaled = { ...info.config, num_replicas: config.replicas };
         info = await withReplicas(`bucket ${spec.bucket}`, config.replicas, () => withDeadline(() => jsm.streams.update(name, scaled), { what: `stream ${name} update num_replicas ${had}→${config.replicas}` }));
@@ -92,14 +118,14 @@ export async function ensureBucketReplicas(nc: NatsConnection, config: Pick<Conf
     } else {
       if (config.replicas === 1) continue;
       info = await withReplicas(`bucket ${spec.bucket}`, config.replicas, async () => {
-        if (spec.kind === "kv") await withDeadline(() => new Kvm(js).create(spec.bucket, { ...spec.opts, replicas: config.replicas }), { what: `kv ${spec.bucket} create` });
+        if (spec.kind === "kv") await withDeadline(() => new Kvm(js).create(spec.bucket, { ...spec.opts, replicas: config.replicas, ...(direct ? {} : { allow_direct: false }) }), { what: `kv ${spec.bucket} create` });
         else await withDeadline(() => new Objm(js).create(spec.bucket, { storage: "file", replicas: config.replicas }), { what: `object store ${spec.bucket} create` });
-        return jsm.streams.info(name);
+        return withDeadline(() => jsm.streams.info(name), { what: `stream ${name} info` });
       });
       changed.push(`${name} created with ${config.replicas}`);
     }
     // nats.js reads an existing bucket's allow_direct when it opens it, and gets from the leader when it is off.
-    if (spec.kind === "kv" && spec.linearizable && config.replicas > 1 && info.config.allow_direct) {
+    if (!direct && info.config.allow_direct && !scope.createOnly) {
       const current = info.config;
       await withDeadline(() => jsm.streams.update(name, { ...current, allow_direct: false }), { what: `stream ${name} update allow_direct off` });
       changed.push(`${name} gets from its leader only`);
