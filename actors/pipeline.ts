@@ -18,7 +18,6 @@ import { SchemaRegistry } from "../subjects/registry/index.ts";
 import { EventColumns } from "../clickhouse/columns.ts";
 import { TypedColumnSync } from "./sink/typed-columns.ts";
 import { lakeActors } from "./lake/index.ts";
-import { ensureBucketReplicas } from "./replication.ts";
 import { neededBy, OpenServices, SERVICES, type TypedColumns } from "./services.ts";
 import { createLakeViews } from "../lake/index.ts";
 import { startShippedJobs } from "../jobs/index.ts";
@@ -39,6 +38,8 @@ export interface PipelineOptions {
   readonly tracerFor?: (actor: string) => Tracer;
   /** Aborts the wait for an unreachable NATS server at start (Ctrl-C). */
   readonly signal?: AbortSignal;
+  /** Runs on the process's connection once the streams are checked, before any actor opens a bucket (`sluice actor` creates its buckets here). */
+  readonly prepare?: (nc: NatsConnection) => Promise<void>;
 }
 
 export interface Pipeline {
@@ -64,9 +65,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   const { config, log } = opts;
   const nc = await connectNats(opts.natsUrl, config, `sluice:${opts.actors.join(",")}`, { signal: opts.signal, log });
   await ensureStreams(await jetstreamManager(nc), streamOverrides(config));
-  // Before the actors open their buckets: nats.js creates a missing one with one replica (`sluice actor` run alone).
-  const created = await ensureBucketReplicas(nc, config, { actors: opts.actors, createOnly: true, warn: (m) => log.warn(m) });
-  if (created.length) log.info(`buckets at SLUICE_REPLICAS=${config.replicas}: ${created.join(", ")}`);
+  await opts.prepare?.(nc);
 
   const sink = { maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs };
   let clickhouse: OpenClickHouse | undefined;

@@ -1,6 +1,8 @@
 import { applyHeapPolicy } from "../otel/memory.ts";
 import { loadConfig } from "../config/index.ts";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { ACTOR_NAMES, isActorName, startPipeline } from "../actors/pipeline.ts";
+import { ensureBucketReplicas } from "../actors/replication.ts";
 import { createLogger } from "../actors/runtime/log.ts";
 import { startTelemetry } from "../otel/index.ts";
 import { parse, UsageError } from "./args.ts";
@@ -25,7 +27,14 @@ export async function run(argv: string[], env: Record<string, string | undefined
   // Started by `sluice up --split` with an IPC channel: its end means the parent is gone (even a SIGKILL).
   if (process.channel) process.once("disconnect", () => shutdown.request("parent process exited"));
   const telemetry = startTelemetry({ endpoint: config.otlpEndpoint, log: (l) => log.warn(l) });
-  const pipeline = await startPipeline({ config, natsUrl, actors: positionals.filter(isActorName), log, tracerFor: telemetry.tracerFor, signal: shutdown.signal }).catch((err: unknown) => {
+  const actors = positionals.filter(isActorName);
+  // Before the actors open their buckets: nats.js would create a missing one with one replica.
+  // As the process's own user: it may create its buckets, not change them (sluice up scales those).
+  const prepare = async (nc: NatsConnection) => {
+    const created = await ensureBucketReplicas(nc, config, { actors, createOnly: true, warn: (m) => log.warn(m) });
+    if (created.length) log.info(`buckets at SLUICE_REPLICAS=${config.replicas}: ${created.join(", ")}`);
+  };
+  const pipeline = await startPipeline({ config, natsUrl, actors, log, tracerFor: telemetry.tracerFor, signal: shutdown.signal, prepare }).catch((err: unknown) => {
     if (err instanceof AbortedError && shutdown.signal.aborted) return undefined;
     throw err;
   });
