@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { DATABASE, JOB_TABLES, TABLES } from "../clickhouse/schema.ts";
+import { onCluster } from "../clickhouse/cluster.ts";
 
 /**
  * Least-privilege ClickHouse accounts for sluice, as `sluice deploy clickhouse-users` prints them:
@@ -17,6 +18,11 @@ import { DATABASE, JOB_TABLES, TABLES } from "../clickhouse/schema.ts";
  * reader, `allow_ddl = 0` for the sink, and `allow_databases` confining each to its databases.
  * Measured on 18.16: a view's reader needs access to the database under it, so there the reader
  * is allowed `sluice` too and sees payloads — column hiding needs RBAC.
+ *
+ * On a cluster (`cluster`, CLICKHOUSE_CLUSTER) the views are created `ON CLUSTER` over the
+ * Distributed tables, so every node has them; the SQL users, roles and grants are `ON CLUSTER`
+ * too (the default role by `ALTER USER … ON CLUSTER`: `SET DEFAULT ROLE` has no cluster form).
+ * 18.16 keeps users in each server's config files, so the same users.d file goes on every node.
  */
 
 export const ANALYST_DATABASE = `${DATABASE}_analyst`;
@@ -51,6 +57,8 @@ export interface ClickHouseUsersOptions {
   readonly passwords: Readonly<Record<ClickHouseAccount, string>>;
   /** Networks the accounts may sign in from (IPs or CIDRs). */
   readonly networks: readonly string[];
+  /** The cluster of `<remote_servers>` whose every node gets the accounts and views (CLICKHOUSE_CLUSTER). */
+  readonly cluster?: string;
 }
 
 function versionAtLeast(version: string, major: number, minor: number): boolean {
@@ -69,13 +77,15 @@ const sha256 = (text: string) => createHash("sha256").update(text).digest("hex")
 /**
  * The views, one statement each. On servers whose plain views check the reader's access to the
  * tables under them (SQL SECURITY, 24.4+), the views run as the migration user instead —
- * except where there are no accounts (`accounts: false`: the embedded engine).
+ * except where there are no accounts (`accounts: false`: the embedded engine). With `cluster`,
+ * on every node of it, reading the Distributed tables under the public names.
  */
-export function analystViewStatements(serverVersion: string, opts: { accounts?: boolean } = {}): string[] {
+export function analystViewStatements(serverVersion: string, opts: { accounts?: boolean; cluster?: string } = {}): string[] {
   const definer = opts.accounts !== false && versionAtLeast(serverVersion, 24, 4) ? ` DEFINER = ${CLICKHOUSE_ACCOUNTS.migrator.user} SQL SECURITY DEFINER` : "";
+  const on = onCluster(opts.cluster);
   return [
-    `CREATE DATABASE IF NOT EXISTS ${ANALYST_DATABASE}`,
-    ...Object.entries(ANALYST_VIEWS).map(([name, v]) => `CREATE VIEW IF NOT EXISTS ${ANALYST_DATABASE}.${name}${definer} AS SELECT ${v.columns === "*" ? "*" : v.columns.join(", ")} FROM ${v.from}`),
+    `CREATE DATABASE IF NOT EXISTS ${ANALYST_DATABASE}${on}`,
+    ...Object.entries(ANALYST_VIEWS).map(([name, v]) => `CREATE VIEW IF NOT EXISTS ${ANALYST_DATABASE}.${name}${on}${definer} AS SELECT ${v.columns === "*" ? "*" : v.columns.join(", ")} FROM ${v.from}`),
   ];
 }
 
@@ -83,27 +93,30 @@ export function analystViewStatements(serverVersion: string, opts: { accounts?: 
 export function clickhouseUsersSql(opts: ClickHouseUsersOptions): string[] {
   const hosts = opts.networks.map((n) => `IP '${n}'`).join(", ");
   const { migrator, writer, analyst } = CLICKHOUSE_ACCOUNTS;
+  const on = onCluster(opts.cluster);
+  // GRANT takes its cluster before the privileges: GRANT ON CLUSTER c SELECT ON db.* TO r.
+  const grant = on ? `GRANT${on}` : "GRANT";
   const user = (account: ClickHouseAccount, extra = "") => {
     const { user, role } = CLICKHOUSE_ACCOUNTS[account];
     return [
-      `CREATE USER IF NOT EXISTS ${user} IDENTIFIED WITH sha256_hash BY '${sha256(opts.passwords[account])}' HOST ${hosts}${extra}`,
-      `GRANT ${role} TO ${user}`,
-      `SET DEFAULT ROLE ${role} TO ${user}`,
+      `CREATE USER IF NOT EXISTS ${user}${on} IDENTIFIED WITH sha256_hash BY '${sha256(opts.passwords[account])}' HOST ${hosts}${extra}`,
+      `${grant} ${role} TO ${user}`,
+      on ? `ALTER USER ${user}${on} DEFAULT ROLE ${role}` : `SET DEFAULT ROLE ${role} TO ${user}`,
     ];
   };
   return [
-    ...Object.values(CLICKHOUSE_ACCOUNTS).map(({ role }) => `CREATE ROLE IF NOT EXISTS ${role}`),
-    `GRANT ALL ON ${DATABASE}.* TO ${migrator.role}`,
-    `GRANT ALL ON ${ANALYST_DATABASE}.* TO ${migrator.role}`,
-    `GRANT SELECT, INSERT ON ${DATABASE}.* TO ${writer.role}`,
-    `GRANT ALTER ADD COLUMN ON ${TABLES.events} TO ${writer.role}`,
+    ...Object.values(CLICKHOUSE_ACCOUNTS).map(({ role }) => `CREATE ROLE IF NOT EXISTS ${role}${on}`),
+    `${grant} ALL ON ${DATABASE}.* TO ${migrator.role}`,
+    `${grant} ALL ON ${ANALYST_DATABASE}.* TO ${migrator.role}`,
+    `${grant} SELECT, INSERT ON ${DATABASE}.* TO ${writer.role}`,
+    `${grant} ALTER ADD COLUMN ON ${TABLES.events} TO ${writer.role}`,
     // The daily rollup job replaces a day by dropping its partition (DROP PARTITION needs ALTER DELETE); rollups are recomputed from sluice.events.
-    `GRANT ALTER DELETE ON ${JOB_TABLES.daily_rollups} TO ${writer.role}`,
-    `GRANT SELECT ON ${ANALYST_DATABASE}.* TO ${analyst.role}`,
+    `${grant} ALTER DELETE ON ${JOB_TABLES.daily_rollups} TO ${writer.role}`,
+    `${grant} SELECT ON ${ANALYST_DATABASE}.* TO ${analyst.role}`,
     ...user("migrator"),
     ...user("writer"),
     ...user("analyst", " SETTINGS readonly = 1"),
-    ...analystViewStatements(opts.serverVersion),
+    ...analystViewStatements(opts.serverVersion, { cluster: opts.cluster }),
   ];
 }
 
@@ -126,7 +139,11 @@ export function clickhouseUsersXml(opts: ClickHouseUsersOptions): string {
 <!-- Generated by sluice deploy clickhouse-users: least-privilege accounts for ClickHouse 18.16,
      which has no CREATE ROLE. Put it in the server's users.d/ and create the analyst views as
      ${CLICKHOUSE_ACCOUNTS.migrator.user} (the command's views option prints them; XML comments
-     cannot hold two dashes, so it is not spelled here). -->
+     cannot hold two dashes, so it is not spelled here).${opts.cluster ? `
+     Cluster ${opts.cluster}: 18.16 reads users from each server's own config, so install this same
+     file in users.d/ of every node of the cluster; create the views once, on any node, with the
+     cluster named (they are made ON CLUSTER, on every node). A query through a Distributed table
+     reads the other shards as the user of their replica in remote_servers, not as this account.` : ""} -->
 <yandex>
   <profiles>
     <${CLICKHOUSE_ACCOUNTS.migrator.user}></${CLICKHOUSE_ACCOUNTS.migrator.user}>

@@ -6,10 +6,11 @@ import { analystViewStatements, CLICKHOUSE_ACCOUNTS, clickhouseUsersSql, clickho
 import { ensureNatsUsers, natsAuthorizationConfig, NATS_ROLES } from "../auth/nats-users.ts";
 import { isActorName, type ActorName } from "../actors/pipeline.ts";
 import { loadConfig } from "../config/index.ts";
+import { CLUSTER_NAME } from "../clickhouse/cluster.ts";
 import { parse, UsageError } from "./args.ts";
 import { clusterClientUrl, clusterNodeConfig, DEFAULT_CLUSTER_SYNC, parseSync, type ClusterNode } from "./nats-cluster.ts";
 
-const USAGE = "sluice deploy clickhouse-users [--server-version V] [--network CIDR,…] [--views] [--out FILE]\n" +
+const USAGE = "sluice deploy clickhouse-users [--server-version V] [--network CIDR,…] [--cluster NAME (default: CLICKHOUSE_CLUSTER)] [--views] [--out FILE]\n" +
   "       sluice deploy nats-config [--out DIR] [--process actor,actor…]… [--tls-cert FILE --tls-key FILE [--tls-ca FILE] [--tls-verify]]\n" +
   "       sluice deploy nats-cluster N [--out DIR] [--hosts H1,H2,…] [--ports CLIENT,ROUTE,MONITOR] [--store-dir DIR] [--domain D] [--sync 1s|always] [--server-version V (default: the nats-server on PATH, else 2.10)] [--process actor,actor…]…";
 
@@ -138,6 +139,8 @@ async function natsConfig(argv: string[]): Promise<number> {
  * SQL RBAC for servers that have it (the default, a current server), a users.d XML for older ones
  * (`--server-version 18.16`; `--views` prints the analyst views to create there). New random
  * passwords each run: the output holds only their SHA-256, the passwords go to stderr once.
+ * With `--cluster` (or CLICKHOUSE_CLUSTER) the SQL and the views are `ON CLUSTER`, run once on
+ * any node; the 18.16 XML is the same file for every node, and stderr says so.
  */
 export async function run(argv: string[]): Promise<number> {
   if (argv[0] === "nats-config") return natsConfig(argv.slice(1));
@@ -148,6 +151,7 @@ export async function run(argv: string[]): Promise<number> {
       "server-version": { type: "string", default: "24.8" },
       network: { type: "string", default: "127.0.0.1,::1" },
       views: { type: "boolean", default: false },
+      cluster: { type: "string" },
       out: { type: "string" },
     },
     USAGE,
@@ -156,15 +160,23 @@ export async function run(argv: string[]): Promise<number> {
   const version = values["server-version"]!;
   const networks = values.network!.split(",").map((n) => n.trim()).filter(Boolean);
   if (!networks.length) throw new UsageError("--network: give at least one IP or CIDR");
+  const cluster = values.cluster ?? loadConfig(process.env).clickhouseCluster;
+  if (cluster !== undefined && !CLUSTER_NAME.test(cluster)) throw new UsageError(`--cluster ${JSON.stringify(cluster)}: expected a cluster name of <remote_servers> (letters, digits, underscore)`);
   const rbac = hasSqlRbac(version);
   if (values.views) {
-    emit(analystViewStatements(version).map((s) => `${s};`).join("\n") + "\n", values.out);
+    emit(analystViewStatements(version, { cluster }).map((s) => `${s};`).join("\n") + "\n", values.out);
+    if (cluster) console.error(`run them once, on any node of ${cluster}, as sluice_migrations (or run sluice migrate --views with CLICKHOUSE_CLUSTER=${cluster}): ON CLUSTER creates them on every node`);
     return 0;
   }
   const passwords = Object.fromEntries(Object.keys(CLICKHOUSE_ACCOUNTS).map((a) => [a, randomBytes(18).toString("base64url")])) as Record<ClickHouseAccount, string>;
-  const opts = { serverVersion: version, passwords, networks };
+  const opts = { serverVersion: version, passwords, networks, cluster };
   emit(rbac ? clickhouseUsersSql(opts).map((s) => `${s};`).join("\n") + "\n" : clickhouseUsersXml(opts), values.out);
-  console.error(`${rbac ? "run it with clickhouse-client --multiquery as an admin" : "put it in the server's users.d/ and restart (or wait for the reload)"}; passwords (shown once; give each process its account: CLICKHOUSE_MIGRATIONS_USER/_PASSWORD for sluice migrate, CLICKHOUSE_SINK_USER/_PASSWORD for the actors, CLICKHOUSE_READER_USER/_PASSWORD for the API's and sluice sql's reads, with CLICKHOUSE_MIGRATE=off where the migrations account is not given):`);
+  const apply = rbac
+    ? `run it with clickhouse-client --multiquery as an admin${cluster ? `, once, on any node of ${cluster} (ON CLUSTER reaches every node)` : ""}`
+    : cluster
+      ? `put this same file in users.d/ of every node of ${cluster} (18.16 reads users from each server's own config) and restart them (or wait for the reload); then create the views once with sluice migrate --views and CLICKHOUSE_CLUSTER=${cluster}`
+      : "put it in the server's users.d/ and restart (or wait for the reload)";
+  console.error(`${apply}; passwords (shown once; give each process its account: CLICKHOUSE_MIGRATIONS_USER/_PASSWORD for sluice migrate, CLICKHOUSE_SINK_USER/_PASSWORD for the actors, CLICKHOUSE_READER_USER/_PASSWORD for the API's and sluice sql's reads, with CLICKHOUSE_MIGRATE=off where the migrations account is not given):`);
   for (const [account, { user }] of Object.entries(CLICKHOUSE_ACCOUNTS)) console.error(`  ${account.padEnd(8)} ${user.padEnd(18)} ${passwords[account as ClickHouseAccount]}`);
   return 0;
 }

@@ -21,16 +21,13 @@ const USAGE = "sluice migrate [--views]";
  * and wait for this; `--views` also creates the analyst views that the reader account reads
  * (`sluice deploy clickhouse-users --views` prints the same statements). Without CLICKHOUSE_URL
  * it migrates this state dir's embedded engine, which must not be open in another process. With
- * CLICKHOUSE_CLUSTER it migrates every node of that cluster through the one at CLICKHOUSE_URL.
+ * CLICKHOUSE_CLUSTER it migrates every node of that cluster through the one at CLICKHOUSE_URL,
+ * the views included (`ON CLUSTER`, over the Distributed tables).
  */
 export async function run(argv: string[], env: Record<string, string | undefined>): Promise<number> {
   const { values, positionals } = parse(argv, { views: { type: "boolean", default: false } }, USAGE);
   if (positionals.length) throw new UsageError(`unexpected ${positionals.join(" ")}\nusage: ${USAGE}`);
   const config = loadConfig(env);
-  if (values.views && config.clickhouseCluster) {
-    // The analyst views would exist on the node migrated only; they have no ON CLUSTER form yet.
-    throw new UsageError(`sluice migrate --views does not support CLICKHOUSE_CLUSTER=${config.clickhouseCluster} yet: run \`sluice deploy clickhouse-users --views\` and apply its statements on every node, adding ON CLUSTER ${config.clickhouseCluster}`);
-  }
   const account = config.clickhouseAccess.migrations;
   const ch = await openClickHouse({
     url: config.clickhouseUrl,
@@ -53,8 +50,8 @@ export async function run(argv: string[], env: Record<string, string | undefined
     for (const { source, schema } of await registeredSchemas(config)) added.push(...(await columns.ensure(source, schema)));
     if (added.length) console.log(`added typed columns to sluice.events: ${added.join(", ")}`);
     if (values.views) {
-      for (const statement of analystViewStatements(ch.caps.version, { accounts: ch.kind === "server" })) await ch.client.command({ query: statement });
-      console.log("analyst views created (or already there)");
+      for (const statement of analystViewStatements(ch.caps.version, { accounts: ch.kind === "server", cluster: config.clickhouseCluster })) await ch.client.command({ query: statement });
+      console.log(`analyst views created (or already there)${config.clickhouseCluster ? ` on every node of ${config.clickhouseCluster}` : ""}`);
     }
   } finally {
     await ch.close();

@@ -77,6 +77,16 @@ export function checkClusterName(cluster: string): void {
   if (!CLUSTER_NAME.test(cluster)) throw new ClusterDdlError(cluster, "expected a cluster name of <remote_servers> (letters, digits, underscore)");
 }
 
+/**
+ * ` ON CLUSTER <cluster>` for a statement sluice runs or prints outside the migrations (the analyst
+ * views, SQL users and grants: auth/clickhouse-users.ts), or "" on a single server.
+ */
+export function onCluster(cluster: string | undefined): string {
+  if (cluster === undefined) return "";
+  checkClusterName(cluster);
+  return ` ON CLUSTER ${cluster}`;
+}
+
 /** `sluice.events` → `sluice.events_local`. */
 export function localTableOf(table: string): string {
   return `${table}${LOCAL_SUFFIX}`;

@@ -4,6 +4,7 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { ClickHouseClient } from "@clickhouse/client";
 import { ClickHouseServer, freePort } from "./clickhouse-server.ts";
 
 /** Debian's zookeeper package puts the server and its dependencies (by the jar's manifest) here. */
@@ -104,6 +105,12 @@ export class ZooKeeper {
   }
 }
 
+/** The rows a query returns, one object each (JSONEachRow); `scalar` (run-snapshot.ts) reads one number. */
+export async function rows<T>(client: ClickHouseClient, query: string): Promise<T[]> {
+  const rs = await client.query({ query, format: "JSONEachRow" });
+  return rs.json<T>();
+}
+
 export const CLUSTER_NAME = "sluice_test";
 /** The replicas' ZooKeeper session timeout: a SIGKILLed replica is seen gone (its is_active node removed) this long after. */
 export const ZOOKEEPER_SESSION_MS = 15_000;
@@ -180,6 +187,18 @@ ${Array.from({ length: shards }, (_, i) => shardXml(i + 1)).join("\n")}
       throw err;
     }
     return new ClickHouseCluster(zookeeper, replicas);
+  }
+
+  /**
+   * Writes `xml` as `users.d/<name>` of every server, as an operator installs the 18.16 accounts
+   * on each node (18.16 keeps users in each server's own config and reloads users.d within
+   * seconds: wait for a sign-in, not a fixed time).
+   */
+  installUsers(name: string, xml: string): void {
+    for (const server of this.replicas) {
+      mkdirSync(join(server.dir, "users.d"), { recursive: true });
+      writeFileSync(join(server.dir, "users.d", name), xml);
+    }
   }
 
   /** Every server's error log, for a failing test's message. */
