@@ -39,23 +39,40 @@ interface Joint {
   detector: RelationDetector;
 }
 
-/** Per metric: the last reading and the usual size of a step between readings. */
+/**
+ * Per metric: the last reading and the usual size of a step between readings. NaN where the
+ * snapshot has null (no reading yet, no jump to step back from): readings are finite, and one
+ * type per field from construction lets V8 compile the per-reading code once.
+ */
 interface Steps {
-  prev: number | null;
+  prev: number;
   /** Mean absolute step, learnt from unremarkable steps. */
   dev: number;
   n: number;
   /** The reading before the last alerted jump, for one reading: a step straight back to it ends that jump. */
+  jumpedFrom: number;
+}
+
+interface StepsSnapshot {
+  prev: number | null;
+  dev: number;
+  n: number;
   jumpedFrom: number | null;
 }
 
+/** A sensor whose readings never had two metrics: no joint model (a shared placeholder, never updated). */
+const NO_JOINT: Joint = { metrics: [], detector: createRelationDetector() };
+/** No reading yet: compares unequal to every reading, as a reading has at least one metric. */
+const NO_READING: Record<string, number> = Object.freeze({}) as Record<string, number>;
+const orNull = (x: number): number | null => (x === x ? x : null);
+
 interface Sensor {
   detectors: Map<string, UnivariateDetector>;
-  joint: Joint | null;
+  joint: Joint;
   steps: Record<string, Steps>;
-  /** Newest event time scored in order; an older reading cannot go through the order-dependent signals. */
-  newest: number | null;
-  last: Record<string, number> | null;
+  /** Newest event time scored in order (NaN: none yet); an older reading cannot go through the order-dependent signals. */
+  newest: number;
+  last: Record<string, number>;
   seen: number;
   /** Share of readings identical to the one before, in every metric. */
   repeatRate: number;
@@ -66,7 +83,7 @@ interface Sensor {
 interface SensorSnapshot {
   detectors: Record<string, UnivariateSnapshot>;
   joint?: { metrics: string[]; detector: RelationSnapshot } | null;
-  steps?: Record<string, Steps>;
+  steps?: Record<string, StepsSnapshot>;
   newest?: number | null;
   last: Record<string, number> | null;
   seen: number;
@@ -130,7 +147,7 @@ export function createIotScorer(opts: { maxKeys: number; threshold: number; univ
     for (const d of s.detectors.values()) d.release();
   };
   const sensors = new Lru<Sensor>(opts.maxKeys, (_key, s) => release(s));
-  const fresh = (): Sensor => ({ detectors: new Map(), joint: null, steps: {}, newest: null, last: null, seen: 0, repeatRate: 0.1, run: 0, reported: false });
+  const fresh = (): Sensor => ({ detectors: new Map(), joint: NO_JOINT, steps: {}, newest: NaN, last: NO_READING, seen: 0, repeatRate: 0.1, run: 0, reported: false });
 
   /**
    * The reading as one vector against how the sensor's metrics usually move together
@@ -144,7 +161,7 @@ export function createIotScorer(opts: { maxKeys: number; threshold: number; univ
    * Call before the readings' steps are learnt.
    */
   function joint(key: string, s: Sensor, values: Record<string, number>, eventTime: number): Finding | undefined {
-    if (!s.joint) {
+    if (s.joint === NO_JOINT) {
       const names = Object.keys(values).sort();
       if (names.length < 2) return undefined;
       s.joint = { metrics: names, detector: createRelationDetector({ featureNames: names }) };
@@ -164,7 +181,7 @@ export function createIotScorer(opts: { maxKeys: number; threshold: number; univ
     for (const m of metrics) {
       const st = s.steps[m];
       const sd = st ? 1.25 * st.dev : 0;
-      if (!st || st.prev === null || !(sd > 0)) continue;
+      if (!st || st.prev !== st.prev || !(sd > 0)) continue;
       const z = Math.abs(values[m] - st.prev) / sd;
       if (z > named.z) named = { metric: m, z, expected: { low: st.prev - 4 * sd, high: st.prev + 4 * sd } };
     }
@@ -180,7 +197,7 @@ export function createIotScorer(opts: { maxKeys: number; threshold: number; univ
   }
 
   function stuck(key: string, s: Sensor, values: Record<string, number>): Finding | undefined {
-    const repeat = s.last !== null && sameReading(values, s.last);
+    const repeat = sameReading(values, s.last);
     s.run = repeat ? s.run + 1 : 0;
     if (s.run <= 1) s.repeatRate += ((repeat ? 1 : 0) - s.repeatRate) * Math.max(REPEAT_ALPHA, 1 / (s.seen + 1));
     s.last = values;
@@ -206,12 +223,12 @@ export function createIotScorer(opts: { maxKeys: number; threshold: number; univ
    * level shifts start with one, whatever the univariate detector's memory of earlier alerts.
    */
   function jump(key: string, s: Sensor, metric: string, value: number): Finding | undefined {
-    const st = (s.steps[metric] ??= { prev: null, dev: 0, n: 0, jumpedFrom: null });
+    const st = (s.steps[metric] ??= { prev: NaN, dev: 0, n: 0, jumpedFrom: NaN });
     const prev = st.prev;
     const jumpedFrom = st.jumpedFrom;
     st.prev = value;
-    st.jumpedFrom = null;
-    if (prev === null) return undefined;
+    st.jumpedFrom = NaN;
+    if (prev !== prev) return undefined;
     const step = Math.abs(value - prev);
     const sd = 1.25 * st.dev;
     const z = sd > 0 ? step / sd : 0;
@@ -221,7 +238,7 @@ export function createIotScorer(opts: { maxKeys: number; threshold: number; univ
     }
     if (st.n < JUMP_WARMUP) return undefined;
     // The reading after a spike steps back: the same incident, not a new one.
-    if (jumpedFrom !== null && Math.abs(value - jumpedFrom) <= JUMP_LEARN_Z * sd) return undefined;
+    if (jumpedFrom === jumpedFrom && Math.abs(value - jumpedFrom) <= JUMP_LEARN_Z * sd) return undefined;
     const finding = jumpFinding(key, metric, prev, value, sd);
     if (finding && finding.score >= opts.threshold) st.jumpedFrom = prev;
     return finding;
@@ -236,7 +253,7 @@ export function createIotScorer(opts: { maxKeys: number; threshold: number; univ
     const findings: Finding[] = [];
     for (const [metric, value] of Object.entries(values)) {
       const st = s.steps[metric];
-      if (!st || st.prev === null || st.n < JUMP_WARMUP) continue;
+      if (!st || st.prev !== st.prev || st.n < JUMP_WARMUP) continue;
       const finding = jumpFinding(key, metric, st.prev, value, 1.25 * st.dev);
       if (finding) findings.push({ ...finding, explanation: { ...finding.explanation, out_of_order: true } });
     }
@@ -251,7 +268,8 @@ export function createIotScorer(opts: { maxKeys: number; threshold: number; univ
         return known ? judgeOutOfOrder(key, known, values) : [];
       }
       const s = sensors.upsert(key, fresh);
-      if (s.newest !== null && eventTime < s.newest) return judgeOutOfOrder(key, s, values);
+      // Against NaN (no reading yet) the comparison is false.
+      if (eventTime < s.newest) return judgeOutOfOrder(key, s, values);
       s.newest = eventTime;
       const findings: Finding[] = [];
       const jointFinding = joint(key, s, values, eventTime);
@@ -293,8 +311,14 @@ export function createIotScorer(opts: { maxKeys: number; threshold: number; univ
       for (const [key, s] of sensors.entries()) {
         const detectors: Record<string, UnivariateSnapshot> = {};
         for (const [metric, d] of s.detectors) detectors[metric] = d.snapshot();
-        const jointState = s.joint ? { metrics: [...s.joint.metrics], detector: s.joint.detector.snapshot() } : null;
-        out.push([key, { detectors, joint: jointState, steps: structuredClone(s.steps), newest: s.newest, last: s.last, seen: s.seen, repeatRate: s.repeatRate, run: s.run, reported: s.reported }]);
+        const jointState = s.joint !== NO_JOINT ? { metrics: [...s.joint.metrics], detector: s.joint.detector.snapshot() } : null;
+        const steps: Record<string, StepsSnapshot> = {};
+        for (const m in s.steps) {
+          const st = s.steps[m];
+          steps[m] = { prev: orNull(st.prev), dev: st.dev, n: st.n, jumpedFrom: orNull(st.jumpedFrom) };
+        }
+        const last = s.last === NO_READING ? null : s.last;
+        out.push([key, { detectors, joint: jointState, steps, newest: orNull(s.newest), last, seen: s.seen, repeatRate: s.repeatRate, run: s.run, reported: s.reported }]);
       }
       return out;
     },
@@ -311,12 +335,14 @@ export function createIotScorer(opts: { maxKeys: number; threshold: number; univ
         }
         // Snapshots from before the joint signal have none, and those from before its relation
         // model hold a nearest-neighbour detector's state: it starts learning from the next reading.
-        let jointState: Joint | null = null;
+        let jointState = NO_JOINT;
         if (snap.joint && snap.joint.detector?.version === 1) {
           jointState = { metrics: [...snap.joint.metrics], detector: createRelationDetector({ featureNames: snap.joint.metrics }) };
           jointState.detector.restore(snap.joint.detector);
         }
-        sensors.set(key, { detectors, joint: jointState, steps: structuredClone(snap.steps ?? {}), newest: snap.newest ?? null, last: snap.last, seen: snap.seen, repeatRate: snap.repeatRate, run: snap.run, reported: snap.reported });
+        const steps: Record<string, Steps> = {};
+        for (const [m, st] of Object.entries(snap.steps ?? {})) steps[m] = { prev: st.prev ?? NaN, dev: st.dev, n: st.n, jumpedFrom: st.jumpedFrom ?? NaN };
+        sensors.set(key, { detectors, joint: jointState, steps, newest: snap.newest ?? NaN, last: snap.last ?? NO_READING, seen: snap.seen, repeatRate: snap.repeatRate, run: snap.run, reported: snap.reported });
       }
     },
   };

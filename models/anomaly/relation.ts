@@ -27,13 +27,18 @@ export interface RelationDetector {
 
 export type RelationSnapshot = { version: 1 } & Record<string, unknown>;
 
+/**
+ * Live state. The snapshot holds the same fields with plain arrays; here the vectors are typed
+ * arrays from construction (empty until the first vector sizes them), so the per-vector code
+ * meets one array type and V8 compiles it once.
+ */
 interface State {
   version: 1;
   n: number;
   dims: number;
-  mean: number[];
+  mean: Float64Array;
   /** Covariance, row-major dims × dims. */
-  cov: number[];
+  cov: Float64Array;
   /** Long-run mean of the largest |z|: the unit the calibrated statistic is measured in. */
   unit: number;
   calibrator: CalibratorState;
@@ -44,7 +49,7 @@ const A_UNIT = 1 / 1000;
 const RIDGE = 1e-6;
 
 /** Inverse of a symmetric positive definite matrix by Gauss-Jordan elimination, in place into `out`; false if singular. */
-function invert(a: number[], d: number, out: number[], work: number[]): boolean {
+function invert(a: Float64Array, d: number, out: Float64Array, work: Float64Array): boolean {
   for (let i = 0; i < d * d; i++) work[i] = a[i];
   for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) out[i * d + j] = i === j ? 1 : 0;
   for (let c = 0; c < d; c++) {
@@ -90,20 +95,21 @@ export function createRelationDetector(options: RelationOptions = {}): RelationD
   const alpha = 1 / (options.memory ?? 500);
   const names = options.featureNames;
   const cal: CalibratorConfig = { bins: 400, width: 0.025, decay: 1 - 1 / 3000, minCount: 50, tailMass: 0.02, maxTailIndex: 10 };
-  const fresh = (): State => ({ version: 1, n: 0, dims: 0, mean: [], cov: [], unit: 0, calibrator: newCalibrator(cal) });
+  const none = new Float64Array(0);
+  const fresh = (): State => ({ version: 1, n: 0, dims: 0, mean: none, cov: none, unit: 0, calibrator: newCalibrator(cal) });
   let st = fresh();
   // Scratch, sized on the first vector: nothing is allocated per vector but the result.
-  let ridged: number[] = [];
-  let precision: number[] = [];
-  let work: number[] = [];
-  let centred: number[] = [];
+  let ridged = none;
+  let precision = none;
+  let work = none;
+  let centred = none;
 
   function size(d: number): void {
     if (ridged.length === d * d) return;
-    ridged = new Array<number>(d * d).fill(0);
-    precision = new Array<number>(d * d).fill(0);
-    work = new Array<number>(d * d).fill(0);
-    centred = new Array<number>(d).fill(0);
+    ridged = new Float64Array(d * d);
+    precision = new Float64Array(d * d);
+    work = new Float64Array(d * d);
+    centred = new Float64Array(d);
   }
 
   function quiet(signal: string, features: number[]): MultivariateResult {
@@ -116,8 +122,8 @@ export function createRelationDetector(options: RelationOptions = {}): RelationD
   function learn(v: number[]): void {
     const d = st.dims;
     if (st.n === 0) {
-      st.mean = [...v];
-      st.cov = new Array<number>(d * d).fill(0);
+      st.mean = Float64Array.from(v);
+      st.cov = new Float64Array(d * d);
     } else {
       const a = Math.max(alpha, 1 / (st.n + 1));
       for (let i = 0; i < d; i++) centred[i] = v[i] - st.mean[i];
@@ -181,12 +187,15 @@ export function createRelationDetector(options: RelationOptions = {}): RelationD
 
   return {
     update,
-    snapshot: () => structuredClone(st) as unknown as RelationSnapshot,
+    snapshot: () => ({
+      version: 1, n: st.n, dims: st.dims, mean: Array.from(st.mean), cov: Array.from(st.cov), unit: st.unit, calibrator: structuredClone(st.calibrator),
+    }) as RelationSnapshot,
     restore(snapshot) {
-      if (snapshot?.version !== 1 || !Array.isArray(snapshot.cov)) {
-        throw new SnapshotError(`unsupported relation detector snapshot: expected version 1, got ${String(snapshot?.version)}`);
+      if (snapshot?.version !== 1 || !Array.isArray(snapshot.cov) || !Array.isArray(snapshot.mean)) {
+        throw new SnapshotError(`unsupported relation detector snapshot: expected version 1 with mean and cov arrays, got ${String(snapshot?.version)}`);
       }
-      st = structuredClone(snapshot) as unknown as State;
+      const s = snapshot as unknown as { n: number; dims: number; mean: number[]; cov: number[]; unit: number; calibrator: CalibratorState };
+      st = { version: 1, n: s.n, dims: s.dims, mean: Float64Array.from(s.mean), cov: Float64Array.from(s.cov), unit: s.unit, calibrator: structuredClone(s.calibrator) };
     },
   };
 }

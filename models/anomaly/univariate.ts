@@ -106,7 +106,12 @@ interface SeasonState {
   visits: number[];
 }
 
-interface State {
+/**
+ * The snapshot's layout (version 5): null where nothing was seen yet. The live state
+ * ({@link State}) holds the same fields with one type each from construction, so V8 compiles the
+ * per-point code once instead of again at each null → number or null → object change.
+ */
+interface SnapshotState {
   version: 5;
   n: number;
   lastTs: number | null;
@@ -133,6 +138,33 @@ interface State {
   /** Current run of identical values, the longest completed run, and decayed count of flatline alerts' records. Null before version 4. */
   flat: { run: number; record: number; breaks: number } | null;
 }
+
+/**
+ * {@link SnapshotState} with one type per field: no timestamp or previous value yet is NaN (only
+ * finite values are ever stored), an unlearnt season has period 0, a range not yet seen has NaN
+ * bounds, and a run not yet started has length 0 (a value always starts a run of at least 1).
+ */
+interface State {
+  version: 5;
+  n: number;
+  lastTs: number;
+  dtSamples: number[];
+  dt: number;
+  prev: number;
+  level: number;
+  residualScale: Record<ContextName, number>;
+  day: SeasonState;
+  week: SeasonState;
+  novelty: NoveltyState[];
+  noveltyUnit: number[][];
+  calibrators: CalibratorState[][];
+  lastSurprise: number;
+  range: { low: number; high: number; breaks: number; points: number };
+  flat: { run: number; record: number; breaks: number };
+}
+
+const NO_SEASON = 0;
+const seasonOrNull = (s: SeasonState): SeasonState | null => (s.period === NO_SEASON ? null : s);
 
 const DAY_MS = 86_400_000;
 const DT_SAMPLES = 16;
@@ -240,21 +272,65 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
   const fresh = (): State => ({
     version: 5,
     n: 0,
-    lastTs: null,
+    lastTs: NaN,
     dtSamples: [],
     dt: 0,
-    prev: null,
+    prev: NaN,
     level: 0,
     residualScale: { rate: 0, level: 0, "seasonal-day": 0, "seasonal-week": 0 },
-    day: null,
-    week: null,
+    day: newSeason(NO_SEASON),
+    week: newSeason(NO_SEASON),
     novelty: SCALES.map((c) => newNovelty(c)),
     noveltyUnit: SCALES.map((c) => c.lengths.map(() => 0)),
     calibrators: SCALES.map((c) => c.lengths.map(() => newCalibrator(cal))),
     lastSurprise: 0,
-    range: null,
-    flat: null,
+    range: { low: NaN, high: NaN, breaks: 0, points: 0 },
+    flat: { run: 0, record: 0, breaks: 0 },
   });
+
+  /** The old layout, field for field in its order (checkpoints and the exactness hashes read it). */
+  function toSnapshot(s: State): SnapshotState {
+    const seen = s.range.low === s.range.low;
+    return {
+      version: 5,
+      n: s.n,
+      lastTs: s.lastTs === s.lastTs ? s.lastTs : null,
+      dtSamples: s.dtSamples,
+      dt: s.dt,
+      prev: s.prev === s.prev ? s.prev : null,
+      level: s.level,
+      residualScale: s.residualScale,
+      day: seasonOrNull(s.day),
+      week: seasonOrNull(s.week),
+      novelty: s.novelty,
+      noveltyUnit: s.noveltyUnit,
+      calibrators: s.calibrators,
+      lastSurprise: s.lastSurprise,
+      range: seen ? s.range : null,
+      flat: s.flat.run === 0 ? null : s.flat,
+    };
+  }
+
+  function fromSnapshot(s: SnapshotState): State {
+    return {
+      version: 5,
+      n: s.n,
+      lastTs: s.lastTs ?? NaN,
+      dtSamples: s.dtSamples,
+      dt: s.dt,
+      prev: s.prev ?? NaN,
+      level: s.level,
+      residualScale: s.residualScale,
+      day: s.day ?? newSeason(NO_SEASON),
+      week: s.week ?? newSeason(NO_SEASON),
+      novelty: s.novelty,
+      noveltyUnit: s.noveltyUnit,
+      calibrators: s.calibrators,
+      lastSurprise: s.lastSurprise,
+      range: s.range ?? { low: NaN, high: NaN, breaks: 0, points: 0 },
+      flat: s.flat ?? { run: 0, record: 0, breaks: 0 },
+    };
+  }
   let st = fresh();
 
   function phase(season: SeasonState, ts: number): number {
@@ -264,7 +340,8 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
   }
 
   function learnSampling(ts: number): void {
-    if (st.lastTs !== null && st.dt === 0 && ts > st.lastTs) {
+    // NaN (no timestamp yet) compares false.
+    if (st.dt === 0 && ts > st.lastTs) {
       st.dtSamples.push(ts - st.lastTs);
       if (st.dtSamples.length >= DT_SAMPLES) {
         st.dt = median(st.dtSamples);
@@ -276,10 +353,11 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
     st.lastTs = ts;
   }
 
-  function seasonalPrediction(season: SeasonState | null, ts: number): number | null {
-    if (!season) return null;
+  /** The season's profile value at this phase, or NaN when the season or the phase is not learnt. */
+  function seasonalPrediction(season: SeasonState, ts: number): number {
+    if (season.period === NO_SEASON) return NaN;
     const k = phase(season, ts);
-    return (season.visits[k] ?? 0) >= 2 ? season.profile[k] : null;
+    return (season.visits[k] ?? 0) >= 2 ? season.profile[k] : NaN;
   }
 
   /**
@@ -315,8 +393,8 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
     const week = seasonalPrediction(st.week, ts);
     for (let c = 0; c < CONTEXTS.length; c++) {
       const name = CONTEXTS[c];
-      const pred = c === 0 ? st.prev : c === 1 ? (st.n === 0 ? null : st.level) : c === 2 ? day : week;
-      if (pred === null) continue;
+      const pred = c === 0 ? st.prev : c === 1 ? (st.n === 0 ? NaN : st.level) : c === 2 ? day : week;
+      if (pred !== pred) continue;
       const e = x - pred;
       const scale = Math.max(st.residualScale[name], floor);
       const z = Math.abs(e) / scale;
@@ -333,8 +411,8 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
     last.contextHigh = high;
   }
 
-  function learnSeason(s: SeasonState | null, ts: number, x: number): void {
-    if (!s) return;
+  function learnSeason(s: SeasonState, ts: number, x: number): void {
+    if (s.period === NO_SEASON) return;
     const k = phase(s, ts);
     while (s.visits.length <= k) {
       s.profile.push(0);
@@ -414,13 +492,19 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
     }
 
     const seen = st.range;
-    const outOfRange = seen !== null && isOutOfRange(seen, value);
+    // NaN bounds: no value seen yet.
+    const haveRange = seen.low === seen.low;
+    const outOfRange = haveRange && isOutOfRange(seen, value);
     let rangeSurprise = 0;
     // The range before this value: what an out-of-range or flatline value is explained against.
-    const seenLow = seen?.low ?? value;
-    const seenHigh = seen?.high ?? value;
-    if (seen === null) st.range = { low: value, high: value, breaks: 0, points: 0 };
-    else {
+    const seenLow = haveRange ? seen.low : value;
+    const seenHigh = haveRange ? seen.high : value;
+    if (!haveRange) {
+      seen.low = value;
+      seen.high = value;
+      seen.breaks = 0;
+      seen.points = 0;
+    } else {
       // Laplace estimate of how often this series leaves its range; while the range is still
       // forming (warm-up) leaving it is expected and is not held against later breaks.
       rangeSurprise = -Math.log((seen.breaks + 1) / (seen.points + 2));
@@ -430,9 +514,9 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
       seen.breaks = seen.breaks * cal.decay + counted;
       seen.points = seen.points * cal.decay + 1;
     }
-    const f = (st.flat ??= { run: 0, record: 0, breaks: 0 });
+    const f = st.flat;
     const flatNow = stuckRecord(f, value === st.prev, st.n, warmup);
-    const points = st.range?.points ?? 0;
+    const points = seen.points;
     // Priced like a range break: by how often this series has set such records before.
     const flatSurprise = flatNow ? -Math.log((f.breaks + 1) / (points + 2)) : 0;
     f.breaks = f.breaks * cal.decay + (flatNow ? 1 : 0);
@@ -455,7 +539,7 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
     const out = suppressed ? 0 : surprise;
     last.kind = "scored";
     last.signal = stuck ? "flatline" : jump ? "out-of-range" : NOVEL_SIGNAL[bestScale];
-    last.againstRange = (jump || stuck) && seen !== null;
+    last.againstRange = (jump || stuck) && haveRange;
     last.rangeLow = seenLow;
     last.rangeHigh = seenHigh;
     last.novelty = bestNovelty;
@@ -472,7 +556,7 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
     },
     updateScore,
     lastExplanation,
-    snapshot: () => structuredClone(st) as unknown as UnivariateSnapshot,
+    snapshot: () => structuredClone(toSnapshot(st)) as unknown as UnivariateSnapshot,
     release: () => {
       for (const n of st.novelty) releaseNovelty(n);
     },
@@ -484,10 +568,10 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
       // Version 2 had no range, version 3 no run length: those signals start learning from the
       // next value. Before version 5 novelty had one pattern length (12) per scale: its history
       // is re-laid for the three lengths, which start from its unit and calibration.
-      const restored = structuredClone(snapshot) as unknown as State;
+      const restored = structuredClone(snapshot) as unknown as SnapshotState;
       for (const n of st.novelty) releaseNovelty(n);
       const single = restored as unknown as { noveltyUnit: number[]; calibrators: CalibratorState[] };
-      st = {
+      st = fromSnapshot({
         ...restored,
         ...(version === 5 ? {} : {
           novelty: SCALES.map((c, i) => resizeNovelty(c, restored.novelty[i])),
@@ -497,7 +581,7 @@ export function createUnivariateDetector(options: UnivariateOptions = {}): Univa
         range: restored.range ?? null,
         flat: restored.flat ?? null,
         version: 5,
-      };
+      });
     },
   };
 }
