@@ -129,7 +129,9 @@ function points(body: unknown): { series: string; points: PostedPoint[] } {
  */
 export function createApp(deps: ApiDeps): Hono {
   const now = deps.now ?? Date.now;
-  const detectors = new Lru<UnivariateDetector>(deps.maxSeries ?? 1_000);
+  // An evicted series' detector frees its WebAssembly scan memory at once: the collector does not
+  // see that memory, so many series coming and going between collections would grow it unbounded.
+  const detectors = new Lru<UnivariateDetector>(deps.maxSeries ?? 1_000, (_series, d) => d.release());
   const scoring = deps.scoring ?? new ScoringQueue();
   // Measures from now on, so the first scrape already covers the time since the API started.
   eventLoopDelay();
