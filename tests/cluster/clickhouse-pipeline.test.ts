@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { ClickHouseCluster } from "../harness/clickhouse-cluster.ts";
+import { scalar } from "../harness/run-snapshot.ts";
 import { NatsServer } from "../harness/nats-server.ts";
 import { invalidMessages, validReadings, watermarkFlush } from "../harness/events.ts";
 import { publishAll, startTestPipeline, streamCount, type TestPipeline } from "../harness/pipeline.ts";
@@ -48,23 +49,17 @@ test.after(async (ctx) => {
   if (ctx.dataDir) rmSync(ctx.dataDir, { recursive: true, force: true });
 });
 
-async function scalar(ch: OpenClickHouse, sql: string): Promise<number> {
-  const rs = await ch.client.query({ query: sql, format: "JSONEachRow" });
-  const rows = (await rs.json()) as Array<Record<string, unknown>>;
-  return Number(Object.values(rows[0] ?? { v: 0 })[0]);
-}
-
 test("N valid and M invalid events: N event rows (with and without FINAL), M dead letters, windows summing to N — read from the other replica", async ({ nc, pipeline, other }) => {
   const valid = validReadings(N);
   await publishAll(nc, [...valid.slice(0, N / 2), ...invalidMessages(M), ...valid.slice(N / 2)]);
   await publishAll(nc, watermarkFlush(Date.UTC(2026, 10, 27, 11, 0, 0)));
   const readings = "position(payload, 'temperature') > 0";
-  assert.is(await waitFor(() => scalar(other, `SELECT countIf(${readings}) FROM sluice.events FINAL`), (n) => n >= N, 120_000), N);
-  assert.is(await scalar(other, `SELECT countIf(${readings}) FROM sluice.events`), N, "no event row twice without FINAL");
-  assert.is(await scalar(other, "SELECT countIf(isNotNull(iot__temperature)) FROM sluice.events"), N, "the typed columns exist on the other replica and were filled");
-  assert.is(await waitFor(() => scalar(other, "SELECT count() FROM sluice.dead_letters FINAL"), (n) => n >= M, 60_000), M);
+  assert.is(await waitFor(() => scalar(other.client, `SELECT countIf(${readings}) FROM sluice.events FINAL`), (n) => n >= N, 120_000), N);
+  assert.is(await scalar(other.client, `SELECT countIf(${readings}) FROM sluice.events`), N, "no event row twice without FINAL");
+  assert.is(await scalar(other.client, "SELECT countIf(isNotNull(iot__temperature)) FROM sluice.events"), N, "the typed columns exist on the other replica and were filled");
+  assert.is(await waitFor(() => scalar(other.client, "SELECT count() FROM sluice.dead_letters FINAL"), (n) => n >= M, 60_000), M);
   assert.is(await streamCount(nc, "DLQ"), M);
-  const windowed = await waitFor(() => scalar(other, "SELECT sum(count) FROM sluice.windows WHERE kind = 'tumbling' AND metric = 'temperature'"), (n) => n >= N, 60_000);
+  const windowed = await waitFor(() => scalar(other.client, "SELECT sum(count) FROM sluice.windows WHERE kind = 'tumbling' AND metric = 'temperature'"), (n) => n >= N, 60_000);
   assert.is(windowed, N, "sluice.windows (a view over the Distributed table) on the other replica");
   const rs = await pipeline.clickhouse!.client.query({ query: "SELECT name, engine FROM system.tables WHERE database = 'sluice' AND name IN ('events', 'events_local') ORDER BY name", format: "JSONEachRow" });
   assert.equal(await rs.json(), [{ name: "events", engine: "Distributed" }, { name: "events_local", engine: "ReplicatedReplacingMergeTree" }], "the process migrated the cluster's layout");

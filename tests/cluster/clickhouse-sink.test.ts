@@ -7,19 +7,15 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { ClickHouseCluster } from "../harness/clickhouse-cluster.ts";
+import { ackFloor, clusterEvent, eventCounts, publishWhile, sinkSettled, startEventsSink } from "../harness/cluster-sink.ts";
+import { scalar } from "../harness/run-snapshot.ts";
 import type { ClickHouseServer } from "../harness/clickhouse-server.ts";
 import { NatsServer } from "../harness/nats-server.ts";
 import { waitFor } from "../harness/wait.ts";
 import { identityCases, sinkDiesBetweenInsertAndAck } from "../sink/identity-rows.ts";
 import { migrate, openClickHouse, type OpenClickHouse } from "../../clickhouse/index.ts";
-import { sinkActors } from "../../actors/sink/index.ts";
-import { OpenServices, SERVICES } from "../../actors/services.ts";
-import { runActor } from "../../actors/runtime/run.ts";
-import { createLogger } from "../../actors/runtime/log.ts";
 import { metricsFor } from "../../actors/runtime/metrics.ts";
-import { withDeadline } from "../../nats/deadline.ts";
 import { ensureStreams } from "../../subjects/setup.ts";
-import type { Envelope } from "../../subjects/envelope.ts";
 
 /**
  * The sinks' real code path into a replicated ClickHouse cluster (ZooKeeper, one shard of two
@@ -39,9 +35,7 @@ interface Ctx {
 }
 
 const test = suite<Ctx>("ClickHouse sinks into a replicated cluster (ZooKeeper + two 18.16 replicas)");
-const log = createLogger("error");
 const quiet = { info() {}, warn() {} };
-const T0 = Date.UTC(2020, 0, 1, 12);
 /**
  * Shorter than the replicas' ZooKeeper session (15 s): a killed replica returns while its old
  * session still holds its place, and takes its part again once that session expires.
@@ -68,43 +62,6 @@ test.after(async (ctx) => {
   if (ctx.dataDir) rmSync(ctx.dataDir, { recursive: true, force: true });
 });
 
-async function scalar(ch: OpenClickHouse, sql: string): Promise<number> {
-  const rs = await ch.client.query({ query: sql, format: "JSONEachRow" });
-  const rows = (await rs.json()) as Array<Record<string, unknown>>;
-  return Number(Object.values(rows[0] ?? { v: 0 })[0]);
-}
-
-/** count() without FINAL, count() with FINAL and distinct ids of the rows whose event_id starts with `prefix`, on one replica. */
-async function counts(ch: OpenClickHouse, prefix: string): Promise<{ rows: number; final: number; distinct: number }> {
-  const where = `WHERE startsWith(event_id, '${prefix}')`;
-  return {
-    rows: await scalar(ch, `SELECT count() FROM sluice.events ${where}`),
-    final: await scalar(ch, `SELECT count() FROM sluice.events FINAL ${where}`),
-    distinct: await scalar(ch, `SELECT uniqExact(event_id) FROM sluice.events ${where}`),
-  };
-}
-
-function envelope(prefix: string, i: number): Envelope {
-  const key = `k-${i % 7}`;
-  return { event_id: `${prefix}-${i}`, source: "iot", key, schema_version: 1, event_time: T0 + i * 1000, ingest_time: T0, payload: { i }, raw_subject: `raw.iot.${key}`, raw_seq: i + 1 };
-}
-
-/** The real events sink (public consumer, actors/sink) writing through `ch`, until the returned stop is called. */
-function startEventsSink(nc: NatsConnection, ch: OpenClickHouse): () => Promise<void> {
-  const actor = sinkActors({ maxRows: 5_000, maxWaitMs: 200, typedColumns: false })["clickhouse-sink-events"]();
-  const controller = new AbortController();
-  const running = runActor(actor, { nc, log, signal: controller.signal, services: new OpenServices().provide(SERVICES.clickhouse, ch) });
-  return async () => {
-    controller.abort();
-    await running;
-  };
-}
-
-async function sinkSettled(jsm: JetStreamManager): Promise<boolean> {
-  const info = await withDeadline(() => jsm.consumers.info("EVENTS", "clickhouse-sink-events"), { what: "events sink consumer info", timeoutMs: 20_000 });
-  return info.num_pending === 0 && info.num_ack_pending === 0;
-}
-
 test("every table a sink writes: rows inserted through one node land once on both replicas; the same batch again is dropped by replicated block dedup", async ({ nodes }) => {
   const [a, b] = nodes;
   for (const [name, c] of Object.entries(identityCases(a!.caps, "cluster-ids"))) {
@@ -114,9 +71,9 @@ test("every table a sink writes: rows inserted through one node land once on bot
     await c.insert(a!.client, rows);
     const identity = `concat(${c.identity.map((col) => `toString(${col})`).join(", '|', ")})`;
     for (const [i, node] of [a!, b!].entries()) {
-      const stored = await waitFor(() => scalar(node, `SELECT count() FROM ${c.table}`), (n) => n >= 10, 30_000);
+      const stored = await waitFor(() => scalar(node.client, `SELECT count() FROM ${c.table}`), (n) => n >= 10, 30_000);
       assert.is(stored, 10, `${name} on replica ${i + 1}: count() without FINAL`);
-      assert.is(await scalar(node, `SELECT uniqExact(${identity}) FROM ${c.table}`), 10, `${name} on replica ${i + 1}: distinct identities`);
+      assert.is(await scalar(node.client, `SELECT uniqExact(${identity}) FROM ${c.table}`), 10, `${name} on replica ${i + 1}: distinct identities`);
     }
   }
 });
@@ -125,7 +82,7 @@ test("the events sink's inserts land once (with and without FINAL) and read the 
   const [a, b] = nodes;
   const n = 300;
   const js = jetstream(nc);
-  await Promise.all(Array.from({ length: n }, (_, i) => envelope("land", i)).map((e) => js.publish(`events.iot.${Number(e.event_id.split("-")[1]) % 4}`, JSON.stringify(e), { msgID: e.event_id })));
+  await Promise.all(Array.from({ length: n }, (_, i) => clusterEvent("land", i)).map((e) => js.publish(`events.iot.${Number(e.event_id.split("-")[1]) % 4}`, JSON.stringify(e), { msgID: e.event_id })));
   const stop = startEventsSink(nc, a!);
   try {
     assert.ok(await waitFor(() => sinkSettled(jsm), Boolean, 60_000, 200), "the sink acked every message");
@@ -133,7 +90,7 @@ test("the events sink's inserts land once (with and without FINAL) and read the 
     await stop();
   }
   for (const [i, node] of [a!, b!].entries()) {
-    const got = await waitFor(() => counts(node, "land-"), (c) => c.rows >= n, 30_000);
+    const got = await waitFor(() => eventCounts(node, "land-"), (c) => c.rows >= n, 30_000);
     assert.equal(got, { rows: n, final: n, distinct: n }, `replica ${i + 1}`);
   }
   assert.is(metricsFor("clickhouse-sink-events").deadLettered, 0);
@@ -141,34 +98,9 @@ test("the events sink's inserts land once (with and without FINAL) and read the 
   const out = await sinkDiesBetweenInsertAndAck({ nc, jsm, client: a!.client, caps: a!.caps }, { source: "txn", durable: "test-cluster-crash", n: 25, mode: "crash" });
   assert.ok(out.settled, "the restarted sink acked every redelivered message");
   assert.is(out.rows, 25, `count() without FINAL on the sink's node: ${out.rows} rows for 25 messages`);
-  const onOther = await waitFor(() => scalar(b!, "SELECT count() FROM sluice.events WHERE source = 'txn'"), (c) => c >= 25, 30_000);
+  const onOther = await waitFor(() => scalar(b!.client, "SELECT count() FROM sluice.events WHERE source = 'txn'"), (c) => c >= 25, 30_000);
   assert.is(onOther, 25, "the other replica holds each row once");
 });
-
-/**
- * Publishes `n` events to EVENTS in small batches while `during` runs (started once a quarter is
- * published); returns the ids JetStream acknowledged.
- */
-async function publishWhile(nc: NatsConnection, prefix: string, n: number, during: () => Promise<void>): Promise<Set<string>> {
-  const js = jetstream(nc);
-  const acked = new Set<string>();
-  let fault: Promise<void> | undefined;
-  for (let i = 0; i < n; i += 10) {
-    const batch = Array.from({ length: Math.min(10, n - i) }, (_, j) => envelope(prefix, i + j));
-    const results = await Promise.allSettled(batch.map((e) => js.publish(`events.iot.${(i / 10) % 4}`, JSON.stringify(e), { msgID: e.event_id })));
-    results.forEach((r, j) => r.status === "fulfilled" && acked.add(batch[j]!.event_id));
-    if (!fault && i >= n / 4) fault = during();
-    await sleep(40);
-  }
-  await fault;
-  return acked;
-}
-
-/** The events sink's acknowledged stream position: it moves only when the sink acks. */
-async function ackFloor(jsm: JetStreamManager): Promise<number> {
-  const info = await withDeadline(() => jsm.consumers.info("EVENTS", "clickhouse-sink-events"), { what: "events sink consumer info", timeoutMs: 20_000 });
-  return info.ack_floor.stream_seq;
-}
 
 interface Outage {
   /** count() of the run's rows on the surviving replica, read every 500 ms while the other was down. */
@@ -201,7 +133,7 @@ async function killDuringInserts(ctx: Ctx, opts: { victim: number; prefix: strin
       ackFloors.push(await ackFloor(jsm));
       // The survivor answers reads while the other replica is gone.
       while (Date.now() < downUntil) {
-        readsWhileDown.push(await scalar(survivor, `SELECT count() FROM sluice.events WHERE startsWith(event_id, '${prefix}-')`));
+        readsWhileDown.push(await scalar(survivor.client, `SELECT count() FROM sluice.events WHERE startsWith(event_id, '${prefix}-')`));
         await sleep(500);
       }
       ackFloors.push(await ackFloor(jsm));
@@ -214,10 +146,10 @@ async function killDuringInserts(ctx: Ctx, opts: { victim: number; prefix: strin
     await stop();
   }
   for (const [i, node] of nodes.entries()) {
-    const got = await waitFor(() => counts(node, `${prefix}-`), (c) => c.rows >= acked.size, 90_000, 500);
+    const got = await waitFor(() => eventCounts(node, `${prefix}-`), (c) => c.rows >= acked.size, 90_000, 500);
     assert.equal(got, { rows: acked.size, final: acked.size, distinct: acked.size }, `replica ${i + 1}: every acked event once, without and with FINAL`);
     const ids = `'${[...acked].join("','")}'`;
-    assert.is(await scalar(node, `SELECT count() FROM sluice.events WHERE event_id IN (${ids})`), acked.size, `replica ${i + 1}: the rows are the acked events`);
+    assert.is(await scalar(node.client, `SELECT count() FROM sluice.events WHERE event_id IN (${ids})`), acked.size, `replica ${i + 1}: the rows are the acked events`);
   }
   return { readsWhileDown, ackFloors: ackFloors as [number, number], acked: acked.size };
 }

@@ -206,8 +206,15 @@ ${Array.from({ length: shards }, (_, i) => shardXml(i + 1)).join("\n")}
     return this.replicas.map((r, i) => `--- replica ${i + 1}\n${r.logs()}`).join("\n");
   }
 
+  /**
+   * SIGKILL, all at once: the data goes with the test, and a graceful stop of an 18.16 server
+   * with replicated tables took ~6 s each under load (25 s of a four-server file's 62).
+   */
   async stop(): Promise<void> {
-    for (const r of this.replicas) await r.stop().catch(() => undefined);
+    await Promise.all(this.replicas.map(async (r) => {
+      await r.kill("SIGKILL").catch(() => undefined);
+      await r.stop().catch(() => undefined);
+    }));
     await this.zookeeper.stop();
   }
 }
