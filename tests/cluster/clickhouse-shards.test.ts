@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { ClickHouseLogLevel, createClient } from "@clickhouse/client";
 import { ClickHouseCluster, rows } from "../harness/clickhouse-cluster.ts";
 import { clusterEvent, eventCounts, publishWhile, sinkSettled, startEventsSink } from "../harness/cluster-sink.ts";
 import { NatsServer } from "../harness/nats-server.ts";
@@ -15,6 +16,7 @@ import { eventRow, insertRows, migrate, openClickHouse, type OpenClickHouse } fr
 import { EventColumns } from "../../clickhouse/columns.ts";
 import { SHIPPED_SCHEMAS } from "../../subjects/schemas/index.ts";
 import { ensureStreams } from "../../subjects/setup.ts";
+import { ANALYST_DATABASE, analystViewStatements, CLICKHOUSE_ACCOUNTS, clickhouseUsersXml } from "../../auth/clickhouse-users.ts";
 
 /**
  * Two shards of two replicas each (ZooKeeper + four clickhouse-server 18.16): what holds with more
@@ -40,8 +42,8 @@ const quiet = { info() {}, warn() {} };
 const SHARDS = 2;
 const PER_SHARD = 2;
 const KEYS = 20;
-/** Shorter than the replicas' ZooKeeper session (15 s), as in clickhouse-sink.test.ts. */
-const OUTAGE_MS = 8_000;
+/** Shorter than the replicas' ZooKeeper session (15 s), as in clickhouse-sink.test.ts, and long enough for several reads from each reader. */
+const OUTAGE_MS = 5_000;
 
 test.before(async (ctx) => {
   ctx.cluster = await ClickHouseCluster.start({ shards: SHARDS, replicasPerShard: PER_SHARD });
@@ -161,6 +163,28 @@ test("SIGKILL of one replica of the other shard while the events sink inserts: n
     const got = await waitFor(() => eventCounts(node, `${prefix}-`), (c) => c.rows >= acked.size, 30_000, 500);
     assert.equal(got, { rows: acked.size, final: acked.size, distinct: acked.size }, `node ${i + 1}: every acked event once, without and with FINAL`);
     assert.is(await scalar(node.client, `SELECT count() FROM sluice.events WHERE event_id IN (${ids})`), acked.size, `node ${i + 1}: the rows are the acked events`);
+  }
+});
+
+test("the reader account reads the analyst views (created ON CLUSTER) across both shards from a node of each, and may not write", async ({ cluster, nodes }) => {
+  const passwords = { migrator: "m-secret", writer: "w-secret", analyst: "a-secret" };
+  cluster.installUsers("sluice.xml", clickhouseUsersXml({ serverVersion: "18.16.1", passwords, networks: ["127.0.0.1"], cluster: cluster.name }));
+  for (const statement of analystViewStatements("18.16.1", { cluster: cluster.name })) await nodes[0]!.client.command({ query: statement });
+  const total = await scalar(nodes[0]!.client, "SELECT count() FROM sluice.events");
+  assert.ok(total > 0);
+  for (const i of [0, nodes.length - 1]) {
+    const reader = createClient({ url: cluster.replicas[i]!.url, username: CLICKHOUSE_ACCOUNTS.analyst.user, password: passwords.analyst, log: { level: ClickHouseLogLevel.OFF } });
+    try {
+      // users.d is read again within seconds; until then the account is unknown.
+      const seen = await waitFor(() => scalar(reader, `SELECT count() FROM ${ANALYST_DATABASE}.events`), (n) => n === total, 60_000, 500);
+      assert.is(seen, total, `node ${i + 1}: the reader sees every row of both shards`);
+      const perShard = await rows<{ key: string }>(reader, `SELECT DISTINCT key FROM ${ANALYST_DATABASE}.events`);
+      assert.is(perShard.length, KEYS, `node ${i + 1}: keys of both shards`);
+      const err = await reader.command({ query: "INSERT INTO sluice.events (event_id, source, key) VALUES ('r1', 'iot', 'k')" }).then(() => undefined, (e: Error) => e);
+      assert.match(err?.message ?? "inserted", /readonly mode/, `node ${i + 1}: the reader may not insert`);
+    } finally {
+      await reader.close();
+    }
   }
 });
 
