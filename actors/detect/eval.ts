@@ -26,6 +26,8 @@ export interface SyntheticEvalOptions {
   /** EVENTS partitions, each with its own detect task as in production. Default {@link DEFAULT_PARTITIONS}. */
   partitions?: number;
   detection?: Omit<DetectionOptions, "now">;
+  /** The generator's payment anomaly kinds (`GeneratorOptions.paymentAnomalies`). Default "default". */
+  paymentAnomalies?: "default" | "joint";
 }
 
 /** Scores of one source. Episode-based: an episode is found when at least one alert falls in its window. */
@@ -104,7 +106,8 @@ export function evalSynthetic(opts: SyntheticEvalOptions): SyntheticEvalReport {
   const intervalMs = opts.intervalMs ?? 100;
   const burnIn = opts.burnIn ?? Math.floor(opts.events * 0.2);
   const partitions = opts.partitions ?? DEFAULT_PARTITIONS;
-  const generator = createGenerator({ seed: opts.seed, sources: opts.sources, anomalyRate: opts.anomalyRate, intervalMs });
+  const paymentAnomalies = opts.paymentAnomalies ?? "default";
+  const generator = createGenerator({ seed: opts.seed, sources: opts.sources, anomalyRate: opts.anomalyRate, intervalMs, paymentAnomalies });
   const specs = detectTaskSpecs(partitions);
   const tasks = new Map(specs.map((spec) => [spec, createTaskFor(spec, { detection: opts.detection })]));
   const episodes = new Map<string, Episode>();
@@ -180,7 +183,7 @@ export function evalSynthetic(opts: SyntheticEvalOptions): SyntheticEvalReport {
     score.f1 = score.precision + score.recall === 0 ? 0 : (2 * score.precision * score.recall) / (score.precision + score.recall);
   }
   return {
-    options: { seed: opts.seed, events: opts.events, anomalyRate: opts.anomalyRate, sources: opts.sources, burnIn, intervalMs, partitions },
+    options: { seed: opts.seed, events: opts.events, anomalyRate: opts.anomalyRate, sources: opts.sources, burnIn, intervalMs, partitions, paymentAnomalies },
     sources,
     elapsedMs: performance.now() - started,
   };

@@ -1,5 +1,6 @@
 import { DetectSnapshotError, NOTHING, type Finding, type Scorer } from "./finding.ts";
 import { Lru } from "../../models/lru.ts";
+import { judgeThenObserve, newCalibrator, type CalibratorConfig } from "../../models/anomaly/calibrate.ts";
 import { erlangCdf, haversineKm, learn, learnClipped, newRobust, scoreOf, spread, type Robust } from "./stats.ts";
 
 /** Gaps summed by the velocity signal: five payments close together. */
@@ -65,6 +66,40 @@ interface Customer {
   bursting: boolean;
 }
 
+/**
+ * Each signal's surprise on the payment being scored (NaN: not judged, e.g. no reference yet, an
+ * online payment has no place), for the joint signal. Reset per payment.
+ */
+interface Surprises {
+  amount: number;
+  velocity: number;
+  location: number;
+  /** What each feature was, for the explanation: the amount, the span of the last five payments (ms), the distance (km). */
+  amountObserved: number;
+  amountTypical: number;
+  velocityObserved: number;
+  velocityUsual: number;
+  locationObserved: number;
+}
+
+const JOINT_FEATURES = ["amount", "velocity", "location"] as const;
+/** A feature is named in a joint finding's explanation when its own surprise is at least this (p ≈ 0.37). */
+const DEVIATING_NATS = 1;
+
+/**
+ * -ln of the chance that k independent Exp(1) surprises sum to at least `sum` (the Gamma(k, 1)
+ * upper tail, Fisher's method in nats): how surprising several moderate deviations are together.
+ */
+export function combinedSurprise(sum: number, k: number): number {
+  let term = 1;
+  let series = 1;
+  for (let j = 1; j < k; j++) {
+    term *= sum / j;
+    series += term;
+  }
+  return sum - Math.log(series);
+}
+
 const freshCustomer = (): Customer => ({ amounts: {}, offset: newRobust(), pairs: {}, pairOrder: [], times: [], gaps: newRobust(), places: [], bursting: false });
 
 /**
@@ -77,9 +112,20 @@ const freshCustomer = (): Customer => ({ amounts: {}, offset: newRobust(), pairs
  * - `location-jump`: a card-present payment far from every recent card-present place of the customer.
  * Each is a surprise in nats on the univariate detector's score scale.
  */
-export function createTxnScorer(opts: { maxKeys: number; threshold: number }): Scorer {
+export function createTxnScorer(opts: { maxKeys: number; threshold: number; jointTests?: number }): Scorer {
   const customers = new Lru<Customer>(opts.maxKeys);
   const merchants = new Lru<Robust>(opts.maxKeys);
+  const jointTests = opts.jointTests ?? 0;
+  /**
+   * For the joint signal, each feature's surprise is first turned into its tail probability among
+   * all customers' recent payments (one calibrator per feature, shared), so a distance or a pace
+   * that is common in this population counts as common. Not in the snapshot: the signal is off by
+   * default (it did not raise payments F1: models/anomaly/RESULTS.md, round eight), and after a
+   * restore it judges nothing until 200 payments have taught the calibrators again.
+   */
+  const calibration: CalibratorConfig = { bins: 400, width: 0.025, decay: 1 - 1 / 10_000, minCount: 200, tailMass: 0.02, maxTailIndex: 10 };
+  const calibrators = { amount: newCalibrator(calibration), velocity: newCalibrator(calibration), location: newCalibrator(calibration) };
+  const seen: Surprises = { amount: NaN, velocity: NaN, location: NaN, amountObserved: 0, amountTypical: 0, velocityObserved: 0, velocityUsual: 0, locationObserved: 0 };
 
   /** `learn: false` judges only: nothing learnt, no key made more recent. */
   function amount(key: string, c: Customer, payload: Record<string, unknown>, teachable: boolean, learn: boolean): Finding | undefined {
@@ -117,6 +163,9 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
         : undefined;
       if (views) ref.z = (views["customer-at-merchant"] + views["merchant-for-customer"]) / 2;
       const surprise = ref.z > 0 ? (ref.z * ref.z) / 2 : 0;
+      seen.amount = surprise;
+      seen.amountObserved = value;
+      seen.amountTypical = Math.exp(ref.r.mean);
       const score = scoreOf(surprise);
       if (score >= opts.threshold) {
         finding = {
@@ -179,6 +228,9 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
       const usualGap = Math.exp(c.gaps.mean + EULER_GAMMA);
       const span = c.times[VELOCITY_GAPS] - c.times[0];
       surprise = -Math.log(Math.max(erlangCdf(VELOCITY_GAPS, span / usualGap), 1e-300));
+      seen.velocity = surprise;
+      seen.velocityObserved = span;
+      seen.velocityUsual = VELOCITY_GAPS * usualGap;
       const score = scoreOf(surprise);
       if (!c.bursting && score >= opts.threshold) {
         finding = {
@@ -217,6 +269,8 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
       const last = c.places[c.places.length - 1];
       const hours = Math.max((t - last[2]) / 3_600_000, 1 / 3600);
       const score = scoreOf(km / KM_PER_NAT);
+      seen.location = km / KM_PER_NAT;
+      seen.locationObserved = km;
       if (score >= opts.threshold) finding = {
         key,
         metric: "location",
@@ -239,8 +293,53 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
     return finding;
   }
 
+  /**
+   * Several features moderately off at once (Fisher's combination of their calibrated surprises
+   * over the features judged, corrected for `jointTests` payments): a high-but-seen amount, soon after the
+   * last payment, from a place not far enough to be a jump alone. Names every feature at least
+   * {@link DEVIATING_NATS} off, strongest first; filed under the strongest feature's metric so it
+   * merges with that feature's own finding.
+   */
+  function joint(key: string): Finding | undefined {
+    let k = 0;
+    let sum = 0;
+    let off = 0;
+    for (const f of JOINT_FEATURES) {
+      let s = seen[f];
+      if (s !== s) continue;
+      s = seen[f] = -Math.log(judgeThenObserve(calibration, calibrators[f], s));
+      k++;
+      sum += s;
+      if (s >= DEVIATING_NATS) off++;
+    }
+    if (off < 2) return undefined;
+    const surprise = combinedSurprise(sum, k) - Math.log(jointTests);
+    const score = scoreOf(surprise);
+    if (score < opts.threshold) return undefined;
+    const features = JOINT_FEATURES.filter((f) => seen[f] >= DEVIATING_NATS).sort((a, b) => seen[b] - seen[a]);
+    const detail = (f: (typeof JOINT_FEATURES)[number]) =>
+      f === "amount" ? { feature: f, surprise: seen.amount, observed: seen.amountObserved, typical: seen.amountTypical }
+      : f === "velocity" ? { feature: f, surprise: seen.velocity, observed_span_ms: seen.velocityObserved, usual_span_ms: seen.velocityUsual }
+      : { feature: f, surprise: seen.location, distance_km: Math.round(seen.locationObserved) };
+    const top = features[0];
+    const observed = top === "amount" ? seen.amountObserved : top === "velocity" ? seen.velocityObserved : seen.locationObserved;
+    const expected = top === "amount" ? { low: 0, high: seen.amountTypical * Math.exp(3 * 0.6) } : top === "velocity" ? { low: seen.velocityUsual / 10, high: Infinity } : { low: 0, high: 2000 };
+    return {
+      key,
+      metric: top,
+      score,
+      signal: "joint",
+      expected,
+      observed,
+      explanation: { features: features.map(detail), judged: k, surprise, tests: jointTests },
+    };
+  }
+
   return {
     observe(key, eventTime, payload, _ref, learn) {
+      seen.amount = NaN;
+      seen.velocity = NaN;
+      seen.location = NaN;
       const c = learn ? customers.upsert(key, freshCustomer) : (customers.peek(key) ?? freshCustomer());
       const newest = c.times[c.times.length - 1];
       const inOrder = newest === undefined || eventTime >= newest;
@@ -263,9 +362,11 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number }): S
         velocityFinding = velocity(key, c, eventTime);
         locationFinding = location(key, c, eventTime, payload, true);
       }
+      const jointFinding = jointTests > 0 && learn && inOrder ? joint(key) : undefined;
       // Most payments raise nothing: no array for them.
-      if (!amountFinding && !velocityFinding && !locationFinding) return NOTHING;
+      if (!amountFinding && !velocityFinding && !locationFinding && !jointFinding) return NOTHING;
       const out: Finding[] = [];
+      if (jointFinding) out.push(jointFinding);
       if (amountFinding) out.push(amountFinding);
       if (velocityFinding) out.push(velocityFinding);
       if (locationFinding) out.push(locationFinding);

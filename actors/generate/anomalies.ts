@@ -22,6 +22,10 @@ interface EpisodeLabel {
  * - `geo_jump`: a card-present payment `distance_km` from the customer's home country.
  * - `velocity_burst`: `steps` payments by one customer in a row (small online "card testing" charges).
  * - `volume_burst`: `steps` near-identical posts in a row by one user on a quiet `topic`.
+ * - `takeover` (only with `paymentAnomalies: "joint"`): `steps` card-present payments by one
+ *   customer at one merchant `distance_km` from home, each amount `amount_z` of the customer's
+ *   spreads above their typical spend there, `gap_share` of their usual gap apart: each feature
+ *   within what the customer's own payments sometimes do, the three together not.
  */
 export type AnomalyLabel =
   | (EpisodeLabel & { kind: "spike"; metric: IotMetric; delta: number })
@@ -30,7 +34,8 @@ export type AnomalyLabel =
   | (EpisodeLabel & { kind: "amount_outlier"; typical_amount: number; factor: number })
   | (EpisodeLabel & { kind: "geo_jump"; home_country: string; country: string; distance_km: number })
   | (EpisodeLabel & { kind: "velocity_burst" })
-  | (EpisodeLabel & { kind: "volume_burst"; topic: string });
+  | (EpisodeLabel & { kind: "volume_burst"; topic: string })
+  | (EpisodeLabel & { kind: "takeover"; distance_km: number; amount_z: number; gap_share: number });
 
 export type AnomalyKind = AnomalyLabel["kind"];
 

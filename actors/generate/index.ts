@@ -51,6 +51,13 @@ export interface GeneratorOptions {
    * JetStream's duplicate window drops a second run. Up to 32 letters, digits, `_` or `-`.
    */
   runId?: string;
+  /**
+   * "joint" adds the payment anomaly kind `takeover`: a few payments that are each unremarkable
+   * in one feature (a high but seen amount, a short but seen gap, a place a domestic trip reaches)
+   * and unusual only together. Default "default": the three single-feature kinds, and a stream
+   * byte-identical to one generated before this option existed.
+   */
+  paymentAnomalies?: "default" | "joint";
 }
 
 export interface EventGenerator {
@@ -138,6 +145,8 @@ export function createGenerator(options: GeneratorOptions): EventGenerator {
   check("startTime", Number.isFinite(startTime), "epoch milliseconds", startTime);
   check("intervalMs", Number.isFinite(intervalMs) && intervalMs > 0, "a positive number of milliseconds", intervalMs);
   check("timestamps", timestamps === "iso" || timestamps === "mixed", `"iso" or "mixed"`, timestamps);
+  const paymentAnomalies = options.paymentAnomalies ?? "default";
+  check("paymentAnomalies", paymentAnomalies === "default" || paymentAnomalies === "joint", `"default" or "joint"`, options.paymentAnomalies);
   const { runId } = options;
   check("runId", runId === undefined || (typeof runId === "string" && /^[A-Za-z0-9_-]{1,32}$/.test(runId)), "1 to 32 letters, digits, _ or -", runId);
   const idPrefix = runId === undefined ? `gen-${seed}-` : `gen-${seed}-${runId}-`;
@@ -150,7 +159,7 @@ export function createGenerator(options: GeneratorOptions): EventGenerator {
   for (const source of sources) {
     const count = options.entities?.[source] ?? DEFAULT_ENTITIES[source];
     check(`entities.${source}`, Number.isSafeInteger(count) && count >= 1, "a positive integer", count);
-    models.set(source, MODELS[source]({ seed, count, anomalyRate, timestamps }));
+    models.set(source, MODELS[source]({ seed, count, anomalyRate, timestamps, paymentAnomalies }));
   }
   const picker = new Rng(streamSeed(seed, "mix"));
   let counter = 0;

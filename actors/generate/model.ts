@@ -14,6 +14,8 @@ export interface ModelSetup {
   count: number;
   anomalyRate: number;
   timestamps: TimestampMode;
+  /** Payment anomaly kinds: the default three, or those plus `takeover` ({@link GeneratorOptions.paymentAnomalies}). */
+  paymentAnomalies?: "default" | "joint";
 }
 
 /** One event of a source before the generator adds `event_id`. */

@@ -65,11 +65,33 @@ interface Burst extends Episode {
   customer: Customer;
 }
 
-const TXN_KINDS: readonly KindSpec<"amount_outlier" | "geo_jump" | "velocity_burst">[] = [
+type TxnKind = "amount_outlier" | "geo_jump" | "velocity_burst" | "takeover";
+
+const TXN_KINDS: readonly KindSpec<TxnKind>[] = [
   { kind: "amount_outlier", weight: 0.4, minSteps: 1, maxSteps: 1 },
   { kind: "geo_jump", weight: 0.35, minSteps: 1, maxSteps: 1 },
   { kind: "velocity_burst", weight: 0.25, minSteps: 5, maxSteps: 10 },
 ];
+/** With `paymentAnomalies: "joint"`: the same kinds, and takeovers as often as amount outliers. */
+const JOINT_TXN_KINDS: readonly KindSpec<TxnKind>[] = [...TXN_KINDS, { kind: "takeover", weight: 0.4, minSteps: 3, maxSteps: 4 }];
+
+/**
+ * A takeover's place: this far from the customer's home address, a distance a domestic trip in a
+ * large country covers, below what the location signal alone calls a jump (2,400 km).
+ */
+const TAKEOVER_KM: readonly [number, number] = [700, 1800];
+/** A takeover's amounts, in the customer's own spreads above their typical spend at the merchant: high, but seen. */
+const TAKEOVER_Z: readonly [number, number] = [2, 3];
+/** A takeover's gaps, as a share of the customer's usual gap: short, but seen (one gap in seven is shorter than 0.15). */
+const TAKEOVER_GAP: readonly [number, number] = [0.1, 0.25];
+
+interface Takeover extends Episode {
+  customer: Customer;
+  merchant: Merchant;
+  distanceKm: number;
+  /** Payment events of the stream until the next takeover payment. */
+  dueIn: number;
+}
 
 /** A "far-away" payment is at least this far from anywhere in the customer's home country. */
 const FAR_KM = 3000;
@@ -177,8 +199,12 @@ export function createTxnModel(setup: ModelSetup): SourceModel<"txn"> {
   const activity = customers.map((c) => c.activity);
   const atHome = new Map(COUNTRIES.map((c) => [c, merchants.filter((m) => m.country === c)]));
   const onlineAnywhere = merchants.filter((m) => CATEGORIES[m.category].channel !== "card_present" && CATEGORIES[m.category].channel !== "atm");
-  const dice = new AnomalyDice(anomalies, setup.anomalyRate, TXN_KINDS, "txn");
+  const dice = new AnomalyDice(anomalies, setup.anomalyRate, setup.paymentAnomalies === "joint" ? JOINT_TXN_KINDS : TXN_KINDS, "txn");
   let burst: Burst | undefined;
+  let takeover: Takeover | undefined;
+  const totalActivity = activity.reduce((a, b) => a + b, 0);
+  /** Payment events until one `share` of the customer's usual gap has passed (their share of payments is activity / total). */
+  const eventsFor = (customer: Customer, share: number) => Math.max(1, Math.round((share * totalActivity) / customer.activity));
 
   function baseline(customer: Customer, ms: number): { draft: Draft<"txn">; merchant: Merchant } {
     const r = events.float();
@@ -228,14 +254,41 @@ export function createTxnModel(setup: ModelSetup): SourceModel<"txn"> {
     return { key: customer.id, payload, label };
   }
 
+  function startTakeover(customer: Customer, episode: Episode): Takeover | undefined {
+    const places = merchants
+      .filter((m) => CATEGORIES[m.category].channel === "card_present")
+      .map((m) => ({ m, km: distanceKm(customer.at, m.at) }))
+      .filter(({ km }) => km >= TAKEOVER_KM[0] && km <= TAKEOVER_KM[1]);
+    // A customer in a small country with no merchant that far: no takeover.
+    if (places.length === 0) return undefined;
+    const { m, km } = anomalies.pick(places);
+    return { ...episode, customer, merchant: m, distanceKm: Math.round(km), dueIn: 0 };
+  }
+
+  function takeoverCharge(current: Takeover, ms: number): Draft<"txn"> {
+    const { customer, merchant, anomaly_id, step, steps } = current;
+    const z = anomalies.uniform(TAKEOVER_Z[0], TAKEOVER_Z[1]);
+    const usd = typicalUsd(customer, merchant.category) * Math.exp(z * CATEGORIES[merchant.category].sigma * customer.spread);
+    const gapShare = anomalies.uniform(TAKEOVER_GAP[0], TAKEOVER_GAP[1]);
+    const label: AnomalyLabel = { kind: "takeover", anomaly_id, step, steps, distance_km: current.distanceKm, amount_z: round(z, 2), gap_share: round(gapShare, 3) };
+    current.step += 1;
+    current.dueIn = eventsFor(customer, gapShare);
+    if (current.step >= current.steps) takeover = undefined;
+    return { key: customer.id, payload: payment(anomalies, customer, merchant, "card_present", usd, ms), label };
+  }
+
   return {
     keys: customers.map((c) => c.id),
     references: merchants.map((m) => ({ key: m.id, fields: { category: m.category, country: m.country.code } })),
     next(nowMs) {
-      const customer = events.weighted(customers, activity);
+      let customer = events.weighted(customers, activity);
+      // The card's owner pays nothing while a takeover of it runs (under a usual gap): their own
+      // payments would end the episode's scoring window before its last payment.
+      if (takeover && customer === takeover.customer) customer = events.weighted(customers, activity);
       // Drawn even when an anomaly replaces it, so the baseline stream stays the same.
       const { draft, merchant } = baseline(customer, nowMs);
       if (burst) return burstCharge(burst, nowMs);
+      if (takeover && --takeover.dueIn <= 0) return takeoverCharge(takeover, nowMs);
       const started = dice.roll();
       if (!started) return draft;
       const episode: Episode = { anomaly_id: started.anomaly_id, steps: started.steps, step: 0 };
@@ -247,6 +300,10 @@ export function createTxnModel(setup: ModelSetup): SourceModel<"txn"> {
         case "velocity_burst":
           burst = { ...episode, customer };
           return burstCharge(burst, nowMs);
+        case "takeover":
+          if (takeover) return draft;
+          takeover = startTakeover(customer, episode);
+          return takeover ? takeoverCharge(takeover, nowMs) : draft;
       }
     },
   };
