@@ -116,6 +116,8 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number; join
   const customers = new Lru<Customer>(opts.maxKeys);
   const merchants = new Lru<Robust>(opts.maxKeys);
   const jointTests = opts.jointTests ?? 0;
+  // Off (the default), payments keep no per-feature bookkeeping: the cold pass costs what it did.
+  const jointOn = jointTests > 0;
   /**
    * For the joint signal, each feature's surprise is first turned into its tail probability among
    * all customers' recent payments (one calibrator per feature, shared), so a distance or a pace
@@ -163,9 +165,11 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number; join
         : undefined;
       if (views) ref.z = (views["customer-at-merchant"] + views["merchant-for-customer"]) / 2;
       const surprise = ref.z > 0 ? (ref.z * ref.z) / 2 : 0;
-      seen.amount = surprise;
-      seen.amountObserved = value;
-      seen.amountTypical = Math.exp(ref.r.mean);
+      if (jointOn) {
+        seen.amount = surprise;
+        seen.amountObserved = value;
+        seen.amountTypical = Math.exp(ref.r.mean);
+      }
       const score = scoreOf(surprise);
       if (score >= opts.threshold) {
         finding = {
@@ -228,9 +232,11 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number; join
       const usualGap = Math.exp(c.gaps.mean + EULER_GAMMA);
       const span = c.times[VELOCITY_GAPS] - c.times[0];
       surprise = -Math.log(Math.max(erlangCdf(VELOCITY_GAPS, span / usualGap), 1e-300));
-      seen.velocity = surprise;
-      seen.velocityObserved = span;
-      seen.velocityUsual = VELOCITY_GAPS * usualGap;
+      if (jointOn) {
+        seen.velocity = surprise;
+        seen.velocityObserved = span;
+        seen.velocityUsual = VELOCITY_GAPS * usualGap;
+      }
       const score = scoreOf(surprise);
       if (!c.bursting && score >= opts.threshold) {
         finding = {
@@ -269,8 +275,10 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number; join
       const last = c.places[c.places.length - 1];
       const hours = Math.max((t - last[2]) / 3_600_000, 1 / 3600);
       const score = scoreOf(km / KM_PER_NAT);
-      seen.location = km / KM_PER_NAT;
-      seen.locationObserved = km;
+      if (jointOn) {
+        seen.location = km / KM_PER_NAT;
+        seen.locationObserved = km;
+      }
       if (score >= opts.threshold) finding = {
         key,
         metric: "location",
@@ -337,9 +345,11 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number; join
 
   return {
     observe(key, eventTime, payload, _ref, learn) {
-      seen.amount = NaN;
-      seen.velocity = NaN;
-      seen.location = NaN;
+      if (jointOn) {
+        seen.amount = NaN;
+        seen.velocity = NaN;
+        seen.location = NaN;
+      }
       const c = learn ? customers.upsert(key, freshCustomer) : (customers.peek(key) ?? freshCustomer());
       const newest = c.times[c.times.length - 1];
       const inOrder = newest === undefined || eventTime >= newest;
@@ -362,7 +372,7 @@ export function createTxnScorer(opts: { maxKeys: number; threshold: number; join
         velocityFinding = velocity(key, c, eventTime);
         locationFinding = location(key, c, eventTime, payload, true);
       }
-      const jointFinding = jointTests > 0 && learn && inOrder ? joint(key) : undefined;
+      const jointFinding = jointOn && learn && inOrder ? joint(key) : undefined;
       // Most payments raise nothing: no array for them.
       if (!amountFinding && !velocityFinding && !locationFinding && !jointFinding) return NOTHING;
       const out: Finding[] = [];
