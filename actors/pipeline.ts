@@ -58,13 +58,16 @@ export function streamOverrides(config: Config): StreamOverrides {
 }
 
 /**
- * Starts the selected actors in this process: streams checked, ClickHouse opened and migrated
+ * Starts the selected actors in this process: streams checked (missing ones created, existing ones
+ * never changed: `SetupScope` in subjects/setup.ts), ClickHouse opened and migrated
  * when a sink runs here (and, for the embedded engine, SQL answered for other processes).
  */
 export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   const { config, log } = opts;
   const nc = await connectNats(opts.natsUrl, config, `sluice:${opts.actors.join(",")}`, { signal: opts.signal, log });
-  await ensureStreams(await jetstreamManager(nc), streamOverrides(config));
+  // Create-only: a process of actors never rescales or retunes a stream (sluice up does, as admin, before it gets here).
+  const created = await ensureStreams(await jetstreamManager(nc), streamOverrides(config), { createOnly: true, warn: (m) => log.warn(m) });
+  if (created.length) log.info(`streams created: ${created.join(", ")}`);
   await opts.prepare?.(nc);
 
   const sink = { maxRows: config.sinkBatchRows, maxWaitMs: config.sinkBatchMs };

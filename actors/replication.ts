@@ -5,7 +5,7 @@ import { Objm } from "@nats-io/obj";
 import type { Config } from "../config/index.ts";
 import { NATS_CLIENT_TIMEOUT_MS, withDeadline } from "../nats/deadline.ts";
 import { REGISTRY_BUCKET } from "../subjects/registry/registry.ts";
-import { withReplicas } from "../subjects/setup.ts";
+import { replicasLeftMessage, withReplicas, type SetupScope } from "../subjects/setup.ts";
 import { KIND_NAMES, REFERENCE_BUCKET_OPTIONS, referenceBucket } from "../enrich/index.ts";
 import { JOB_LEASES, JOB_LEASE_TTL_MS } from "../jobs/scheduler.ts";
 import { keyedBuckets } from "./runtime/keyed/ownership.ts";
@@ -72,17 +72,14 @@ async function streamInfo(jsm: JetStreamManager, name: string): Promise<StreamIn
   });
 }
 
-/** How {@link ensureBucketReplicas} treats buckets: every one, as admin (`sluice up`), or a process's own. */
-export interface BucketReplicasScope {
+/**
+ * How {@link ensureBucketReplicas} treats buckets: every one, as admin (`sluice up`), or a process's
+ * own, create-only (the `sluice actor` path: an actor's NATS user may create its buckets but not
+ * change them; a count other than SLUICE_REPLICAS is reported to `warn`, as for streams).
+ */
+export interface BucketReplicasScope extends SetupScope {
   /** Only the buckets these actors' process opens (default: every bucket). */
   readonly actors?: readonly ActorName[];
-  /**
-   * Create missing buckets only, and leave an existing one as it is (the `sluice actor` path: an
-   * actor's NATS user may create its buckets but not change them); a count other than
-   * SLUICE_REPLICAS is reported to `warn`.
-   */
-  readonly createOnly?: boolean;
-  readonly warn?: (message: string) => void;
 }
 
 /**
@@ -107,7 +104,7 @@ export async function ensureBucketReplicas(nc: NatsConnection, config: Pick<Conf
     if (info) {
       const had = info.config.num_replicas || 1;
       if (had !== config.replicas && scope.createOnly) {
-        scope.warn?.(`bucket ${spec.bucket} has ${had} replica(s), not SLUICE_REPLICAS=${config.replicas}; left as it is (an actor's NATS user may not change a bucket): run sluice up with SLUICE_REPLICAS=${config.replicas} once to scale it`);
+        scope.warn?.(replicasLeftMessage(`bucket ${spec.bucket}`, had, config.replicas));
         continue;
       }
       if (had !== config.replicas) {
@@ -125,7 +122,9 @@ export async function ensureBucketReplicas(nc: NatsConnection, config: Pick<Conf
       changed.push(`${name} created with ${config.replicas}`);
     }
     // nats.js reads an existing bucket's allow_direct when it opens it, and gets from the leader when it is off.
-    if (!direct && info.config.allow_direct && !scope.createOnly) {
+    if (!direct && info.config.allow_direct && scope.createOnly) {
+      scope.warn?.(`bucket ${spec.bucket} answers direct gets on ${info.config.num_replicas} replicas (a lagging follower may answer a lease read); left as it is: run sluice up with SLUICE_REPLICAS=${config.replicas} once to read it from its leader only`);
+    } else if (!direct && info.config.allow_direct) {
       const current = info.config;
       await withDeadline(() => jsm.streams.update(name, { ...current, allow_direct: false }), { what: `stream ${name} update allow_direct off` });
       changed.push(`${name} gets from its leader only`);

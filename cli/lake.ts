@@ -84,8 +84,8 @@ async function replay(config: Config, argv: string[]): Promise<number> {
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   const nc = await connectNats(natsUrl, config, "sluice:lake-replay", { signal: stop.signal });
-  // Replaying into a server whose streams are gone (RAW aged out, a new deployment) recreates them.
-  await withDeadline(async () => ensureStreams(await jetstreamManager(nc), streamOverrides(config)), { what: "check the streams", signal: stop.signal });
+  // Replaying into a server whose streams are gone (RAW aged out, a new deployment) recreates them; existing ones are left as they are (sluice up scales them).
+  await withDeadline(async () => ensureStreams(await jetstreamManager(nc), streamOverrides(config), { createOnly: true, warn: (m) => console.error(m) }), { what: "check the streams", signal: stop.signal });
   const engine = await openMemoryEngine();
   const tty = process.stderr.isTTY;
   let lastLine = 0;

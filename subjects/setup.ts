@@ -1,4 +1,5 @@
 import type { ConsumerInfo, JetStreamManager, StreamConfig } from "@nats-io/jetstream";
+import { errors } from "@nats-io/transport-node";
 import { STREAMS, type StreamDefinition } from "./catalog.ts";
 import { consumerConfig, type ConsumerDefinition, type ConsumerWireConfig } from "./consumers.ts";
 
@@ -64,37 +65,109 @@ function firstConflict(resource: string, wanted: Record<string, unknown>, actual
   return undefined;
 }
 
-/** Stream limits that are the operator's to tune; a difference here is reported, not an error. */
+/**
+ * Stream limits that are the operator's to tune through configuration (SLUICE_RAW_MAX_AGE_HOURS).
+ * As admin (`sluice up`) a difference is a {@link ConfigConflictError}; a process of actors
+ * (`createOnly`) warns and leaves the stream as it is.
+ */
 export interface StreamOverrides {
   RAW?: Partial<Pick<StreamConfig, "max_age" | "max_bytes" | "max_msgs">>;
   /** num_replicas of every stream (SLUICE_REPLICAS); absent: whatever the server has is kept. */
   replicas?: number;
 }
 
+/** Which configuration variable sets each operator-tuned stream field, for messages that say what to set. */
+const OVERRIDE_VARIABLES: Readonly<Record<string, string>> = { max_age: "SLUICE_RAW_MAX_AGE_HOURS" };
+
 /**
- * Creates each stream of the catalog that is missing and checks the ones that exist.
- * Idempotent: running it again on a matching server changes nothing. The one setting it changes
- * on an existing stream is its replica count, when `overrides.replicas` differs from the
- * server's: scaling a stream to the cluster is what SLUICE_REPLICAS asks for, and JetStream
- * moves the data itself (a stream update may change num_replicas, on 2.9 too).
+ * How a set-up treats what exists. `sluice up` runs as admin and scales streams and buckets to
+ * SLUICE_REPLICAS in place. A process of actors (`sluice actor`, `sluice up --split`'s children,
+ * startPipeline) only creates what is missing: its NATS user may not change a stream or bucket,
+ * and without authorization (or as admin) a process started without `sluice up`'s environment
+ * would otherwise rescale a user's streams — e.g. 3 replicas down to the default 1.
  */
-export async function ensureStreams(jsm: JetStreamManager, overrides: StreamOverrides = {}): Promise<void> {
+export interface SetupScope {
+  /** Create missing streams or buckets only; an existing one that differs in a setting the configuration tunes is reported to `warn`, never changed. */
+  readonly createOnly?: boolean;
+  readonly warn?: (message: string) => void;
+}
+
+/**
+ * The warning of a create-only set-up for a stream or bucket whose replica count is not this
+ * process's SLUICE_REPLICAS (one text for streams and buckets, actors/replication.ts).
+ */
+export function replicasLeftMessage(resource: string, had: number, wanted: number): string {
+  return `${resource} has ${had} replica(s), not SLUICE_REPLICAS=${wanted}; left as it is (a process of actors creates what is missing and changes nothing that exists): ` +
+    `to scale it, run sluice up with SLUICE_REPLICAS=${wanted} once; if ${had} is right, set SLUICE_REPLICAS=${had} for this process too`;
+}
+
+/** A stream this process must create is missing, and its NATS user may not create streams. */
+export class StreamMissingError extends Error {
+  readonly stream: string;
+  constructor(stream: string, refusal: string) {
+    super(
+      `stream ${stream} does not exist and this process's NATS user may not create it (${refusal}); ` +
+        "run sluice up (or its set-up as admin) once against this server first: it creates every stream at SLUICE_REPLICAS",
+    );
+    this.name = "StreamMissingError";
+    this.stream = stream;
+  }
+}
+
+const isPermissionViolation = (err: unknown): boolean => err instanceof errors.PermissionViolationError || /permissions violation/i.test((err as Error)?.message ?? "");
+
+/**
+ * Creates each stream of the catalog that is missing, at `overrides.replicas`, and checks the ones
+ * that exist; returns what it changed (`RAW created with 3`, `RAW 1→3`). Idempotent: running it
+ * again on a matching server changes nothing. A catalog field that differs is a
+ * {@link ConfigConflictError} on every path (no sluice process made that stream). As admin, the one
+ * setting it changes on an existing stream is its replica count, when `overrides.replicas` differs
+ * from the server's: scaling a stream to the cluster is what SLUICE_REPLICAS asks for, and JetStream
+ * moves the data itself (a stream update may change num_replicas, on 2.9 too). With
+ * `scope.createOnly` an existing stream is never changed: another replica count or RAW limit is a
+ * warning ({@link SetupScope}).
+ */
+export async function ensureStreams(jsm: JetStreamManager, overrides: StreamOverrides = {}, scope: SetupScope = {}): Promise<string[]> {
   const { replicas } = overrides;
+  const changed: string[] = [];
   for (const def of Object.values(STREAMS) as StreamDefinition[]) {
-    const wanted: Record<string, unknown> = { ...def, ...(def.name === "RAW" ? overrides.RAW : {}) };
+    const tuned: Record<string, unknown> = def.name === "RAW" ? { ...overrides.RAW } : {};
+    const wanted: Record<string, unknown> = { ...def, ...tuned };
     const existing = await jsm.streams.info(def.name).catch((err: Error) => {
       if (/stream not found/i.test(err.message)) return undefined;
       throw err;
     });
     if (!existing) {
       const config = { ...wanted, ...(replicas ? { num_replicas: replicas } : {}) } as Partial<StreamConfig> & { name: string };
-      await (replicas ? withReplicas(`stream ${def.name}`, replicas, () => jsm.streams.add(config)) : jsm.streams.add(config));
+      const create = () => jsm.streams.add(config).catch((err: unknown) => {
+        if (scope.createOnly && isPermissionViolation(err)) throw new StreamMissingError(def.name, (err as Error).message);
+        throw err;
+      });
+      await (replicas ? withReplicas(`stream ${def.name}`, replicas, create) : create());
+      changed.push(`${def.name} created${replicas ? ` with ${replicas}` : ""}`);
       continue;
     }
-    const conflict = firstConflict(`stream ${def.name}`, wanted, existing.config as unknown as Record<string, unknown>);
+    const actual = existing.config as unknown as Record<string, unknown>;
+    if (scope.createOnly) {
+      for (const [field, value] of Object.entries(tuned)) {
+        if (sameValue(value, actual[field])) continue;
+        delete wanted[field];
+        scope.warn?.(`stream ${def.name} has ${field}=${JSON.stringify(actual[field])}, not ${JSON.stringify(value)}${OVERRIDE_VARIABLES[field] ? ` (${OVERRIDE_VARIABLES[field]})` : ""}; left as it is (a process of actors changes nothing that exists): ` +
+          `if the server's value is right, give this process the same ${OVERRIDE_VARIABLES[field] ?? "setting"} as sluice up; otherwise change it on the server (\`nats stream edit ${def.name}\`)`);
+      }
+    }
+    const conflict = firstConflict(`stream ${def.name}`, wanted, actual);
     if (conflict) throw conflict;
-    if (replicas && (existing.config.num_replicas || 1) !== replicas) await withReplicas(`stream ${def.name}`, replicas, () => jsm.streams.update(def.name, { ...existing.config, num_replicas: replicas }));
+    const had = existing.config.num_replicas || 1;
+    if (!replicas || had === replicas) continue;
+    if (scope.createOnly) {
+      scope.warn?.(replicasLeftMessage(`stream ${def.name}`, had, replicas));
+      continue;
+    }
+    await withReplicas(`stream ${def.name}`, replicas, () => jsm.streams.update(def.name, { ...existing.config, num_replicas: replicas }));
+    changed.push(`${def.name} ${had}→${replicas}`);
   }
+  return changed;
 }
 
 /** The wanted config with its filter stated also when absent, so that a filter on the server counts as a difference. */
