@@ -4,10 +4,10 @@
 // (100,000 events, anomaly rate 0.02, 500 ms apart, as `sluice eval synthetic --sources txn`) with
 // the joint signal off and at each correction, on both streams, and prints F1, episodes found,
 // recall per kind, false alerts and false alerts per 1,000 payments.
-//   node --import tsx models/anomaly/payments-joint.ts --seeds 2,3,4 --tests 0,1,0.3,0.1 [--streams joint,default]
+//   node --import tsx bench/payments-joint.ts --seeds 2,3,4 --tests 0,1,0.3,0.1 [--streams joint,default]
 // --tests: the joint signal's correction per run (DetectionOptions.paymentsJointTests); 0 is the signal off.
 import { parseArgs } from "node:util";
-import { evalSynthetic } from "../../actors/detect/eval.ts";
+import { evalSynthetic } from "../actors/detect/eval.ts";
 
 const { values } = parseArgs({ options: { seeds: { type: "string", default: "2,3,4" }, tests: { type: "string", default: "0,1,0.3,0.1" }, streams: { type: "string", default: "joint,default" }, events: { type: "string", default: "100000" } } });
 const list = (s: string) => s.split(",").map((x) => x.trim()).filter(Boolean);
