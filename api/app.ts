@@ -271,9 +271,13 @@ LIMIT ${limit}`);
       throw new RequestError("body", "the body is not valid JSON", '{"series": "s1", "points": [{"timestamp": 1767225600000, "value": 1.5}]}');
     }
     const posted = points(body);
-    const detector = detectors.upsert(posted.series, () => createUnivariateDetector());
     // Queued and chunked (api/guard.ts): a burst of batches cannot hold the loop the actors share.
+    // The detector is looked up inside the job, when no other job runs: looked up before the
+    // wait, a burst of other series could evict (release) it while this request still scores
+    // with it, and a released detector's scan takes memory only the collector gives back.
+    let detector: UnivariateDetector | undefined;
     const scored = await scoring.run(posted.points.length, (i) => {
+      detector ??= detectors.upsert(posted.series, () => createUnivariateDetector());
       const p = posted.points[i]!;
       const { score, explanation } = detector.update(p.timestamp, p.value);
       return { timestamp: new Date(p.timestamp).toISOString(), value: p.value, score, explanation };

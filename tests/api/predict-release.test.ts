@@ -7,8 +7,12 @@ import { noveltyMemory } from "../../models/anomaly/novelty.ts";
 
 const HELD = 3;
 
+// Each test counts blocks against the count before it; an earlier test's app, once collected,
+// would give its held series' blocks back in the middle of a later count.
+const apps: unknown[] = [];
+
 function app() {
-  return createApp({
+  const a = createApp({
     rows: async () => {
       throw new Error("/v1/predict reads no table");
     },
@@ -17,6 +21,8 @@ function app() {
     pingClickHouse: async () => undefined,
     maxSeries: HELD,
   });
+  apps.push(a);
+  return a;
 }
 
 /** Enough points for every scale's scan to hold kernel memory (the 16-step scale needs 16 × 16 + 16). */
@@ -39,6 +45,16 @@ test("series evicted from /v1/predict's detectors release their scan memory: blo
   for (let k = 0; k < 40; k++) await post(a, `s-${k}`, k);
   assert.is(noveltyMemory().blocks - before, held, "after 40 evictions the same number of blocks is in use");
   assert.is(noveltyMemory().bytes, bytes, "freed blocks are reused: the kernel's memory did not grow");
+});
+
+test("concurrent requests for more series than are held: no detector is released while a queued request still scores with it", async () => {
+  const a = app();
+  const before = noveltyMemory().blocks;
+  for (let k = 0; k < HELD; k++) await post(a, `warm-${k}`, k);
+  const held = noveltyMemory().blocks - before;
+  // Twice the held series at once: each waits in the scoring queue (depth 8) behind the first.
+  await Promise.all(Array.from({ length: 2 * HELD }, (_, k) => post(a, `burst-${k}`, k)));
+  assert.is(noveltyMemory().blocks - before, held, "after the burst only the held series' blocks are in use");
 });
 
 test.run();
