@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { DATABASE, JOB_TABLES, TABLES } from "../clickhouse/schema.ts";
-import { onCluster } from "../clickhouse/cluster.ts";
+import { checkClusterName, onCluster } from "../clickhouse/cluster.ts";
 
 /**
  * Least-privilege ClickHouse accounts for sluice, as `sluice deploy clickhouse-users` prints them:
@@ -124,6 +124,8 @@ const xmlEscape = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").
 
 /** A `users.d/sluice.xml` for 18.16: profiles, users and a quota of their own (no limits, counted). */
 export function clickhouseUsersXml(opts: ClickHouseUsersOptions): string {
+  // The name goes into an XML comment below: checked, it cannot hold "--" or end the comment.
+  if (opts.cluster !== undefined) checkClusterName(opts.cluster);
   const networks = opts.networks.map((n) => `<ip>${xmlEscape(n)}</ip>`).join("");
   const account = (name: ClickHouseAccount, databases: readonly string[]) => {
     const { user } = CLICKHOUSE_ACCOUNTS[name];

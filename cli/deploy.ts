@@ -6,7 +6,7 @@ import { analystViewStatements, CLICKHOUSE_ACCOUNTS, clickhouseUsersSql, clickho
 import { ensureNatsUsers, natsAuthorizationConfig, NATS_ROLES } from "../auth/nats-users.ts";
 import { isActorName, type ActorName } from "../actors/pipeline.ts";
 import { loadConfig } from "../config/index.ts";
-import { CLUSTER_NAME } from "../clickhouse/cluster.ts";
+import { checkClusterName, ClusterDdlError } from "../clickhouse/cluster.ts";
 import { parse, UsageError } from "./args.ts";
 import { clusterClientUrl, clusterNodeConfig, DEFAULT_CLUSTER_SYNC, parseSync, type ClusterNode } from "./nats-cluster.ts";
 
@@ -160,8 +160,7 @@ export async function run(argv: string[]): Promise<number> {
   const version = values["server-version"]!;
   const networks = values.network!.split(",").map((n) => n.trim()).filter(Boolean);
   if (!networks.length) throw new UsageError("--network: give at least one IP or CIDR");
-  const cluster = values.cluster ?? loadConfig(process.env).clickhouseCluster;
-  if (cluster !== undefined && !CLUSTER_NAME.test(cluster)) throw new UsageError(`--cluster ${JSON.stringify(cluster)}: expected a cluster name of <remote_servers> (letters, digits, underscore)`);
+  const cluster = clusterName(values.cluster, process.env.CLICKHOUSE_CLUSTER);
   const rbac = hasSqlRbac(version);
   if (values.views) {
     emit(analystViewStatements(version, { cluster }).map((s) => `${s};`).join("\n") + "\n", values.out);
@@ -179,6 +178,23 @@ export async function run(argv: string[]): Promise<number> {
   console.error(`${apply}; passwords (shown once; give each process its account: CLICKHOUSE_MIGRATIONS_USER/_PASSWORD for sluice migrate, CLICKHOUSE_SINK_USER/_PASSWORD for the actors, CLICKHOUSE_READER_USER/_PASSWORD for the API's and sluice sql's reads, with CLICKHOUSE_MIGRATE=off where the migrations account is not given):`);
   for (const [account, { user }] of Object.entries(CLICKHOUSE_ACCOUNTS)) console.error(`  ${account.padEnd(8)} ${user.padEnd(18)} ${passwords[account as ClickHouseAccount]}`);
   return 0;
+}
+
+/**
+ * The cluster the accounts are for: `--cluster`, else CLICKHOUSE_CLUSTER; empty is no cluster.
+ * Only that one setting is read: the accounts are made before the rest of a deployment's settings
+ * (CLICKHOUSE_URL among them) need to be complete or valid.
+ */
+function clusterName(flag: string | undefined, env: string | undefined): string | undefined {
+  const [name, from] = flag !== undefined ? [flag, "--cluster"] : [env, "CLICKHOUSE_CLUSTER"];
+  if (!name) return undefined;
+  try {
+    checkClusterName(name);
+  } catch (err) {
+    if (err instanceof ClusterDdlError) throw new UsageError(`${from} ${JSON.stringify(name)}: ${err.detail}; or --cluster '' for a single server`);
+    throw err;
+  }
+  return name;
 }
 
 function emit(text: string, out: string | undefined): void {

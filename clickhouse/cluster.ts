@@ -67,9 +67,12 @@ export const CLUSTER_REQUEST_TIMEOUT_MS = 200_000;
 export class ClusterDdlError extends Error {
   override name = "ClusterDdlError";
   readonly cluster: string;
+  /** What is wrong, without the setting's name: for a caller that took the name from elsewhere (a flag). */
+  readonly detail: string;
   constructor(cluster: string, detail: string) {
     super(`CLICKHOUSE_CLUSTER=${cluster}: ${detail}`);
     this.cluster = cluster;
+    this.detail = detail;
   }
 }
 
