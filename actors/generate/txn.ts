@@ -283,8 +283,10 @@ export function createTxnModel(setup: ModelSetup): SourceModel<"txn"> {
     next(nowMs) {
       let customer = events.weighted(customers, activity);
       // The card's owner pays nothing while a takeover of it runs (under a usual gap): their own
-      // payments would end the episode's scoring window before its last payment.
-      if (takeover && customer === takeover.customer) customer = events.weighted(customers, activity);
+      // payments would end the episode's scoring window before its last payment. Redrawn until
+      // another customer: one redraw can land on the same card again. Without takeovers (the
+      // default stream) nothing is redrawn, so that stream is unchanged.
+      while (takeover && customer === takeover.customer && customers.length > 1) customer = events.weighted(customers, activity);
       // Drawn even when an anomaly replaces it, so the baseline stream stays the same.
       const { draft, merchant } = baseline(customer, nowMs);
       if (burst) return burstCharge(burst, nowMs);

@@ -44,6 +44,23 @@ function alerts(paymentsJointTests?: number): Alert[] {
   return take("joint", 60_000).flatMap((e, i) => detection.observe(toEnvelope(e, i + 1), ""));
 }
 
+test("while a takeover runs, the card's owner makes no payment of their own (between its first and last payment)", () => {
+  let takeovers = 0;
+  for (const seed of [SEED, 2, 6, 8]) {
+    const events = createGenerator({ seed, sources: ["txn"], anomalyRate: 0.05, intervalMs: 500, paymentAnomalies: "joint" }).take(40_000);
+    const running = new Map<string, string>();
+    for (const e of events) {
+      const l = e.label;
+      if (l?.kind === "takeover") {
+        if (l.step === 0) takeovers++;
+        if (l.step + 1 < l.steps) running.set(e.key, l.anomaly_id);
+        else running.delete(e.key);
+      } else assert.not.ok(running.has(e.key), `seed ${seed}: ${e.key} pays (${e.payload.event_id}) during takeover ${running.get(e.key)}`);
+    }
+  }
+  assert.ok(takeovers >= 50, `takeovers checked: ${takeovers}`);
+});
+
 test("the joint signal is off by default, and when on names each feature it found off, strongest first, under the strongest's metric", () => {
   assert.not.ok(alerts().some((a) => a.signal === "joint"), "no joint alert by default");
   const joint = alerts(0.1).filter((a) => a.signal === "joint");
