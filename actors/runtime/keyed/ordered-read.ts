@@ -125,7 +125,9 @@ export class OrderedRead implements AsyncIterable<JsMsg> {
   async close(): Promise<void> {
     this.closed = true;
     this.markLost?.();
-    await this.current?.close();
+    // nats.js's close() resolves once its iterator has read to the end, which nobody does after
+    // this read stopped asking; and a pull a stalled server never answers holds it too.
+    if (this.current) await withDeadline(() => this.current.close(), { what: `${this.opts.name}: close the ${this.opts.stream} consumer`, timeoutMs: 1_000 }).catch(() => undefined);
   }
 }
 
