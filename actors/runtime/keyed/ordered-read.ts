@@ -56,7 +56,28 @@ export class OrderedRead implements AsyncIterable<JsMsg> {
   static async open(nc: NatsConnection, opts: OrderedReadOptions): Promise<OrderedRead> {
     const read = new OrderedRead(nc, opts);
     await read.start(false);
+    read.followConnection();
     return read;
+  }
+
+  private connection: { stop?(): void } | undefined;
+
+  /**
+   * After the client reconnected (its server died or hung), nats.js stops watching the heartbeats
+   * and asks for the consumer's info until it answers, which it never does when the consumer died
+   * with that server: a task sat 25 s unread that way. A reconnect re-creates the consumer.
+   */
+  private followConnection(): void {
+    const status = this.nc.status();
+    this.connection = status as { stop?(): void };
+    void (async () => {
+      for await (const s of status) {
+        if (this.closed) return;
+        if (s.type !== "reconnect") continue;
+        this.why = "the client reconnected";
+        this.markLost();
+      }
+    })().catch(() => undefined);
   }
 
   private async start(retry: boolean): Promise<void> {
@@ -125,6 +146,7 @@ export class OrderedRead implements AsyncIterable<JsMsg> {
   async close(): Promise<void> {
     this.closed = true;
     this.markLost?.();
+    this.connection?.stop?.();
     // nats.js's close() resolves once its iterator has read to the end, which nobody does after
     // this read stopped asking; and a pull a stalled server never answers holds it too.
     if (this.current) await withDeadline(() => this.current.close(), { what: `${this.opts.name}: close the ${this.opts.stream} consumer`, timeoutMs: 1_000 }).catch(() => undefined);
