@@ -1,8 +1,9 @@
 // Issue 15: the pipeline on a 3-node JetStream cluster (SLUICE_REPLICAS=3) while a producer
-// publishes, once without faults and once with a SIGKILL of the JetStream meta leader and then of
-// RAW's stream leader (each restarted on its store once a new leader serves). Every message
-// JetStream acknowledged to the producer must be exactly once on EVENTS and in sluice.events
-// (with and without FINAL), and the windows must equal the fault-free run's.
+// publishes, with a SIGKILL of the JetStream meta leader and then of RAW's stream leader (each
+// restarted on its store once a new leader serves), against a fault-free reference run of the
+// same input on one server (cluster-run.ts: referenceRun). Every message JetStream acknowledged
+// to the producer must be exactly once on EVENTS and in sluice.events (with and without FINAL),
+// in both runs, and the windows must equal the reference's.
 // SLUICE_CLUSTER_EVENTS sets the input size (`npm run test:cluster` runs a larger one).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";

@@ -3,7 +3,8 @@
 // the other two elect a new leader and go on, then let go (SIGCONT) and must step down and catch
 // up; then the node the pipeline is connected to is stopped, and the pipeline must move to another
 // node while it is. Every acknowledged message must be exactly once on EVENTS and in sluice.events
-// (with and without FINAL), and the windows must equal a fault-free run's (the window actor reads
+// (with and without FINAL), and the windows must equal a fault-free run's (on one server, see
+// cluster-run.ts: referenceRun; the window actor reads
 // keyed, with no durable to say it is behind: without the reference a run between owners would
 // look finished). SLUICE_CLUSTER_EVENTS sets the input size (`npm run test:cluster`).
 import { suite } from "uvu";
