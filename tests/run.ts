@@ -22,7 +22,6 @@ const SLOWEST_FIRST: readonly string[] = [
   "chaos/chaos.test.ts",
   "cluster/partition.test.ts",
   "cluster/failover.test.ts",
-  "validate/partitions-change.test.ts",
   "validate/crash.test.ts",
   "validate/crash-batched.test.ts",
   "hostile/dlq.test.ts",
@@ -39,6 +38,8 @@ const SLOWEST_FIRST: readonly string[] = [
   "browser/dashboard.test.ts",
   "detect/keyed.test.ts",
   "detect/eval.test.ts",
+  // ~30–38 s since it runs 12,000 readings (was 76 s with 30,000).
+  "validate/partitions-change.test.ts",
   "windows/crash.test.ts",
   "e2e/crash.test.ts",
   "lake/replay.test.ts",
