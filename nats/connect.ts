@@ -18,11 +18,14 @@ const DRAIN_TIMEOUT_MS = 3_000;
 /**
  * A server that hangs or is cut off (tests/cluster/partition.test.ts stops one with SIGSTOP) keeps
  * its TCP connections open: only unanswered pings tell the client to move to another server of
- * the URL list. nats.js's defaults (every 2 min, 2 outstanding) leave a client on a hung cluster
- * node for about 4 min; these give up on it after 15–20 s.
+ * the URL list, after (MAX_PINGS_OUT + 1) intervals. nats.js's defaults (every 2 min, 2
+ * outstanding) leave a client on a hung cluster node for about 4 min; 5 s pings still left every
+ * request of the pipeline unanswered for 20 s. These give up on it after 8 s. A stalled process
+ * does not trip them: each ping's timer is re-armed after it fires, and the socket (with the
+ * pongs) is read between two of them.
  */
-const PING_INTERVAL_MS = 5_000;
-const MAX_PINGS_OUT = 3;
+export const PING_INTERVAL_MS = 2_000;
+export const MAX_PINGS_OUT = 3;
 
 export interface ConnectOptions {
   /** Ends the wait for an unreachable server (Ctrl-C). */

@@ -20,6 +20,7 @@ import { handleIsolating, type Isolated, type Plan } from "./plan.ts";
 import { processSpan, startBatchSpan, startStoredSpan, track, type Tracked } from "./spans.ts";
 import { wireSize } from "./size.ts";
 import { startContext } from "./start.ts";
+import { HEARTBEAT_MS, PULL_EXPIRES_MS } from "./keyed/ordered-read.ts";
 
 export interface RuntimeDeps {
   readonly nc: NatsConnection;
@@ -255,7 +256,9 @@ export async function runActor(actor: ActorDefinition, deps: RuntimeDeps): Promi
     position.deliveredSeq = Math.max(position.deliveredSeq, info.delivered.stream_seq);
     position.pending = info.num_pending;
     const consumer = js.consumers.getConsumerFromInfo(info);
-    const starting = consumer.consume({ max_messages: Math.min(def.max_ack_pending, Math.max(actor.batch.max_messages * 2, 256)) });
+    // Short pulls with frequent heartbeats: a pull left on a consumer leader that died is noticed in
+    // seconds, not after nats.js's 30 s (see ordered-read.ts); the consumer's next leader then answers.
+    const starting = consumer.consume({ max_messages: Math.min(def.max_ack_pending, Math.max(actor.batch.max_messages * 2, 256)), expires: PULL_EXPIRES_MS, idle_heartbeat: HEARTBEAT_MS });
     messages = await withDeadline(starting, { what: `${actor.name}: start consuming ${def.stream}/${def.durable_name}`, signal }).catch((err: unknown) => {
       // A consume that starts after its deadline would pull with no one reading it.
       void starting.then((late) => late.close()).catch(() => undefined);

@@ -3,8 +3,16 @@ import type { ActorDefinition, ServiceKey } from "./actor.ts";
 import { describeError } from "./errors.ts";
 import { metricsFor } from "./metrics.ts";
 import { runActor, type RuntimeDeps } from "./run.ts";
+import { isClusterTransient } from "./transient.ts";
 
 const HEALTHY_AFTER_MS = 60_000;
+const MAX_BACKOFF_MS = 30_000;
+/**
+ * The longest restart delay after a crash on a cluster's passing fault (transient.ts): the next
+ * leader is elected within seconds, and an actor still backing off from the election's errors
+ * (250 ms doubling to 8 s and more) sat idle well after the cluster served again.
+ */
+const MAX_TRANSIENT_BACKOFF_MS = 2_000;
 
 /**
  * An actor that owns its consumption loop (the window actor reads ordered consumers from
@@ -32,7 +40,7 @@ export async function supervise(actor: ActorDefinition | LoopActor, deps: Runtim
     } catch (err) {
       if (deps.signal.aborted) return;
       if (Date.now() - started > HEALTHY_AFTER_MS) failures = 0;
-      const delay = Math.min(30_000, 250 * 2 ** failures++);
+      const delay = Math.min(isClusterTransient(err) ? MAX_TRANSIENT_BACKOFF_MS : MAX_BACKOFF_MS, 250 * 2 ** Math.min(failures++, 10));
       metricsFor(actor.name).restarts++;
       deps.log.error(`actor ${actor.name} crashed: ${withCauses(err)}; restarting in ${delay} ms`);
       await sleep(delay, undefined, { signal: deps.signal }).catch(() => undefined);

@@ -1,8 +1,9 @@
 // Issue 15: the pipeline on a 3-node JetStream cluster (SLUICE_REPLICAS=3) while a producer
-// publishes, once without faults and once with a SIGKILL of the JetStream meta leader and then of
-// RAW's stream leader (each restarted on its store once a new leader serves). Every message
-// JetStream acknowledged to the producer must be exactly once on EVENTS and in sluice.events
-// (with and without FINAL), and the windows must equal the fault-free run's.
+// publishes, with a SIGKILL of the JetStream meta leader and then of RAW's stream leader (each
+// restarted on its store once a new leader serves), against a fault-free reference run of the
+// same input on one server (cluster-run.ts: referenceRun). Every message JetStream acknowledged
+// to the producer must be exactly once on EVENTS and in sluice.events (with and without FINAL),
+// in both runs, and the windows must equal the reference's.
 // SLUICE_CLUSTER_EVENTS sets the input size (`npm run test:cluster` runs a larger one).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -10,7 +11,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { NatsCluster } from "../harness/nats-cluster.ts";
 import type { IdentifiedMessage } from "../harness/acked-producer.ts";
 import { diffRows } from "../harness/run-snapshot.ts";
-import { clusterInput, runOnCluster, untilAcked, type RunResult } from "../harness/cluster-run.ts";
+import { clusterInput, referenceRun, runOnCluster, untilAcked, type RunResult } from "../harness/cluster-run.ts";
 
 const EVENTS = Number(process.env.SLUICE_CLUSTER_EVENTS || 1_200);
 
@@ -23,31 +24,31 @@ interface Ctx {
 const test = suite<Ctx>("cluster failover: leaders killed under load lose and double nothing acknowledged");
 
 /** Kills the meta leader, then RAW's stream leader, each once the producer is a quarter further; restarts each once a new leader serves. */
-async function killLeaders(cluster: NatsCluster, probe: NatsConnection, acked: () => number, faults: string[]): Promise<void> {
+async function killLeaders(cluster: NatsCluster, probe: NatsConnection, acked: () => number, fault: (what: string) => void): Promise<void> {
   await untilAcked(acked, EVENTS / 4);
   const meta = await cluster.metaLeader();
   const rawBefore = await cluster.streamLeader(probe, "RAW");
   await cluster.kill(meta);
   const newMeta = await cluster.metaLeader(60_000, meta);
-  faults.push(`SIGKILL meta leader ${meta} at ${acked()} acked (RAW leader was ${rawBefore}); new meta leader ${newMeta}`);
+  fault(`SIGKILL meta leader ${meta} at ${acked()} acked (RAW leader was ${rawBefore}); new meta leader ${newMeta}`);
   await cluster.restart(meta);
   await cluster.allCurrent();
-  faults.push(`${meta} restarted on its store, every meta peer current at ${acked()} acked`);
+  fault(`${meta} restarted on its store, every meta peer current at ${acked()} acked`);
 
   await untilAcked(acked, EVENTS / 2);
   const raw = await cluster.streamLeader(probe, "RAW", { current: 2 });
   await cluster.kill(raw);
   const newRaw = await cluster.streamLeader(probe, "RAW", { not: raw });
-  faults.push(`SIGKILL RAW leader ${raw} at ${acked()} acked; new RAW leader ${newRaw}`);
+  fault(`SIGKILL RAW leader ${raw} at ${acked()} acked; new RAW leader ${newRaw}`);
   await cluster.restart(raw);
   await cluster.allCurrent();
-  faults.push(`${raw} restarted on its store at ${acked()} acked`);
+  fault(`${raw} restarted on its store at ${acked()} acked`);
 }
 
 test.before(async (ctx) => {
   ctx.input = clusterInput(EVENTS);
   try {
-    ctx.clean = await runOnCluster("fault-free", ctx.input);
+    ctx.clean = await referenceRun(ctx.input);
     ctx.faulted = await runOnCluster("faulted", ctx.input, killLeaders, ctx.clean);
   } catch (err) {
     // uvu would end the suite on a failed hook without saying why.

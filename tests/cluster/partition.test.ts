@@ -3,14 +3,15 @@
 // the other two elect a new leader and go on, then let go (SIGCONT) and must step down and catch
 // up; then the node the pipeline is connected to is stopped, and the pipeline must move to another
 // node while it is. Every acknowledged message must be exactly once on EVENTS and in sluice.events
-// (with and without FINAL), and the windows must equal a fault-free run's (the window actor reads
+// (with and without FINAL), and the windows must equal a fault-free run's (on one server, see
+// cluster-run.ts: referenceRun; the window actor reads
 // keyed, with no durable to say it is behind: without the reference a run between owners would
 // look finished). SLUICE_CLUSTER_EVENTS sets the input size (`npm run test:cluster`).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { NatsCluster } from "../harness/nats-cluster.ts";
-import { clusterInput, runOnCluster, untilAcked, type RunResult } from "../harness/cluster-run.ts";
+import { clusterInput, referenceRun, runOnCluster, untilAcked, type RunResult } from "../harness/cluster-run.ts";
 import type { TestPipeline } from "../harness/pipeline.ts";
 import { waitFor } from "../harness/wait.ts";
 import { diffRows } from "../harness/run-snapshot.ts";
@@ -26,33 +27,33 @@ const test = suite<{ run: RunResult; clean: RunResult; inputSize: number }>("clu
  * is on stopped until the pipeline has moved to another node (nats/connect.ts pings a server
  * that stops answering), or 60 s.
  */
-async function pauseNodes(cluster: NatsCluster, probe: NatsConnection, acked: () => number, faults: string[], pipeline: TestPipeline): Promise<void> {
+async function pauseNodes(cluster: NatsCluster, probe: NatsConnection, acked: () => number, fault: (what: string) => void, pipeline: TestPipeline): Promise<void> {
   await untilAcked(acked, EVENTS / 3);
   const leader = await cluster.streamLeader(probe, "RAW", { current: 2 });
   cluster.pause(leader);
   const next = await cluster.streamLeader(probe, "RAW", { not: leader, timeoutMs: 30_000 });
-  faults.push(`SIGSTOP RAW leader ${leader} at ${acked()} acked; new RAW leader ${next}`);
+  fault(`SIGSTOP RAW leader ${leader} at ${acked()} acked; new RAW leader ${next}`);
   await new Promise((r) => setTimeout(r, PAUSE_MS));
   cluster.resume(leader);
   await cluster.allCurrent();
-  faults.push(`SIGCONT ${leader} after ${PAUSE_MS / 1000} s at ${acked()} acked; every meta peer current`);
+  fault(`SIGCONT ${leader} after ${PAUSE_MS / 1000} s at ${acked()} acked; every meta peer current`);
 
   await untilAcked(acked, (2 * EVENTS) / 3);
   const onNode = pipeline.nc.info?.server_name ?? "";
   const pausedAt = Date.now();
   cluster.pause(onNode);
   const now = await waitFor(async () => pipeline.nc.info?.server_name ?? "", (n) => n !== "" && n !== onNode, 60_000, 250);
-  faults.push(`SIGSTOP ${onNode}, the pipeline's server, at ${acked()} acked: ${now !== onNode ? `the pipeline moved to ${now}` : "the pipeline stayed on it"} after ${((Date.now() - pausedAt) / 1000).toFixed(1)} s`);
+  fault(`SIGSTOP ${onNode}, the pipeline's server, at ${acked()} acked: ${now !== onNode ? `the pipeline moved to ${now}` : "the pipeline stayed on it"} after ${((Date.now() - pausedAt) / 1000).toFixed(1)} s`);
   cluster.resume(onNode);
   await cluster.allCurrent();
-  faults.push(`SIGCONT ${onNode}; every meta peer current`);
+  fault(`SIGCONT ${onNode}; every meta peer current`);
 }
 
 test.before(async (ctx) => {
   const input = clusterInput(EVENTS);
   ctx.inputSize = input.length;
   try {
-    ctx.clean = await runOnCluster("fault-free", input);
+    ctx.clean = await referenceRun(input);
     ctx.run = await runOnCluster("partitioned", input, pauseNodes, ctx.clean);
   } catch (err) {
     // uvu would end the suite on a failed hook without saying why.

@@ -4,6 +4,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { ActorName } from "../../actors/pipeline.ts";
 import { withDeadline } from "../../nats/deadline.ts";
+import { MAX_PINGS_OUT, PING_INTERVAL_MS } from "../../nats/connect.ts";
 import { NatsServer } from "./nats-server.ts";
 import { testNatsAuthOn, TestNatsUsers } from "./test-nats-auth.ts";
 
@@ -114,7 +115,7 @@ export class NatsCluster {
   /** A probe connection to the live nodes (the test-only probe user under SLUICE_TEST_NATS_AUTH). */
   async probe(): Promise<NatsConnection> {
     // Pings as nats/connect.ts sends them: a probe on a paused node moves on within seconds.
-    return connect({ servers: this.live.map((n) => this.node(n).url), maxReconnectAttempts: -1, reconnectTimeWait: 200, timeout: 5_000, pingInterval: 5_000, maxPingOut: 3 });
+    return connect({ servers: this.live.map((n) => this.node(n).url), maxReconnectAttempts: -1, reconnectTimeWait: 200, timeout: 5_000, pingInterval: PING_INTERVAL_MS, maxPingOut: MAX_PINGS_OUT });
   }
 
   /**

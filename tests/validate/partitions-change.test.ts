@@ -39,7 +39,7 @@ test("4 partitions, SIGKILL after a checkpoint with batches stored after it, res
       const entry = await leases.get("iot");
       return entry?.value.length ? ((JSON.parse(entry.string()) as { checkpoint?: { seq: number } }).checkpoint?.seq ?? 0) : 0;
     };
-    const readings = validReadings(30_000, Date.UTC(2026, 10, 27, 10), 40);
+    const readings = validReadings(12_000, Date.UTC(2026, 10, 27, 10), 40);
     const a = SluiceProcess.start(["actor", "validate"], env(4));
     procs.push(a);
     await publishAll(nc, readings.slice(0, 2_000));

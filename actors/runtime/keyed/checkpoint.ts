@@ -6,6 +6,7 @@ import { Objm, type ObjectStore } from "@nats-io/obj";
 import { NATS_CLIENT_TIMEOUT_MS, withDeadline } from "../../../nats/deadline.ts";
 import { isLeaseLost, keyedBuckets, type Lease } from "./ownership.ts";
 import type { FencePosition } from "./fence.ts";
+import { readRetrying } from "../transient.ts";
 
 /**
  * A task's state and the stream position it covers: `state` has folded in every message of the
@@ -45,6 +46,12 @@ export class CheckpointError extends Error {
 
 // A snapshot is megabytes: more time than a KV call, still bounded.
 const OBJECT_TIMEOUT_MS = 30_000;
+/**
+ * A checkpoint read: short tries first (one sent to a leader that just died is never answered,
+ * and the election is over within seconds), then the whole object-store deadline, which a large
+ * snapshot on a loaded machine may need.
+ */
+const OBJECT_READ_ATTEMPTS_MS = [8_000, 8_000, OBJECT_TIMEOUT_MS];
 
 /**
  * Checkpoints in the NATS object store (`sluice-<actor>-state`): a snapshot can be megabytes,
@@ -78,7 +85,7 @@ export class CheckpointStore {
     const { task } = lease;
     const name = lease.checkpoint?.object;
     if (!name) return undefined;
-    const blob = await withDeadline(() => this.store.getBlob(name), { what: `object store ${this.bucket} get ${name}`, signal, timeoutMs: OBJECT_TIMEOUT_MS });
+    const blob = await readRetrying(() => this.store.getBlob(name), { what: `object store ${this.bucket} get ${name}`, signal, attemptsMs: OBJECT_READ_ATTEMPTS_MS });
     if (!blob) throw new CheckpointError(this.actor, task, `the lease points to object ${name}, which is missing from ${this.bucket}`);
     try {
       const cp = JSON.parse(gunzipSync(blob).toString("utf8")) as Checkpoint;

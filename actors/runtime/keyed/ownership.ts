@@ -3,6 +3,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { Kvm, type KV } from "@nats-io/kv";
 import { jetstream, JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { NATS_CLIENT_TIMEOUT_MS, withDeadline } from "../../../nats/deadline.ts";
+import { readRetrying } from "../transient.ts";
 
 /** The KV and object store buckets of one keyed actor (the window actor's names predate the keyed runner and fit the scheme). */
 export function keyedBuckets(actor: string): { members: string; leases: string; state: string } {
@@ -46,6 +47,13 @@ export function isLeaseLost(err: unknown): err is LeaseLostError {
 
 const encoder = new TextEncoder();
 
+/**
+ * A lease read (leases buckets read from their leader only, see actors/replication.ts): short
+ * tries, since one sent to a leader that just died is never answered; together about as long as
+ * the one 5 s try they replace, plus a last one for a loaded machine.
+ */
+const KV_READ_ATTEMPTS_MS = [2_500, 2_500, 5_000];
+
 /** A lease entry's value, as written now or before fencing. */
 export function parseLease(raw: string): LeaseValue {
   // Before fencing, a lease value was the bare holder id.
@@ -88,7 +96,7 @@ export class Lease {
 
   /** Throws {@link LeaseLostError} unless the lease entry is still the one this instance wrote. */
   async check(doing: string, signal?: AbortSignal): Promise<void> {
-    const entry = await withDeadline(() => this.kv.get(this.task), { what: `kv ${this.bucket} get ${this.task}`, signal });
+    const entry = await readRetrying(() => this.kv.get(this.task), { what: `kv ${this.bucket} get ${this.task}`, signal, attemptsMs: KV_READ_ATTEMPTS_MS });
     const seen = entry?.operation === "PUT" ? { holder: parseLease(entry.string()).holder, revision: entry.revision } : undefined;
     if (!seen || entry!.revision !== this.revision || seen.holder !== this.holder) {
       throw new LeaseLostError(this.bucket, this.task, this.holder, this.revision, seen, doing);
@@ -200,7 +208,7 @@ export class Ownership {
 
   /** Takes the task's lease; undefined while another live member holds it. */
   async acquire(task: string, live: readonly string[], signal?: AbortSignal): Promise<Lease | undefined> {
-    const entry = await withDeadline(() => this.leases.get(task), { what: `kv ${this.names.leases} get ${task}`, signal });
+    const entry = await readRetrying(() => this.leases.get(task), { what: `kv ${this.names.leases} get ${task}`, signal, attemptsMs: KV_READ_ATTEMPTS_MS });
     const mine: LeaseValue = { holder: this.id };
     try {
       if (!entry) {

@@ -8,6 +8,7 @@ import { isLeaseLost, Ownership } from "./ownership.ts";
 import { TaskRunner } from "./task.ts";
 import { startContext } from "../start.ts";
 import { BrokerTimeoutError } from "../../../nats/deadline.ts";
+import { isClusterTransient } from "../transient.ts";
 
 export interface KeyedRunOptions {
   /** Longest time between two checkpoints of a task while messages flow. */
@@ -53,14 +54,15 @@ export function keyedActor<S, T extends TaskSpec>(def: KeyedActorDefinition<S, T
         await runner.lease.release(budget);
         if (runner.error) throw runner.error;
       };
-      // A membership read the broker (or this stalled process) did not answer in time is tried again
+      // A membership read the broker (or this stalled process) did not answer in time, or that a
+      // cluster between leaders refused ("no responders", "temporarily unavailable"), is tried again
       // next round: the running tasks keep their leases, which fence them, and restarting the actor
       // would replay every task from its checkpoint. (A lease take is not: one whose answer was lost
       // may have landed, and only a restart, under a new member id, frees such a lease for others.)
       let unansweredSince = 0;
       const unanswered = (err: unknown): undefined => {
-        if (signal.aborted || !(err instanceof BrokerTimeoutError)) throw err;
-        if (!unansweredSince) log.warn(`${def.name}: could not read the members (${err.message}); its ${running.size} running tasks go on, trying again`);
+        if (signal.aborted || !(err instanceof BrokerTimeoutError || isClusterTransient(err))) throw err;
+        if (!unansweredSince) log.warn(`${def.name}: could not read the members (${(err as Error).message}); its ${running.size} running tasks go on, trying again`);
         unansweredSince ||= Date.now();
         return undefined;
       };

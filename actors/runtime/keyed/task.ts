@@ -1,7 +1,7 @@
 import { setMaxListeners } from "node:events";
 import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Link, type Span, type Tracer } from "@opentelemetry/api";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
-import { DeliverPolicy, jetstream, PubHeaders, type JsMsg } from "@nats-io/jetstream";
+import { PubHeaders, type JsMsg } from "@nats-io/jetstream";
 import { extractContext, injectContext } from "../../../otel/propagation.ts";
 import { withDeadline } from "../../../nats/deadline.ts";
 import { AckedPublisher } from "../../../nats/publish.ts";
@@ -19,6 +19,8 @@ import type { CheckpointStore } from "./checkpoint.ts";
 import { isLeaseLost, type Lease } from "./ownership.ts";
 import { packOutputs, StoredBatches, subjectMatches, type OutputItem, type Packed } from "./batched-outputs.ts";
 import { isWrongLastSequence, SubjectFence } from "./fence.ts";
+import { OrderedRead } from "./ordered-read.ts";
+import { publishThroughElection } from "../transient.ts";
 
 export interface TaskDeps<S, T extends TaskSpec> {
   readonly def: KeyedActorDefinition<S, T>;
@@ -93,9 +95,6 @@ export class TaskRunner<S, T extends TaskSpec> {
     const signal = this.controller.signal;
     const hard = this.hard.signal;
     const metrics = metricsFor(def.name);
-    // nats.js's default request timeout on purpose: the ordered consumer re-creates itself after missed
-    // heartbeats with requests of its own, outside any deadline, and retries them on that timeout.
-    const js = jetstream(deps.nc);
     const filters = typeof task.filter === "string" ? [task.filter] : [...task.filter];
     const fingerprint = fingerprintOfTask(def, task);
     const scope = `${fingerprint}.${task.id}`;
@@ -137,12 +136,8 @@ export class TaskRunner<S, T extends TaskSpec> {
     const fenced = (subject: string) => batchFilter !== undefined && subjectMatches(batchFilter, subject);
     if (signal.aborted) return;
 
-    const consumer = await withDeadline(() => js.consumers.get(stream, {
-      // A lone filter as a string: nats.js sends an array only to servers from 2.10 on.
-      filter_subjects: filters.length === 1 ? filters[0] : filters,
-      ...(seq > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: seq + 1 } : { deliver_policy: DeliverPolicy.All }),
-    }), { what: `${name}: ordered consumer on ${stream} ${filters.join(",")}`, signal: hard });
-    const messages = await withDeadline(() => consumer.consume({ max_messages: Math.max(256, def.batch.max_messages * 2) }), { what: `${name}: consume ${stream}`, signal: hard });
+    // Re-created from the next sequence when its node is lost (ordered-read.ts), instead of the task failing.
+    const messages = await OrderedRead.open(deps.nc, { stream, filters, after: seq, name, maxMessages: Math.max(256, def.batch.max_messages * 2), signal: hard, log });
     const onAbort = () => void messages.close();
     signal.addEventListener("abort", onAbort, { once: true });
 
@@ -162,7 +157,7 @@ export class TaskRunner<S, T extends TaskSpec> {
       for (const [k, v] of Object.entries(out.headers ?? {})) h.set(k, v);
       injectContext(h, parent ? trace.setSpan(context.active(), parent) : undefined);
       if (expectedLastSubjectSeq !== undefined) h.set(PubHeaders.ExpectedLastSubjectSequenceHdr, String(expectedLastSubjectSeq));
-      return publisher.publish(out.subject, out.data, { headers: h, msgId: out.msgId });
+      return publishThroughElection(() => publisher.publish(out.subject, out.data, { headers: h, msgId: out.msgId }), hard);
     };
     /**
      * One subject's messages of a batch, one after the other, each expecting the subject's last
