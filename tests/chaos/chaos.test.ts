@@ -18,6 +18,7 @@ import { chaosWorkload, type ChaosWorkload, type RawMessage } from "../harness/c
 import { SplitPipeline } from "../harness/split-pipeline.ts";
 import { diffRows, pipelineState, quiesce, scalar, streamEvents, streamMessages, tableRows, toRow, type Row, type StreamMessage, type TableSpec } from "../harness/run-snapshot.ts";
 import { waitFor } from "../harness/wait.ts";
+import { surfaceHookErrors } from "../harness/hooks.ts";
 import { expectedAlerts } from "../detect/helpers.ts";
 
 /**
@@ -133,7 +134,8 @@ interface Ctx {
   cleanups: Array<() => Promise<void>>;
 }
 
-const test = suite<Ctx>("chaos: a faulted run stores exactly what a fault-free run stores");
+const SUITE = "chaos: a faulted run stores exactly what a fault-free run stores";
+const test = surfaceHookErrors(suite<Ctx>(SUITE), SUITE);
 
 async function publishPhase(nc: NatsConnection, messages: readonly RawMessage[]): Promise<void> {
   const js = jetstream(nc);
