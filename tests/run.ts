@@ -22,7 +22,7 @@ const SLOWEST_FIRST: readonly string[] = [
   "cluster/failover.test.ts",
   "validate/partitions-change.test.ts",
   "validate/crash.test.ts",
-  "validate/crash-batched.test.ts",
+  "validate/crash-unbatched.test.ts",
   "hostile/dlq.test.ts",
   "cluster/clickhouse-sink.test.ts",
   "cluster/clickhouse-migrations.test.ts",

@@ -22,7 +22,7 @@ export interface ValidateActorOptions extends ValidatorOptions, KeyedRunOptions 
   readonly keyring?: KeyringLocation;
   /** Per source, what an event without its reference entry does (enrich/); default `flag`. */
   readonly missingReference?: Readonly<Partial<Record<string, MissingReference>>>;
-  /** Carry many events in one EVENTS message (subjects/event-batch.ts); default false (`SLUICE_EVENTS_BATCH`, off). */
+  /** Carry many events in one EVENTS message (subjects/event-batch.ts). The pipeline passes `SLUICE_EVENTS_BATCH` (config: on unless `off`); unset here, one event a message. */
   readonly batchEvents?: boolean;
 }
 
