@@ -106,8 +106,10 @@ export function validateDefinition(opts: ValidateActorOptions): KeyedActorDefini
       await references?.stop();
     },
     // Ordinary events go out many to a message; a replayed one (it carries the replay count, which
-    // the sinks look up) keeps a message and an id of its own.
-    batchOutputs: !batching ? undefined : {
+    // the sinks look up) keeps a message and an id of its own. Off, still declared: a restore
+    // after batching was switched off reads what the batching run stored after its checkpoint.
+    batchOutputs: {
+      enabled: batching,
       stream: "EVENTS",
       batchable: (out) => out.subject.startsWith(EVENTS_PREFIX) && out.headers === undefined,
       filter: (task) => (task.source ? subject.eventsAll(task.source) : undefined),

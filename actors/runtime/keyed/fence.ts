@@ -13,6 +13,12 @@ import type { StoredBatches } from "./batched-outputs.ts";
 export interface FencePosition {
   readonly subjects: Readonly<Record<string, number>>;
   readonly floor: number;
+  /**
+   * Set while a task that started batching on a checkpoint of an unbatched run replays: through
+   * this input sequence its outputs go out one to a message under their own ids, as that run's
+   * did, so JetStream's duplicate window drops what it had stored after the checkpoint.
+   */
+  readonly singlesThrough?: number;
 }
 
 /** JetStream refused a publish because another message landed on the subject since the last one the task knows. */
