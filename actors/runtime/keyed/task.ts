@@ -164,7 +164,7 @@ export class TaskRunner<S, T extends TaskSpec> {
     let savedAt = Date.now();
     const save = async () => {
       // Unbatched, the fence position is kept only while batches stored after the restored checkpoint lie ahead.
-      const position = fence && (packing || !stored.isEmpty) ? { ...fence.position(), ...(seq < singlesThrough ? { singlesThrough } : {}) } : undefined;
+      const position = fence && (packing || !stored.isEmpty) ? { ...fence.position(stored.firstAfter(seq)), ...(seq < singlesThrough ? { singlesThrough } : {}) } : undefined;
       const bytes = await store.save({ format: 2, actor: def.name, task: task.id, fingerprint, seq, state: def.snapshot(state), savedAt: Date.now(), ...(position ? { fence: position } : {}) }, lease, hard);
       savedSeq = seq;
       savedAt = Date.now();
