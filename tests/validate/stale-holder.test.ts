@@ -156,7 +156,7 @@ test("the stale holder's batch lands after the new owner's restore read and befo
     b.child.kill("SIGCONT");
     await waitFor(() => eventCount(env.nc), (n) => n >= N, 120_000, 500);
     await assertOnce(env, N, `--- A\n${a.output}\n--- B\n${b.output}`);
-    assert.match(b.output, /holds a batch another writer stored/, "B's publish was refused and B learned the stale batch");
+    assert.match(b.output, /holds a batch another writer stored/, `B's publish was refused and B learned the stale batch\n--- A\n${a.output}\n--- B\n${b.output}`);
   } finally {
     await env.close();
   }
