@@ -27,6 +27,7 @@ const SLOWEST_FIRST: readonly string[] = [
   "cluster/clickhouse-sink.test.ts",
   "cluster/clickhouse-migrations.test.ts",
   "validate/stale-holder.test.ts",
+  "validate/batching-switch.test.ts",
   "models/forecast-eval.test.ts",
   // Not beside chaos: both load the 2 cores for minutes, and shutdown's precondition is a pipeline
   // keeping up with 1,000 events/s (next to chaos, its generator's publishes timed out).
