@@ -69,7 +69,7 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   /** How far an event time may lie ahead of its RAW stream timestamp before validate dead-letters it. */
   readonly maxFutureSkewMs: number;
-  /** Whether validate carries many events in one EVENTS message (`SLUICE_EVENTS_BATCH`, subjects/event-batch.ts). */
+  /** Whether validate carries many events in one EVENTS message (`SLUICE_EVENTS_BATCH`, subjects/event-batch.ts); on unless `off`. */
   readonly batchEvents: boolean;
   /** Jaeger's web UI, e.g. http://localhost:16686: the dashboard links each anomaly's trace there. */
   readonly jaegerUiUrl: string | undefined;
@@ -234,7 +234,7 @@ export function loadConfig(env: Env): Config {
     forecastRefitMs: integer(env, "SLUICE_FORECAST_REFIT_MS", 300_000, 1_000, 86_400_000),
     shutdownTimeoutMs: integer(env, "SLUICE_SHUTDOWN_TIMEOUT_MS", 8_000, 1_000, 600_000),
     maxFutureSkewMs: integer(env, "SLUICE_MAX_FUTURE_SKEW_MS", DEFAULT_MAX_FUTURE_SKEW_MS, 0, 30 * 86_400_000),
-    batchEvents: onOff(env, "SLUICE_EVENTS_BATCH", "off"),
+    batchEvents: onOff(env, "SLUICE_EVENTS_BATCH", "on"),
     lake: lakeLocation(env, resolve(env.SLUICE_STATE_DIR || ".sluice")),
     lakeFileRows: integer(env, "SLUICE_LAKE_FILE_ROWS", 1_000_000, 1, 100_000_000),
     lakeFileBytes: integer(env, "SLUICE_LAKE_FILE_MB", 8, 1, 1_024) * 1024 * 1024,

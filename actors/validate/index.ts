@@ -22,7 +22,7 @@ export interface ValidateActorOptions extends ValidatorOptions, KeyedRunOptions 
   readonly keyring?: KeyringLocation;
   /** Per source, what an event without its reference entry does (enrich/); default `flag`. */
   readonly missingReference?: Readonly<Partial<Record<string, MissingReference>>>;
-  /** Carry many events in one EVENTS message (subjects/event-batch.ts); default false (`SLUICE_EVENTS_BATCH`, off). */
+  /** Carry many events in one EVENTS message (subjects/event-batch.ts). The pipeline passes `SLUICE_EVENTS_BATCH` (config: on unless `off`); unset here, one event a message. */
   readonly batchEvents?: boolean;
 }
 
@@ -106,8 +106,10 @@ export function validateDefinition(opts: ValidateActorOptions): KeyedActorDefini
       await references?.stop();
     },
     // Ordinary events go out many to a message; a replayed one (it carries the replay count, which
-    // the sinks look up) keeps a message and an id of its own.
-    batchOutputs: !batching ? undefined : {
+    // the sinks look up) keeps a message and an id of its own. Off, still declared: a restore
+    // after batching was switched off reads what the batching run stored after its checkpoint.
+    batchOutputs: {
+      enabled: batching,
       stream: "EVENTS",
       batchable: (out) => out.subject.startsWith(EVENTS_PREFIX) && out.headers === undefined,
       filter: (task) => (task.source ? subject.eventsAll(task.source) : undefined),

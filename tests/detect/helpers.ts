@@ -1,26 +1,14 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { eventsOf, spanContextOf } from "../../actors/runtime/delivery.ts";
-import { jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
-import { collect, withDeadline } from "../../nats/deadline.ts";
+import type { JsMsg } from "@nats-io/jetstream";
+import { readStream } from "../harness/keyed-replay.ts";
 import { detectDefinition, type DetectActorOptions } from "../../actors/detect/index.ts";
 import type { Inbound, Outbound } from "../../actors/runtime/actor.ts";
-
-async function readAll(nc: NatsConnection, stream: string): Promise<JsMsg[]> {
-  const total = (await withDeadline((await jetstreamManager(nc)).streams.info(stream), { what: `${stream} info` })).state.messages;
-  const consumer = await withDeadline(jetstream(nc).consumers.get(stream), { what: `ordered consumer on ${stream}` });
-  const out: JsMsg[] = [];
-  while (out.length < total) {
-    const batch = await collect(consumer.fetch({ max_messages: Math.min(total - out.length, 1_000), expires: 2_000 }), { what: `fetch ${stream}`, timeoutMs: 10_000 });
-    if (batch.length === 0) break;
-    out.push(...batch);
-  }
-  return out;
-}
 
 /** Every message on ALERTS: Nats-Msg-Id → the bodies stored under it (exactly-once: one each). */
 export async function alertsOnStream(nc: NatsConnection): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
-  for (const m of await readAll(nc, "ALERTS")) {
+  for (const m of await readStream(nc, "ALERTS")) {
     const id = m.headers?.get("Nats-Msg-Id") ?? "";
     out.set(id, [...(out.get(id) ?? []), m.string()]);
   }
@@ -40,7 +28,7 @@ function carriedTraceId(m: JsMsg): string {
  */
 export async function expectedAlerts(nc: NatsConnection, opts: DetectActorOptions = {}): Promise<Map<string, string>> {
   const def = detectDefinition(opts);
-  const events = await readAll(nc, "EVENTS");
+  const events = await readStream(nc, "EVENTS");
   const out = new Map<string, string>();
   for (const task of def.reads.tasks) {
     const matches = (subject: string) => task.filter.some((f) => f.endsWith(">") ? subject.startsWith(f.slice(0, -1)) : subject === f);

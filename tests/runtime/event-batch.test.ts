@@ -15,6 +15,7 @@ import { createLogger } from "../../actors/runtime/log.ts";
 import { metricsFor } from "../../actors/runtime/metrics.ts";
 import { eventsOf, eventsOrWhole, spanContextOf, traceparentOf } from "../../actors/runtime/delivery.ts";
 import { packOutputs, StoredBatches } from "../../actors/runtime/keyed/batched-outputs.ts";
+import { positionsBefore } from "../../actors/runtime/keyed/fence.ts";
 import { addRow } from "../../lake/cut.ts";
 import { RecentIds } from "../../actors/validate/recent-ids.ts";
 import { batchMsgId, decodeInputSeqs, encodeEventBatch, EVENTS_HEADER, EventBatchError, INPUT_SEQS_HEADER, InputSeqsWriter, rawRangeOfBatchId } from "../../subjects/event-batch.ts";
@@ -83,6 +84,19 @@ test("a stored batch written before Sluice-Input-Seqs: its RAW range marks exact
   assert.not.ok(stored.holds("events.iot.1", input(14)));
   stored.forgetBefore(21);
   assert.ok(stored.isEmpty, "a batch that ends before the next input is forgotten");
+});
+
+test("a checkpoint's fence stays before a stored batch that names inputs after the checkpoint, so the next restore reads it again", () => {
+  const stored = new StoredBatches();
+  // A stale holder's batch at EVENTS seq 40 answers RAW 401-438; the holder that learned it checkpoints at 430.
+  stored.add("events.iot.2", batchMsgId("fp.iot", "events.iot.2", 401, 438), undefined, 40);
+  stored.add("events.iot.1", batchMsgId("fp.iot", "events.iot.1", 401, 420), undefined, 39);
+  stored.add("events.iot.2", batchMsgId("fp.iot", "events.iot.2", 439, 450), undefined, 44);
+  const unread = stored.firstAfter(430);
+  assert.equal([...unread], [["events.iot.2", 40]], "only batches reaching past 430; the first per subject");
+  const learned = new Map([["events.iot.1", 41], ["events.iot.2", 45], ["events.iot.3", 12]]);
+  assert.equal(positionsBefore(learned, unread), { "events.iot.1": 41, "events.iot.2": 39, "events.iot.3": 12 });
+  assert.equal(positionsBefore(learned, stored.firstAfter(450)), Object.fromEntries(learned), "past every stored batch: what was learned");
 });
 
 test("Sluice-Input-Seqs names a batch's inputs exactly, on whatever subject: an input whose event moved to another partition is found", () => {

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
+import { jetstreamManager, type JsMsg } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { createGenerator } from "../../actors/generate/index.ts";
 import { keyedBuckets } from "../../actors/runtime/keyed/ownership.ts";
@@ -19,7 +19,6 @@ import { SchemaRegistry } from "../../subjects/registry/index.ts";
 import { TEST_PII_KEYS } from "../harness/keyring.ts";
 import { trace } from "@opentelemetry/api";
 import type { Inbound, Outbound } from "../../actors/runtime/actor.ts";
-import { collect, withDeadline } from "../../nats/deadline.ts";
 import { HEADERS } from "../../subjects/catalog.ts";
 import { ensureStreams } from "../../subjects/setup.ts";
 import { DEFAULT_PARTITIONS, loadConfig } from "../../config/index.ts";
@@ -28,22 +27,11 @@ import { NatsServer } from "../harness/nats-server.ts";
 import { publishAll, streamCount } from "../harness/pipeline.ts";
 import { SluiceProcess } from "../harness/sluice-process.ts";
 import { waitFor } from "../harness/wait.ts";
+import { readStream } from "../harness/keyed-replay.ts";
 import type { TestMessage } from "../harness/events.ts";
 
 const test = suite("validate: SIGKILL and restart give the uninterrupted EVENTS and DQ");
 const text = (data: Uint8Array | string) => (typeof data === "string" ? data : new TextDecoder().decode(data));
-
-async function readAll(nc: NatsConnection, stream: string): Promise<JsMsg[]> {
-  const total = (await withDeadline((await jetstreamManager(nc)).streams.info(stream), { what: `${stream} info` })).state.messages;
-  const consumer = await withDeadline(jetstream(nc).consumers.get(stream), { what: `ordered consumer on ${stream}` });
-  const out: JsMsg[] = [];
-  while (out.length < total) {
-    const batch = await collect(consumer.fetch({ max_messages: Math.min(total - out.length, 1_000), expires: 2_000 }), { what: `fetch ${stream}`, timeoutMs: 10_000 });
-    if (batch.length === 0) break;
-    out.push(...batch);
-  }
-  return out;
-}
 
 /**
  * The events on EVENTS, a batch message's one by one: subject, the event's own id (a batched
@@ -51,7 +39,7 @@ async function readAll(nc: NatsConnection, stream: string): Promise<JsMsg[]> {
  */
 async function readEvents(nc: NatsConnection): Promise<Array<{ subject: string; msgId: string; body: string; warnings: string }>> {
   const out: Array<{ subject: string; msgId: string; body: string; warnings: string }> = [];
-  for (const m of await readAll(nc, "EVENTS")) {
+  for (const m of await readStream(nc, "EVENTS")) {
     for (const e of eventsOf(m.subject, m.seq, m.headers, m.data)) {
       const body = text(e.data);
       const { source, key, event_id } = JSON.parse(body) as { source: string; key: string; event_id: string };
@@ -91,7 +79,7 @@ async function expected(nc: NatsConnection): Promise<Expected> {
     use: () => Promise.reject(new Error("validate was given its schemas")),
   });
   try {
-    return handled(def, await readAll(nc, "RAW"));
+    return handled(def, await readStream(nc, "RAW"));
   } finally {
     stopped.abort();
     await def.stop?.();
@@ -286,7 +274,7 @@ test("two validate instances split the tasks; one leaving mid-stream hands its t
     assert.is(new Set(got.ids).size, got.ids.length, "no event twice on EVENTS");
     assert.is(got.ids.length, wantEvents, `${a.output}\n---\n${b.output}`);
     for (const [key, events] of want.events) assert.equal(got.byKey.get(key), events, `events of ${key} in order`);
-    const dq = await readAll(env.nc, "DQ");
+    const dq = await readStream(env.nc, "DQ");
     assert.equal(new Map(dq.map((m) => [m.headers?.get(HEADERS.msgId) ?? "", m.string()])), want.dq);
   } finally {
     await env.close();
@@ -311,7 +299,7 @@ test("SIGKILL mid-backlog and restart: EVENTS per key in the uninterrupted order
     assert.is(got.ids.length, wantEvents);
     for (const [key, events] of want.events) assert.equal(got.byKey.get(key), events, `events of ${key} in order`);
 
-    const dq = await readAll(env.nc, "DQ");
+    const dq = await readStream(env.nc, "DQ");
     const dqIds = dq.map((m) => m.headers?.get(HEADERS.msgId) ?? "");
     assert.is(new Set(dqIds).size, dqIds.length, "no DQ report twice");
     assert.equal(new Map(dq.map((m) => [m.headers?.get(HEADERS.msgId) ?? "", m.string()])), want.dq, "DQ reports (ids and counts) of one pass");

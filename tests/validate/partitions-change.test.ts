@@ -10,18 +10,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
-import { eventsOf } from "../../actors/runtime/delivery.ts";
-import { keyedBuckets } from "../../actors/runtime/keyed/ownership.ts";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { streamOverrides } from "../../actors/pipeline.ts";
 import { loadConfig } from "../../config/index.ts";
-import { collect, withDeadline } from "../../nats/deadline.ts";
 import { ensureStreams } from "../../subjects/setup.ts";
 import { validReadings } from "../harness/events.ts";
 import { NatsServer } from "../harness/nats-server.ts";
 import { publishAll, streamCount } from "../harness/pipeline.ts";
 import { SluiceProcess } from "../harness/sluice-process.ts";
+import { eventsOnStream, validateCheckpoint } from "../harness/validate-events.ts";
 import { waitFor } from "../harness/wait.ts";
 
 const test = suite("validate, batched EVENTS: SIGKILL, then a restart with another partition count stores no event twice");
@@ -34,11 +31,7 @@ test("4 partitions, SIGKILL after a checkpoint with batches stored after it, res
   try {
     await ensureStreams(await jetstreamManager(nc), streamOverrides(loadConfig({ SLUICE_STATE_DIR: stateDir })));
     const env = (partitions: number) => ({ NATS_URL: nats.url, SLUICE_STATE_DIR: stateDir, SLUICE_EVENTS_BATCH: "on", SLUICE_PARTITIONS: String(partitions), SLUICE_LOG_LEVEL: "info" });
-    const leases = await new Kvm(nc).create(keyedBuckets("validate").leases, { history: 1 });
-    const checkpointed = async () => {
-      const entry = await leases.get("iot");
-      return entry?.value.length ? ((JSON.parse(entry.string()) as { checkpoint?: { seq: number } }).checkpoint?.seq ?? 0) : 0;
-    };
+    const checkpointed = () => validateCheckpoint(nc, "iot");
     const readings = validReadings(12_000, Date.UTC(2026, 10, 27, 10), 40);
     const a = SluiceProcess.start(["actor", "validate"], env(4));
     procs.push(a);
@@ -57,18 +50,7 @@ test("4 partitions, SIGKILL after a checkpoint with batches stored after it, res
 
     const b = SluiceProcess.start(["actor", "validate"], env(2));
     procs.push(b);
-    const ids = async () => {
-      const total = (await withDeadline((await jetstreamManager(nc)).streams.info("EVENTS"), { what: "EVENTS info" })).state.messages;
-      const consumer = await withDeadline(jetstream(nc).consumers.get("EVENTS"), { what: "ordered consumer on EVENTS" });
-      const out: Array<{ id: string; subject: string }> = [];
-      for (let read = 0; read < total;) {
-        const batch = await collect(consumer.fetch({ max_messages: Math.min(total - read, 1_000), expires: 2_000 }), { what: "fetch EVENTS", timeoutMs: 15_000 });
-        if (batch.length === 0) break;
-        read += batch.length;
-        for (const m of batch) for (const e of eventsOf(m.subject, m.seq, m.headers, m.data)) out.push({ id: (JSON.parse(new TextDecoder().decode(e.data)) as { event_id: string }).event_id, subject: m.subject });
-      }
-      return out;
-    };
+    const ids = async () => (await eventsOnStream(nc)).events;
     const stored = await waitFor(ids, (l) => l.length >= readings.length, 300_000, 2_000);
     await sleep(1_500);
     const after = await ids();

@@ -10,17 +10,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { eventsOf } from "../../actors/runtime/delivery.ts";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { streamOverrides } from "../../actors/pipeline.ts";
 import { loadConfig } from "../../config/index.ts";
-import { collect, withDeadline } from "../../nats/deadline.ts";
 import { ensureStreams } from "../../subjects/setup.ts";
 import { validReadings } from "../harness/events.ts";
 import { SluiceProcess } from "../harness/sluice-process.ts";
 import { NatsServer } from "../harness/nats-server.ts";
 import { publishAll, startTestPipeline } from "../harness/pipeline.ts";
 import { waitFor } from "../harness/wait.ts";
+import { eventsOnStream } from "../harness/validate-events.ts";
 import type { TestMessage } from "../harness/events.ts";
 
 const HOOK = fileURLToPath(new URL("./stall-hook.ts", import.meta.url));
@@ -68,21 +67,12 @@ async function startEnv(): Promise<Env> {
 const kill = (w: SluiceProcess) => w.kill("SIGKILL");
 
 /** The event ids on EVENTS, a batch's one by one, with how many messages carry them. */
-async function eventsOnStream(nc: NatsConnection): Promise<{ ids: string[]; messages: number }> {
-  const total = (await withDeadline((await jetstreamManager(nc)).streams.info("EVENTS"), { what: "EVENTS info" })).state.messages;
-  const consumer = await withDeadline(jetstream(nc).consumers.get("EVENTS"), { what: "ordered consumer on EVENTS" });
-  const ids: string[] = [];
-  let messages = 0;
-  while (messages < total) {
-    const batch = await collect(consumer.fetch({ max_messages: Math.min(total - messages, 1_000), expires: 2_000 }), { what: "fetch EVENTS", timeoutMs: 15_000 });
-    if (batch.length === 0) break;
-    messages += batch.length;
-    for (const m of batch) for (const e of eventsOf(m.subject, m.seq, m.headers, m.data)) ids.push((JSON.parse(new TextDecoder().decode(e.data)) as { event_id: string }).event_id);
-  }
-  return { ids, messages };
+async function eventIds(nc: NatsConnection): Promise<{ ids: string[]; messages: number }> {
+  const { events, messages } = await eventsOnStream(nc);
+  return { ids: events.map((e) => e.id), messages };
 }
 
-const eventCount = async (nc: NatsConnection) => (await eventsOnStream(nc)).ids.length;
+const eventCount = async (nc: NatsConnection) => (await eventsOnStream(nc)).events.length;
 const rawLastSeq = async (nc: NatsConnection) => (await (await jetstreamManager(nc)).streams.info("RAW")).state.last_seq;
 
 /**
@@ -105,7 +95,7 @@ async function feed(env: Env, readings: TestMessage[], a: SluiceProcess): Promis
 
 /** Every event once on EVENTS, and once in sluice.events with and without FINAL (the sink run over it afterwards). */
 async function assertOnce(env: Env, n: number, context: string): Promise<void> {
-  const { ids, messages } = await eventsOnStream(env.nc);
+  const { ids, messages } = await eventIds(env.nc);
   const twice = ids.length - new Set(ids).size;
   assert.is(twice, 0, `no event twice on EVENTS (${ids.length} events in ${messages} messages)\n${context}`);
   assert.is(ids.length, n, `every event on EVENTS\n${context}`);
@@ -166,7 +156,7 @@ test("the stale holder's batch lands after the new owner's restore read and befo
     b.child.kill("SIGCONT");
     await waitFor(() => eventCount(env.nc), (n) => n >= N, 120_000, 500);
     await assertOnce(env, N, `--- A\n${a.output}\n--- B\n${b.output}`);
-    assert.match(b.output, /holds a batch another writer stored/, "B's publish was refused and B learned the stale batch");
+    assert.match(b.output, /holds a batch another writer stored/, `B's publish was refused and B learned the stale batch\n--- A\n${a.output}\n--- B\n${b.output}`);
   } finally {
     await env.close();
   }

@@ -92,8 +92,13 @@ export interface KeyedActorDefinition<S, T extends TaskSpec = TaskSpec> {
    * batch, the outputs `batchable` accepts go out as one message per subject, named by the RAW
    * range of their inputs. `filter(task)` is where the task's batches are on `stream`: after a
    * crash the restore reads them (headers only) and publishes no input a stored batch holds.
+   * With `enabled` false the outputs go out one to a message, and the restore still reads the
+   * batches a batching run stored after its checkpoint, so switching the mode off across a crash
+   * stores nothing twice.
    */
   readonly batchOutputs?: {
+    /** Default true. */
+    readonly enabled?: boolean;
     readonly stream: StreamName;
     batchable(out: Outbound): boolean;
     filter(task: T): string | undefined;

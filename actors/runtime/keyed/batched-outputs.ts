@@ -118,6 +118,17 @@ export class StoredBatches {
     if (this.entries.length && this.entries.some((e) => e.through < seq)) this.entries = this.entries.filter((e) => e.through >= seq);
   }
 
+  /**
+   * Per subject, the stream sequence of its first stored batch that names an input after `seq`.
+   * A checkpoint at `seq` must leave those batches to be read again by the next restore: the
+   * replay reaches their inputs.
+   */
+  firstAfter(seq: number): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const e of this.entries) if (e.through > seq && e.seq < (out.get(e.subject) ?? Infinity)) out.set(e.subject, e.seq);
+    return out;
+  }
+
   /** Whether the event `input` produced on `subject` is already stored. */
   holds(subject: string, input: Inbound): boolean {
     if (!this.sorted) {

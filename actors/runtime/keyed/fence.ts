@@ -13,6 +13,12 @@ import type { StoredBatches } from "./batched-outputs.ts";
 export interface FencePosition {
   readonly subjects: Readonly<Record<string, number>>;
   readonly floor: number;
+  /**
+   * Set while a task that started batching on a checkpoint of an unbatched run replays: through
+   * this input sequence its outputs go out one to a message under their own ids, as that run's
+   * did, so JetStream's duplicate window drops what it had stored after the checkpoint.
+   */
+  readonly singlesThrough?: number;
 }
 
 /** JetStream refused a publish because another message landed on the subject since the last one the task knows. */
@@ -91,8 +97,14 @@ export class SubjectFence {
     this.last.delete(subject);
   }
 
-  position(): FencePosition {
-    return { subjects: Object.fromEntries(this.learned), floor: this.floor };
+  /**
+   * What a checkpoint records. `unread` (StoredBatches.firstAfter the checkpoint's sequence) holds
+   * batches a restore must find again: each subject's position stays before the first of them.
+   * Without it, a holder that learned a stale batch reaching past its next checkpoint (a
+   * hand-over right after) restored past that batch and stored its later inputs again.
+   */
+  position(unread: ReadonlyMap<string, number> = new Map()): FencePosition {
+    return { subjects: positionsBefore(this.learned, unread), floor: this.floor };
   }
 
   /** Reads what `subject` holds past what is known, into `stored`; returns its last sequence. */
@@ -105,4 +117,9 @@ export class SubjectFence {
     this.last.set(subject, through);
     return through;
   }
+}
+
+/** Each subject's known sequence, kept before the first message in `unread` on it. */
+export function positionsBefore(learned: ReadonlyMap<string, number>, unread: ReadonlyMap<string, number>): Record<string, number> {
+  return Object.fromEntries([...learned].map(([subject, seq]) => [subject, Math.min(seq, (unread.get(subject) ?? Infinity) - 1)]));
 }

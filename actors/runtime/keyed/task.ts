@@ -1,7 +1,7 @@
 import { setMaxListeners } from "node:events";
 import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Link, type Span, type Tracer } from "@opentelemetry/api";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
-import { PubHeaders, type JsMsg } from "@nats-io/jetstream";
+import { jetstreamManager, PubHeaders, type JsMsg } from "@nats-io/jetstream";
 import { extractContext, injectContext } from "../../../otel/propagation.ts";
 import { withDeadline } from "../../../nats/deadline.ts";
 import { AckedPublisher } from "../../../nats/publish.ts";
@@ -119,11 +119,16 @@ export class TaskRunner<S, T extends TaskSpec> {
     // their inputs are not published again, and every publish to the task's batched subjects is
     // fenced by the last sequence it knows there (fence.ts).
     const batching = def.batchOutputs;
+    const packing = batching !== undefined && batching.enabled !== false;
     const batchFilter = batching?.filter(task);
     const stored = new StoredBatches();
     let fence: SubjectFence | undefined;
-    if (batching && batchFilter) {
-      const restored = cp && cp.fingerprint === fingerprint ? cp : undefined;
+    // Through this input sequence, outputs go out one to a message (FencePosition.singlesThrough).
+    let singlesThrough = 0;
+    const restored = cp && cp.fingerprint === fingerprint ? cp : undefined;
+    const restoredUnbatched = restored !== undefined && restored.fence === undefined && restored.batchedThrough === undefined;
+    // Unbatched, the read is needed only on a checkpoint that a batching run wrote.
+    if (batching && batchFilter && (packing || (restored && !restoredUnbatched))) {
       // From where each subject is known: the checkpoint's fence; before fencing, the last batch
       // stored before it; a checkpoint from before batching has no batch of this task to find;
       // without a checkpoint, from the start.
@@ -132,8 +137,17 @@ export class TaskRunner<S, T extends TaskSpec> {
         : { otherwise: restored ? restored.batchedThrough ?? Number.MAX_SAFE_INTEGER : 0 };
       fence = await SubjectFence.restore(deps.nc, batching.stream, batchFilter, from, stored, hard);
       if (!stored.isEmpty) log.info(`${name}: ${batching.stream} holds batches of this task after the checkpoint; their inputs are not published again`);
+      singlesThrough = restored?.fence?.singlesThrough ?? 0;
+      if (packing && restoredUnbatched) {
+        // The interrupted run stored its outputs after the checkpoint one to a message under each
+        // event's id; replayed the same way, JetStream drops them as repeats. Past what the input
+        // stream holds now, that run can have answered nothing.
+        const jsm = await withDeadline(() => jetstreamManager(deps.nc), { what: `${name}: JetStream manager`, signal: hard });
+        singlesThrough = (await withDeadline(() => jsm.streams.info(stream), { what: `${name}: ${stream} info`, signal: hard })).state.last_seq;
+        if (singlesThrough > seq) log.info(`${name}: the checkpoint was written without batching; outputs through ${stream} sequence ${singlesThrough} go out one to a message`);
+      }
     }
-    const fenced = (subject: string) => batchFilter !== undefined && subjectMatches(batchFilter, subject);
+    const fenced = (subject: string) => packing && batchFilter !== undefined && subjectMatches(batchFilter, subject);
     if (signal.aborted) return;
 
     // Re-created from the next sequence when its node is lost (ordered-read.ts), instead of the task failing.
@@ -144,10 +158,12 @@ export class TaskRunner<S, T extends TaskSpec> {
     let savedSeq = seq;
     let savedAt = Date.now();
     const save = async () => {
-      const stored = await store.save({ format: 2, actor: def.name, task: task.id, fingerprint, seq, state: def.snapshot(state), savedAt: Date.now(), ...(fence ? { fence: fence.position() } : {}) }, lease, hard);
+      // Unbatched, the fence position is kept only while batches stored after the restored checkpoint lie ahead.
+      const position = fence && (packing || !stored.isEmpty) ? { ...fence.position(stored.firstAfter(seq)), ...(seq < singlesThrough ? { singlesThrough } : {}) } : undefined;
+      const bytes = await store.save({ format: 2, actor: def.name, task: task.id, fingerprint, seq, state: def.snapshot(state), savedAt: Date.now(), ...(position ? { fence: position } : {}) }, lease, hard);
       savedSeq = seq;
       savedAt = Date.now();
-      log.debug(`${name}: checkpoint at ${stream} sequence ${seq} (${stored} bytes)`);
+      log.debug(`${name}: checkpoint at ${stream} sequence ${seq} (${bytes} bytes)`);
     };
 
     // Not js.publish: it is a request, with a timer and, after every success, an error built with its stack.
@@ -248,10 +264,11 @@ export class TaskRunner<S, T extends TaskSpec> {
             // unbound outputs belong to the batch's last message.
             const fresh = <O extends { input?: Inbound }>(o: O) => (o.input ? o.input.seq : last) > quietThrough;
             let all: Array<{ out: Outbound; input?: Inbound }> = quietThrough >= first ? [...outputs, ...deadLetters].filter(fresh) : [...outputs, ...deadLetters];
-            const batched = (o: { out: Outbound; input?: Inbound }): o is { out: Outbound; input: Inbound } => batching !== undefined && o.input !== undefined && batching.batchable(o.out);
+            const batchable = (o: { out: Outbound; input?: Inbound }): o is { out: Outbound; input: Inbound } => batching !== undefined && o.input !== undefined && batching.batchable(o.out);
+            const batched = (o: { out: Outbound; input?: Inbound }): o is { out: Outbound; input: Inbound } => packing && batchable(o) && o.input.seq > singlesThrough;
             // What an interrupted run already stored in a batch is not published again.
             stored.forgetBefore(first);
-            if (!stored.isEmpty) all = all.filter((o) => !(batched(o) && stored.holds(o.out.subject, o.input)));
+            if (!stored.isEmpty) all = all.filter((o) => !(batchable(o) && stored.holds(o.out.subject, o.input)));
             if (all.length === 0) return;
             await lease.check(`publish ${all.length} outputs of ${stream} sequences ${first}-${last}`, hard);
             // An input's outputs are children of its own process span, itself a child of the input's
@@ -272,7 +289,9 @@ export class TaskRunner<S, T extends TaskSpec> {
             const sends: Array<Promise<unknown>> = [];
             const bySubject = new Map<string, Packed[]>();
             for (const p of packOutputs(scope, items, maxPayload)) {
-              if (!fence || !fenced(p.out.subject)) sends.push(publish(p.out, parentOf(p)));
+              // A single of the replay after an unbatched checkpoint is deduplicated by its id, and
+              // fencing it would learn its subject again after each repeat (a repeat's ack tells no sequence).
+              if (!fence || !fenced(p.out.subject) || (!p.batch && p.input !== undefined && p.input.seq <= singlesThrough)) sends.push(publish(p.out, parentOf(p)));
               else {
                 const list = bySubject.get(p.out.subject);
                 if (list) list.push(p);
