@@ -6,6 +6,7 @@
 // runs and changes nothing: it warns, naming sluice up (subjects/setup.ts SetupScope).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { surfaceHookErrors } from "../harness/hooks.ts";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -36,7 +37,8 @@ interface Ctx {
   children: ChildProcess[];
 }
 
-const test = suite<Ctx>("cluster: a `sluice actor` process started alone creates its buckets at SLUICE_REPLICAS");
+const SUITE = "cluster: a `sluice actor` process started alone creates its buckets at SLUICE_REPLICAS";
+const test = surfaceHookErrors(suite<Ctx>(SUITE), SUITE);
 
 test.before(async (ctx) => {
   ctx.cluster = await NatsCluster.start(3);

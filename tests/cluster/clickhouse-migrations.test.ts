@@ -1,5 +1,6 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { surfaceHookErrors } from "../harness/hooks.ts";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -42,7 +43,8 @@ interface Ctx {
   opened: OpenClickHouse[];
 }
 
-const test = suite<Ctx>("ClickHouse cluster migrations, analyst views and accounts (ZooKeeper + two 18.16 replicas)");
+const SUITE = "ClickHouse cluster migrations, analyst views and accounts (ZooKeeper + two 18.16 replicas)";
+const test = surfaceHookErrors(suite<Ctx>(SUITE), SUITE);
 const quiet = { info() {}, warn() {} };
 const GOLDEN = join(import.meta.dirname, "single-server-schema.json");
 const statementHash = (statement: string) => createHash("sha256").update(statement).digest("hex").slice(0, 16);

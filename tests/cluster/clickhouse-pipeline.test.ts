@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { ClickHouseCluster } from "../harness/clickhouse-cluster.ts";
+import { surfaceHookErrors } from "../harness/hooks.ts";
 import { scalar } from "../harness/run-snapshot.ts";
 import { NatsServer } from "../harness/nats-server.ts";
 import { invalidMessages, validReadings, watermarkFlush } from "../harness/events.ts";
@@ -29,7 +30,8 @@ interface Ctx {
 
 const N = 400;
 const M = 10;
-const test = suite<Ctx>("the pipeline on a replicated ClickHouse cluster (CLICKHOUSE_CLUSTER; ZooKeeper + two 18.16 replicas)");
+const SUITE = "the pipeline on a replicated ClickHouse cluster (CLICKHOUSE_CLUSTER; ZooKeeper + two 18.16 replicas)";
+const test = surfaceHookErrors(suite<Ctx>(SUITE), SUITE);
 
 test.before(async (ctx) => {
   ctx.cluster = await ClickHouseCluster.start();

@@ -1,5 +1,6 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { surfaceHookErrors } from "../harness/hooks.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -37,7 +38,8 @@ interface Ctx {
   dataDir: string;
 }
 
-const test = suite<Ctx>("ClickHouse cluster of two shards of two replicas (ZooKeeper + four 18.16 servers)");
+const SUITE = "ClickHouse cluster of two shards of two replicas (ZooKeeper + four 18.16 servers)";
+const test = surfaceHookErrors(suite<Ctx>(SUITE), SUITE);
 const quiet = { info() {}, warn() {} };
 const SHARDS = 2;
 const PER_SHARD = 2;

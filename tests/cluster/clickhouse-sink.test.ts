@@ -1,5 +1,6 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { surfaceHookErrors } from "../harness/hooks.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -34,7 +35,8 @@ interface Ctx {
   dataDir: string;
 }
 
-const test = suite<Ctx>("ClickHouse sinks into a replicated cluster (ZooKeeper + two 18.16 replicas)");
+const SUITE = "ClickHouse sinks into a replicated cluster (ZooKeeper + two 18.16 replicas)";
+const test = surfaceHookErrors(suite<Ctx>(SUITE), SUITE);
 const quiet = { info() {}, warn() {} };
 /**
  * Shorter than the replicas' ZooKeeper session (15 s): a killed replica returns while its old

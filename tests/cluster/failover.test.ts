@@ -7,6 +7,7 @@
 // SLUICE_CLUSTER_EVENTS sets the input size (`npm run test:cluster` runs a larger one).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { surfaceHookErrors } from "../harness/hooks.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { NatsCluster } from "../harness/nats-cluster.ts";
 import type { IdentifiedMessage } from "../harness/acked-producer.ts";
@@ -21,7 +22,8 @@ interface Ctx {
   faulted: RunResult;
 }
 
-const test = suite<Ctx>("cluster failover: leaders killed under load lose and double nothing acknowledged");
+const SUITE = "cluster failover: leaders killed under load lose and double nothing acknowledged";
+const test = surfaceHookErrors(suite<Ctx>(SUITE), SUITE);
 
 /** Kills the meta leader, then RAW's stream leader, each once the producer is a quarter further; restarts each once a new leader serves. */
 async function killLeaders(cluster: NatsCluster, probe: NatsConnection, acked: () => number, fault: (what: string) => void): Promise<void> {

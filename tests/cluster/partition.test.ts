@@ -9,6 +9,7 @@
 // look finished). SLUICE_CLUSTER_EVENTS sets the input size (`npm run test:cluster`).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { surfaceHookErrors } from "../harness/hooks.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { NatsCluster } from "../harness/nats-cluster.ts";
 import { clusterInput, referenceRun, runOnCluster, untilAcked, type RunResult } from "../harness/cluster-run.ts";
@@ -20,7 +21,8 @@ const EVENTS = Number(process.env.SLUICE_CLUSTER_EVENTS || 1_200);
 /** nats-server elects a new RAFT leader after 2–5 s without heartbeats; 12 s is well past that. */
 const PAUSE_MS = 12_000;
 
-const test = suite<{ run: RunResult; clean: RunResult; inputSize: number }>("cluster partition: a stopped stream leader loses and doubles nothing acknowledged");
+const SUITE = "cluster partition: a stopped stream leader loses and doubles nothing acknowledged";
+const test = surfaceHookErrors(suite<{ run: RunResult; clean: RunResult; inputSize: number }>(SUITE), SUITE);
 
 /**
  * RAW's leader stopped for {@link PAUSE_MS} and resumed; then the node the pipeline's connection

@@ -3,6 +3,7 @@
 // place, and the buckets it creates have the options their openers would have given them.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { surfaceHookErrors } from "../harness/hooks.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type StreamInfo } from "@nats-io/jetstream";
@@ -27,7 +28,8 @@ interface Ctx {
   nc: NatsConnection;
 }
 
-const test = suite<Ctx>("cluster: SLUICE_REPLICAS for every stream and bucket");
+const SUITE = "cluster: SLUICE_REPLICAS for every stream and bucket";
+const test = surfaceHookErrors(suite<Ctx>(SUITE), SUITE);
 
 const info = (nc: NatsConnection, name: string): Promise<StreamInfo> =>
   withDeadline(async () => (await jetstreamManager(nc, { timeout: 10_000 })).streams.info(name), { what: `stream ${name} info`, timeoutMs: 15_000 });
