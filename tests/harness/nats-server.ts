@@ -169,9 +169,7 @@ export class NatsServer {
       `jetstream { store_dir: "${join(this.dir, "store")}"${this.jetstreamConfig.map((l) => `, ${l}`).join("")} }`,
     ];
     if (maxPayload) lines.push(`max_payload: ${maxPayload}`);
-    // nats-server gives a client 2 s from connect to CONNECT; at load 30 a chaos actor process
-    // took longer and exited on "Authentication Timeout". The tests are about permissions, not that limit.
-    const authorization = (this.testUsers?.configText() ?? this.authorization)?.replace(/^authorization \{/m, 'authorization {\n  "timeout": 10,');
+    const authorization = this.testUsers?.configText() ?? this.authorization;
     if (authorization) {
       writeFileSync(join(this.dir, "auth.conf"), authorization);
       lines.push(`include "auth.conf"`);
