@@ -9,10 +9,11 @@ export class ConfigConflictError extends Error {
   readonly field: string;
   readonly expected: unknown;
   readonly actual: unknown;
-  constructor(resource: string, field: string, expected: unknown, actual: unknown) {
+  /** `remedy`: what to do instead of the generic advice (a setting the operator tunes has a variable to set). */
+  constructor(resource: string, field: string, expected: unknown, actual: unknown, remedy?: string) {
     super(
       `${resource} exists with ${field}=${JSON.stringify(actual)} but sluice expects ${JSON.stringify(expected)}; ` +
-        `change it on the server (e.g. \`nats stream edit\`) or delete it to let sluice recreate it — sluice never changes it silently`,
+        `${remedy ?? "change it on the server (e.g. `nats stream edit`) or delete it to let sluice recreate it"} — sluice never changes it silently`,
     );
     this.name = "ConfigConflictError";
     this.resource = resource;
@@ -78,6 +79,20 @@ export interface StreamOverrides {
 
 /** Which configuration variable sets each operator-tuned stream field, for messages that say what to set. */
 const OVERRIDE_VARIABLES: Readonly<Record<string, string>> = { max_age: "SLUICE_RAW_MAX_AGE_HOURS" };
+
+const NANOS_PER_HOUR = 3_600_000_000_000;
+
+/**
+ * What to do when `sluice up` finds an operator-tuned limit that differs from its configuration.
+ * Not "delete the stream" (RAW holds the only copy of what was published), and not an update in
+ * place either: a process started without the variable would shorten a user's retention.
+ */
+function tunedRemedy(stream: string, field: string, actual: unknown): string {
+  const variable = OVERRIDE_VARIABLES[field];
+  const serverValue = field === "max_age" && typeof actual === "number" ? actual / NANOS_PER_HOUR : undefined;
+  const keep = variable && serverValue !== undefined ? `to keep the server's value, set ${variable}=${serverValue}; ` : "";
+  return `${keep}to use the configured one, change it on the server (\`nats stream edit ${stream}\`)`;
+}
 
 /**
  * How a set-up treats what exists. `sluice up` runs as admin and scales streams and buckets to
@@ -154,6 +169,10 @@ export async function ensureStreams(jsm: JetStreamManager, overrides: StreamOver
         delete wanted[field];
         scope.warn?.(`stream ${def.name} has ${field}=${JSON.stringify(actual[field])}, not ${JSON.stringify(value)}${OVERRIDE_VARIABLES[field] ? ` (${OVERRIDE_VARIABLES[field]})` : ""}; left as it is (a process of actors changes nothing that exists): ` +
           `if the server's value is right, give this process the same ${OVERRIDE_VARIABLES[field] ?? "setting"} as sluice up; otherwise change it on the server (\`nats stream edit ${def.name}\`)`);
+      }
+    } else {
+      for (const [field, value] of Object.entries(tuned)) {
+        if (!sameValue(value, actual[field])) throw new ConfigConflictError(`stream ${def.name}`, field, value, actual[field], tunedRemedy(def.name, field, actual[field]));
       }
     }
     const conflict = firstConflict(`stream ${def.name}`, wanted, actual);

@@ -260,4 +260,23 @@ test("a stream that exists with other settings is reported by field, never chang
   assert.is((await jsm.streams.info("LATE")).config.duplicate_window, seconds(60), "left as it was");
 });
 
+test("sluice up with another RAW age than the stream's says which value keeps it, not to delete RAW, and leaves RAW as it is", async ({ jsm }) => {
+  const hour = 3_600_000_000_000;
+  const before = (await jsm.streams.info("RAW")).config;
+  await jsm.streams.update("RAW", { ...before, max_age: 48 * hour });
+  try {
+    await ensureStreams(jsm, { RAW: { max_age: 24 * hour } });
+    assert.unreachable("conflict expected");
+  } catch (err) {
+    assert.instance(err, ConfigConflictError);
+    assert.is((err as ConfigConflictError).field, "max_age");
+    assert.match((err as Error).message, "set SLUICE_RAW_MAX_AGE_HOURS=48");
+    assert.match((err as Error).message, "nats stream edit RAW");
+    assert.not.match((err as Error).message, /delete/);
+  } finally {
+    assert.is((await jsm.streams.info("RAW")).config.max_age, 48 * hour, "left as it was");
+    await jsm.streams.update("RAW", before);
+  }
+});
+
 test.run();
