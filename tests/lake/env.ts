@@ -1,9 +1,10 @@
 import * as assert from "uvu/assert";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstream } from "@nats-io/jetstream";
 import { lakeTasks } from "../../actors/lake/index.ts";
 import { addRow, fileKey, LakeStore, type LakeEngine, type LakeLocation, type LakeRow, type OpenFile } from "../../lake/index.ts";
-import { collect, withDeadline } from "../../nats/deadline.ts";
+import { withDeadline } from "../../nats/deadline.ts";
+import { readStream as readMessages } from "../harness/keyed-replay.ts";
 import { SluiceProcess } from "../harness/sluice-process.ts";
 import { waitFor } from "../harness/wait.ts";
 
@@ -20,19 +21,11 @@ export type Env = Record<string, string>;
 
 /** Every message a stream holds now, as lake rows, in stream order. */
 export async function readStream(nc: NatsConnection, stream: string): Promise<LakeRow[]> {
-  const total = (await withDeadline((await jetstreamManager(nc)).streams.info(stream), { what: `${stream} info` })).state.messages;
-  const consumer = await withDeadline(jetstream(nc).consumers.get(stream), { what: `ordered consumer on ${stream}` });
-  const out: LakeRow[] = [];
-  while (out.length < total) {
-    const batch = await collect(consumer.fetch({ max_messages: Math.min(total - out.length, 1_000), expires: 2_000 }), { what: `fetch ${stream}`, timeoutMs: 10_000 });
-    if (batch.length === 0) break;
-    for (const m of batch) {
-      const headers: Record<string, string> = {};
-      if (m.headers) for (const k of m.headers.keys()) headers[k] = m.headers.get(k);
-      out.push({ stream, seq: m.seq, subject: m.subject, timestampMs: Number(m.timestampNanos / 1_000_000n), headers, data: m.data });
-    }
-  }
-  return out;
+  return (await readMessages(nc, stream)).map((m) => {
+    const headers: Record<string, string> = {};
+    if (m.headers) for (const k of m.headers.keys()) headers[k] = m.headers.get(k);
+    return { stream, seq: m.seq, subject: m.subject, timestampMs: Number(m.timestampNanos / 1_000_000n), headers, data: m.data };
+  });
 }
 
 /** What one uninterrupted lake-raw cuts from what RAW holds now: file key → its rows. */
